@@ -1,0 +1,73 @@
+import { type NextFunction, type Request, type Response, Router } from 'express';
+import type { Catalog, Gateway } from '../gateway/catalog.ts';
+import type { Authenticator } from '../inbound/authenticator.ts';
+import type { Principal } from '../inbound/principal.ts';
+import type { ResourceSpace } from '../oauth/resource.ts';
+
+// The admin and self-service JSON API. This slice: what the extension needs to
+// offer MCP servers (the gateways the caller may reach) and who the caller is.
+
+export interface ApiDeps {
+  catalog: Catalog;
+  resources: ResourceSpace;
+  authenticator: Authenticator;
+}
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    principal?: Principal;
+  }
+}
+
+function mayReach(gateway: Gateway, principal: Principal | undefined): boolean {
+  return gateway.visibility === 'public' || principal !== undefined;
+}
+
+export function apiV1Router(deps: ApiDeps): Router {
+  const router = Router();
+  const { resources } = deps;
+
+  // Inbound validation for every API call; anonymous is allowed where a route says so.
+  router.use(async (req: Request, _res: Response, next: NextFunction) => {
+    req.principal = await deps.authenticator.authenticate(req.headers.authorization, resources.endpoint('/api/v1'));
+    next();
+  });
+
+  router.get('/gateways', (req, res) => {
+    const gateways = [...deps.catalog.gateways.values()]
+      .filter((gw) => mayReach(gw, req.principal))
+      .map((gw) => ({
+        id: gw.id,
+        name: gw.name,
+        ...(gw.description !== undefined && { description: gw.description }),
+        visibility: gw.visibility,
+        mcp_url: resources.endpoint(`/mcp/${gw.id}`),
+        servers: [...gw.servers.values()].map((a) => ({
+          name: a.name,
+          upstream: a.upstream.id,
+          upstream_name: a.upstream.name,
+          identity: a.identity,
+          mcp_url: resources.endpoint(`/mcp/${gw.id}/${a.name}`),
+        })),
+      }));
+    res.set('Cache-Control', 'no-store').json({ gateways });
+  });
+
+  router.get('/me', (req, res) => {
+    const p = req.principal;
+    if (!p) {
+      res.status(200).json({ authenticated: false });
+      return;
+    }
+    res.set('Cache-Control', 'no-store').json({
+      authenticated: true,
+      subject: p.subject,
+      ...(p.name !== undefined && { name: p.name }),
+      ...(p.email !== undefined && { email: p.email }),
+      scopes: p.scopes,
+      provider: p.provider,
+    });
+  });
+
+  return router;
+}

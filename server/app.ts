@@ -1,0 +1,140 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import express from 'express';
+import { apiV1Router } from './api/v1.ts';
+import type { Config } from './config/schema.ts';
+import { Catalog } from './gateway/catalog.ts';
+import { Credentials } from './gateway/credentials.ts';
+import { mcpEndpoint } from './gateway/mcp-endpoint.ts';
+import { SessionBinding } from './gateway/session-binding.ts';
+import { errorMiddleware } from './http/error-middleware.ts';
+import { Authenticator } from './inbound/authenticator.ts';
+import { StaticBearerTokens } from './inbound/static-bearer.ts';
+import type { Logger } from './log.ts';
+import { authorizeRouter } from './oauth/authorize.ts';
+import { ClientRegistry } from './oauth/clients.ts';
+import { Grants } from './oauth/grants.ts';
+import { metadataRouter } from './oauth/metadata.ts';
+import { registerRouter } from './oauth/register.ts';
+import { ResourceSpace } from './oauth/resource.ts';
+import { loadSigningKey, type SigningKey } from './oauth/signing-keys.ts';
+import { tokenRouter } from './oauth/token.ts';
+import { BuiltinUsers } from './oauth/users.ts';
+import type { Store } from './store/index.ts';
+import { Identities } from './vault/identities.ts';
+import { Vault } from './vault/vault.ts';
+
+export interface RegistryDeps {
+  config: Config;
+  /** The URL clients reach the registry at (no trailing slash). */
+  publicUrl: string;
+  dataDir: string;
+  store: Store;
+  log: Logger;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface Registry {
+  /** The node:http request listener. */
+  handler: (req: IncomingMessage, res: ServerResponse) => void;
+  issuer: string;
+  signingKey: SigningKey;
+  vault: Vault;
+  identities: Identities;
+  catalog: Catalog;
+  close(): Promise<void>;
+}
+
+const trimSlash = (url: string) => url.replace(/\/+$/, '');
+
+/** Build the registry. Never listens: main.ts (or a test) owns the socket. */
+export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
+  const { config, store, log } = deps;
+  const env = deps.env ?? process.env;
+  const publicUrl = trimSlash(deps.publicUrl);
+  const issuer = trimSlash(config.oauth_server.issuer ?? publicUrl);
+
+  const vault = Vault.load(config.vault, deps.dataDir, log, env);
+  const identities = new Identities(store, vault);
+  await identities.seed(config, env);
+  const catalog = new Catalog(config, env);
+  const resources = new ResourceSpace(publicUrl, (gw, server) => catalog.has(gw, server));
+  const signingKey = await loadSigningKey(config.oauth_server.signing, deps.dataDir, log);
+  const users = await BuiltinUsers.fromConfig(config.oauth_server.builtin.users, env);
+  const clients = new ClientRegistry(store);
+  const grants = new Grants(store, signingKey, issuer, { access: config.oauth_server.token_lifetime, refresh: config.oauth_server.refresh_token_lifetime });
+  const bearer = config.auth.type === 'bearer' ? new StaticBearerTokens(config.auth.bearer?.valid_tokens ?? [], config.oauth_server.scopes_supported) : undefined;
+  const authenticator = new Authenticator({ key: config.oauth_server.enabled ? signingKey : undefined, issuer, bearer });
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+
+  app.get('/healthz', async (_req, res) => {
+    const ok = await store.healthy();
+    res.status(ok ? 200 : 503).set('Cache-Control', 'no-store').json({ status: ok ? 'ok' : 'store_unavailable' });
+  });
+
+  app.use(metadataRouter({ issuer, resources, key: signingKey, scopesSupported: config.oauth_server.scopes_supported, dynamicRegistration: config.oauth_server.dynamic_registration }));
+
+  if (config.oauth_server.enabled) {
+    const oauth = express.Router();
+    // Browser-based MCP clients call these cross-origin; none of them uses cookies.
+    oauth.use(['/token', '/register'], (req, res, next) => {
+      res.set('Access-Control-Allow-Origin', '*');
+      if (req.method === 'OPTIONS') {
+        res.set({ 'Access-Control-Allow-Methods': 'POST', 'Access-Control-Allow-Headers': 'authorization, content-type', 'Access-Control-Max-Age': '600' }).status(204).end();
+        return;
+      }
+      next();
+    });
+    oauth.use(authorizeRouter({ clients, users, grants, resources, issuer, scopesSupported: config.oauth_server.scopes_supported, log }));
+    oauth.use(tokenRouter({ clients, users, grants, resources, log }));
+    if (config.oauth_server.dynamic_registration) {
+      oauth.use(registerRouter({ clients, allowedRedirectUris: config.oauth_server.allowed_redirect_uris, log }));
+    }
+    app.use('/oauth', oauth);
+  }
+
+  app.use('/api/v1', apiV1Router({ catalog, resources, authenticator }));
+
+  app.use((req, res) => {
+    res.status(404).json({ error: 'not_found', error_description: `nothing at ${req.method} ${req.path}` });
+  });
+  app.use(errorMiddleware(log, `${publicUrl}/.well-known/oauth-protected-resource`));
+
+  const allowedOrigins = new Set([new URL(publicUrl).origin, ...config.server.allowed_origins]);
+  const mcp = mcpEndpoint({
+    catalog,
+    resources,
+    authenticator,
+    credentials: new Credentials(identities, log),
+    sessions: new SessionBinding(vault.derive('mcp-session-id binding')),
+    allowedOrigins,
+    log,
+  });
+
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
+    const url = req.url ?? '/';
+    if (url.startsWith('/mcp/') || url === '/mcp' || url.startsWith('/mcp?')) {
+      mcp(req, res).catch((err: unknown) => {
+        log.error('MCP request failed: %s', err instanceof Error ? (err.stack ?? err.message) : String(err));
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32603, message: 'internal error' } }));
+        else res.destroy();
+      });
+      return;
+    }
+    app(req, res);
+  };
+
+  return {
+    handler,
+    issuer,
+    signingKey,
+    vault,
+    identities,
+    catalog,
+    async close() {
+      catalog.close();
+    },
+  };
+}

@@ -1,0 +1,252 @@
+import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { KeygateError } from '../http/errors.ts';
+import { type Authenticator, bearerChallenge } from '../inbound/authenticator.ts';
+import type { Principal } from '../inbound/principal.ts';
+import type { Logger } from '../log.ts';
+import type { ResourceSpace } from '../oauth/resource.ts';
+import type { Assignment, Catalog } from './catalog.ts';
+import { CredentialFailure, type Credentials } from './credentials.ts';
+import { CODES, type GatewayFailure, sendFailure } from './jsonrpc.ts';
+import type { SessionBinding } from './session-binding.ts';
+
+// The MCP endpoints: /mcp/{gateway}/{server} forwards one assignment as is;
+// /mcp/{gateway} is the gateway as one server. This path runs on plain
+// node:http (no Express), never writes the store, and forwards raw bytes over
+// pooled connections: the body is streamed through unparsed, SSE responses are
+// relayed chunk by chunk as they arrive.
+
+export interface McpEndpointDeps {
+  catalog: Catalog;
+  resources: ResourceSpace;
+  authenticator: Authenticator;
+  credentials: Credentials;
+  sessions: SessionBinding;
+  allowedOrigins: Set<string>;
+  log: Logger;
+}
+
+/** Request headers that reach the upstream; everything else (Authorization and cookies first) stays here. */
+const FORWARD_REQUEST = new Set(['content-type', 'accept', 'content-length', 'last-event-id', 'user-agent']);
+/** Response headers that reach the client. */
+const FORWARD_RESPONSE = new Set(['content-type', 'cache-control', 'content-length', 'mcp-protocol-version', 'retry-after', 'x-accel-buffering']);
+
+const CORS_HEADERS = {
+  'access-control-allow-methods': 'GET, POST, DELETE, OPTIONS',
+  'access-control-allow-headers': 'authorization, content-type, accept, mcp-session-id, mcp-protocol-version, mcp-method, mcp-name, last-event-id',
+  'access-control-expose-headers': 'mcp-session-id, mcp-protocol-version, www-authenticate',
+  'access-control-max-age': '600',
+};
+
+function parsePath(url: string): { gateway: string; server: string | undefined } | undefined {
+  const path = url.split('?', 1)[0]!;
+  const parts = path.split('/');
+  // ['', 'mcp', gateway, server?]
+  if (parts.length < 3 || parts.length > 4 || parts[1] !== 'mcp' || !parts[2]) return undefined;
+  if (parts.length === 4 && !parts[3]) return { gateway: parts[2], server: undefined }; // trailing slash
+  return { gateway: parts[2], server: parts[3] };
+}
+
+export function mcpEndpoint(deps: McpEndpointDeps) {
+  const { catalog, resources, authenticator, log } = deps;
+
+  const fail = (req: IncomingMessage, res: ServerResponse, failure: GatewayFailure) => sendFailure(req, res, failure);
+
+  return async function handleMcp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const origin = req.headers.origin;
+    if (origin !== undefined) {
+      // MCP transports: validate Origin to stop DNS-rebinding pages from reaching the gateway.
+      if (!deps.allowedOrigins.has(origin)) {
+        return fail(req, res, { status: 403, code: CODES.forbidden, step: 'route', reason: 'origin_not_allowed', message: `requests from origin ${origin} are not allowed; add it to server.allowed_origins` });
+      }
+      res.setHeader('access-control-allow-origin', origin);
+      res.setHeader('vary', 'Origin');
+      if (req.method === 'OPTIONS') {
+        res.writeHead(204, CORS_HEADERS).end();
+        return;
+      }
+      res.setHeader('access-control-expose-headers', CORS_HEADERS['access-control-expose-headers']);
+    }
+
+    const route = parsePath(req.url ?? '/');
+    if (!route) {
+      return fail(req, res, { status: 404, code: CODES.notFound, step: 'route', reason: 'not_found', message: 'MCP endpoints are /mcp/{gateway} and /mcp/{gateway}/{server}' });
+    }
+    if (req.method !== 'POST' && req.method !== 'GET' && req.method !== 'DELETE') {
+      return fail(req, res, { status: 405, code: CODES.invalidRequest, step: 'route', reason: 'method_not_allowed', message: `${req.method} is not an MCP method here; use POST, GET or DELETE`, headers: { allow: 'GET, POST, DELETE' } });
+    }
+
+    // Step 2 (first half): the gateway must exist before anything else is said about it.
+    const gateway = catalog.gateways.get(route.gateway);
+    if (!gateway) {
+      return fail(req, res, { status: 404, code: CODES.notFound, step: 'gateway', reason: 'unknown_gateway', message: `there is no gateway "${route.gateway}"` });
+    }
+    const path = route.server === undefined ? `/mcp/${route.gateway}` : `/mcp/${route.gateway}/${route.server}`;
+    const endpoint = resources.endpoint(path);
+    const resourceMetadata = `${resources.base}/.well-known/oauth-protected-resource${path}`;
+
+    // Step 1: inbound validation.
+    let principal: Principal | undefined;
+    try {
+      principal = await authenticator.authenticate(req.headers.authorization, endpoint);
+    } catch (err) {
+      if (!(err instanceof KeygateError)) throw err;
+      return fail(req, res, {
+        status: err.status,
+        code: CODES.unauthorized,
+        step: 'inbound',
+        reason: err.code,
+        message: err.message,
+        headers: { 'www-authenticate': bearerChallenge(resourceMetadata, { code: err.code, description: err.message }) },
+      });
+    }
+
+    // Step 2: a private gateway answers an anonymous caller with the RFC 9728
+    // challenge, so MCP clients start sign-in.
+    if (gateway.visibility === 'private' && !principal) {
+      return fail(req, res, {
+        status: 401,
+        code: CODES.unauthorized,
+        step: 'inbound',
+        reason: 'authorization_required',
+        message: `gateway "${gateway.id}" is private: sign in to use it`,
+        headers: { 'www-authenticate': bearerChallenge(resourceMetadata) },
+      });
+    }
+
+    // Step 3: the assignment.
+    let assignment: Assignment | undefined;
+    if (route.server !== undefined) {
+      assignment = gateway.servers.get(route.server);
+      if (!assignment) {
+        return fail(req, res, { status: 404, code: CODES.notFound, step: 'assignment', reason: 'unknown_server', message: `gateway "${gateway.id}" has no server "${route.server}"` });
+      }
+    } else if (gateway.servers.size === 1) {
+      assignment = gateway.servers.values().next().value!;
+    } else {
+      const names = [...gateway.servers.keys()].map((n) => `/mcp/${gateway.id}/${n}`).join(', ');
+      return fail(req, res, {
+        status: 501,
+        code: CODES.notFound,
+        step: 'assignment',
+        reason: 'merged_endpoint_unavailable',
+        message: `gateway "${gateway.id}" has ${gateway.servers.size} servers; connect to each: ${names}`,
+      });
+    }
+
+    // Step 4: the upstream credential.
+    let credentialHeaders: Record<string, string>;
+    try {
+      credentialHeaders = await deps.credentials.headersFor(assignment);
+    } catch (err) {
+      if (err instanceof CredentialFailure) return fail(req, res, err.failure);
+      throw err;
+    }
+
+    // 2025-era sessions: the client holds a caller-bound wrapper of the upstream's id.
+    const caller = principal ? `${principal.provider}:${principal.subject}` : 'anonymous';
+    const routeKey = `${gateway.id}/${assignment.name}`;
+    let upstreamSession: string | undefined;
+    const presentedSession = req.headers['mcp-session-id'];
+    if (typeof presentedSession === 'string') {
+      upstreamSession = deps.sessions.unwrap(caller, routeKey, presentedSession);
+      if (upstreamSession === undefined) {
+        // Streamable HTTP: an unknown session is 404, and the client starts a new one.
+        return fail(req, res, { status: 404, code: CODES.notFound, step: 'gateway', reason: 'unknown_session', message: 'session not found' });
+      }
+    }
+
+    // Step 5: forward.
+    forward(req, res, assignment, buildUpstreamHeaders(req.headers, credentialHeaders, upstreamSession), (upstreamId) => deps.sessions.wrap(caller, routeKey, upstreamId), log);
+  };
+}
+
+function buildUpstreamHeaders(incoming: IncomingHttpHeaders, credential: Record<string, string>, session: string | undefined): OutgoingHttpHeaders {
+  const headers: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(incoming)) {
+    if (value === undefined) continue;
+    if (FORWARD_REQUEST.has(name) || (name.startsWith('mcp-') && name !== 'mcp-session-id')) headers[name] = value;
+  }
+  if (session !== undefined) headers['mcp-session-id'] = session;
+  // The upstream credential, never the inbound token (which is not copied above).
+  Object.assign(headers, credential);
+  return headers;
+}
+
+function forward(
+  req: IncomingMessage,
+  res: ServerResponse,
+  assignment: Assignment,
+  headers: OutgoingHttpHeaders,
+  wrapSession: (upstreamId: string) => string,
+  log: Logger,
+): void {
+  const { upstream } = assignment;
+  const send = upstream.url.protocol === 'https:' ? httpsRequest : httpRequest;
+  const upstreamReq = send({
+    protocol: upstream.url.protocol,
+    hostname: upstream.url.hostname,
+    port: upstream.url.port,
+    path: `${upstream.url.pathname}${upstream.url.search}`,
+    method: req.method,
+    headers,
+    agent: upstream.agent,
+  });
+
+  const timer = setTimeout(() => upstreamReq.destroy(new Error('timeout')), upstream.timeoutMs);
+
+  upstreamReq.on('response', (upstreamRes) => {
+    clearTimeout(timer);
+    const status = upstreamRes.statusCode ?? 502;
+    if (status === 401 || status === 403) {
+      // The upstream refused Keygate's credential: the caller cannot fix that by
+      // signing in again, so its challenge is not passed on.
+      upstreamRes.resume();
+      log.warn('upstream %s refused the credential of %s/%s (HTTP %d)', upstream.id, assignment.gateway, assignment.name, status);
+      void sendFailure(req, res, {
+        status: 502,
+        code: CODES.credential,
+        step: 'upstream',
+        reason: 'upstream_rejected_credential',
+        message: `upstream "${upstream.id}" refused the credential Keygate sent (HTTP ${status}); an admin must check the identity assigned to /mcp/${assignment.gateway}/${assignment.name}`,
+      }, null);
+      return;
+    }
+    const out: OutgoingHttpHeaders = {};
+    for (const [name, value] of Object.entries(upstreamRes.headers)) {
+      if (value !== undefined && FORWARD_RESPONSE.has(name)) out[name] = value;
+    }
+    const session = upstreamRes.headers['mcp-session-id'];
+    if (typeof session === 'string') out['mcp-session-id'] = wrapSession(session);
+    res.writeHead(status, out);
+    // SSE: send the headers now, then every chunk as it arrives.
+    if (typeof out['content-type'] === 'string' && out['content-type'].startsWith('text/event-stream')) res.flushHeaders();
+    upstreamRes.pipe(res);
+    upstreamRes.on('error', () => res.destroy());
+  });
+
+  upstreamReq.on('error', (err) => {
+    clearTimeout(timer);
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const timedOut = err.message === 'timeout';
+    log.warn('upstream %s %s: %s', upstream.id, timedOut ? 'timed out' : 'unreachable', timedOut ? `${upstream.timeoutMs} ms` : (err as NodeJS.ErrnoException).code ?? err.message);
+    void sendFailure(req, res, {
+      status: timedOut ? 504 : 502,
+      code: CODES.upstream,
+      step: 'upstream',
+      reason: timedOut ? 'upstream_timeout' : 'upstream_unreachable',
+      message: timedOut ? `upstream "${upstream.id}" did not answer in time` : `upstream "${upstream.id}" cannot be reached`,
+    }, null);
+  });
+
+  // The client went away: stop the upstream request (and any SSE stream) too.
+  res.on('close', () => {
+    clearTimeout(timer);
+    if (!res.writableFinished) upstreamReq.destroy();
+  });
+
+  req.pipe(upstreamReq);
+}

@@ -1,0 +1,42 @@
+import { randomUUID } from 'node:crypto';
+import type { NextFunction, Request, Response } from 'express';
+import type { Logger } from '../log.ts';
+import { bearerChallenge } from '../inbound/authenticator.ts';
+import { InsufficientScopeError, InvalidClientError, InvalidTokenError, KeygateError } from './errors.ts';
+
+/**
+ * One place turns errors into `{"error","error_description"}`: a KeygateError
+ * keeps its code and status; a body that could not be parsed is
+ * `invalid_request`; anything else is a 500 `server_error` whose cause is
+ * logged under a request id and never sent.
+ */
+export function errorMiddleware(log: Logger, resourceMetadata: string) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    res.set('Cache-Control', 'no-store');
+    if (err instanceof KeygateError) {
+      if (err instanceof InvalidClientError && req.headers.authorization?.toLowerCase().startsWith('basic ')) {
+        res.set('WWW-Authenticate', 'Basic realm="keygate"'); // RFC 6749 §5.2
+      }
+      if (err instanceof InvalidTokenError || err instanceof InsufficientScopeError) {
+        res.set('WWW-Authenticate', bearerChallenge(resourceMetadata, { code: err.code, description: err.message, ...(err instanceof InsufficientScopeError && { scope: err.scope }) }));
+      }
+      res.status(err.status).json(err.expose ? err.toJSON() : { error: err.code, error_description: 'the server could not complete the request' });
+      return;
+    }
+    const status = (err as { status?: unknown }).status;
+    const type = (err as { type?: unknown }).type;
+    if (typeof status === 'number' && status >= 400 && status < 500 && typeof type === 'string') {
+      // body-parser: malformed JSON, too large, wrong charset...
+      const description = type === 'entity.parse.failed' ? 'the request body is not valid JSON' : type === 'entity.too.large' ? 'the request body is too large' : 'the request body could not be read';
+      res.status(status === 413 ? 413 : 400).json({ error: 'invalid_request', error_description: description });
+      return;
+    }
+    const requestId = randomUUID();
+    log.error('request %s %s %s failed: %s', requestId, req.method, req.path, err instanceof Error ? (err.stack ?? err.message) : String(err));
+    res.status(500).json({ error: 'server_error', error_description: `the server could not complete the request (request id ${requestId})` });
+  };
+}

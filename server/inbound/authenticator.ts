@@ -1,0 +1,84 @@
+import { createHash } from 'node:crypto';
+import { InvalidTokenError } from '../http/errors.ts';
+import { ResourceSpace } from '../oauth/resource.ts';
+import type { SigningKey } from '../oauth/signing-keys.ts';
+import type { Principal } from './principal.ts';
+import { TokenRejected, verifyRegistryToken } from './registry-jwt.ts';
+import type { StaticBearerTokens } from './static-bearer.ts';
+
+const MAX_CACHED = 10_000;
+/** Tokens without an expiry of their own (static bearer tokens) are re-checked this often. */
+const UNBOUNDED_TTL = 300;
+
+/**
+ * Inbound validation: a bearer token becomes a principal, or an
+ * `invalid_token` error. Validated tokens are cached by a hash of the token,
+ * never past their `exp`, so the hot path pays one SHA-256 instead of a
+ * signature check. Failures are never cached.
+ */
+export class Authenticator {
+  private readonly cache = new Map<string, { principal: Principal; until: number }>();
+
+  constructor(
+    private readonly options: {
+      key: SigningKey | undefined;
+      issuer: string;
+      bearer: StaticBearerTokens | undefined;
+    },
+  ) {}
+
+  /**
+   * The caller of `endpoint` (a canonical resource URI): undefined for an
+   * anonymous request (no Authorization header).
+   */
+  async authenticate(authorization: string | undefined, endpoint: string): Promise<Principal | undefined> {
+    if (authorization === undefined || authorization === '') return undefined;
+    const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(authorization);
+    if (!match) throw new InvalidTokenError('expected "Authorization: Bearer <token>" (RFC 6750 §2.1)');
+    const principal = await this.validate(match[1]!);
+    // RFC 8707 / MCP authorization: a token is only good for the resource it was issued for.
+    if (principal.audience && !ResourceSpace.covers(principal.audience, endpoint)) {
+      throw new InvalidTokenError('the access token was issued for another resource');
+    }
+    return principal;
+  }
+
+  private async validate(token: string): Promise<Principal> {
+    const now = Date.now() / 1000;
+    const id = createHash('sha256').update(token).digest('base64url');
+    const hit = this.cache.get(id);
+    if (hit) {
+      if (hit.until > now) return hit.principal;
+      this.cache.delete(id);
+    }
+    const principal = await this.check(token);
+    const until = Math.min(principal.expiresAt ?? Infinity, now + UNBOUNDED_TTL);
+    if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(id, { principal, until });
+    return principal;
+  }
+
+  private async check(token: string): Promise<Principal> {
+    const fromBearer = this.options.bearer?.match(token);
+    if (fromBearer) return fromBearer;
+    if (this.options.key && token.split('.').length === 3) {
+      try {
+        return await verifyRegistryToken(token, this.options.key, this.options.issuer);
+      } catch (err) {
+        if (err instanceof TokenRejected) throw new InvalidTokenError(err.message);
+        throw err;
+      }
+    }
+    throw new InvalidTokenError('the access token is not valid here');
+  }
+}
+
+/** RFC 6750 §3 challenge with the RFC 9728 resource_metadata pointer. */
+export function bearerChallenge(resourceMetadata: string, error?: { code: string; description: string; scope?: string }): string {
+  const parts = [`Bearer resource_metadata="${resourceMetadata}"`];
+  if (error) {
+    parts.push(`error="${error.code}"`, `error_description="${error.description.replace(/["\\]/g, '')}"`);
+    if (error.scope) parts.push(`scope="${error.scope}"`);
+  }
+  return parts.join(', ');
+}

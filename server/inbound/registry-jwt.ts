@@ -1,0 +1,35 @@
+import { errors, jwtVerify } from 'jose';
+import type { SigningKey } from '../oauth/signing-keys.ts';
+import type { Principal } from './principal.ts';
+
+export class TokenRejected extends Error {
+  readonly code = 'ERR_TOKEN_REJECTED';
+}
+
+/** Validate an access token this registry issued (RFC 9068) and read its principal. */
+export async function verifyRegistryToken(token: string, key: SigningKey, issuer: string): Promise<Principal> {
+  try {
+    const { payload } = await jwtVerify(token, key.publicKey, {
+      issuer,
+      algorithms: [key.alg],
+      typ: 'at+jwt',
+      requiredClaims: ['sub', 'exp', 'aud', 'iat'],
+    });
+    const audience = Array.isArray(payload.aud) ? payload.aud : [payload.aud!];
+    return {
+      subject: payload.sub!,
+      name: typeof payload.name === 'string' ? payload.name : undefined,
+      email: typeof payload.email === 'string' ? payload.email : undefined,
+      scopes: typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [],
+      groups: [],
+      provider: 'registry',
+      clientId: typeof payload.client_id === 'string' ? payload.client_id : undefined,
+      audience,
+      expiresAt: payload.exp,
+    };
+  } catch (err) {
+    if (err instanceof errors.JWTExpired) throw new TokenRejected('the access token has expired');
+    if (err instanceof errors.JOSEError) throw new TokenRejected('the access token is not valid here');
+    throw err;
+  }
+}

@@ -1,0 +1,169 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createRegistry } from './app.ts';
+import { ConfigError, loadConfig } from './config/load.ts';
+import type { Config } from './config/schema.ts';
+import { DEMO_GATEWAY, DEMO_USERNAME, embeddedDefault, type EmbeddedDefault } from './demo/embedded.ts';
+import { consoleLogger } from './log.ts';
+import { openStore, StoreError } from './store/index.ts';
+
+// keygate-registry: parse args → load config → open store → createRegistry → listen.
+
+const USAGE = `Usage: keygate-registry [--config FILE] [--port N] [--data-dir DIR]
+
+  --config FILE        YAML configuration (\${ENV} is expanded); env KEYGATE_CONFIG.
+                       Without one, the embedded demo default runs.
+  --port N             port to listen on (0: any free port); env KEYGATE_PORT.
+  --data-dir DIR       where the store and generated keys live (default ./.keygate);
+                       env KEYGATE_DATA_DIR.
+  --reset-demo-password  make and print a new password for the demo user.
+  -h, --help           this text.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const log = consoleLogger();
+  let args;
+  try {
+    args = parseArgs({
+      args: argv,
+      options: {
+        config: { type: 'string' },
+        port: { type: 'string' },
+        'data-dir': { type: 'string' },
+        'reset-demo-password': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }).values;
+  } catch (err) {
+    process.stderr.write(`keygate-registry: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (args.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+
+  const configFile = args.config ?? process.env.KEYGATE_CONFIG;
+  const dataDir = resolve(args['data-dir'] ?? process.env.KEYGATE_DATA_DIR ?? '.keygate');
+  const portText = args.port ?? process.env.KEYGATE_PORT;
+  if (portText !== undefined && !/^\d{1,5}$/.test(portText)) {
+    process.stderr.write(`keygate-registry: --port must be a number from 0 to 65535, got "${portText}"\n`);
+    return 2;
+  }
+
+  let config: Config;
+  let demo: EmbeddedDefault | undefined;
+  let env: NodeJS.ProcessEnv = process.env;
+  try {
+    if (configFile) {
+      config = loadConfig(configFile);
+    } else {
+      demo = await embeddedDefault(dataDir, '127.0.0.1:8787', { resetPassword: args['reset-demo-password'] });
+      config = demo.config;
+      env = { ...process.env, ...demo.env };
+      log.warn('no --config given: running the embedded demo default. It is for trying Keygate out, not for production.');
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`keygate-registry: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+
+  const listen = config.server.listen;
+  const colon = listen.lastIndexOf(':');
+  const host = listen.slice(0, colon).replace(/^\[|\]$/g, '');
+  const port = portText !== undefined ? Number(portText) : Number(listen.slice(colon + 1));
+
+  const server = createServer();
+  server.keepAliveTimeout = 65_000;
+  try {
+    await new Promise<void>((ok, fail) => {
+      server.once('error', fail);
+      server.listen(port, host, () => ok());
+    });
+  } catch (err) {
+    process.stderr.write(`keygate-registry: cannot listen on ${host}:${port}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
+    await demo?.upstream.close();
+    return 1;
+  }
+  const address = server.address() as AddressInfo;
+  const hostForUrl = host.includes(':') ? `[${host}]` : host;
+  const publicUrl = (config.server.public_url ?? `http://${hostForUrl}:${address.port}`).replace(/\/+$/, '');
+
+  let store;
+  try {
+    store = await openStore(config.storage, dataDir);
+  } catch (err) {
+    if (err instanceof StoreError) {
+      process.stderr.write(`keygate-registry: ${err.message}\n`);
+      server.close();
+      await demo?.upstream.close();
+      return 1;
+    }
+    throw err;
+  }
+
+  let registry;
+  try {
+    registry = await createRegistry({ config, publicUrl, dataDir, store, log, env });
+  } catch (err) {
+    process.stderr.write(`keygate-registry: ${(err as Error).message}\n`);
+    server.close();
+    await store.close();
+    await demo?.upstream.close();
+    return 1;
+  }
+  server.on('request', registry.handler);
+  process.stdout.write(`listening on http://${hostForUrl}:${address.port}\n`);
+
+  if (demo) {
+    const gatewayUrl = `${publicUrl}/mcp/${DEMO_GATEWAY}`;
+    const password = demo.newPassword
+      ? `${demo.newPassword}   (shown once; only its bcrypt hash is kept)`
+      : '(printed when it was generated; run `npm start -- --reset-demo-password` for a new one)';
+    process.stdout.write(
+      [
+        '',
+        'Keygate is running with the embedded demo default.',
+        `  demo user:      ${DEMO_USERNAME}`,
+        `  demo password:  ${password}`,
+        `  demo gateway:   ${gatewayUrl}`,
+        `  data:           ${dataDir}`,
+        '',
+        'Next:',
+        `  - VS Code: npm run package, install dist/keygate.vsix, set keygate.registryUrl to ${publicUrl},`,
+        '    then run "Keygate: Sign In" from the command palette.',
+        `  - Any MCP client: add ${gatewayUrl} as a Streamable HTTP server; it opens this registry's sign-in page.`,
+        '',
+      ].join('\n'),
+    );
+  }
+
+  const shutdown = async (signal: string) => {
+    log.info('%s: shutting down', signal);
+    server.close();
+    server.closeAllConnections();
+    await registry.close();
+    await store.close();
+    await demo?.upstream.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  return -1; // keep running
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err: unknown) => {
+    process.stderr.write(`keygate-registry: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

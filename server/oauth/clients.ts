@@ -1,0 +1,132 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+import { InvalidClientError } from '../http/errors.ts';
+import { Collection, type Store } from '../store/index.ts';
+import { redirectUriMatches } from './redirect-uri.ts';
+
+export const AUTH_METHODS = ['none', 'client_secret_basic', 'client_secret_post'] as const;
+export type TokenEndpointAuthMethod = (typeof AUTH_METHODS)[number];
+
+export const clientSchema = z.object({
+  client_id: z.string(),
+  client_name: z.string().optional(),
+  redirect_uris: z.array(z.string()),
+  token_endpoint_auth_method: z.enum(AUTH_METHODS),
+  /** SHA-256 of the secret: secrets are 256-bit random, so a fast hash is enough. */
+  client_secret_hash: z.string().optional(),
+  grant_types: z.array(z.string()),
+  response_types: z.array(z.string()),
+  scope: z.string().optional(),
+  application_type: z.enum(['web', 'native']).optional(),
+  client_id_issued_at: z.number(),
+  source: z.enum(['dynamic', 'builtin']),
+});
+export type Client = z.infer<typeof clientSchema> & {
+  /** Extra rule for clients whose redirect URIs cannot be listed exactly. */
+  acceptsRedirect?: (uri: string) => boolean;
+};
+
+/** The VS Code / Cursor extension: a public client known to every registry. */
+export const EXTENSION_CLIENT_ID = 'keygate-vscode';
+export const EXTENSION_ID = 'keygate.keygate';
+
+/** Editor URI schemes that deliver a redirect to the extension's UriHandler. */
+const EDITOR_SCHEMES = ['vscode', 'vscode-insiders', 'vscodium', 'code-oss', 'cursor', 'windsurf'];
+
+const extensionClient: Client = {
+  client_id: EXTENSION_CLIENT_ID,
+  client_name: 'Keygate for VS Code',
+  redirect_uris: EDITOR_SCHEMES.map((s) => `${s}://${EXTENSION_ID}/auth-callback`),
+  token_endpoint_auth_method: 'none',
+  grant_types: ['authorization_code', 'refresh_token'],
+  response_types: ['code'],
+  application_type: 'native',
+  client_id_issued_at: 0,
+  source: 'builtin',
+  // In a browser-hosted editor (code-server, vscode.dev) vscode.env.asExternalUri
+  // turns the vscode:// URI into the editor's own https (or loopback http)
+  // /callback page, which hands the query to the extension. Those URLs name the
+  // extension in vscode-authority and carry a per-request vscode-reqid, so they
+  // are matched by shape: the editor page, our authority and our path.
+  acceptsRedirect: (uri) => {
+    let url: URL;
+    try {
+      url = new URL(uri);
+    } catch {
+      return false;
+    }
+    if (url.hash) return false;
+    const secure = url.protocol === 'https:' || (url.protocol === 'http:' && ['127.0.0.1', '[::1]', 'localhost'].includes(url.hostname));
+    return (
+      secure &&
+      url.pathname.endsWith('/callback') &&
+      url.searchParams.get('vscode-authority') === EXTENSION_ID &&
+      url.searchParams.get('vscode-path') === '/auth-callback'
+    );
+  },
+};
+
+export function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret).digest('base64url');
+}
+
+export class ClientRegistry {
+  readonly records: Collection<typeof clientSchema>;
+
+  constructor(store: Store) {
+    this.records = new Collection(store, 'clients', clientSchema);
+  }
+
+  async find(clientId: string): Promise<Client | undefined> {
+    if (clientId === EXTENSION_CLIENT_ID) return extensionClient;
+    return this.records.find(clientId);
+  }
+
+  async register(client: z.infer<typeof clientSchema>): Promise<void> {
+    await this.records.upsert(client.client_id, client);
+  }
+}
+
+export function acceptsRedirectUri(client: Client, presented: string): boolean {
+  return client.redirect_uris.some((registered) => redirectUriMatches(registered, presented)) || (client.acceptsRedirect?.(presented) ?? false);
+}
+
+/**
+ * RFC 6749 §2.3.1 / OAuth 2.1 §2.4.1: authenticate the client at the token
+ * endpoint with the method it registered, and only that method.
+ */
+export async function authenticateClient(
+  clients: ClientRegistry,
+  input: { authorization?: string | undefined; client_id?: string | undefined; client_secret?: string | undefined },
+): Promise<Client> {
+  let clientId = input.client_id;
+  let secret: string | undefined;
+  let method: TokenEndpointAuthMethod = 'none';
+  if (input.authorization?.toLowerCase().startsWith('basic ')) {
+    const decoded = Buffer.from(input.authorization.slice(6).trim(), 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon < 0) throw new InvalidClientError('malformed Basic credentials');
+    // RFC 6749 §2.3.1: both parts are form-urlencoded.
+    const basicId = decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '));
+    if (clientId !== undefined && clientId !== basicId) throw new InvalidClientError('client_id in the body differs from the Basic credentials');
+    clientId = basicId;
+    secret = decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' '));
+    method = 'client_secret_basic';
+    if (input.client_secret !== undefined) throw new InvalidClientError('use one client authentication method, not two');
+  } else if (input.client_secret !== undefined) {
+    secret = input.client_secret;
+    method = 'client_secret_post';
+  }
+  if (!clientId) throw new InvalidClientError('client_id is missing');
+  const client = await clients.find(clientId);
+  if (!client) throw new InvalidClientError('unknown client');
+  if (client.token_endpoint_auth_method !== method) {
+    throw new InvalidClientError(`this client authenticates with ${client.token_endpoint_auth_method}, not ${method}`);
+  }
+  if (method !== 'none') {
+    const expected = Buffer.from(client.client_secret_hash ?? '', 'base64url');
+    const actual = Buffer.from(hashSecret(secret ?? ''), 'base64url');
+    if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) throw new InvalidClientError('client authentication failed');
+  }
+  return client;
+}

@@ -1,0 +1,99 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { z } from 'zod';
+import { Collection, type Store } from '../store/index.ts';
+import type { SigningKey } from './signing-keys.ts';
+import type { User } from './users.ts';
+
+// Authorization codes and refresh tokens are random strings handed out once;
+// only their SHA-256 is stored, so a copy of the store yields no usable token.
+
+export const codeSchema = z.object({
+  client_id: z.string(),
+  redirect_uri: z.string(),
+  code_challenge: z.string(),
+  scope: z.string(),
+  resource: z.array(z.string()),
+  sub: z.string(),
+  auth_time: z.number(),
+  /** The code may be redeemed until then (epoch seconds). */
+  expires_at: z.number(),
+  /** Set when redeemed: a second redemption is a replay. */
+  used: z.boolean(),
+  /** The refresh-token family the code was redeemed into. */
+  family: z.string(),
+});
+export type AuthorizationCode = z.infer<typeof codeSchema>;
+
+export const refreshSchema = z.object({
+  family: z.string(),
+  client_id: z.string(),
+  sub: z.string(),
+  scope: z.string(),
+  resource: z.array(z.string()),
+  auth_time: z.number(),
+  /** Set when rotated: presenting it again revokes the family. */
+  used: z.boolean(),
+});
+export type RefreshGrant = z.infer<typeof refreshSchema>;
+
+export const CODE_LIFETIME = 60; // seconds; OAuth 2.1 §4.1.2 recommends at most 10 minutes
+
+export const randomToken = (): string => randomBytes(32).toString('base64url');
+export const tokenHash = (token: string): string => createHash('sha256').update(token).digest('base64url');
+export const epoch = (): number => Math.floor(Date.now() / 1000);
+
+export class Grants {
+  readonly codes: Collection<typeof codeSchema>;
+  readonly refreshTokens: Collection<typeof refreshSchema>;
+
+  constructor(
+    store: Store,
+    private readonly key: SigningKey,
+    private readonly issuer: string,
+    private readonly lifetimes: { access: number; refresh: number },
+  ) {
+    this.codes = new Collection(store, 'authorization_codes', codeSchema);
+    this.refreshTokens = new Collection(store, 'refresh_tokens', refreshSchema);
+  }
+
+  async issueCode(grant: Omit<AuthorizationCode, 'used' | 'family' | 'expires_at'>): Promise<string> {
+    const code = randomToken();
+    const expires_at = epoch() + CODE_LIFETIME;
+    // The code record outlives its redemption window a little, so a late
+    // replay is still recognised as one (and revokes what it issued).
+    await this.codes.upsert(tokenHash(code), { ...grant, expires_at, used: false, family: randomUUID() }, expires_at + CODE_LIFETIME * 10);
+    return code;
+  }
+
+  async issueRefreshToken(grant: Omit<RefreshGrant, 'used'>): Promise<string> {
+    const token = randomToken();
+    await this.refreshTokens.upsert(tokenHash(token), { ...grant, used: false }, epoch() + this.lifetimes.refresh);
+    return token;
+  }
+
+  /** Revoke every refresh token of a family (replay of a code or of a rotated refresh token). */
+  revokeFamily(family: string): Promise<number> {
+    return this.refreshTokens.destroyWhere((grant) => grant.family === family);
+  }
+
+  /** An RFC 9068 JWT access token, audience-bound to the resources it was issued for. */
+  async accessToken(input: { user: Pick<User, 'username' | 'name' | 'email'>; clientId: string; scope: string; resource: string[] }): Promise<{ token: string; expiresIn: number }> {
+    const now = epoch();
+    const token = await new SignJWT({
+      client_id: input.clientId,
+      scope: input.scope,
+      ...(input.user.name && { name: input.user.name }),
+      ...(input.user.email && { email: input.user.email }),
+    })
+      .setProtectedHeader({ alg: this.key.alg, kid: this.key.kid, typ: 'at+jwt' })
+      .setIssuer(this.issuer)
+      .setSubject(input.user.username)
+      .setAudience(input.resource.length === 1 ? input.resource[0]! : input.resource)
+      .setIssuedAt(now)
+      .setExpirationTime(now + this.lifetimes.access)
+      .setJti(randomUUID())
+      .sign(this.key.privateKey);
+    return { token, expiresIn: this.lifetimes.access };
+  }
+}

@@ -1,0 +1,88 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import express, { Router } from 'express';
+import { z } from 'zod';
+import { InvalidClientMetadataError, InvalidRedirectUriError } from '../http/errors.ts';
+import type { Logger } from '../log.ts';
+import { AUTH_METHODS, hashSecret, type ClientRegistry } from './clients.ts';
+import { redirectUriMatches, redirectUriProblem } from './redirect-uri.ts';
+import { epoch } from './grants.ts';
+
+// RFC 7591: dynamic client registration, what VS Code and Cursor use today.
+// Unknown metadata is ignored (§2); known metadata is validated strictly.
+
+const registration = z.object({
+  redirect_uris: z.array(z.string()).min(1, 'redirect_uris needs at least one URI'),
+  token_endpoint_auth_method: z.enum(AUTH_METHODS, { error: `token_endpoint_auth_method must be one of ${AUTH_METHODS.join(', ')}` }).default('client_secret_basic'),
+  grant_types: z
+    .array(z.enum(['authorization_code', 'refresh_token'], { error: 'grant_types may hold authorization_code and refresh_token' }))
+    .default(['authorization_code']),
+  response_types: z.array(z.literal('code', { error: 'response_types may only hold code' })).default(['code']),
+  client_name: z.string().max(200).optional(),
+  client_uri: z.url().optional(),
+  logo_uri: z.url().optional(),
+  scope: z.string().max(1000).optional(),
+  contacts: z.array(z.string()).optional(),
+  tos_uri: z.url().optional(),
+  policy_uri: z.url().optional(),
+  software_id: z.string().max(200).optional(),
+  software_version: z.string().max(100).optional(),
+  application_type: z.enum(['web', 'native']).optional(),
+});
+
+export interface RegisterDeps {
+  clients: ClientRegistry;
+  allowedRedirectUris: string[];
+  log: Logger;
+}
+
+export function registerRouter(deps: RegisterDeps): Router {
+  const router = Router();
+  router.post('/register', express.json({ limit: '32kb' }), async (req, res) => {
+    const parsed = registration.safeParse(req.body ?? {});
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      const field = issue.path.join('.');
+      if (field.startsWith('redirect_uris')) throw new InvalidRedirectUriError(issue.message);
+      throw new InvalidClientMetadataError(`${field ? `${field}: ` : ''}${issue.message}`);
+    }
+    const meta = parsed.data;
+    for (const uri of meta.redirect_uris) {
+      const problem = redirectUriProblem(uri);
+      if (problem) throw new InvalidRedirectUriError(problem);
+      if (deps.allowedRedirectUris.length && !deps.allowedRedirectUris.some((allowed) => redirectUriMatches(allowed, uri))) {
+        throw new InvalidRedirectUriError(`${uri} is not in this server's allowed_redirect_uris`);
+      }
+    }
+    // Refresh tokens come with the code grant here (public clients rotate them),
+    // so a client that registered only authorization_code is told it has both.
+    const grantTypes = [...new Set([...meta.grant_types, ...(meta.grant_types.includes('authorization_code') ? ['refresh_token' as const] : [])])];
+    const clientId = randomUUID();
+    const secret = meta.token_endpoint_auth_method === 'none' ? undefined : randomBytes(32).toString('base64url');
+    const issuedAt = epoch();
+    await deps.clients.register({
+      client_id: clientId,
+      client_name: meta.client_name,
+      redirect_uris: meta.redirect_uris,
+      token_endpoint_auth_method: meta.token_endpoint_auth_method,
+      client_secret_hash: secret === undefined ? undefined : hashSecret(secret),
+      grant_types: grantTypes,
+      response_types: meta.response_types,
+      scope: meta.scope,
+      application_type: meta.application_type,
+      client_id_issued_at: issuedAt,
+      source: 'dynamic',
+    });
+    deps.log.info('registered client %s (%s)', clientId, meta.client_name ?? 'unnamed');
+    res
+      .status(201)
+      .set('Cache-Control', 'no-store')
+      .json({
+        ...meta,
+        grant_types: grantTypes,
+        client_id: clientId,
+        client_id_issued_at: issuedAt,
+        ...(secret !== undefined && { client_secret: secret, client_secret_expires_at: 0 }),
+      });
+  });
+  return router;
+}

@@ -1,0 +1,213 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import express, { type Request, type Response, Router } from 'express';
+import { z } from 'zod';
+import {
+  InvalidGrantError,
+  InvalidRequestError,
+  InvalidScopeError,
+  InvalidTargetError,
+  UnauthorizedClientError,
+  UnsupportedGrantTypeError,
+} from '../http/errors.ts';
+import type { Logger } from '../log.ts';
+import { authenticateClient, type Client, type ClientRegistry } from './clients.ts';
+import { epoch, tokenHash, type Grants } from './grants.ts';
+import { ResourceSpace } from './resource.ts';
+import { parseScope } from './scope.ts';
+import type { BuiltinUsers, User } from './users.ts';
+
+// RFC 6749 §3.2 / OAuth 2.1 §3.2: the token endpoint. Validation in two steps
+// (after the MCP SDK): grant_type first, then that grant's own schema.
+
+export interface TokenDeps {
+  clients: ClientRegistry;
+  users: BuiltinUsers;
+  grants: Grants;
+  resources: ResourceSpace;
+  log: Logger;
+}
+
+const one = (name: string) =>
+  z.union([z.string(), z.array(z.string())]).refine((v) => !Array.isArray(v), `${name} must not be repeated (RFC 6749 §3.2)`).transform((v) => v as string);
+const many = z
+  .union([z.string(), z.array(z.string())])
+  .optional()
+  .transform((v) => (v === undefined ? [] : Array.isArray(v) ? v : [v]));
+
+const grantType = z.object({ grant_type: one('grant_type').optional() });
+
+const clientAuth = {
+  client_id: one('client_id').optional(),
+  client_secret: one('client_secret').optional(),
+};
+
+const authorizationCodeGrant = z.object({
+  ...clientAuth,
+  code: one('code'),
+  redirect_uri: one('redirect_uri'),
+  // RFC 7636 §4.1: 43 to 128 unreserved characters.
+  code_verifier: one('code_verifier')
+    .optional()
+    .refine((v) => v !== undefined, 'code_verifier is required (PKCE)')
+    .refine((v) => v === undefined || /^[A-Za-z0-9._~-]{43,128}$/.test(v), 'code_verifier must be 43-128 unreserved characters (RFC 7636 §4.1)'),
+  resource: many,
+});
+
+const refreshTokenGrant = z.object({
+  ...clientAuth,
+  refresh_token: one('refresh_token'),
+  scope: one('scope').optional(),
+  resource: many,
+});
+
+function parse<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
+  const result = schema.safeParse(body);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const field = issue.path.join('.');
+    throw new InvalidRequestError(issue.code === 'invalid_type' && issue.input === undefined ? `${field} is missing` : issue.message);
+  }
+  return result.data;
+}
+
+// RFC 7636 §4.6: BASE64URL(SHA256(code_verifier)) must equal the stored code_challenge.
+function verifyPkce(verifier: string, challenge: string): boolean {
+  const computed = Buffer.from(createHash('sha256').update(verifier).digest('base64url'));
+  const expected = Buffer.from(challenge);
+  return computed.length === expected.length && timingSafeEqual(computed, expected);
+}
+
+function audienceFor(deps: TokenDeps, granted: string[], requested: string[]): string[] {
+  if (!requested.length) return granted;
+  const canonical = deps.resources.validate(requested);
+  // RFC 8707 §2.2: a token request may narrow the resources, never widen them.
+  if (!ResourceSpace.narrows(granted, canonical)) throw new InvalidTargetError('the requested resource was not part of the authorization grant');
+  return canonical;
+}
+
+function tokenResponse(res: Response, body: Record<string, unknown>): void {
+  // RFC 6749 §5.1: never cached.
+  res.set({ 'Cache-Control': 'no-store', Pragma: 'no-cache' }).json(body);
+}
+
+function requireGrantType(client: Client, grant: string): void {
+  if (!client.grant_types.includes(grant)) throw new UnauthorizedClientError(`this client may not use the ${grant} grant`);
+}
+
+function currentUser(deps: TokenDeps, sub: string): User {
+  const user = deps.users.get(sub);
+  if (!user) throw new InvalidGrantError('the user of this grant no longer exists');
+  return user;
+}
+
+async function authorizationCode(deps: TokenDeps, req: Request, res: Response): Promise<void> {
+  const params = parse(authorizationCodeGrant, req.body);
+  const client = await authenticateClient(deps.clients, { authorization: req.headers.authorization, ...params });
+  requireGrantType(client, 'authorization_code');
+
+  // Redeem atomically: of two concurrent redemptions exactly one sees used: false.
+  let replayed = false;
+  let mismatched = false;
+  const code = await deps.grants.codes.update(tokenHash(params.code), (current) => {
+    if (!current) return undefined;
+    if (current.client_id !== client.client_id) {
+      mismatched = true;
+      return current;
+    }
+    if (current.used) replayed = true;
+    return { ...current, used: true };
+  });
+  if (!code || mismatched) throw new InvalidGrantError('the authorization code is invalid or was issued to another client');
+  if (replayed) {
+    // OAuth 2.1 §4.1.3 / RFC 9700 §4.5: a replayed code revokes what it issued.
+    const revoked = await deps.grants.revokeFamily(code.family);
+    deps.log.warn('authorization code replayed for client %s; revoked %d refresh token(s)', client.client_id, revoked);
+    throw new InvalidGrantError('the authorization code was already used');
+  }
+  if (code.expires_at <= epoch()) throw new InvalidGrantError('the authorization code has expired');
+  if (params.redirect_uri !== code.redirect_uri) throw new InvalidGrantError('redirect_uri differs from the one in the authorization request');
+  if (!verifyPkce(params.code_verifier!, code.code_challenge)) throw new InvalidGrantError('code_verifier does not match the code_challenge');
+
+  const user = currentUser(deps, code.sub);
+  const resource = audienceFor(deps, code.resource, params.resource);
+  const access = await deps.grants.accessToken({ user, clientId: client.client_id, scope: code.scope, resource });
+  const refreshToken = await deps.grants.issueRefreshToken({
+    family: code.family,
+    client_id: client.client_id,
+    sub: code.sub,
+    scope: code.scope,
+    resource: code.resource,
+    auth_time: code.auth_time,
+  });
+  tokenResponse(res, {
+    access_token: access.token,
+    token_type: 'Bearer',
+    expires_in: access.expiresIn,
+    refresh_token: refreshToken,
+    scope: code.scope,
+  });
+}
+
+async function refreshToken(deps: TokenDeps, req: Request, res: Response): Promise<void> {
+  const params = parse(refreshTokenGrant, req.body);
+  const client = await authenticateClient(deps.clients, { authorization: req.headers.authorization, ...params });
+  requireGrantType(client, 'refresh_token');
+
+  let replayed = false;
+  let mismatched = false;
+  const grant = await deps.grants.refreshTokens.update(tokenHash(params.refresh_token), (current) => {
+    if (!current) return undefined;
+    if (current.client_id !== client.client_id) {
+      mismatched = true;
+      return current;
+    }
+    if (current.used) replayed = true;
+    return { ...current, used: true };
+  });
+  if (!grant || mismatched) throw new InvalidGrantError('the refresh token is invalid, expired or revoked');
+  if (replayed) {
+    // OAuth 2.1 §4.3.1 / RFC 9700 §4.14.2: reuse of a rotated refresh token revokes the whole family.
+    const revoked = await deps.grants.revokeFamily(grant.family);
+    deps.log.warn('rotated refresh token reused by client %s; revoked %d token(s) of its family', client.client_id, revoked);
+    throw new InvalidGrantError('the refresh token was already used');
+  }
+
+  const granted = parseScope(grant.scope);
+  const asked = params.scope === undefined ? granted : parseScope(params.scope);
+  const wider = asked.filter((s) => !granted.includes(s));
+  if (wider.length) throw new InvalidScopeError(`the refresh token was not granted ${wider.join(' ')}`);
+  const scope = asked.join(' ');
+
+  const user = currentUser(deps, grant.sub);
+  const resource = audienceFor(deps, grant.resource, params.resource);
+  const access = await deps.grants.accessToken({ user, clientId: client.client_id, scope, resource });
+  const next = await deps.grants.issueRefreshToken({ ...grant, scope });
+  tokenResponse(res, {
+    access_token: access.token,
+    token_type: 'Bearer',
+    expires_in: access.expiresIn,
+    refresh_token: next,
+    scope,
+  });
+}
+
+export function tokenRouter(deps: TokenDeps): Router {
+  const router = Router();
+  router.post('/token', express.urlencoded({ extended: false, limit: '16kb' }), async (req, res) => {
+    if (!req.is('application/x-www-form-urlencoded')) {
+      throw new InvalidRequestError('the token request must be application/x-www-form-urlencoded (RFC 6749 §4.1.3)');
+    }
+    const { grant_type } = parse(grantType, req.body);
+    switch (grant_type) {
+      case 'authorization_code':
+        return authorizationCode(deps, req, res);
+      case 'refresh_token':
+        return refreshToken(deps, req, res);
+      case undefined:
+        throw new InvalidRequestError('grant_type is missing');
+      default:
+        throw new UnsupportedGrantTypeError(`grant_type ${grant_type} is not supported`);
+    }
+  });
+  return router;
+}

@@ -1,0 +1,48 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createRegistry, type Registry } from '../../server/app.ts';
+import { parseConfig } from '../../server/config/load.ts';
+import { memoryLogger } from '../../server/log.ts';
+import { openStore, type Store } from '../../server/store/index.ts';
+
+export interface TestRegistry {
+  url: string;
+  registry: Registry;
+  store: Store;
+  dataDir: string;
+  log: ReturnType<typeof memoryLogger>;
+  close(): Promise<void>;
+}
+
+/**
+ * A real registry on a real HTTP port (port 0), built from a configuration
+ * object exactly as main.ts builds it, with its own temporary data dir.
+ */
+export async function startRegistry(raw: Record<string, unknown>, env: NodeJS.ProcessEnv = {}, options: { dataDir?: string } = {}): Promise<TestRegistry> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'keygate-test-'));
+  const server: Server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const config = parseConfig(raw, '(test)', env);
+  const log = memoryLogger();
+  const store = await openStore(config.storage, dataDir);
+  const registry = await createRegistry({ config, publicUrl: url, dataDir, store, log, env });
+  server.on('request', registry.handler);
+  return {
+    url,
+    registry,
+    store,
+    dataDir,
+    log,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await registry.close();
+      await store.close();
+      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
