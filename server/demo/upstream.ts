@@ -22,6 +22,8 @@ export interface SeenRequest {
   authorization: string | undefined;
   mcpMethod: string | undefined;
   sessionId: string | undefined;
+  /** Names of every header received. */
+  headerNames: string[];
 }
 
 export interface DemoUpstream {
@@ -122,7 +124,7 @@ export async function startDemoUpstream(options: { apiKey: string; host?: string
   async function handle(req: Request): Promise<Response> {
     const authorization = req.headers.get('authorization') ?? undefined;
     if (options.record !== false) {
-      seen.push({ method: req.method, authorization, mcpMethod: req.headers.get('mcp-method') ?? undefined, sessionId: req.headers.get('mcp-session-id') ?? undefined });
+      seen.push({ method: req.method, authorization, mcpMethod: req.headers.get('mcp-method') ?? undefined, sessionId: req.headers.get('mcp-session-id') ?? undefined, headerNames: [...req.headers.keys()] });
     }
     if (new URL(req.url).pathname !== '/mcp') return new Response('not found', { status: 404 });
     const presented = digest(authorization ?? '');

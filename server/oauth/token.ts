@@ -27,8 +27,9 @@ export interface TokenDeps {
   log: Logger;
 }
 
-const one = (name: string) =>
-  z.union([z.string(), z.array(z.string())]).refine((v) => !Array.isArray(v), `${name} must not be repeated (RFC 6749 §3.2)`).transform((v) => v as string);
+// A single-valued parameter: missing and repeated (RFC 6749 §3.2) each say so.
+const one = (name: string, missing = `${name} is missing`) =>
+  z.string({ error: (issue) => (issue.input === undefined ? missing : `${name} must appear once, as a string (RFC 6749 §3.2)`) });
 const many = z
   .union([z.string(), z.array(z.string())])
   .optional()
@@ -46,10 +47,7 @@ const authorizationCodeGrant = z.object({
   code: one('code'),
   redirect_uri: one('redirect_uri'),
   // RFC 7636 §4.1: 43 to 128 unreserved characters.
-  code_verifier: one('code_verifier')
-    .optional()
-    .refine((v) => v !== undefined, 'code_verifier is required (PKCE)')
-    .refine((v) => v === undefined || /^[A-Za-z0-9._~-]{43,128}$/.test(v), 'code_verifier must be 43-128 unreserved characters (RFC 7636 §4.1)'),
+  code_verifier: one('code_verifier', 'code_verifier is missing (PKCE is required)').refine((v) => /^[A-Za-z0-9._~-]{43,128}$/.test(v), 'code_verifier must be 43-128 unreserved characters (RFC 7636 §4.1)'),
   resource: many,
 });
 
@@ -63,9 +61,7 @@ const refreshTokenGrant = z.object({
 function parse<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
   const result = schema.safeParse(body);
   if (!result.success) {
-    const issue = result.error.issues[0]!;
-    const field = issue.path.join('.');
-    throw new InvalidRequestError(issue.code === 'invalid_type' && issue.input === undefined ? `${field} is missing` : issue.message);
+    throw new InvalidRequestError(result.error.issues[0]!.message);
   }
   return result.data;
 }
@@ -126,7 +122,7 @@ async function authorizationCode(deps: TokenDeps, req: Request, res: Response): 
   }
   if (code.expires_at <= epoch()) throw new InvalidGrantError('the authorization code has expired');
   if (params.redirect_uri !== code.redirect_uri) throw new InvalidGrantError('redirect_uri differs from the one in the authorization request');
-  if (!verifyPkce(params.code_verifier!, code.code_challenge)) throw new InvalidGrantError('code_verifier does not match the code_challenge');
+  if (!verifyPkce(params.code_verifier, code.code_challenge)) throw new InvalidGrantError('code_verifier does not match the code_challenge');
 
   const user = currentUser(deps, code.sub);
   const resource = audienceFor(deps, code.resource, params.resource);

@@ -1,6 +1,6 @@
-import { constants, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { constants, mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { access } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { Low } from 'lowdb';
 import { StoreError, type Kind, type Store } from '../store.ts';
 import { AtomicJsonFile, type StoreFile } from './atomic-json-file.ts';
@@ -35,6 +35,7 @@ export class LowdbStore implements Store {
   static async open(file: string, options: { sweepIntervalMs?: number } = {}): Promise<LowdbStore> {
     const store = new LowdbStore(file);
     store.lock();
+    store.removeStaleTempFiles();
     try {
       await store.db.read();
     } catch (err) {
@@ -64,6 +65,14 @@ export class LowdbStore implements Store {
       writeFileSync(this.lockFile, String(process.pid), { mode: 0o600 });
     }
     process.once('exit', this.releaseLock);
+  }
+
+  /** Temp files left by a process killed mid-write: we hold the lock, so none is being written. */
+  private removeStaleTempFiles(): void {
+    const prefix = `.${basename(this.file)}.`;
+    for (const name of readdirSync(dirname(this.file))) {
+      if (name.startsWith(prefix) && name.endsWith('.tmp')) unlinkSync(join(dirname(this.file), name));
+    }
   }
 
   private records(kind: Kind): Record<string, { payload: unknown; expires_at?: number }> {

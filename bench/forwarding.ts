@@ -1,0 +1,165 @@
+// npm run bench: tools/call straight to the demo upstream, and through the
+// registry's /mcp/{gateway}/{server}, measured in the same run, in both
+// protocol eras. Prints requests/s, p50/p99 latency, their ratio, and the
+// registry's CPU time per forwarded call (from /proc, so it counts only the
+// registry process).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { signIn } from '../test/helpers/oauth.ts';
+
+const DURATION = Number(process.env.BENCH_DURATION ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+function start(args: string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
+  const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  return new Promise((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const match = ready.exec(out);
+      if (match) resolve({ child, match });
+    });
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}: ${err}`)));
+  });
+}
+
+/** utime + stime of a process, in microseconds. */
+function cpuMicros(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks / 100) * 1e6; // USER_HZ is 100 on Linux
+}
+
+const apiKey = randomBytes(24).toString('base64url');
+const data = mkdtempSync(join(tmpdir(), 'keygate-bench-'));
+const upstream = await start(['--import', 'tsx', 'bench/serve-upstream.ts'], { DEMO_API_KEY: apiKey }, /upstream (\S+)\n/);
+const upstreamUrl = upstream.match[1]!;
+const configFile = join(data, 'bench.yaml');
+writeFileSync(
+  configFile,
+  `oauth_server:
+  builtin:
+    users:
+      - username: bench
+        password_env: BENCH_PASSWORD
+        scopes: [mcp:read, mcp:write]
+upstreams:
+  - id: demo
+    url: ${upstreamUrl}
+    credential: { type: bearer }
+identities:
+  - id: svc
+    upstream: demo
+    token_env: DEMO_API_KEY
+gateways:
+  - id: bench
+    visibility: private
+    servers:
+      - upstream: demo
+        identity: shared
+        shared_identity: svc
+`,
+);
+const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
+const registry = await start([...profile, 'server/bin/keygate-registry.mjs', '--config', configFile, '--port', '0', '--data-dir', data], { DEMO_API_KEY: apiKey, BENCH_PASSWORD: 'bench-password', KEYGATE_LOG_LEVEL: 'warn' }, /listening on (\S+)\n/);
+const registryUrl = registry.match[1]!;
+const lean = await start(['--import', 'tsx', 'bench/lean-proxy.ts'], { TARGET: upstreamUrl }, /listening on (\S+)\n/);
+const leanUrl = `${lean.match[1]!}/mcp`;
+const token = (await signIn(registryUrl, { username: 'bench', password: 'bench-password' })).tokens.access_token;
+
+const meta = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {}, 'io.modelcontextprotocol/clientInfo': { name: 'bench', version: '1' } };
+const modernBody = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'add', arguments: { a: 1, b: 2 }, _meta: meta } });
+const legacyBody = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'add', arguments: { a: 1, b: 2 } } });
+const accept = 'application/json, text/event-stream';
+
+async function legacySession(url: string, authorization: string): Promise<string> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { authorization, accept, 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bench', version: '1' } } }),
+  });
+  await res.text();
+  const id = res.headers.get('mcp-session-id');
+  if (!id) throw new Error(`no session from ${url}: ${res.status}`);
+  await fetch(url, { method: 'POST', headers: { authorization, accept, 'content-type': 'application/json', 'mcp-session-id': id, 'mcp-protocol-version': '2025-11-25' }, body: '{"jsonrpc":"2.0","method":"notifications/initialized"}' });
+  return id;
+}
+
+interface Figures {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  cpuPerCall?: number;
+}
+
+async function load(url: string, headers: Record<string, string>, body: string, pid?: number): Promise<Figures> {
+  // A short warm-up, then the measured run.
+  await autocannon({ url, method: 'POST', headers, body, connections: CONNECTIONS, duration: 2 });
+  const cpuBefore = pid ? cpuMicros(pid) : 0;
+  const result = await autocannon({ url, method: 'POST', headers, body, connections: CONNECTIONS, duration: DURATION });
+  const cpuAfter = pid ? cpuMicros(pid) : 0;
+  const calls = result.requests.total;
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors + result.non2xx,
+    ...(pid && { cpuPerCall: (cpuAfter - cpuBefore) / calls }),
+  };
+}
+
+const rows: [string, Figures][] = [];
+try {
+  const direct = `Bearer ${apiKey}`;
+  const viaGateway = `Bearer ${token}`;
+  const gatewayUrl = `${registryUrl}/mcp/bench/demo`;
+  const modern = { accept, 'content-type': 'application/json', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'add' };
+
+  rows.push(['2026-07-28 direct', await load(upstreamUrl, { ...modern, authorization: direct }, modernBody)]);
+  rows.push(['2026-07-28 lean proxy', await load(leanUrl, { ...modern, authorization: direct }, modernBody, lean.child.pid)]);
+  rows.push(['2026-07-28 via gateway', await load(gatewayUrl, { ...modern, authorization: viaGateway }, modernBody, registry.child.pid)]);
+
+  const directSession = await legacySession(upstreamUrl, direct);
+  const gatewaySession = await legacySession(gatewayUrl, viaGateway);
+  const legacy = { accept, 'content-type': 'application/json', 'mcp-protocol-version': '2025-11-25' };
+  rows.push(['2025-11-25 direct', await load(upstreamUrl, { ...legacy, authorization: direct, 'mcp-session-id': directSession }, legacyBody)]);
+  rows.push(['2025-11-25 lean proxy', await load(leanUrl, { ...legacy, authorization: direct, 'mcp-session-id': directSession }, legacyBody, lean.child.pid)]);
+  rows.push(['2025-11-25 via gateway', await load(gatewayUrl, { ...legacy, authorization: viaGateway, 'mcp-session-id': gatewaySession }, legacyBody, registry.child.pid)]);
+} finally {
+  registry.child.kill('SIGTERM');
+  lean.child.kill('SIGTERM');
+  upstream.child.kill('SIGTERM');
+  rmSync(data, { recursive: true, force: true });
+}
+
+console.log(`\ntools/call, ${CONNECTIONS} connections, ${DURATION} s per run, node ${process.version}\n`);
+console.log('run                       req/s     p50 ms  p99 ms  errors  proxy CPU/call');
+for (const [name, f] of rows) {
+  console.log(
+    `${name.padEnd(24)} ${f.rps.toFixed(0).padStart(7)}  ${String(f.p50).padStart(7)} ${String(f.p99).padStart(7)}  ${String(f.errors).padStart(6)}  ${f.cpuPerCall === undefined ? '' : `${f.cpuPerCall.toFixed(0)} µs`}`,
+  );
+}
+for (const era of ['2026-07-28', '2025-11-25']) {
+  const d = rows.find(([n]) => n === `${era} direct`)![1];
+  const g = rows.find(([n]) => n === `${era} via gateway`)![1];
+  const l = rows.find(([n]) => n === `${era} lean proxy`)![1];
+  console.log(
+    `${era}: gateway/direct throughput ${(g.rps / d.rps).toFixed(3)}x (lean proxy ${(l.rps / d.rps).toFixed(3)}x), ` +
+      `p50 +${(g.p50 - d.p50).toFixed(1)} ms, p99 +${(g.p99 - d.p99).toFixed(1)} ms, ` +
+      `registry CPU/call ${g.cpuPerCall!.toFixed(0)} µs = lean proxy ${l.cpuPerCall!.toFixed(0)} µs + ${(g.cpuPerCall! - l.cpuPerCall!).toFixed(0)} µs`,
+  );
+}
+const failed = rows.filter(([, f]) => f.errors > 0);
+if (failed.length) {
+  console.error(`\nerrors in: ${failed.map(([n]) => n).join(', ')}`);
+  process.exit(1);
+}
