@@ -136,7 +136,7 @@ function hiddenFields(params: AuthorizeParams) {
   return fields.map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`);
 }
 
-function renderLogin(res: Response, request: ValidRequest, status = 200, error?: string): void {
+function renderLogin(res: Response, request: ValidRequest, status = 200, error?: string, username = ''): void {
   const name = request.client.client_name ?? request.client.client_id;
   const host = new URL(request.redirectUri).host || new URL(request.redirectUri).protocol;
   sendPage(
@@ -149,9 +149,9 @@ ${error ? html`<p class="error" role="alert">${error}</p>` : ''}
 <form method="post" action="authorize">
 ${hiddenFields(request.params)}
 <label for="username">Username</label>
-<input id="username" name="username" type="text" autocomplete="username" autocapitalize="none" spellcheck="false" required autofocus>
+<input id="username" name="username" type="text" value="${username}" autocomplete="username" autocapitalize="none" spellcheck="false" required${username ? '' : html` autofocus`}>
 <label for="password">Password</label>
-<input id="password" name="password" type="password" autocomplete="current-password" required>
+<input id="password" name="password" type="password" autocomplete="current-password" required${username ? html` autofocus` : ''}>
 <button type="submit">Sign in</button>
 </form>
 <dl><dt>Returns to</dt><dd><code>${host}</code></dd>${request.scope ? html`<dt>Access</dt><dd>${request.scope}</dd>` : ''}</dl>`,
@@ -183,7 +183,7 @@ export function authorizeRouter(deps: AuthorizeDeps): Router {
     if (!user) {
       // One message and one status for an unknown user and a wrong password: no enumeration.
       deps.log.info('sign-in failed for client %s', request.client.client_id);
-      return renderLogin(res, request, 401, 'Wrong username or password.');
+      return renderLogin(res, request, 401, 'Wrong username or password.', form.success ? form.data.username : '');
     }
     const scope = grantScope(request.params.scope, deps.scopesSupported, user.scopes);
     const code = await deps.grants.issueCode({

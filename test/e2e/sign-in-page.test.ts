@@ -1,0 +1,108 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Browser } from 'playwright-core';
+import { launchChromium, outputDir } from '../helpers/browser.ts';
+import { ALICE, startFixture, type Fixture } from '../helpers/fixture.ts';
+import { authorizeUrl, pkce, registerClient, tokenRequest } from '../helpers/oauth.ts';
+
+// A person signs in on the registry's login page in a real browser (Debian's
+// Chromium): the page works with JavaScript on and off, shows a wrong password
+// as an error, and hands the code to the client's loopback redirect URI.
+
+const shots = outputDir('sign-in-page');
+let f: Fixture;
+let browser: Browser;
+let callback: Server;
+let redirectUri: string;
+const received: URL[] = [];
+
+before(async () => {
+  f = await startFixture();
+  browser = await launchChromium();
+  callback = createServer((req, res) => {
+    const url = new URL(req.url!, redirectUri);
+    if (url.pathname === '/callback') received.push(url);
+    res.writeHead(200, { 'content-type': 'text/html' }).end('<h1>Signed in. You can close this window.</h1>');
+  });
+  await new Promise<void>((resolve) => callback.listen(0, '127.0.0.1', resolve));
+  redirectUri = `http://127.0.0.1:${(callback.address() as AddressInfo).port}/callback`;
+});
+after(async () => {
+  await browser?.close();
+  callback?.close();
+  await f?.close();
+});
+
+async function startAuthorization() {
+  const { client_id } = await registerClient(f.registry.url, { redirect_uris: [redirectUri], client_name: 'Browser Test Client' });
+  const { verifier, challenge } = pkce();
+  const url = authorizeUrl(f.registry.url, { response_type: 'code', client_id, redirect_uri: redirectUri, code_challenge: challenge, code_challenge_method: 'S256', state: 'xyz', resource: `${f.registry.url}/mcp/team` });
+  return { clientId: client_id, verifier, url };
+}
+
+describe('the login page in Chromium', () => {
+  for (const javaScriptEnabled of [true, false]) {
+    test(`signs in and redirects to the client with JavaScript ${javaScriptEnabled ? 'on' : 'off'}`, async () => {
+      const { clientId, verifier, url } = await startAuthorization();
+      const context = await browser.newContext({ javaScriptEnabled });
+      const page = await context.newPage();
+      await page.goto(url.toString());
+      assert.equal(await page.title(), 'Sign in · Keygate');
+      assert.match((await page.textContent('main'))!, /Browser Test Client/);
+      await page.screenshot({ path: join(shots, `1-login-js-${javaScriptEnabled ? 'on' : 'off'}.png`) });
+      await page.fill('input[name=username]', ALICE.username);
+      await page.fill('input[name=password]', ALICE.password);
+      await Promise.all([page.waitForURL(/\/callback\?/), page.click('button[type=submit]')]);
+      await page.screenshot({ path: join(shots, `2-redirected-js-${javaScriptEnabled ? 'on' : 'off'}.png`) });
+      const landed = received.at(-1)!;
+      assert.equal(landed.searchParams.get('state'), 'xyz');
+      assert.equal(landed.searchParams.get('iss'), f.registry.url);
+      await context.close();
+
+      // The code the browser delivered is good for a token, and the token for the gateway.
+      const res = await tokenRequest(f.registry.url, { grant_type: 'authorization_code', client_id: clientId, code: landed.searchParams.get('code')!, redirect_uri: redirectUri, code_verifier: verifier });
+      assert.equal(res.status, 200);
+      const { access_token } = (await res.json()) as { access_token: string };
+      const listing = await fetch(`${f.registry.url}/api/v1/gateways`, { headers: { authorization: `Bearer ${access_token}` } });
+      assert.equal(listing.status, 401, 'a token for /mcp/team is not good for the API');
+      const call = await fetch(`${f.registry.url}/mcp/team/demo`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${access_token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'echo' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { message: 'from the browser' }, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } } }),
+      });
+      assert.equal(call.status, 200);
+    });
+  }
+
+  test('a wrong password is shown on the page and nothing is redirected', async () => {
+    const { url } = await startAuthorization();
+    const before = received.length;
+    const page = await browser.newPage();
+    await page.goto(url.toString());
+    await page.fill('input[name=username]', ALICE.username);
+    await page.fill('input[name=password]', 'wrong');
+    await Promise.all([page.waitForLoadState('load'), page.click('button[type=submit]')]);
+    await page.waitForSelector('.error');
+    assert.equal(await page.textContent('.error'), 'Wrong username or password.');
+    assert.equal(await page.inputValue('input[name=password]'), '', 'the password is not echoed back');
+    assert.equal(await page.inputValue('input[name=username]'), ALICE.username, 'the username is kept');
+    await page.screenshot({ path: join(shots, '3-wrong-password.png') });
+    assert.equal(received.length, before);
+    await page.close();
+  });
+
+  test('a bad redirect URI shows an error page and the browser stays on the registry', async () => {
+    const { clientId } = await startAuthorization();
+    const page = await browser.newPage();
+    const url = authorizeUrl(f.registry.url, { response_type: 'code', client_id: clientId, redirect_uri: 'https://attacker.example/cb', code_challenge: pkce().challenge, code_challenge_method: 'S256' });
+    const response = await page.goto(url.toString());
+    assert.equal(response!.status(), 400);
+    assert.equal(new URL(page.url()).origin, f.registry.url);
+    assert.match((await page.textContent('main'))!, /redirect_uri is not registered/);
+    await page.screenshot({ path: join(shots, '4-bad-redirect.png') });
+    await page.close();
+  });
+});
