@@ -1,0 +1,117 @@
+import * as z from 'zod/mini';
+import { RegistryHttpError, RegistryResponseError } from './errors.ts';
+
+// The registry's self-service API (/api/v1) as the extension uses it. Every
+// body is validated with zod (zod/mini: the same zod 4 as the server, a
+// fraction of the bundle); documents from another server are parsed
+// leniently (unknown fields are dropped, not rejected), and wire names stay
+// snake_case until they are mapped here, once, to camelCase.
+
+const REQUEST_TIMEOUT_MS = 15_000;
+
+const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
+
+const serverSchema = z.object({
+  name: z.string(),
+  upstream: z.string(),
+  upstream_name: z.optional(z.string()),
+  identity: z.string(),
+  mcp_url: httpUrl,
+});
+
+const gatewaySchema = z.object({
+  id: z.string().check(z.minLength(1)),
+  name: z.string(),
+  description: z.optional(z.string()),
+  visibility: z.enum(['public', 'private']),
+  mcp_url: httpUrl,
+  servers: z.array(serverSchema),
+});
+
+const gatewaysSchema = z.object({ gateways: z.array(gatewaySchema) });
+
+const meSchema = z.discriminatedUnion('authenticated', [
+  z.object({ authenticated: z.literal(false) }),
+  z.object({
+    authenticated: z.literal(true),
+    subject: z.string().check(z.minLength(1)),
+    name: z.optional(z.string()),
+    email: z.optional(z.string()),
+    scopes: z._default(z.array(z.string()), []),
+  }),
+]);
+
+const errorSchema = z.object({ error: z.string(), error_description: z.optional(z.string()) });
+
+export interface GatewayServer {
+  name: string;
+  upstream: string;
+  upstreamName: string | undefined;
+  identity: string;
+  mcpUrl: string;
+}
+
+export interface Gateway {
+  id: string;
+  name: string;
+  description: string | undefined;
+  visibility: 'public' | 'private';
+  mcpUrl: string;
+  servers: GatewayServer[];
+}
+
+export type Me = { authenticated: false } | { authenticated: true; subject: string; name?: string | undefined; email?: string | undefined; scopes: string[] };
+
+export type Fetch = (input: string | URL, init?: RequestInit) => Promise<Response>;
+
+export class RegistryClient {
+  constructor(
+    /** Canonical base URL (see parseRegistryUrl). */
+    readonly registry: string,
+    private readonly fetchImpl: Fetch = fetch,
+  ) {}
+
+  /** GET /api/v1/gateways: the gateways the caller may reach (anonymous callers: the public ones). */
+  async gateways(accessToken?: string): Promise<Gateway[]> {
+    const body = await this.get('/api/v1/gateways', gatewaysSchema, accessToken);
+    return body.gateways.map((gw) => ({
+      id: gw.id,
+      name: gw.name,
+      description: gw.description,
+      visibility: gw.visibility,
+      mcpUrl: gw.mcp_url,
+      servers: gw.servers.map((s) => ({ name: s.name, upstream: s.upstream, upstreamName: s.upstream_name, identity: s.identity, mcpUrl: s.mcp_url })),
+    }));
+  }
+
+  /** GET /api/v1/me: who the token belongs to. */
+  async me(accessToken: string): Promise<Me> {
+    return this.get('/api/v1/me', meSchema, accessToken);
+  }
+
+  private async get<S extends z.ZodMiniType>(path: string, schema: S, accessToken: string | undefined): Promise<z.infer<S>> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (accessToken) headers.authorization = `Bearer ${accessToken}`;
+    const url = `${this.registry}${path}`;
+    const res = await this.fetchImpl(url, { headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    if (!res.ok) {
+      const error = errorSchema.safeParse(json);
+      const detail = error.success ? `${error.data.error}${error.data.error_description ? `: ${error.data.error_description}` : ''}` : `HTTP ${res.status}`;
+      throw new RegistryHttpError(res.status, error.success ? error.data.error : undefined, `GET ${path} failed (${res.status}): ${detail}`);
+    }
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const where = issue?.path.length ? ` at ${issue.path.join('.')}` : '';
+      throw new RegistryResponseError(`GET ${path} returned an unexpected body${where}: ${issue?.message ?? 'not JSON'}`);
+    }
+    return parsed.data;
+  }
+}

@@ -1,0 +1,42 @@
+// Bundles the VS Code extension: extension/extension.ts → dist/extension.cjs.
+// CommonJS because package.json is "type": "module" and VS Code loads a main
+// ending in .cjs as CommonJS; `vscode` is provided by the extension host.
+// Warnings fail the build, like errors.
+// Usage: node scripts/build-extension.mjs [--outfile PATH]   (tests bundle elsewhere)
+import { build } from 'esbuild';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const at = process.argv.indexOf('--outfile');
+const outfile = at >= 0 ? process.argv[at + 1] : 'dist/extension.cjs';
+if (!outfile) {
+  console.error('build-extension: --outfile needs a path');
+  process.exit(2);
+}
+
+const result = await build({
+  absWorkingDir: root,
+  entryPoints: ['extension/extension.ts'],
+  outfile,
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  external: ['vscode'],
+  minify: false,
+  sourcemap: false,
+  logLevel: 'silent',
+  metafile: true,
+}).catch((err) => {
+  for (const e of err.errors ?? []) console.error(`error: ${e.text}${e.location ? ` (${e.location.file}:${e.location.line})` : ''}`);
+  if (!err.errors) console.error(err);
+  process.exit(1);
+});
+
+if (result.warnings.length) {
+  for (const w of result.warnings) console.error(`warning: ${w.text}${w.location ? ` (${w.location.file}:${w.location.line})` : ''}`);
+  console.error(`build-extension: ${result.warnings.length} warning(s); failing`);
+  process.exit(1);
+}
+const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
+console.log(`built ${outfile} (${Math.round(bytes / 1024)} KB)`);
