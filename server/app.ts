@@ -10,13 +10,19 @@ import { errorMiddleware } from './http/error-middleware.ts';
 import { Authenticator } from './inbound/authenticator.ts';
 import { StaticBearerTokens } from './inbound/static-bearer.ts';
 import type { Logger } from './log.ts';
+import { Accounts } from './oauth/accounts.ts';
 import { authorizeRouter } from './oauth/authorize.ts';
+import { BrowserSessions } from './oauth/browser-session.ts';
 import { ClientRegistry } from './oauth/clients.ts';
+import { Consents } from './oauth/consents.ts';
+import { AuthorizationFlow } from './oauth/flow.ts';
 import { Grants } from './oauth/grants.ts';
+import { Interactions } from './oauth/interaction.ts';
 import { metadataRouter } from './oauth/metadata.ts';
 import { registerRouter } from './oauth/register.ts';
 import { ResourceSpace } from './oauth/resource.ts';
 import { loadSigningKey, type SigningKey } from './oauth/signing-keys.ts';
+import { LoginThrottle } from './oauth/throttle.ts';
 import { tokenRouter } from './oauth/token.ts';
 import { BuiltinUsers } from './oauth/users.ts';
 import type { Store } from './store/index.ts';
@@ -60,6 +66,7 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
   const resources = new ResourceSpace(publicUrl, (gw, server) => catalog.has(gw, server));
   const signingKey = await loadSigningKey(config.oauth_server.signing, deps.dataDir, log);
   const users = await BuiltinUsers.fromConfig(config.oauth_server.builtin.users, env);
+  const accounts = new Accounts(users, store);
   const clients = new ClientRegistry(store);
   const grants = new Grants(store, signingKey, issuer, { access: config.oauth_server.token_lifetime, refresh: config.oauth_server.refresh_token_lifetime });
   const bearer = config.auth.type === 'bearer' ? new StaticBearerTokens(config.auth.bearer?.valid_tokens ?? [], config.oauth_server.scopes_supported) : undefined;
@@ -87,8 +94,25 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
       }
       next();
     });
-    oauth.use(authorizeRouter({ clients, users, grants, resources, issuer, scopesSupported: config.oauth_server.scopes_supported, log }));
-    oauth.use(tokenRouter({ clients, users, grants, resources, log }));
+    const basePath = new URL(publicUrl).pathname.replace(/\/+$/, '');
+    const cookie = { secure: publicUrl.startsWith('https:'), path: `${basePath}/oauth` };
+    const flow = new AuthorizationFlow({
+      clients,
+      accounts,
+      users,
+      grants,
+      resources,
+      interactions: new Interactions(store, cookie),
+      sessions: new BrowserSessions(store, cookie, config.oauth_server.session_lifetime),
+      consents: new Consents(store),
+      throttle: new LoginThrottle(),
+      issuer,
+      oauthPath: `${basePath}/oauth`,
+      scopesSupported: config.oauth_server.scopes_supported,
+      log,
+    });
+    oauth.use(authorizeRouter(flow));
+    oauth.use(tokenRouter({ clients, accounts, grants, resources, log }));
     if (config.oauth_server.dynamic_registration) {
       oauth.use(registerRouter({ clients, allowedRedirectUris: config.oauth_server.allowed_redirect_uris, log }));
     }

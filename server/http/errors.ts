@@ -56,6 +56,15 @@ export class AccessDeniedError extends KeygateError {
   readonly code = 'access_denied';
   readonly status = 403;
 }
+// OpenID Connect Core §3.1.2.6, for prompt=none.
+export class LoginRequiredError extends KeygateError {
+  readonly code = 'login_required';
+  readonly status = 400;
+}
+export class ConsentRequiredError extends KeygateError {
+  readonly code = 'consent_required';
+  readonly status = 400;
+}
 // RFC 8707 §2: a resource the server does not know or will not issue for.
 export class InvalidTargetError extends KeygateError {
   readonly code = 'invalid_target';

@@ -41,6 +41,10 @@ button { margin-top: 1.25rem; width: 100%; padding: .55rem; font: inherit; font-
 .error { color: var(--bad); border: 1px solid var(--bad); border-radius: 6px; padding: .5rem .75rem; margin: 0 0 1rem; }
 dl { margin: 0 0 1rem; font-size: .9rem; } dt { font-weight: 600; } dd { margin: 0 0 .5rem; word-break: break-all; }
 code { font-size: .85em; }
+.muted { opacity: .7; font-weight: normal; }
+.actions { display: flex; gap: .75rem; }
+.actions button { flex: 1; }
+button.secondary { color: var(--fg); background: transparent; border: 1px solid var(--line); }
 `;
 
 export function sendPage(res: Response, status: number, title: string, body: Html): void {

@@ -1,35 +1,21 @@
-import express, { type Request, type Response, Router } from 'express';
+import express, { Router } from 'express';
 import { z } from 'zod';
-import { InvalidRequestError, KeygateError, UnsupportedResponseTypeError } from '../http/errors.ts';
-import { html, sendErrorPage, sendPage } from '../http/html.ts';
-import type { Logger } from '../log.ts';
-import { acceptsRedirectUri, type Client, type ClientRegistry } from './clients.ts';
-import { epoch, type Grants } from './grants.ts';
-import type { ResourceSpace } from './resource.ts';
+import { AccessDeniedError, InvalidRequestError, KeygateError, UnsupportedResponseTypeError } from '../http/errors.ts';
+import { sendErrorPage } from '../http/html.ts';
+import { acceptsRedirectUri, type Client } from './clients.ts';
+import type { AuthorizationFlow } from './flow.ts';
+import type { Interaction } from './interaction.ts';
 import { grantScope } from './scope.ts';
-import type { BuiltinUsers } from './users.ts';
 
 // RFC 6749 §4.1.1 / OAuth 2.1 §4.1.1: the authorization endpoint, as a list of
 // small steps in the order the spec processes a request. Until the client and
 // its redirect URI are known to be good, errors are shown as a page and never
-// redirected (§4.1.2.1); after that, they go back to the client.
+// redirected (§4.1.2.1); after that, they go back to the client. A good
+// request becomes an interaction: sign in, consent, code.
 
-export interface AuthorizeDeps {
-  clients: ClientRegistry;
-  users: BuiltinUsers;
-  grants: Grants;
-  resources: ResourceSpace;
-  issuer: string;
-  scopesSupported: string[];
-  log: Logger;
-}
-
+// A single-valued parameter: absent, or one string; repeated is an error (RFC 6749 §3.1).
 const single = (name: string) =>
-  z
-    .union([z.string(), z.array(z.string())])
-    .optional()
-    .refine((v) => !Array.isArray(v), `${name} must not be repeated (RFC 6749 §3.1)`)
-    .transform((v) => v as string | undefined);
+  z.string({ error: `${name} must not be repeated (RFC 6749 §3.1)` }).optional();
 
 // Client input is parsed strictly, but unknown parameters are ignored as RFC 6749 §3.1 requires.
 const authorizeParams = z.object({
@@ -40,6 +26,7 @@ const authorizeParams = z.object({
   scope: single('scope'),
   code_challenge: single('code_challenge'),
   code_challenge_method: single('code_challenge_method'),
+  prompt: single('prompt'),
   resource: z
     .union([z.string(), z.array(z.string())])
     .optional()
@@ -47,18 +34,8 @@ const authorizeParams = z.object({
 });
 type AuthorizeParams = z.infer<typeof authorizeParams>;
 
-interface ValidRequest {
-  client: Client;
-  redirectUri: string;
-  state: string | undefined;
-  scope: string;
-  codeChallenge: string;
-  resource: string[];
-  params: AuthorizeParams;
-}
-
 /** An error to send back to the client's redirect URI (RFC 6749 §4.1.2.1). */
-class RedirectableError {
+export class RedirectableError {
   constructor(
     readonly error: KeygateError,
     readonly redirectUri: string,
@@ -66,22 +43,18 @@ class RedirectableError {
   ) {}
 }
 
-function checkClientAndRedirect(deps: AuthorizeDeps) {
-  return async (params: AuthorizeParams): Promise<{ client: Client; redirectUri: string }> => {
-    if (!params.client_id) throw new InvalidRequestError('client_id is missing');
-    const client = await deps.clients.find(params.client_id);
-    if (!client) throw new InvalidRequestError('the client_id is not registered with this server');
-    let redirectUri = params.redirect_uri;
-    if (redirectUri === undefined) {
-      // OAuth 2.1 §4.1.1: may be omitted only when exactly one is registered.
-      if (client.redirect_uris.length !== 1 || client.acceptsRedirect) throw new InvalidRequestError('redirect_uri is missing');
-      redirectUri = client.redirect_uris[0]!;
-    }
-    if (!acceptsRedirectUri(client, redirectUri)) {
-      throw new InvalidRequestError('the redirect_uri is not registered for this client');
-    }
-    return { client, redirectUri };
-  };
+async function checkClientAndRedirect(flow: AuthorizationFlow, params: AuthorizeParams): Promise<{ client: Client; redirectUri: string }> {
+  if (!params.client_id) throw new InvalidRequestError('client_id is missing');
+  const client = await flow.deps.clients.find(params.client_id);
+  if (!client) throw new InvalidRequestError('the client_id is not registered with this server');
+  let redirectUri = params.redirect_uri;
+  if (redirectUri === undefined) {
+    // OAuth 2.1 §4.1.1: may be omitted only when exactly one is registered.
+    if (client.redirect_uris.length !== 1 || client.acceptsRedirect) throw new InvalidRequestError('redirect_uri is missing');
+    redirectUri = client.redirect_uris[0]!;
+  }
+  if (!acceptsRedirectUri(client, redirectUri)) throw new InvalidRequestError('the redirect_uri is not registered for this client');
+  return { client, redirectUri };
 }
 
 function checkResponseType(params: AuthorizeParams): void {
@@ -101,110 +74,64 @@ function checkPkce(params: AuthorizeParams): string {
   return params.code_challenge;
 }
 
-function errorRedirect(deps: AuthorizeDeps, target: RedirectableError): string {
-  const url = new URL(target.redirectUri);
-  url.searchParams.set('error', target.error.code);
-  url.searchParams.set('error_description', target.error.message);
-  if (target.state !== undefined) url.searchParams.set('state', target.state);
-  url.searchParams.set('iss', deps.issuer); // RFC 9207
-  return url.toString();
+function checkClientScope(client: Client, scope: string): void {
+  // A client registered (or configured) with a scope may not ask for more.
+  if (client.scope === undefined) return;
+  const allowed = new Set([...client.scope.split(' '), 'offline_access']);
+  const extra = scope.split(' ').filter((s) => s && !allowed.has(s));
+  if (extra.length) throw new AccessDeniedError(`this client may not ask for ${extra.join(' ')}`);
 }
 
-async function validate(deps: AuthorizeDeps, raw: unknown): Promise<ValidRequest> {
+async function validate(flow: AuthorizationFlow, raw: unknown): Promise<{ client: Client; request: Omit<Interaction, 'id' | 'csrf' | 'binding' | 'bound' | 'created_at'> }> {
   const parsed = authorizeParams.safeParse(raw);
   if (!parsed.success) throw new InvalidRequestError(parsed.error.issues[0]!.message);
   const params = parsed.data;
-  const { client, redirectUri } = await checkClientAndRedirect(deps)(params);
+  const { client, redirectUri } = await checkClientAndRedirect(flow, params);
   try {
     checkResponseType(params);
     const codeChallenge = checkPkce(params);
-    const scope = grantScope(params.scope, deps.scopesSupported, undefined);
-    const resource = deps.resources.validate(params.resource.length ? params.resource : [deps.resources.base]);
-    return { client, redirectUri, state: params.state, scope, codeChallenge, resource, params };
+    const scope = grantScope(params.scope, flow.deps.scopesSupported, undefined);
+    checkClientScope(client, scope);
+    const { resources } = flow.deps;
+    const resource = resources.validate(params.resource.length ? params.resource : [resources.base]);
+    const prompt = (params.prompt ?? '').split(' ').filter(Boolean);
+    if (prompt.includes('none') && prompt.length > 1) throw new InvalidRequestError('prompt=none cannot be combined with other values');
+    return {
+      client,
+      request: { client_id: client.client_id, redirect_uri: redirectUri, state: params.state, scope: params.scope === undefined ? undefined : scope, code_challenge: codeChallenge, resource, prompt },
+    };
   } catch (err) {
     if (err instanceof KeygateError) throw new RedirectableError(err, redirectUri, params.state);
     throw err;
   }
 }
 
-function hiddenFields(params: AuthorizeParams) {
-  const fields: [string, string][] = [];
-  for (const [name, value] of Object.entries(params)) {
-    if (value === undefined) continue;
-    for (const v of Array.isArray(value) ? value : [value]) fields.push([name, v]);
-  }
-  return fields.map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`);
-}
-
-function renderLogin(res: Response, request: ValidRequest, status = 200, error?: string, username = ''): void {
-  const name = request.client.client_name ?? request.client.client_id;
-  const host = new URL(request.redirectUri).host || new URL(request.redirectUri).protocol;
-  sendPage(
-    res,
-    status,
-    'Sign in',
-    html`<h1>Sign in to Keygate</h1>
-<p class="lead"><strong>${name}</strong> is asking to use your MCP servers.</p>
-${error ? html`<p class="error" role="alert">${error}</p>` : ''}
-<form method="post" action="authorize">
-${hiddenFields(request.params)}
-<label for="username">Username</label>
-<input id="username" name="username" type="text" value="${username}" autocomplete="username" autocapitalize="none" spellcheck="false" required${username ? '' : html` autofocus`}>
-<label for="password">Password</label>
-<input id="password" name="password" type="password" autocomplete="current-password" required${username ? html` autofocus` : ''}>
-<button type="submit">Sign in</button>
-</form>
-<dl><dt>Returns to</dt><dd><code>${host}</code></dd>${request.scope ? html`<dt>Access</dt><dd>${request.scope}</dd>` : ''}</dl>`,
-  );
-}
-
-export function authorizeRouter(deps: AuthorizeDeps): Router {
+export function authorizeRouter(flow: AuthorizationFlow): Router {
   const router = Router();
+  const form = express.urlencoded({ extended: false, limit: '16kb' });
 
-  const handle = async (req: Request, res: Response, input: unknown, login: boolean) => {
-    let request: ValidRequest;
+  router.get('/authorize', async (req, res) => {
+    let validated;
     try {
-      request = await validate(deps, input);
+      validated = await validate(flow, req.query);
     } catch (err) {
-      if (err instanceof RedirectableError) {
-        res.redirect(login ? 303 : 302, errorRedirect(deps, err));
-        return;
-      }
-      if (err instanceof KeygateError) {
-        sendErrorPage(res, err.status, 'This sign-in link cannot be used', err.message);
-        return;
-      }
+      if (err instanceof RedirectableError) return void res.redirect(302, flow.errorRedirect(err));
+      if (err instanceof KeygateError) return sendErrorPage(res, err.status, 'This sign-in link cannot be used', err.message);
       throw err;
     }
-    if (!login) return renderLogin(res, request);
+    const interaction = await flow.deps.interactions.create(req, res, validated.request);
+    await flow.begin(req, res, interaction, validated.client);
+  });
 
-    const form = z.object({ username: z.string().max(256), password: z.string().max(1024) }).safeParse(req.body);
-    const user = form.success ? await deps.users.verify(form.data.username, form.data.password) : undefined;
-    if (!user) {
-      // One message and one status for an unknown user and a wrong password: no enumeration.
-      deps.log.info('sign-in failed for client %s', request.client.client_id);
-      return renderLogin(res, request, 401, 'Wrong username or password.', form.success ? form.data.username : '');
-    }
-    const scope = grantScope(request.params.scope, deps.scopesSupported, user.scopes);
-    const code = await deps.grants.issueCode({
-      client_id: request.client.client_id,
-      redirect_uri: request.redirectUri,
-      code_challenge: request.codeChallenge,
-      scope,
-      resource: request.resource,
-      sub: user.username,
-      auth_time: epoch(),
-    });
-    const url = new URL(request.redirectUri);
-    url.searchParams.set('code', code);
-    if (request.state !== undefined) url.searchParams.set('state', request.state);
-    url.searchParams.set('iss', deps.issuer); // RFC 9207: mix-up defence
-    deps.log.info('signed in %s for client %s', user.username, request.client.client_id);
-    res.set('Cache-Control', 'no-store').redirect(303, url.toString());
-  };
+  // The current step of an interaction (after a redirect: post/redirect/get).
+  router.get('/interaction/:id', async (req, res) => {
+    const found = await flow.load(req.params.id);
+    if (!found) return sendErrorPage(res, 400, 'This sign-in has expired', 'Start again from your application.');
+    await flow.next(req, res, found.interaction, found.client);
+  });
 
-  router.get('/authorize', (req, res) => handle(req, res, req.query, false));
-  router.post('/authorize', express.urlencoded({ extended: false, limit: '16kb' }), (req, res) => handle(req, res, req.body, true));
+  router.post('/interaction/:id/login', form, (req, res) => flow.login(req, res, req.params.id));
+  router.post('/interaction/:id/consent', form, (req, res) => flow.consent(req, res, req.params.id));
   return router;
 }
 

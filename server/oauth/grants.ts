@@ -3,7 +3,7 @@ import { SignJWT } from 'jose';
 import { z } from 'zod';
 import { Collection, type Store } from '../store/index.ts';
 import type { SigningKey } from './signing-keys.ts';
-import type { User } from './users.ts';
+import type { Account } from './accounts.ts';
 
 // Authorization codes and refresh tokens are random strings handed out once;
 // only their SHA-256 is stored, so a copy of the store yields no usable token.
@@ -78,7 +78,7 @@ export class Grants {
   }
 
   /** An RFC 9068 JWT access token, audience-bound to the resources it was issued for. */
-  async accessToken(input: { user: Pick<User, 'username' | 'name' | 'email'>; clientId: string; scope: string; resource: string[] }): Promise<{ token: string; expiresIn: number }> {
+  async accessToken(input: { user: Pick<Account, 'sub' | 'name' | 'email'>; clientId: string; scope: string; resource: string[] }): Promise<{ token: string; expiresIn: number }> {
     const now = epoch();
     const token = await new SignJWT({
       client_id: input.clientId,
@@ -88,7 +88,7 @@ export class Grants {
     })
       .setProtectedHeader({ alg: this.key.alg, kid: this.key.kid, typ: 'at+jwt' })
       .setIssuer(this.issuer)
-      .setSubject(input.user.username)
+      .setSubject(input.user.sub)
       .setAudience(input.resource.length === 1 ? input.resource[0]! : input.resource)
       .setIssuedAt(now)
       .setExpirationTime(now + this.lifetimes.access)

@@ -14,14 +14,14 @@ import { authenticateClient, type Client, type ClientRegistry } from './clients.
 import { epoch, tokenHash, type Grants } from './grants.ts';
 import { ResourceSpace } from './resource.ts';
 import { parseScope } from './scope.ts';
-import type { BuiltinUsers, User } from './users.ts';
+import type { Account, Accounts } from './accounts.ts';
 
 // RFC 6749 §3.2 / OAuth 2.1 §3.2: the token endpoint. Validation in two steps
 // (after the MCP SDK): grant_type first, then that grant's own schema.
 
 export interface TokenDeps {
   clients: ClientRegistry;
-  users: BuiltinUsers;
+  accounts: Accounts;
   grants: Grants;
   resources: ResourceSpace;
   log: Logger;
@@ -90,10 +90,11 @@ function requireGrantType(client: Client, grant: string): void {
   if (!client.grant_types.includes(grant)) throw new UnauthorizedClientError(`this client may not use the ${grant} grant`);
 }
 
-function currentUser(deps: TokenDeps, sub: string): User {
-  const user = deps.users.get(sub);
-  if (!user) throw new InvalidGrantError('the user of this grant no longer exists');
-  return user;
+async function currentAccount(deps: TokenDeps, sub: string): Promise<Account> {
+  const account = await deps.accounts.find(sub);
+  if (!account) throw new InvalidGrantError('the user of this grant no longer exists');
+  if (account.disabled) throw new InvalidGrantError('the user of this grant is deactivated');
+  return account;
 }
 
 async function authorizationCode(deps: TokenDeps, req: Request, res: Response): Promise<void> {
@@ -124,7 +125,7 @@ async function authorizationCode(deps: TokenDeps, req: Request, res: Response): 
   if (params.redirect_uri !== code.redirect_uri) throw new InvalidGrantError('redirect_uri differs from the one in the authorization request');
   if (!verifyPkce(params.code_verifier, code.code_challenge)) throw new InvalidGrantError('code_verifier does not match the code_challenge');
 
-  const user = currentUser(deps, code.sub);
+  const user = await currentAccount(deps, code.sub);
   const resource = audienceFor(deps, code.resource, params.resource);
   const access = await deps.grants.accessToken({ user, clientId: client.client_id, scope: code.scope, resource });
   const refreshToken = await deps.grants.issueRefreshToken({
@@ -174,7 +175,7 @@ async function refreshToken(deps: TokenDeps, req: Request, res: Response): Promi
   if (wider.length) throw new InvalidScopeError(`the refresh token was not granted ${wider.join(' ')}`);
   const scope = asked.join(' ');
 
-  const user = currentUser(deps, grant.sub);
+  const user = await currentAccount(deps, grant.sub);
   const resource = audienceFor(deps, grant.resource, params.resource);
   const access = await deps.grants.accessToken({ user, clientId: client.client_id, scope, resource });
   const next = await deps.grants.issueRefreshToken({ ...grant, scope });

@@ -6,7 +6,10 @@ import type { z } from 'zod';
 
 export type Kind =
   | 'clients'
-  | 'authorization_requests'
+  | 'interactions'
+  | 'browser_sessions'
+  | 'consents'
+  | 'accounts'
   | 'authorization_codes'
   | 'refresh_tokens'
   | 'identities';

@@ -55,8 +55,17 @@ describe('the login page in Chromium', () => {
       await page.screenshot({ path: join(shots, `1-login-js-${javaScriptEnabled ? 'on' : 'off'}.png`) });
       await page.fill('input[name=username]', ALICE.username);
       await page.fill('input[name=password]', ALICE.password);
-      await Promise.all([page.waitForURL(/\/callback\?/), page.click('button[type=submit]')]);
-      await page.screenshot({ path: join(shots, `2-redirected-js-${javaScriptEnabled ? 'on' : 'off'}.png`) });
+      await Promise.all([page.waitForLoadState('load'), page.click('button[type=submit]')]);
+      // A new client: the consent page names it, what it may do, and where the browser returns.
+      await page.waitForSelector('button[value=approve]');
+      assert.equal(await page.title(), 'Allow access · Keygate');
+      const consent = (await page.textContent('main'))!;
+      assert.match(consent, /Browser Test Client \(unverified name\)/);
+      assert.match(consent, new RegExp(`${f.registry.url}/mcp/team`));
+      assert.match(consent, new RegExp(new URL(redirectUri).host));
+      await page.screenshot({ path: join(shots, `2-consent-js-${javaScriptEnabled ? 'on' : 'off'}.png`) });
+      await Promise.all([page.waitForURL(/\/callback\?/), page.click('button[value=approve]')]);
+      await page.screenshot({ path: join(shots, `3-redirected-js-${javaScriptEnabled ? 'on' : 'off'}.png`) });
       const landed = received.at(-1)!;
       assert.equal(landed.searchParams.get('state'), 'xyz');
       assert.equal(landed.searchParams.get('iss'), f.registry.url);
@@ -77,6 +86,32 @@ describe('the login page in Chromium', () => {
     });
   }
 
+  test('the browser stays signed in: a second client gets the consent page without a login, and Deny goes back as access_denied', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const first = await startAuthorization();
+    await page.goto(first.url.toString());
+    await page.fill('input[name=username]', ALICE.username);
+    await page.fill('input[name=password]', ALICE.password);
+    await Promise.all([page.waitForLoadState('load'), page.click('button[type=submit]')]);
+    await Promise.all([page.waitForURL(/\/callback\?/), page.click('button[value=approve]')]);
+
+    const second = await startAuthorization();
+    await page.goto(second.url.toString());
+    assert.equal(await page.title(), 'Allow access · Keygate', 'no login form: the registry remembers this browser');
+    await page.screenshot({ path: join(shots, '6-consent-without-login.png') });
+    await Promise.all([page.waitForURL(/\/callback\?/), page.click('button[value=deny]')]);
+    const landed = received.at(-1)!;
+    assert.equal(landed.searchParams.get('error'), 'access_denied');
+    assert.equal(landed.searchParams.get('code'), null);
+
+    // The first client was approved once: asking again needs no consent page either.
+    const again = authorizeUrl(f.registry.url, Object.fromEntries(new URL(first.url).searchParams));
+    await Promise.all([page.waitForURL(/\/callback\?/), page.goto(again.toString())]);
+    assert.ok(received.at(-1)!.searchParams.get('code'));
+    await context.close();
+  });
+
   test('a wrong password is shown on the page and nothing is redirected', async () => {
     const { url } = await startAuthorization();
     const before = received.length;
@@ -89,7 +124,7 @@ describe('the login page in Chromium', () => {
     assert.equal(await page.textContent('.error'), 'Wrong username or password.');
     assert.equal(await page.inputValue('input[name=password]'), '', 'the password is not echoed back');
     assert.equal(await page.inputValue('input[name=username]'), ALICE.username, 'the username is kept');
-    await page.screenshot({ path: join(shots, '3-wrong-password.png') });
+    await page.screenshot({ path: join(shots, '4-wrong-password.png') });
     assert.equal(received.length, before);
     await page.close();
   });
@@ -102,7 +137,7 @@ describe('the login page in Chromium', () => {
     assert.equal(response!.status(), 400);
     assert.equal(new URL(page.url()).origin, f.registry.url);
     assert.match((await page.textContent('main'))!, /redirect_uri is not registered/);
-    await page.screenshot({ path: join(shots, '4-bad-redirect.png') });
+    await page.screenshot({ path: join(shots, '5-bad-redirect.png') });
     await page.close();
   });
 });

@@ -43,24 +43,40 @@ export function parseForms(html: string, baseUrl: string): HtmlForm[] {
 
 /**
  * Open an authorization URL, fill in the login form and submit it, as a person
- * would. Returns the response of the form POST (a 303 to the client on success).
+ * would. Returns the response of the form POST: a 303 to the client, the
+ * consent page, or the login page again with an error.
  */
-export async function submitLogin(authorizeUrl: string | URL, username: string, password: string): Promise<Response> {
-  const page = await fetch(authorizeUrl, { redirect: 'manual' });
+export async function submitLogin(authorizeUrl: string | URL, username: string, password: string, headers: Record<string, string> = {}): Promise<Response> {
+  const page = await fetch(authorizeUrl, { redirect: 'manual', headers });
   if (page.status !== 200) throw new Error(`authorize page answered ${page.status}: ${await page.text()}`);
   const html = await page.text();
   const form = parseForms(html, page.url)[0];
-  if (!form) throw new Error(`no form on the authorize page:\n${html}`);
+  if (!form || !form.inputNames.includes('password')) throw new Error(`no login form on the authorize page:\n${html}`);
   const body = new URLSearchParams(form.fields);
   body.set('username', username);
   body.set('password', password);
-  return fetch(form.action, { method: 'POST', body, redirect: 'manual' });
+  return fetch(form.action, { method: 'POST', body, redirect: 'manual', headers });
 }
 
-/** Sign in and return the query of the redirect back to the client (code, state, iss). */
+/** Submit the consent form on a page with the given button (approve or deny). */
+export async function submitConsent(page: Response, action: 'approve' | 'deny' = 'approve', headers: Record<string, string> = {}): Promise<Response> {
+  const html = await page.text();
+  const form = parseForms(html, page.url)[0];
+  const button = form?.buttons.find((b) => b.name === 'action' && b.value === action);
+  if (!form || !button) throw new Error(`no consent form with a ${action} button (HTTP ${page.status}):\n${html}`);
+  const body = new URLSearchParams(form.fields);
+  body.set('action', action);
+  return fetch(form.action, { method: 'POST', body, redirect: 'manual', headers });
+}
+
+/**
+ * Sign in and approve the consent page if one is shown; return the query of
+ * the redirect back to the client (code, state, iss).
+ */
 export async function authorizeWithLogin(authorizeUrl: string | URL, username: string, password: string): Promise<URLSearchParams> {
-  const res = await submitLogin(authorizeUrl, username, password);
+  let res = await submitLogin(authorizeUrl, username, password);
+  if (res.status === 200) res = await submitConsent(res, 'approve');
   const location = res.headers.get('location');
-  if (res.status !== 303 || !location) throw new Error(`login did not redirect (HTTP ${res.status}): ${await res.text()}`);
+  if (res.status !== 303 || !location) throw new Error(`sign-in did not redirect (HTTP ${res.status}): ${await res.text()}`);
   return new URL(location).searchParams;
 }
