@@ -8,6 +8,7 @@ import { mcpEndpoint } from './gateway/mcp-endpoint.ts';
 import { SessionBinding } from './gateway/session-binding.ts';
 import { errorMiddleware } from './http/error-middleware.ts';
 import { Authenticator } from './inbound/authenticator.ts';
+import { RegistryTokenValidator } from './inbound/registry-jwt.ts';
 import { StaticBearerTokens } from './inbound/static-bearer.ts';
 import type { Logger } from './log.ts';
 import { Accounts } from './oauth/accounts.ts';
@@ -69,8 +70,10 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
   const accounts = new Accounts(users, store);
   const clients = new ClientRegistry(store);
   const grants = new Grants(store, signingKey, issuer, { access: config.oauth_server.token_lifetime, refresh: config.oauth_server.refresh_token_lifetime });
-  const bearer = config.auth.type === 'bearer' ? new StaticBearerTokens(config.auth.bearer?.valid_tokens ?? [], config.oauth_server.scopes_supported) : undefined;
-  const authenticator = new Authenticator({ key: config.oauth_server.enabled ? signingKey : undefined, issuer, bearer });
+  const authenticator = new Authenticator([
+    ...(config.auth.type === 'bearer' ? [new StaticBearerTokens(config.auth.bearer?.valid_tokens ?? [], config.oauth_server.scopes_supported)] : []),
+    ...(config.oauth_server.enabled ? [new RegistryTokenValidator(signingKey, issuer)] : []),
+  ]);
 
   const app = express();
   app.disable('x-powered-by');

@@ -1,10 +1,8 @@
 import { createHash } from 'node:crypto';
 import { InvalidTokenError } from '../http/errors.ts';
 import { ResourceSpace } from '../oauth/resource.ts';
-import type { SigningKey } from '../oauth/signing-keys.ts';
 import type { Principal } from './principal.ts';
-import { TokenRejected, verifyRegistryToken } from './registry-jwt.ts';
-import type { StaticBearerTokens } from './static-bearer.ts';
+import type { TokenValidator } from './validator.ts';
 
 const MAX_CACHED = 10_000;
 /** Tokens without an expiry of their own (static bearer tokens) are re-checked this often. */
@@ -19,13 +17,8 @@ const UNBOUNDED_TTL = 300;
 export class Authenticator {
   private readonly cache = new Map<string, { principal: Principal; until: number }>();
 
-  constructor(
-    private readonly options: {
-      key: SigningKey | undefined;
-      issuer: string;
-      bearer: StaticBearerTokens | undefined;
-    },
-  ) {}
+  /** `validators` are asked in order (see TokenValidator). */
+  constructor(private readonly validators: TokenValidator[]) {}
 
   /**
    * The caller of `endpoint` (a canonical resource URI): undefined for an
@@ -59,15 +52,9 @@ export class Authenticator {
   }
 
   private async check(token: string): Promise<Principal> {
-    const fromBearer = this.options.bearer?.match(token);
-    if (fromBearer) return fromBearer;
-    if (this.options.key && token.split('.').length === 3) {
-      try {
-        return await verifyRegistryToken(token, this.options.key, this.options.issuer);
-      } catch (err) {
-        if (err instanceof TokenRejected) throw new InvalidTokenError(err.message);
-        throw err;
-      }
+    for (const validator of this.validators) {
+      const principal = await validator.validate(token);
+      if (principal) return principal;
     }
     throw new InvalidTokenError('the access token is not valid here');
   }

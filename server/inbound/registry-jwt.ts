@@ -1,6 +1,8 @@
-import { errors, jwtVerify } from 'jose';
+import { decodeJwt, errors, jwtVerify } from 'jose';
+import { InvalidTokenError } from '../http/errors.ts';
 import type { SigningKey } from '../oauth/signing-keys.ts';
 import type { Principal } from './principal.ts';
+import type { TokenValidator } from './validator.ts';
 
 export class TokenRejected extends Error {
   readonly code = 'ERR_TOKEN_REJECTED';
@@ -31,5 +33,32 @@ export async function verifyRegistryToken(token: string, key: SigningKey, issuer
     if (err instanceof errors.JWTExpired) throw new TokenRejected('the access token has expired');
     if (err instanceof errors.JOSEError) throw new TokenRejected('the access token is not valid here');
     throw err;
+  }
+}
+
+/** The registry's own access tokens: JWTs whose `iss` is this registry. */
+export class RegistryTokenValidator implements TokenValidator {
+  readonly name = 'registry';
+
+  constructor(
+    private readonly key: SigningKey,
+    private readonly issuer: string,
+  ) {}
+
+  async validate(token: string): Promise<Principal | undefined> {
+    if (token.split('.').length !== 3) return undefined;
+    let iss: unknown;
+    try {
+      iss = decodeJwt(token).iss;
+    } catch {
+      return undefined;
+    }
+    if (iss !== this.issuer) return undefined;
+    try {
+      return await verifyRegistryToken(token, this.key, this.issuer);
+    } catch (err) {
+      if (err instanceof TokenRejected) throw new InvalidTokenError(err.message);
+      throw err;
+    }
   }
 }

@@ -1,12 +1,14 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Principal } from './principal.ts';
+import type { TokenValidator } from './validator.ts';
 
 /**
  * `auth.type: bearer` with `valid_tokens`: each presented token is compared
  * with every configured one as HMAC-SHA-256 digests under a per-process key,
  * in constant time and whatever their lengths (a digest is always 32 bytes).
  */
-export class StaticBearerTokens {
+export class StaticBearerTokens implements TokenValidator {
+  readonly name = 'bearer';
   private readonly key = randomBytes(32);
   private readonly digests: Buffer[];
 
@@ -20,6 +22,10 @@ export class StaticBearerTokens {
 
   get size(): number {
     return this.digests.length;
+  }
+
+  async validate(token: string): Promise<Principal | undefined> {
+    return this.match(token);
   }
 
   match(token: string): Principal | undefined {
