@@ -11,10 +11,12 @@ import { Authenticator } from './inbound/authenticator.ts';
 import { RegistryTokenValidator } from './inbound/registry-jwt.ts';
 import { StaticBearerTokens } from './inbound/static-bearer.ts';
 import type { Logger } from './log.ts';
+import { outboundFetch, outboundPolicy } from './net/outbound.ts';
 import { Accounts } from './oauth/accounts.ts';
 import { authorizeRouter } from './oauth/authorize.ts';
 import { BrowserSessions } from './oauth/browser-session.ts';
-import { ClientRegistry } from './oauth/clients.ts';
+import { ClientMetadataDocuments } from './oauth/client-metadata-document.ts';
+import { ClientRegistry, configuredClients } from './oauth/clients.ts';
 import { Consents } from './oauth/consents.ts';
 import { AuthorizationFlow } from './oauth/flow.ts';
 import { Grants } from './oauth/grants.ts';
@@ -22,8 +24,9 @@ import { Interactions } from './oauth/interaction.ts';
 import { metadataRouter } from './oauth/metadata.ts';
 import { registerRouter } from './oauth/register.ts';
 import { ResourceSpace } from './oauth/resource.ts';
-import { loadSigningKey, type SigningKey } from './oauth/signing-keys.ts';
+import { type KeyRing, loadKeyRing, type SigningKey } from './oauth/signing-keys.ts';
 import { LoginThrottle } from './oauth/throttle.ts';
+import { revocationRouter } from './oauth/revoke.ts';
 import { tokenRouter } from './oauth/token.ts';
 import { BuiltinUsers } from './oauth/users.ts';
 import type { Store } from './store/index.ts';
@@ -44,7 +47,9 @@ export interface Registry {
   /** The node:http request listener. */
   handler: (req: IncomingMessage, res: ServerResponse) => void;
   issuer: string;
+  /** The key that signs (keys.active). */
   signingKey: SigningKey;
+  keys: KeyRing;
   vault: Vault;
   identities: Identities;
   catalog: Catalog;
@@ -65,14 +70,22 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
   await identities.seed(config, env);
   const catalog = new Catalog(config, env);
   const resources = new ResourceSpace(publicUrl, (gw, server) => catalog.has(gw, server));
-  const signingKey = await loadSigningKey(config.oauth_server.signing, deps.dataDir, log);
+  const keys = await loadKeyRing(config.oauth_server, deps.dataDir, log);
+  const signingKey = keys.active;
   const users = await BuiltinUsers.fromConfig(config.oauth_server.builtin.users, env);
   const accounts = new Accounts(users, store);
-  const clients = new ClientRegistry(store);
-  const grants = new Grants(store, signingKey, issuer, { access: config.oauth_server.token_lifetime, refresh: config.oauth_server.refresh_token_lifetime });
+  const outbound = outboundFetch(outboundPolicy(config.outbound));
+  const clients = new ClientRegistry(
+    store,
+    configuredClients(config.oauth_server.clients, env),
+    config.oauth_server.client_id_metadata_documents
+      ? new ClientMetadataDocuments(outbound, { allowLoopbackHttp: config.outbound.allow_loopback, scopesSupported: config.oauth_server.scopes_supported, log })
+      : undefined,
+  );
+  const grants = new Grants(store, keys, issuer, { access: config.oauth_server.token_lifetime, refresh: config.oauth_server.refresh_token_lifetime });
   const authenticator = new Authenticator([
     ...(config.auth.type === 'bearer' ? [new StaticBearerTokens(config.auth.bearer?.valid_tokens ?? [], config.oauth_server.scopes_supported)] : []),
-    ...(config.oauth_server.enabled ? [new RegistryTokenValidator(signingKey, issuer)] : []),
+    ...(config.oauth_server.enabled ? [new RegistryTokenValidator(keys, issuer, (jti) => grants.isAccessTokenRevoked(jti))] : []),
   ]);
 
   const app = express();
@@ -84,12 +97,12 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
     res.status(ok ? 200 : 503).set('Cache-Control', 'no-store').json({ status: ok ? 'ok' : 'store_unavailable' });
   });
 
-  app.use(metadataRouter({ issuer, resources, key: signingKey, scopesSupported: config.oauth_server.scopes_supported, dynamicRegistration: config.oauth_server.dynamic_registration }));
+  app.use(metadataRouter({ issuer, resources, keys, scopesSupported: config.oauth_server.scopes_supported, dynamicRegistration: config.oauth_server.dynamic_registration, clientIdMetadataDocuments: config.oauth_server.client_id_metadata_documents }));
 
   if (config.oauth_server.enabled) {
     const oauth = express.Router();
     // Browser-based MCP clients call these cross-origin; none of them uses cookies.
-    oauth.use(['/token', '/register'], (req, res, next) => {
+    oauth.use(['/token', '/register', '/revoke', '/introspect'], (req, res, next) => {
       res.set('Access-Control-Allow-Origin', '*');
       if (req.method === 'OPTIONS') {
         res.set({ 'Access-Control-Allow-Methods': 'POST', 'Access-Control-Allow-Headers': 'authorization, content-type', 'Access-Control-Max-Age': '600' }).status(204).end();
@@ -116,10 +129,16 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
     });
     oauth.use(authorizeRouter(flow));
     oauth.use(tokenRouter({ clients, accounts, grants, resources, log }));
+    oauth.use(revocationRouter({ clients, grants, keys, issuer, authenticator, log }));
     if (config.oauth_server.dynamic_registration) {
-      oauth.use(registerRouter({ clients, allowedRedirectUris: config.oauth_server.allowed_redirect_uris, log }));
+      oauth.use(registerRouter({ clients, allowedRedirectUris: config.oauth_server.allowed_redirect_uris, scopesSupported: config.oauth_server.scopes_supported, log }));
     }
     app.use('/oauth', oauth);
+    // MCP 2025-03-26 §2.3.3: clients that find no metadata fall back to
+    // /authorize, /token and /register at the server's root.
+    const fallback = express.Router();
+    fallback.all(['/authorize', '/token', '/register'], (req, res, next) => oauth(req, res, next));
+    app.use(fallback);
   }
 
   app.use('/api/v1', apiV1Router({ catalog, resources, authenticator }));
@@ -157,6 +176,7 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
     handler,
     issuer,
     signingKey,
+    keys,
     vault,
     identities,
     catalog,

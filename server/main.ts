@@ -3,15 +3,17 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createRegistry } from './app.ts';
-import { ConfigError, loadConfig } from './config/load.ts';
+import { ConfigError, loadConfig, parseConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { DEMO_GATEWAY, DEMO_USERNAME, embeddedDefault, type EmbeddedDefault } from './demo/embedded.ts';
 import { consoleLogger } from './log.ts';
+import { rotateGeneratedKey } from './oauth/signing-keys.ts';
 import { openStore, StoreError } from './store/index.ts';
 
 // keygate-registry: parse args → load config → open store → createRegistry → listen.
 
 const USAGE = `Usage: keygate-registry [--config FILE] [--port N] [--data-dir DIR]
+       keygate-registry keys rotate [--config FILE] [--data-dir DIR]
 
   --config FILE        YAML configuration (\${ENV} is expanded); env KEYGATE_CONFIG.
                        Without one, the embedded demo default runs.
@@ -20,13 +22,17 @@ const USAGE = `Usage: keygate-registry [--config FILE] [--port N] [--data-dir DI
                        env KEYGATE_DATA_DIR.
   --reset-demo-password  make and print a new password for the demo user.
   -h, --help           this text.
+
+  keys rotate          generate a new signing key in the data dir (used from the
+                       next start); the previous key keeps verifying the tokens
+                       it signed until they expire.
 `;
 
 async function main(argv: string[]): Promise<number> {
   const log = consoleLogger();
-  let args;
+  let parsed;
   try {
-    args = parseArgs({
+    parsed = parseArgs({
       args: argv,
       options: {
         config: { type: 'string' },
@@ -36,14 +42,21 @@ async function main(argv: string[]): Promise<number> {
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
-    }).values;
+      allowPositionals: true,
+    });
   } catch (err) {
     process.stderr.write(`keygate-registry: ${(err as Error).message}\n\n${USAGE}`);
     return 2;
   }
+  const args = parsed.values;
   if (args.help) {
     process.stdout.write(USAGE);
     return 0;
+  }
+  const command = parsed.positionals.join(' ');
+  if (command !== '' && command !== 'keys rotate') {
+    process.stderr.write(`keygate-registry: unknown command "${command}"\n\n${USAGE}`);
+    return 2;
   }
 
   const configFile = args.config ?? process.env.KEYGATE_CONFIG;
@@ -58,6 +71,7 @@ async function main(argv: string[]): Promise<number> {
   let demo: EmbeddedDefault | undefined;
   let env: NodeJS.ProcessEnv = process.env;
   try {
+    if (command === 'keys rotate') return await rotateKeys(configFile ? loadConfig(configFile) : parseConfig({}, '(defaults)'), dataDir);
     if (configFile) {
       config = loadConfig(configFile);
     } else {
@@ -156,6 +170,16 @@ async function main(argv: string[]): Promise<number> {
   process.once('SIGINT', () => void shutdown('SIGINT'));
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   return -1; // keep running
+}
+
+async function rotateKeys(config: Config, dataDir: string): Promise<number> {
+  if (config.oauth_server.signing.key_file) {
+    process.stderr.write('keygate-registry: this registry signs with oauth_server.signing.key_file; rotate by setting a new key_file and listing the old one under previous_keys\n');
+    return 2;
+  }
+  const kid = await rotateGeneratedKey(dataDir, config.oauth_server.signing.algorithm);
+  process.stdout.write(`new ${config.oauth_server.signing.algorithm} signing key ${kid} in ${dataDir}: restart the registry to sign with it\n`);
+  return 0;
 }
 
 main(process.argv.slice(2)).then(

@@ -36,6 +36,11 @@ export class Authenticator {
     return principal;
   }
 
+  /** Drop a token from the cache (it was revoked here): the next request validates it anew. */
+  forget(token: string): void {
+    this.cache.delete(createHash('sha256').update(token).digest('base64url'));
+  }
+
   private async validate(token: string): Promise<Principal> {
     const now = Date.now() / 1000;
     const id = createHash('sha256').update(token).digest('base64url');

@@ -1,6 +1,6 @@
 import { decodeJwt, errors, jwtVerify } from 'jose';
 import { InvalidTokenError } from '../http/errors.ts';
-import type { SigningKey } from '../oauth/signing-keys.ts';
+import type { KeyRing } from '../oauth/signing-keys.ts';
 import type { Principal } from './principal.ts';
 import type { TokenValidator } from './validator.ts';
 
@@ -8,15 +8,23 @@ export class TokenRejected extends Error {
   readonly code = 'ERR_TOKEN_REJECTED';
 }
 
-/** Validate an access token this registry issued (RFC 9068) and read its principal. */
-export async function verifyRegistryToken(token: string, key: SigningKey, issuer: string): Promise<Principal> {
+/**
+ * Validate an access token this registry issued (RFC 9068) and read its
+ * principal: signed by a key of the ring (chosen by kid; the header's own
+ * jwk/jku/x5u are never used), our issuer, not expired, not revoked.
+ */
+export async function verifyRegistryToken(token: string, keys: KeyRing, issuer: string, isRevoked: (jti: string) => Promise<boolean> = async () => false): Promise<Principal> {
   try {
-    const { payload } = await jwtVerify(token, key.publicKey, {
-      issuer,
-      algorithms: [key.alg],
-      typ: 'at+jwt',
-      requiredClaims: ['sub', 'exp', 'aud', 'iat'],
-    });
+    const { payload } = await jwtVerify(
+      token,
+      async (header) => {
+        const key = keys.find(header.kid);
+        if (!key || key.alg !== header.alg) throw new TokenRejected('the access token is signed by a key this registry does not know');
+        return key.publicKey;
+      },
+      { issuer, algorithms: keys.algorithms, typ: 'at+jwt', requiredClaims: ['sub', 'exp', 'aud', 'iat', 'jti'] },
+    );
+    if (await isRevoked(payload.jti!)) throw new TokenRejected('the access token has been revoked');
     const audience = Array.isArray(payload.aud) ? payload.aud : [payload.aud!];
     return {
       subject: payload.sub!,
@@ -30,6 +38,7 @@ export async function verifyRegistryToken(token: string, key: SigningKey, issuer
       expiresAt: payload.exp,
     };
   } catch (err) {
+    if (err instanceof TokenRejected) throw err;
     if (err instanceof errors.JWTExpired) throw new TokenRejected('the access token has expired');
     if (err instanceof errors.JOSEError) throw new TokenRejected('the access token is not valid here');
     throw err;
@@ -41,8 +50,9 @@ export class RegistryTokenValidator implements TokenValidator {
   readonly name = 'registry';
 
   constructor(
-    private readonly key: SigningKey,
+    private readonly keys: KeyRing,
     private readonly issuer: string,
+    private readonly isRevoked: (jti: string) => Promise<boolean>,
   ) {}
 
   async validate(token: string): Promise<Principal | undefined> {
@@ -55,7 +65,7 @@ export class RegistryTokenValidator implements TokenValidator {
     }
     if (iss !== this.issuer) return undefined;
     try {
-      return await verifyRegistryToken(token, this.key, this.issuer);
+      return await verifyRegistryToken(token, this.keys, this.issuer, this.isRevoked);
     } catch (err) {
       if (err instanceof TokenRejected) throw new InvalidTokenError(err.message);
       throw err;

@@ -151,3 +151,8 @@ export function outboundFetch(policy: OutboundPolicy): FetchLike {
     });
   };
 }
+
+/** The policy of the `outbound` configuration section. */
+export function outboundPolicy(config: { allow_private_networks: boolean; allow_loopback: boolean; timeout: number }): OutboundPolicy {
+  return { allowPrivateNetworks: config.allow_private_networks, allowLoopback: config.allow_loopback, timeoutMs: config.timeout * 1000, maxResponseBytes: DEFAULT_OUTBOUND.maxResponseBytes };
+}

@@ -1,8 +1,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
+import type { Config } from '../config/schema.ts';
 import { InvalidClientError } from '../http/errors.ts';
 import { Collection, type Store } from '../store/index.ts';
-import { redirectUriMatches } from './redirect-uri.ts';
+import type { ClientMetadataDocuments } from './client-metadata-document.ts';
+import { LOOPBACK_HOSTS, redirectUriMatches, redirectUriProblem as redirectUriProblemFor } from './redirect-uri.ts';
 
 export const AUTH_METHODS = ['none', 'client_secret_basic', 'client_secret_post'] as const;
 export type TokenEndpointAuthMethod = (typeof AUTH_METHODS)[number];
@@ -19,7 +21,8 @@ export const clientSchema = z.object({
   scope: z.string().optional(),
   application_type: z.enum(['web', 'native']).optional(),
   client_id_issued_at: z.number(),
-  source: z.enum(['dynamic', 'builtin']),
+  /** builtin: the extension; config: oauth_server.clients; dynamic: RFC 7591; metadata_document: CIMD. */
+  source: z.enum(['dynamic', 'builtin', 'config', 'metadata_document']),
 });
 export type Client = z.infer<typeof clientSchema> & {
   /** Extra rule for clients whose redirect URIs cannot be listed exactly. */
@@ -56,7 +59,7 @@ const extensionClient: Client = {
       return false;
     }
     if (url.hash) return false;
-    const secure = url.protocol === 'https:' || (url.protocol === 'http:' && ['127.0.0.1', '[::1]', 'localhost'].includes(url.hostname));
+    const secure = url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname));
     return (
       secure &&
       url.pathname.endsWith('/callback') &&
@@ -73,12 +76,28 @@ export function hashSecret(secret: string): string {
 export class ClientRegistry {
   readonly records: Collection<typeof clientSchema>;
 
-  constructor(store: Store) {
+  private readonly configured: Map<string, Client>;
+
+  constructor(
+    store: Store,
+    configured: Client[] = [],
+    private readonly documents?: ClientMetadataDocuments,
+  ) {
     this.records = new Collection(store, 'clients', clientSchema);
+    this.configured = new Map(configured.map((c) => [c.client_id, c]));
   }
 
+  /**
+   * The client, from (in order) the built-in extension client, the
+   * configuration, a Client ID Metadata Document when the id is its URL, or
+   * dynamic registration. A metadata document that cannot be used throws
+   * InvalidClientError saying why.
+   */
   async find(clientId: string): Promise<Client | undefined> {
     if (clientId === EXTENSION_CLIENT_ID) return extensionClient;
+    const configured = this.configured.get(clientId);
+    if (configured) return configured;
+    if (this.documents?.handles(clientId)) return this.documents.resolve(clientId);
     return this.records.find(clientId);
   }
 
@@ -129,4 +148,28 @@ export async function authenticateClient(
     if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) throw new InvalidClientError('client authentication failed');
   }
   return client;
+}
+
+/** `oauth_server.clients` as clients; secrets are read from the environment and kept only hashed. */
+export function configuredClients(clients: Config['oauth_server']['clients'], env: NodeJS.ProcessEnv): Client[] {
+  return clients.map((c, i) => {
+    const secret = c.client_secret_env === undefined ? undefined : env[c.client_secret_env];
+    if (c.client_secret_env !== undefined && !secret) throw new Error(`oauth_server.clients[${i}].client_secret_env: environment variable ${c.client_secret_env} is not set`);
+    for (const uri of c.redirect_uris) {
+      const problem = redirectUriProblemFor(uri);
+      if (problem) throw new Error(`oauth_server.clients[${i}].redirect_uris: ${problem}`);
+    }
+    return {
+      client_id: c.client_id,
+      client_name: c.name,
+      redirect_uris: c.redirect_uris,
+      token_endpoint_auth_method: c.token_endpoint_auth_method ?? (secret ? 'client_secret_basic' : 'none'),
+      client_secret_hash: secret === undefined ? undefined : hashSecret(secret),
+      grant_types: c.grant_types,
+      response_types: ['code'],
+      scope: c.scopes?.join(' '),
+      client_id_issued_at: 0,
+      source: 'config',
+    };
+  });
 }

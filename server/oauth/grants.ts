@@ -2,7 +2,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { z } from 'zod';
 import { Collection, type Store } from '../store/index.ts';
-import type { SigningKey } from './signing-keys.ts';
+import type { KeyRing } from './signing-keys.ts';
 import type { Account } from './accounts.ts';
 
 // Authorization codes and refresh tokens are random strings handed out once;
@@ -43,18 +43,31 @@ export const randomToken = (): string => randomBytes(32).toString('base64url');
 export const tokenHash = (token: string): string => createHash('sha256').update(token).digest('base64url');
 export const epoch = (): number => Math.floor(Date.now() / 1000);
 
+const revokedSchema = z.object({ revoked_at: z.number() });
+
 export class Grants {
   readonly codes: Collection<typeof codeSchema>;
   readonly refreshTokens: Collection<typeof refreshSchema>;
+  private readonly revoked: Collection<typeof revokedSchema>;
 
   constructor(
     store: Store,
-    private readonly key: SigningKey,
+    private readonly keys: KeyRing,
     private readonly issuer: string,
     private readonly lifetimes: { access: number; refresh: number },
   ) {
     this.codes = new Collection(store, 'authorization_codes', codeSchema);
     this.refreshTokens = new Collection(store, 'refresh_tokens', refreshSchema);
+    this.revoked = new Collection(store, 'revoked_access_tokens', revokedSchema);
+  }
+
+  /** RFC 7009: an access token is revoked by its jti until it would have expired anyway. */
+  async revokeAccessToken(jti: string, exp: number): Promise<void> {
+    if (exp > epoch()) await this.revoked.upsert(jti, { revoked_at: epoch() }, exp);
+  }
+
+  async isAccessTokenRevoked(jti: string): Promise<boolean> {
+    return (await this.revoked.find(jti)) !== undefined;
   }
 
   async issueCode(grant: Omit<AuthorizationCode, 'used' | 'family' | 'expires_at'>): Promise<string> {
@@ -86,14 +99,14 @@ export class Grants {
       ...(input.user.name && { name: input.user.name }),
       ...(input.user.email && { email: input.user.email }),
     })
-      .setProtectedHeader({ alg: this.key.alg, kid: this.key.kid, typ: 'at+jwt' })
+      .setProtectedHeader({ alg: this.keys.active.alg, kid: this.keys.active.kid, typ: 'at+jwt' })
       .setIssuer(this.issuer)
       .setSubject(input.user.sub)
       .setAudience(input.resource.length === 1 ? input.resource[0]! : input.resource)
       .setIssuedAt(now)
       .setExpirationTime(now + this.lifetimes.access)
       .setJti(randomUUID())
-      .sign(this.key.privateKey);
+      .sign(this.keys.active.privateKey);
     return { token, expiresIn: this.lifetimes.access };
   }
 }

@@ -1,13 +1,14 @@
 import { type Request, type Response, Router } from 'express';
 import type { ResourceSpace } from './resource.ts';
-import type { SigningKey } from './signing-keys.ts';
+import type { KeyRing } from './signing-keys.ts';
 
 export interface MetadataDeps {
   issuer: string;
   resources: ResourceSpace;
-  key: SigningKey;
+  keys: KeyRing;
   scopesSupported: string[];
   dynamicRegistration: boolean;
+  clientIdMetadataDocuments: boolean;
 }
 
 /** RFC 8414 authorization server metadata. */
@@ -26,6 +27,11 @@ export function authorizationServerMetadata(deps: MetadataDeps): Record<string, 
     token_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'client_secret_post'],
     code_challenge_methods_supported: ['S256'],
     authorization_response_iss_parameter_supported: true,
+    client_id_metadata_document_supported: deps.clientIdMetadataDocuments,
+    revocation_endpoint: `${oauth}/revoke`,
+    revocation_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'client_secret_post'],
+    introspection_endpoint: `${oauth}/introspect`,
+    introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
   };
 }
 
@@ -39,9 +45,12 @@ export function metadataRouter(deps: MetadataDeps): Router {
 
   // RFC 8414 §3 (and the path-inserted form for issuers with a path);
   // OpenID Connect Discovery, which some clients try first.
+  // Clients that treat an MCP URL as the issuer try both insertion
+  // (/.well-known/x/mcp/team) and appending (/mcp/team/.well-known/x).
   for (const doc of ['oauth-authorization-server', 'openid-configuration']) {
     router.get(`/.well-known/${doc}`, sendJson(asMetadata));
     router.get(`/.well-known/${doc}/*rest`, sendJson(asMetadata));
+    router.get(`/*prefix/.well-known/${doc}`, sendJson(asMetadata));
   }
 
   // RFC 9728: the protected resource metadata for the registry as a whole and,
@@ -66,6 +75,6 @@ export function metadataRouter(deps: MetadataDeps): Router {
     res.set({ 'Cache-Control': 'public, max-age=300', 'Access-Control-Allow-Origin': '*' }).json(resourceDocument(resource));
   });
 
-  router.get('/oauth/jwks', sendJson({ keys: [deps.key.publicJwk] }));
+  router.get('/oauth/jwks', sendJson(deps.keys.jwks));
   return router;
 }

@@ -25,8 +25,8 @@ export function redirectTarget(redirectUri: string): string {
 
 function clientLabel(client: Client) {
   const name = client.client_name ?? client.client_id;
-  // A dynamically registered client names itself: say that it is unverified.
-  return client.source === 'dynamic' ? html`<strong>${name}</strong> <span class="muted">(unverified name)</span>` : html`<strong>${name}</strong>`;
+  // A dynamically registered client, or one described by its own metadata document, names itself: say so.
+  return client.source === 'dynamic' || client.source === 'metadata_document' ? html`<strong>${name}</strong> <span class="muted">(unverified name)</span>` : html`<strong>${name}</strong>`;
 }
 
 export function renderLogin(

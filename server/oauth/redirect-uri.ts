@@ -1,6 +1,6 @@
 // Redirect URI policy (OAuth 2.1 §2.3.1, §7.5.1; RFC 8252 §7; RFC 9700 §4.1).
 
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
+export const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
 
 /** Schemes a redirect may never use, whatever a client registers. */
 const FORBIDDEN_SCHEMES = new Set(['javascript:', 'data:', 'file:', 'vbscript:', 'blob:', 'about:', 'filesystem:', 'ws:', 'wss:']);

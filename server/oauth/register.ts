@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { InvalidClientMetadataError, InvalidRedirectUriError } from '../http/errors.ts';
 import type { Logger } from '../log.ts';
 import { AUTH_METHODS, hashSecret, type ClientRegistry } from './clients.ts';
-import { redirectUriMatches, redirectUriProblem } from './redirect-uri.ts';
+import { LOOPBACK_HOSTS, parseRedirectUri, redirectUriMatches, redirectUriProblem } from './redirect-uri.ts';
 import { epoch } from './grants.ts';
 
 // RFC 7591: dynamic client registration, what VS Code and Cursor use today.
@@ -29,7 +29,13 @@ const registration = z.object({
   application_type: z.enum(['web', 'native']).optional(),
 });
 
+function isWebRedirect(uri: string): boolean {
+  const url = parseRedirectUri(uri)!;
+  return url.protocol === 'https:' && !LOOPBACK_HOSTS.has(url.hostname);
+}
+
 export interface RegisterDeps {
+  scopesSupported: string[];
   clients: ClientRegistry;
   allowedRedirectUris: string[];
   log: Logger;
@@ -49,6 +55,11 @@ export function registerRouter(deps: RegisterDeps): Router {
     for (const uri of meta.redirect_uris) {
       const problem = redirectUriProblem(uri);
       if (problem) throw new InvalidRedirectUriError(problem);
+      // OpenID Connect Registration §2: a web client redirects to https hosts,
+      // never to loopback or an app scheme; a native one may use either.
+      if (meta.application_type === 'web' && !isWebRedirect(uri)) {
+        throw new InvalidRedirectUriError(`${uri}: a client with application_type web must use https redirect URIs on a non-loopback host`);
+      }
       if (deps.allowedRedirectUris.length && !deps.allowedRedirectUris.some((allowed) => redirectUriMatches(allowed, uri))) {
         throw new InvalidRedirectUriError(`${uri} is not in this server's allowed_redirect_uris`);
       }
@@ -56,6 +67,8 @@ export function registerRouter(deps: RegisterDeps): Router {
     // Refresh tokens come with the code grant here (public clients rotate them),
     // so a client that registered only authorization_code is told it has both.
     const grantTypes = [...new Set([...meta.grant_types, ...(meta.grant_types.includes('authorization_code') ? ['refresh_token' as const] : [])])];
+    // A registered scope is what the client may later ask for: keep only what this server knows.
+    const scope = meta.scope === undefined ? undefined : meta.scope.split(' ').filter((s) => deps.scopesSupported.includes(s) || s === 'offline_access').join(' ');
     const clientId = randomUUID();
     const secret = meta.token_endpoint_auth_method === 'none' ? undefined : randomBytes(32).toString('base64url');
     const issuedAt = epoch();
@@ -67,7 +80,7 @@ export function registerRouter(deps: RegisterDeps): Router {
       client_secret_hash: secret === undefined ? undefined : hashSecret(secret),
       grant_types: grantTypes,
       response_types: meta.response_types,
-      scope: meta.scope,
+      scope: scope || undefined,
       application_type: meta.application_type,
       client_id_issued_at: issuedAt,
       source: 'dynamic',
@@ -78,6 +91,7 @@ export function registerRouter(deps: RegisterDeps): Router {
       .set('Cache-Control', 'no-store')
       .json({
         ...meta,
+        ...(meta.scope !== undefined && { scope }),
         grant_types: grantTypes,
         client_id: clientId,
         client_id_issued_at: issuedAt,

@@ -12,6 +12,7 @@ export type Kind =
   | 'accounts'
   | 'authorization_codes'
   | 'refresh_tokens'
+  | 'revoked_access_tokens'
   | 'identities';
 
 export interface Store {

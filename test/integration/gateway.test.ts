@@ -69,6 +69,7 @@ describe('inbound validation', () => {
       .setAudience(base)
       .setIssuedAt(now - 7200)
       .setExpirationTime(now - 3600)
+      .setJti('expired-1')
       .sign(key.privateKey);
     const res = await callTool(`${base}/mcp/team/demo`, { authorization: `Bearer ${expired}` });
     assert.equal(res.status, 401);

@@ -1,0 +1,107 @@
+import express, { type Request, type Response, Router } from 'express';
+import { decodeJwt } from 'jose';
+import { z } from 'zod';
+import { InvalidClientError, InvalidRequestError, UnauthorizedClientError } from '../http/errors.ts';
+import type { Authenticator } from '../inbound/authenticator.ts';
+import { TokenRejected, verifyRegistryToken } from '../inbound/registry-jwt.ts';
+import type { Logger } from '../log.ts';
+import { authenticateClient, type ClientRegistry } from './clients.ts';
+import { type Grants, tokenHash } from './grants.ts';
+import type { KeyRing } from './signing-keys.ts';
+
+// RFC 7009 token revocation and RFC 7662 token introspection.
+
+export interface RevocationDeps {
+  clients: ClientRegistry;
+  grants: Grants;
+  keys: KeyRing;
+  issuer: string;
+  authenticator: Authenticator;
+  log: Logger;
+}
+
+const tokenForm = z.object({
+  token: z.string({ error: (i) => (i.input === undefined ? 'token is missing' : 'token must appear once') }).min(1, 'token is missing'),
+  token_type_hint: z.string().optional(),
+  client_id: z.string().optional(),
+  client_secret: z.string().optional(),
+});
+
+function parseForm(req: Request): z.infer<typeof tokenForm> {
+  if (!req.is('application/x-www-form-urlencoded')) throw new InvalidRequestError('the request must be application/x-www-form-urlencoded');
+  const parsed = tokenForm.safeParse(req.body);
+  if (!parsed.success) throw new InvalidRequestError(parsed.error.issues[0]!.message);
+  return parsed.data;
+}
+
+export function revocationRouter(deps: RevocationDeps): Router {
+  const router = Router();
+  const form = express.urlencoded({ extended: false, limit: '16kb' });
+
+  // RFC 7009 §2.1: the client authenticates, and may only revoke its own tokens.
+  router.post('/revoke', form, async (req: Request, res: Response) => {
+    const params = parseForm(req);
+    const client = await authenticateClient(deps.clients, { authorization: req.headers.authorization, client_id: params.client_id, client_secret: params.client_secret });
+
+    const refresh = await deps.grants.refreshTokens.find(tokenHash(params.token));
+    if (refresh) {
+      if (refresh.client_id !== client.client_id) throw new UnauthorizedClientError('this token was not issued to this client');
+      const revoked = await deps.grants.revokeFamily(refresh.family);
+      deps.log.info('client %s revoked a refresh token (%d in its family)', client.client_id, revoked);
+    } else if (params.token.split('.').length === 3) {
+      let claims: ReturnType<typeof decodeJwt> | undefined;
+      try {
+        await verifyRegistryToken(params.token, deps.keys, deps.issuer);
+        claims = decodeJwt(params.token);
+      } catch (err) {
+        if (!(err instanceof TokenRejected)) throw err;
+      }
+      if (claims) {
+        if (claims.client_id !== client.client_id) throw new UnauthorizedClientError('this token was not issued to this client');
+        await deps.grants.revokeAccessToken(claims.jti!, claims.exp!);
+        deps.authenticator.forget(params.token);
+        deps.log.info('client %s revoked an access token', client.client_id);
+      }
+    }
+    // §2.2: an invalid or unknown token is not an error: the client's goal is reached.
+    res.set('Cache-Control', 'no-store').status(200).end();
+  });
+
+  // RFC 7662: resource servers (confidential clients) ask whether a token is active.
+  router.post('/introspect', form, async (req: Request, res: Response) => {
+    const params = parseForm(req);
+    const client = await authenticateClient(deps.clients, { authorization: req.headers.authorization, client_id: params.client_id, client_secret: params.client_secret });
+    if (client.token_endpoint_auth_method === 'none') throw new InvalidClientError('introspection is for clients that authenticate (RFC 7662 §2.1)');
+    res.set('Cache-Control', 'no-store').json(await introspect(deps, params.token));
+  });
+
+  return router;
+}
+
+async function introspect(deps: RevocationDeps, token: string): Promise<Record<string, unknown>> {
+  const refresh = await deps.grants.refreshTokens.find(tokenHash(token));
+  if (refresh && !refresh.used) {
+    return { active: true, token_type: 'refresh_token', client_id: refresh.client_id, scope: refresh.scope, sub: refresh.sub, username: refresh.sub, iss: deps.issuer, aud: refresh.resource };
+  }
+  if (token.split('.').length !== 3) return { active: false };
+  try {
+    await verifyRegistryToken(token, deps.keys, deps.issuer, (jti) => deps.grants.isAccessTokenRevoked(jti));
+  } catch (err) {
+    if (err instanceof TokenRejected) return { active: false };
+    throw err;
+  }
+  const claims = decodeJwt(token);
+  return {
+    active: true,
+    token_type: 'Bearer',
+    client_id: claims.client_id,
+    scope: claims.scope,
+    sub: claims.sub,
+    username: claims.sub,
+    aud: claims.aud,
+    iss: claims.iss,
+    exp: claims.exp,
+    iat: claims.iat,
+    jti: claims.jti,
+  };
+}
