@@ -8,6 +8,7 @@ import { mcpEndpoint } from './gateway/mcp-endpoint.ts';
 import { SessionBinding } from './gateway/session-binding.ts';
 import { errorMiddleware } from './http/error-middleware.ts';
 import { Authenticator } from './inbound/authenticator.ts';
+import { externalValidators } from './inbound/external.ts';
 import { RegistryTokenValidator } from './inbound/registry-jwt.ts';
 import { StaticBearerTokens } from './inbound/static-bearer.ts';
 import type { Logger } from './log.ts';
@@ -86,6 +87,8 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
   const authenticator = new Authenticator([
     ...(config.auth.type === 'bearer' ? [new StaticBearerTokens(config.auth.bearer?.valid_tokens ?? [], config.oauth_server.scopes_supported)] : []),
     ...(config.oauth_server.enabled ? [new RegistryTokenValidator(keys, issuer, (jti) => grants.isAccessTokenRevoked(jti))] : []),
+    // auth.type oauth (another issuer's JWTs, introspection, UserInfo) or bearer.validation_endpoint: after the registry's own tokens, which never leave.
+    ...externalValidators(config.auth, { fetch: outbound, policy: outboundPolicy(config.outbound), log, env }),
   ]);
 
   const app = express();

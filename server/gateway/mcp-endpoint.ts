@@ -1,6 +1,6 @@
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { KeygateError } from '../http/errors.ts';
+import { InsufficientScopeError, KeygateError } from '../http/errors.ts';
 import { type Authenticator, bearerChallenge } from '../inbound/authenticator.ts';
 import type { Principal } from '../inbound/principal.ts';
 import type { Logger } from '../log.ts';
@@ -91,13 +91,15 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
       principal = await authenticator.authenticate(req.headers.authorization, endpoint);
     } catch (err) {
       if (!(err instanceof KeygateError)) throw err;
+      // RFC 6750 §3.1: a valid token without the scope needed is 403 insufficient_scope, naming the scope.
+      const scope = err instanceof InsufficientScopeError ? err.scope : undefined;
       return fail(req, res, {
         status: err.status,
-        code: CODES.unauthorized,
+        code: scope === undefined ? CODES.unauthorized : CODES.forbidden,
         step: 'inbound',
         reason: err.code,
         message: err.message,
-        headers: { 'www-authenticate': bearerChallenge(resourceMetadata, { code: err.code, description: err.message }) },
+        headers: { 'www-authenticate': bearerChallenge(resourceMetadata, { code: err.code, description: err.message, scope }) },
       });
     }
 

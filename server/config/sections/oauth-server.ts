@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { duration } from '../duration.ts';
 import { envName, httpUrl, scope } from './common.ts';
+import { federatedSection } from './federated.ts';
 
 export const builtinUser = z
   .strictObject({
@@ -52,7 +53,9 @@ export const oauthServerSection = z.strictObject({
   enabled: z.boolean().default(true),
   /** Defaults to server.public_url. */
   issuer: httpUrl.optional(),
-  mode: z.enum(['builtin']).default('builtin'),
+  /** builtin: users from this file; federated: people sign in at an upstream identity provider (see federated). */
+  mode: z.enum(['builtin', 'federated']).default('builtin'),
+  federated: federatedSection.optional(),
   token_lifetime: duration.default(3600),
   refresh_token_lifetime: duration.default(30 * 86400),
   signing: signingSection.default(() => signingSection.parse({})),
