@@ -76,12 +76,9 @@ export function audienceList(aud: unknown): string[] {
  */
 export function checkAudience(aud: unknown, configured: readonly string[] | undefined): string[] | undefined {
   const audiences = audienceList(aud);
-  if (configured) {
-    if (!audiences.some((a) => configured.includes(a))) {
-      throw new InvalidTokenError(`the access token is for another audience (expected ${configured.join(' or ')})`);
-    }
-    return undefined;
-  }
-  if (!audiences.length) throw new InvalidTokenError('the access token names no audience (aud): it must be issued for this server (RFC 8707)');
-  return audiences;
+  const expected = configured ? configured.join(' or ') : 'this server (RFC 8707)';
+  if (!audiences.length) throw new InvalidTokenError(`the access token names no audience (aud): it must be issued for ${expected}`);
+  if (!configured) return audiences;
+  if (!audiences.some((a) => configured.includes(a))) throw new InvalidTokenError(`the access token is for another audience (expected ${expected})`);
+  return undefined;
 }

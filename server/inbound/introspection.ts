@@ -9,7 +9,7 @@ import { unavailable } from './remote-errors.ts';
 import type { TokenValidator } from './validator.ts';
 
 // RFC 7662 token introspection: the issuer says whether a token is active and
-// what it carries. The primary check for opaque tokens (and for every token
+// what it carries, including the audience it was issued for (required here). The primary check for opaque tokens (and for every token
 // when no keys are configured); the answer is reused for `cache_ttl` at most,
 // and never past the token's own `exp` (the Authenticator caches the
 // principal until its expiresAt).
@@ -53,16 +53,18 @@ export class IntrospectionValidator implements TokenValidator {
     }
     // RFC 7662 §2.2: anything but active: true means the token is not usable.
     if (answer.active !== true) throw new InvalidTokenError('the identity provider says the access token is not active (RFC 7662 introspection)');
-    // A refresh token is active too, but is not an access token.
-    if (typeof answer.token_type === 'string' && /refresh/i.test(answer.token_type)) throw new InvalidTokenError('a refresh token is not an access token');
+    // A refresh token is active too, but is not an access token (token_type, or Keycloak's typ, may say so;
+    // where neither does, a refresh token names no audience and the audience rule refuses it).
+    if ([answer.token_type, answer.typ].some((t) => typeof t === 'string' && /refresh/i.test(t))) throw new InvalidTokenError('a refresh token is not an access token');
     const now = epoch();
     if (typeof answer.exp === 'number' && answer.exp + o.clockSkew <= now) throw new InvalidTokenError('the access token has expired');
     if (typeof answer.nbf === 'number' && answer.nbf - o.clockSkew > now) throw new InvalidTokenError('the access token is not valid yet (nbf is in the future)');
     if (issuer !== undefined && answer.iss !== undefined && answer.iss !== issuer) {
       throw new InvalidTokenError(`the access token was issued by "${String(answer.iss)}", not by ${issuer}`);
     }
-    // Introspection may leave aud out (RFC 7662 §2.2): without a configured audience, only an answer that names one is checked.
-    const audience = o.audience || answer.aud !== undefined ? checkAudience(answer.aud, o.audience) : undefined;
+    // RFC 7662 §2.2 makes aud optional, but MCP authorization requires the
+    // audience check: an answer without aud is refused, as a JWT without aud is.
+    const audience = checkAudience(answer.aud, o.audience);
     const principal = principalFromClaims(answer as Record<string, unknown>, o.mapping, {
       audience,
       expiresAt: Math.min(typeof answer.exp === 'number' ? answer.exp : Infinity, now + o.cacheTtl),

@@ -132,7 +132,8 @@ export class IssuerJwtValidator implements TokenValidator {
       return new InvalidTokenError(`no key of the issuer's JWKS matches the access token${header.kid ? `'s kid "${header.kid}"` : ''}`);
     }
     if (err instanceof errors.JWSSignatureVerificationFailed) return new InvalidTokenError('the access token\'s signature is not valid');
-    if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid || !(err instanceof errors.JOSEError)) {
+    // A JWKS that cannot be fetched or read (timeout, non-200 such as a redirect, not a key set), or a refused fetch.
+    if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid || !(err instanceof errors.JOSEError) || err.code === 'ERR_JOSE_GENERIC') {
       return unavailable(o.log, 'the JWKS of the token\'s issuer', err);
     }
     if (err instanceof errors.JWTInvalid || err instanceof errors.JWSInvalid) return new InvalidTokenError(`the access token is not a well-formed JWT: ${err.message}`);

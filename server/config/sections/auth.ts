@@ -14,7 +14,7 @@ const isLoopbackHost = (host: string) => LOOPBACK_HOSTS.has(host) || /^127\.\d+\
  * this machine (a token or a key fetched over plain http from elsewhere could
  * be swapped on the way).
  */
-export const idpUrl = z.url({ protocol: /^https?$/, error: 'expected an https URL' }).refine((value) => {
+export const idpUrl = z.url({ protocol: /^https?$/, error: 'expected an https URL', abort: true }).refine((value) => {
   const url = new URL(value);
   return url.protocol === 'https:' || isLoopbackHost(url.hostname);
 }, 'expected an https URL (plain http only for an identity provider on this machine: localhost, 127.0.0.1, [::1])');
