@@ -18,6 +18,7 @@ import { authorizeRouter } from './oauth/authorize.ts';
 import { BrowserSessions } from './oauth/browser-session.ts';
 import { ClientMetadataDocuments } from './oauth/client-metadata-document.ts';
 import { ClientRegistry, configuredClients } from './oauth/clients.ts';
+import { federatedAccounts, federatedSignIn } from './oauth/federated/index.ts';
 import { Consents } from './oauth/consents.ts';
 import { AuthorizationFlow } from './oauth/flow.ts';
 import { Grants } from './oauth/grants.ts';
@@ -74,7 +75,8 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
   const keys = await loadKeyRing(config.oauth_server, deps.dataDir, log);
   const signingKey = keys.active;
   const users = await BuiltinUsers.fromConfig(config.oauth_server.builtin.users, env);
-  const accounts = new Accounts(users, store);
+  // oauth_server.mode federated: accounts of the upstream IdP are held to allowed_domains / admin_users at every lookup (refresh too).
+  const accounts = config.oauth_server.mode === 'federated' ? federatedAccounts(config.oauth_server, users, store) : new Accounts(users, store);
   const outbound = outboundFetch(outboundPolicy(config.outbound));
   const clients = new ClientRegistry(
     store,
@@ -131,6 +133,8 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
       log,
     });
     oauth.use(authorizeRouter(flow));
+    // oauth_server.mode federated: people sign in at the upstream IdP, which sends them back to /oauth/callback.
+    if (config.oauth_server.mode === 'federated') oauth.use(federatedSignIn(flow, { config: config.oauth_server, publicUrl, accounts, fetch: outbound, policy: outboundPolicy(config.outbound), log, env }));
     oauth.use(tokenRouter({ clients, accounts, grants, resources, log }));
     oauth.use(revocationRouter({ clients, grants, keys, issuer, authenticator, log }));
     if (config.oauth_server.dynamic_registration) {
@@ -164,7 +168,7 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
 
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/';
-    if (url.startsWith('/mcp/') || url === '/mcp' || url.startsWith('/mcp?')) {
+    if ((url.startsWith('/mcp/') || url === '/mcp' || url.startsWith('/mcp?')) && !url.includes('/.well-known/')) {
       mcp(req, res).catch((err: unknown) => {
         log.error('MCP request failed: %s', err instanceof Error ? (err.stack ?? err.message) : String(err));
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32603, message: 'internal error' } }));

@@ -94,7 +94,7 @@ export class AuthorizationFlow {
     }
     const account = await this.deps.accounts.find(interaction.user.sub);
     if (!account || account.disabled) return this.fail(res, interaction, new AccessDeniedError('this account may not sign in'));
-    const scopes = this.scopesFor(interaction, account);
+    const scopes = this.scopesFor(interaction, account, client);
     if (await this.needsConsent(interaction, client, account, scopes)) {
       if (interaction.prompt.includes('none')) return this.fail(res, interaction, new ConsentRequiredError('this client needs the user\'s consent (prompt=none)'));
       return renderConsent(res, { action: this.action(interaction, 'consent'), interaction, client, username: account.name ?? account.username, scopes, resources: interaction.resource });
@@ -102,8 +102,12 @@ export class AuthorizationFlow {
     await this.finish(res, interaction, account, scopes);
   }
 
-  private scopesFor(interaction: Interaction, account: Account): string[] {
-    return parseScope(grantScope(interaction.scope, this.deps.scopesSupported, account.scopes));
+  /** What the user holds of what was asked (all they hold when nothing was), within the client's own scope. */
+  private scopesFor(interaction: Interaction, account: Account, client: Client): string[] {
+    const granted = parseScope(grantScope(interaction.scope, this.deps.scopesSupported, account.scopes));
+    if (client.scope === undefined) return granted;
+    const allowed = new Set([...parseScope(client.scope), 'offline_access']);
+    return granted.filter((s) => allowed.has(s));
   }
 
   private async needsConsent(interaction: Interaction, client: Client, account: Account, scopes: string[]): Promise<boolean> {
@@ -129,7 +133,7 @@ export class AuthorizationFlow {
     if (!found) return sendErrorPage(res, 400, 'This sign-in has expired', 'Start again from your application.');
     const { interaction, client } = found;
     const form = loginForm.safeParse(req.body);
-    const check = this.deps.interactions.checkForm(req, interaction, form.data?.csrf);
+    const check = this.deps.interactions.checkForm(req, interaction, (req.body as { csrf?: unknown } | undefined)?.csrf);
     if (check !== 'ok') return this.refuseForm(res, check);
     if (!form.success) return renderLogin(res, { action: this.action(interaction, 'login'), interaction, client, status: 400, error: 'Enter a username and a password.' });
     const { username, password } = form.data;
@@ -157,14 +161,14 @@ export class AuthorizationFlow {
     if (!found) return sendErrorPage(res, 400, 'This sign-in has expired', 'Start again from your application.');
     const { interaction, client } = found;
     const form = consentForm.safeParse(req.body);
-    const check = this.deps.interactions.checkForm(req, interaction, form.data?.csrf ?? (req.body as { csrf?: unknown } | undefined)?.csrf);
+    const check = this.deps.interactions.checkForm(req, interaction, (req.body as { csrf?: unknown } | undefined)?.csrf);
     if (check !== 'ok') return this.refuseForm(res, check);
     if (!interaction.user) return sendErrorPage(res, 400, 'Sign in first', 'This consent form belongs to a sign-in that has not happened.');
     if (!form.success) throw new InvalidRequestError('the consent form needs action=approve or action=deny');
     if (form.data.action === 'deny') return this.fail(res, interaction, new AccessDeniedError('the user denied access'));
     const account = await this.deps.accounts.find(interaction.user.sub);
     if (!account || account.disabled) return this.fail(res, interaction, new AccessDeniedError('this account may not sign in'));
-    const scopes = this.scopesFor(interaction, account);
+    const scopes = this.scopesFor(interaction, account, client);
     await this.deps.consents.remember(account.sub, client.client_id, scopes, interaction.resource);
     await this.finish(res, interaction, account, scopes);
   }

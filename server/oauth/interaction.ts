@@ -73,7 +73,7 @@ export class Interactions {
    */
   async create(req: Request, res: Response, request: Omit<Interaction, 'id' | 'csrf' | 'binding' | 'bound' | 'created_at'>): Promise<Interaction> {
     let binding = readCookie(req, BINDING_COOKIE);
-    const bound = binding !== undefined;
+    const bound = req.headers.cookie !== undefined;
     if (!binding || !/^[A-Za-z0-9_-]{32}$/.test(binding)) {
       binding = randomBytes(24).toString('base64url');
       setCookie(res, BINDING_COOKIE, binding, { ...this.cookie, maxAge: 86400 * 30 });

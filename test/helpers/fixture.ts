@@ -17,7 +17,7 @@ export interface Fixture {
  * registry with two builtin users and a private gateway "team" whose server
  * "demo" uses a shared identity holding the key.
  */
-export async function startFixture(overrides: (config: Record<string, any>) => void = () => {}): Promise<Fixture> {
+export async function startFixture(overrides: (config: Record<string, any>) => void = () => {}, env: NodeJS.ProcessEnv = {}): Promise<Fixture> {
   const apiKey = `demo-${randomBytes(16).toString('hex')}`;
   const upstream = await startDemoUpstream({ apiKey });
   const config: Record<string, any> = {
@@ -37,7 +37,7 @@ export async function startFixture(overrides: (config: Record<string, any>) => v
     ],
   };
   overrides(config);
-  const registry = await startRegistry(config, { ALICE_PASSWORD: ALICE.password, BOB_PASSWORD: BOB.password, DEMO_KEY: apiKey });
+  const registry = await startRegistry(config, { ALICE_PASSWORD: ALICE.password, BOB_PASSWORD: BOB.password, DEMO_KEY: apiKey, ...env });
   return {
     upstream,
     registry,

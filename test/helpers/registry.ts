@@ -27,9 +27,11 @@ export async function startRegistry(raw: Record<string, unknown>, env: NodeJS.Pr
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const config = parseConfig(raw, '(test)', env);
+  // A configured public_url wins (as in main.ts): tests use it to restart a registry "at the same address".
+  const publicUrl = config.server.public_url ?? url;
   const log = memoryLogger();
   const store = await openStore(config.storage, dataDir);
-  const registry = await createRegistry({ config, publicUrl: url, dataDir, store, log, env });
+  const registry = await createRegistry({ config, publicUrl, dataDir, store, log, env });
   server.on('request', registry.handler);
   return {
     url,
