@@ -62,6 +62,15 @@ async function completeFlow(clientId: string, redirectUri: string, extra: Record
   return (await res.json()) as { access_token: string; refresh_token: string; scope: string };
 }
 
+/** Refresh as the client would (with the resource it asked for), and return the new access token. */
+async function refreshed(clientId: string, refreshToken: string): Promise<string> {
+  const res = await tokenRequest(base, { grant_type: 'refresh_token', client_id: clientId, refresh_token: refreshToken, resource: `${base}/mcp/team` });
+  assert.equal(res.status, 200);
+  const body = (await res.json()) as { access_token: string; refresh_token: string };
+  assert.notEqual(body.refresh_token, refreshToken);
+  return body.access_token;
+}
+
 /** A real MCP client (2026-07-28) calls a tool with the token. */
 async function callWith(token: string) {
   const client = newClient('2026-07-28');
@@ -72,7 +81,7 @@ async function callWith(token: string) {
 }
 
 describe('registrations real clients send', () => {
-  test("VS Code's registration succeeds and its loopback redirect completes the flow", async () => {
+  test("VS Code's registration succeeds; its loopback redirect completes the flow, refreshes and calls a tool", async () => {
     const { status, body } = await register({
       client_name: 'Visual Studio Code',
       client_uri: 'https://code.visualstudio.com',
@@ -85,9 +94,10 @@ describe('registrations real clients send', () => {
     assert.equal(status, 201);
     const tokens = await completeFlow(body.client_id, 'http://127.0.0.1:51234/');
     await callWith(tokens.access_token);
+    await callWith(await refreshed(body.client_id, tokens.refresh_token));
   });
 
-  test("Cursor's three redirect URIs register in one request and its cursor:// callback completes the flow", async () => {
+  test("Cursor's three redirect URIs register in one request; its cursor:// callback completes the flow, refreshes and calls a tool", async () => {
     const { status, body } = await register({
       client_name: 'Cursor',
       redirect_uris: ['cursor://anysphere.cursor-mcp/oauth/callback', 'https://www.cursor.com/agents/mcp/oauth/callback', 'http://localhost:8787/callback'],
@@ -99,6 +109,7 @@ describe('registrations real clients send', () => {
     assert.deepEqual(body.redirect_uris.length, 3);
     const tokens = await completeFlow(body.client_id, 'cursor://anysphere.cursor-mcp/oauth/callback');
     await callWith(tokens.access_token);
+    await callWith(await refreshed(body.client_id, tokens.refresh_token));
   });
 
   test("claude.ai's registration (a confidential client) succeeds and completes the flow with client_secret_post", async () => {
