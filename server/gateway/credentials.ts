@@ -14,15 +14,25 @@ export class CredentialFailure extends Error {
  * header(s) that carry its credential upstream.
  */
 export class Credentials {
+  /** Decrypted shared secrets by identity id; an entry is dropped the moment its record changes. */
+  private readonly cache = new Map<string, string>();
+
   constructor(
     private readonly identities: Identities,
     private readonly log: Logger,
-  ) {}
+  ) {
+    identities.records.onChange((id) => this.cache.delete(id));
+  }
 
   async headersFor(assignment: Assignment): Promise<Record<string, string>> {
     const { credential } = assignment.upstream;
     if (credential.type === 'none') return {};
-    const secret = assignment.sharedIdentity === undefined ? assignment.upstream.envSecret! : await this.sharedSecret(assignment, assignment.sharedIdentity);
+    const identityId = assignment.sharedIdentity;
+    let secret = identityId === undefined ? assignment.upstream.envSecret! : this.cache.get(identityId);
+    if (secret === undefined) {
+      secret = await this.sharedSecret(assignment, identityId!);
+      this.cache.set(identityId!, secret);
+    }
     return credential.type === 'bearer' ? { authorization: `Bearer ${secret}` } : { [credential.name.toLowerCase()]: secret };
   }
 

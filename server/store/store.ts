@@ -35,6 +35,13 @@ export interface Store {
   destroyWhere(kind: Kind, match: (payload: unknown) => boolean): Promise<number>;
   /** True when the backing store can be read (for /healthz). */
   healthy(): Promise<boolean>;
+  /**
+   * Call `listener` with the id of every record of `kind` that changes
+   * (written, consumed, destroyed), before the change's promise resolves:
+   * caches built from the store drop the entry and the next read sees the
+   * change. Returns a function that removes the listener.
+   */
+  onChange(kind: Kind, listener: (id: string) => void): () => void;
   close(): Promise<void>;
 }
 
@@ -85,6 +92,9 @@ export class Collection<S extends z.ZodType> {
   }
   async list(): Promise<z.infer<S>[]> {
     return (await this.store.list(this.kind)).map((v) => this.parse(v) as z.infer<S>);
+  }
+  onChange(listener: (id: string) => void): () => void {
+    return this.store.onChange(this.kind, listener);
   }
   destroyWhere(match: (payload: z.infer<S>) => boolean): Promise<number> {
     return this.store.destroyWhere(this.kind, (payload) => {

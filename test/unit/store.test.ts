@@ -74,6 +74,23 @@ describe('lowdb store', () => {
     await store.close();
   });
 
+  test('change listeners hear every write of their kind before the write resolves', async () => {
+    const store = await LowdbStore.open(tempFile());
+    const heard: string[] = [];
+    const stop = store.onChange('identities', (id) => heard.push(id));
+    store.onChange('clients', (id) => heard.push(`client:${id}`));
+    await store.upsert('identities', 'a', { v: 1 });
+    await store.update('identities', 'a', () => ({ v: 2 }));
+    await store.consume('identities', 'a');
+    await store.upsert('identities', 'b', { v: 1 });
+    await store.destroyWhere('identities', () => true);
+    await store.destroy('identities', 'missing');
+    stop();
+    await store.upsert('identities', 'c', { v: 1 });
+    assert.deepEqual(heard, ['a', 'a', 'a', 'b', 'b']);
+    await store.close();
+  });
+
   test('a corrupt file stops start-up with a clear error and is never overwritten', async () => {
     for (const content of ['{"version":1,"collections":{', '[]', '{"version":2,"collections":{}}', '']) {
       const file = tempFile();

@@ -27,6 +27,19 @@ export class LowdbStore implements Store {
     }
   };
 
+  private readonly listeners = new Map<Kind, Set<(id: string) => void>>();
+
+  onChange(kind: Kind, listener: (id: string) => void): () => void {
+    let set = this.listeners.get(kind);
+    if (!set) this.listeners.set(kind, (set = new Set()));
+    set.add(listener);
+    return () => set.delete(listener);
+  }
+
+  private changed(kind: Kind, id: string): void {
+    for (const listener of this.listeners.get(kind) ?? []) listener(id);
+  }
+
   private constructor(readonly file: string) {
     this.db = new Low(new AtomicJsonFile(file), { version: 1, collections: {} });
     this.lockFile = `${file}.lock`;
@@ -104,6 +117,7 @@ export class LowdbStore implements Store {
 
   async upsert(kind: Kind, id: string, payload: unknown, expiresAt?: number): Promise<void> {
     this.records(kind)[id] = { payload: structuredClone(payload), ...(expiresAt !== undefined && { expires_at: expiresAt }) };
+    this.changed(kind, id);
     await this.persist();
   }
 
@@ -116,6 +130,7 @@ export class LowdbStore implements Store {
       const keep = expiresAt ?? records[id]?.expires_at;
       records[id] = { payload: structuredClone(next), ...(keep !== undefined && { expires_at: keep }) };
     }
+    this.changed(kind, id);
     await this.persist();
     return next;
   }
@@ -124,6 +139,7 @@ export class LowdbStore implements Store {
     const payload = this.live(kind, id);
     if (payload === undefined) return undefined;
     delete this.records(kind)[id];
+    this.changed(kind, id);
     await this.persist();
     return payload;
   }
@@ -132,6 +148,7 @@ export class LowdbStore implements Store {
     const records = this.records(kind);
     if (!(id in records)) return;
     delete records[id];
+    this.changed(kind, id);
     await this.persist();
   }
 
@@ -148,6 +165,7 @@ export class LowdbStore implements Store {
     for (const [id, record] of Object.entries(records)) {
       if (match(record.payload)) {
         delete records[id];
+        this.changed(kind, id);
         removed++;
       }
     }
@@ -159,10 +177,11 @@ export class LowdbStore implements Store {
   async sweep(): Promise<number> {
     const t = now();
     let removed = 0;
-    for (const records of Object.values(this.db.data.collections)) {
+    for (const [kind, records] of Object.entries(this.db.data.collections)) {
       for (const [id, record] of Object.entries(records)) {
         if (record.expires_at !== undefined && record.expires_at <= t) {
           delete records[id];
+          this.changed(kind as Kind, id);
           removed++;
         }
       }
