@@ -37,7 +37,14 @@ export async function startFixture(overrides: (config: Record<string, any>) => v
     ],
   };
   overrides(config);
-  const registry = await startRegistry(config, { ALICE_PASSWORD: ALICE.password, BOB_PASSWORD: BOB.password, DEMO_KEY: apiKey, ...env });
+  let registry: TestRegistry;
+  try {
+    registry = await startRegistry(config, { ALICE_PASSWORD: ALICE.password, BOB_PASSWORD: BOB.password, DEMO_KEY: apiKey, ...env });
+  } catch (err) {
+    // A registry that refuses to start must not leave the upstream listening: the test process would never exit.
+    await upstream.close();
+    throw err;
+  }
   return {
     upstream,
     registry,

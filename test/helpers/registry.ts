@@ -26,12 +26,22 @@ export async function startRegistry(raw: Record<string, unknown>, env: NodeJS.Pr
   const server: Server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const config = parseConfig(raw, '(test)', env);
-  // A configured public_url wins (as in main.ts): tests use it to restart a registry "at the same address".
-  const publicUrl = config.server.public_url ?? url;
   const log = memoryLogger();
-  const store = await openStore(config.storage, dataDir);
-  const registry = await createRegistry({ config, publicUrl, dataDir, store, log, env });
+  let store: Store | undefined;
+  let registry: Registry;
+  let config;
+  try {
+    config = parseConfig(raw, '(test)', env);
+    store = await openStore(config.storage, dataDir);
+    // A configured public_url wins (as in main.ts): tests use it to restart a registry "at the same address".
+    registry = await createRegistry({ config, publicUrl: config.server.public_url ?? url, dataDir, store, log, env });
+  } catch (err) {
+    // A registry that refuses to start must not leave its socket (or store lock) behind: the test process would never exit.
+    server.close();
+    await store?.close();
+    if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   server.on('request', registry.handler);
   return {
     url,
