@@ -36,7 +36,6 @@ before(async () => {
         required_scopes: ['mcp:read'],
         claims: { roles_claim: 'roles' },
         validation: { max_token_age: '1h' },
-        jwks: { cooldown: '1s' },
       },
     };
   });
@@ -205,27 +204,54 @@ describe('refused tokens, in the order a verifier checks them', () => {
     assert.match(res.headers.get('www-authenticate')!, /resource_metadata="/);
     assert.equal(((await res.json()) as { error: string }).error, 'insufficient_scope');
   });
+});
 
-  test('a cached token is not used past its exp', async () => {
-    // clock_skew 30s lets jose accept the token a little past exp; the cache must not stretch it further.
-    const token = await craft({ exp: now() - 29 });
-    assert.equal((await call(token)).status, 200);
-    await new Promise((r) => setTimeout(r, 1500));
-    await refused(token, /has expired/);
+describe('the token cache', () => {
+  let strict: Fixture;
+  before(async () => {
+    strict = await startFixture((config) => {
+      config.outbound = { allow_loopback: true };
+      config.auth = { type: 'oauth', oauth: { discovery_url: idp.issuer, validation: { clock_skew: 0 } } };
+    });
   });
+  after(() => strict?.close());
 
-  test('a rotated key is picked up after the cooldown, and an unknown kid within the cooldown does not refetch', async () => {
-    // The keys were fetched more than a cooldown (1s) ago: the new kid refetches them at once.
-    await idp.rotateKeys();
-    assert.equal((await call(await craft({ sub: 'first-rotation' }))).status, 200);
-    // Rotated again at once: within the cooldown the unknown kid is refused without a fetch...
+  test('a validated token is not used past its exp (clock_skew 0)', async () => {
+    const t = now();
+    const token = await idp.sign({ iss: idp.issuer, sub: 'short-lived', aud: strict.registry.url, iat: t, exp: t + 2 });
+    const me = () => fetch(`${strict.registry.url}/api/v1/me`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal((await me()).status, 200);
+    assert.equal((await me()).status, 200, 'served from the cache');
+    await new Promise((r) => setTimeout(r, (t + 3 - Date.now() / 1000) * 1000));
+    const res = await me();
+    assert.equal(res.status, 401);
+    assert.match(res.headers.get('www-authenticate')!, /has expired/);
+  });
+});
+
+describe('key rotation at the IdP', () => {
+  let r: Fixture;
+  before(async () => {
+    r = await startFixture((config) => {
+      config.outbound = { allow_loopback: true };
+      config.auth = { type: 'oauth', oauth: { discovery_url: idp.issuer, jwks: { cooldown: '1s' } } };
+    });
+  });
+  after(() => r?.close());
+
+  test('an unknown kid within the cooldown is refused without a refetch; after the cooldown the rotated key is picked up', async () => {
+    const me = (token: string) => fetch(`${r.registry.url}/api/v1/me`, { headers: { authorization: `Bearer ${token}` } });
+    const sign = (sub: string) => idp.sign({ iss: idp.issuer, sub, aud: r.registry.url, iat: now(), exp: now() + 300 });
+    assert.equal((await me(await sign('before-rotation'))).status, 200, 'the keys are fetched now');
     await idp.rotateKeys();
     const fetches = idp.seen.filter((s) => s === 'GET /jwks').length;
-    const second = await craft({ sub: 'second-rotation' });
-    await refused(second, /no key of the issuer's JWKS matches/);
+    const rotated = await sign('after-rotation');
+    const refused = await me(rotated);
+    assert.equal(refused.status, 401);
+    assert.match(refused.headers.get('www-authenticate')!, /no key of the issuer.s JWKS matches/);
     assert.equal(idp.seen.filter((s) => s === 'GET /jwks').length, fetches, 'no fetch within the cooldown');
-    // ...and accepted once the cooldown has passed.
-    await new Promise((r) => setTimeout(r, 1100));
-    assert.equal((await call(second)).status, 200);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    assert.equal((await me(rotated)).status, 200, 'the unknown kid refetched the JWKS once the cooldown passed');
+    assert.equal(idp.seen.filter((s) => s === 'GET /jwks').length, fetches + 1);
   });
 });
