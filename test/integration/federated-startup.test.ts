@@ -32,6 +32,13 @@ describe('federated mode refused at start', () => {
     await assert.rejects(build({ mode: 'federated' }), /^Error: oauth_server\.federated: oauth_server\.mode is federated: configure the upstream identity provider/);
   });
 
+  test('builtin users beside federated sign-in (a way in around allowed_domains)', async () => {
+    await assert.rejects(
+      build({ mode: 'federated', federated: { upstream_issuer: 'https://idp.example', client_id: 'c', client_secret_env: 'S' }, builtin: { users: [{ username: 'local', password_env: 'S' }] } }),
+      /^Error: oauth_server\.builtin\.users: in federated mode people sign in at the identity provider; remove the builtin users/,
+    );
+  });
+
   test('a client_secret_env that is not set', async () => {
     await assert.rejects(build({ mode: 'federated', federated: { upstream_issuer: 'https://idp.example', client_id: 'c', client_secret_env: 'MISSING' } }), /^Error: oauth_server\.federated\.client_secret_env: environment variable MISSING is not set/);
   });

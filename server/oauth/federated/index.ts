@@ -20,6 +20,8 @@ type OAuthServerConfig = Config['oauth_server'];
 
 function federatedConfig(config: OAuthServerConfig): FederatedConfig {
   if (!config.federated) throw new Error('oauth_server.federated: oauth_server.mode is federated: configure the upstream identity provider under oauth_server.federated (provider, upstream_issuer, client_id, client_secret_env, ...)');
+  // Builtin users would still be a way in (the login form's endpoint), around allowed_domains.
+  if (config.builtin.users.length) throw new Error('oauth_server.builtin.users: in federated mode people sign in at the identity provider; remove the builtin users (or use mode: builtin)');
   return config.federated;
 }
 
