@@ -71,6 +71,13 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
   const identities = new Identities(store, vault);
   await identities.seed(config, env);
   const catalog = new Catalog(config, env);
+  for (const gateway of catalog.gateways.values()) {
+    for (const a of gateway.servers.values()) {
+      if (a.sharedIdentity !== undefined && !(await identities.records.find(a.sharedIdentity))) {
+        log.warn('/mcp/%s/%s names shared identity "%s", which does not exist yet: calls fail until an admin creates it', gateway.id, a.name, a.sharedIdentity);
+      }
+    }
+  }
   const resources = new ResourceSpace(publicUrl, (gw, server) => catalog.has(gw, server));
   const keys = await loadKeyRing(config.oauth_server, deps.dataDir, log);
   const signingKey = keys.active;

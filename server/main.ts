@@ -9,11 +9,14 @@ import { DEMO_GATEWAY, DEMO_USERNAME, embeddedDefault, type EmbeddedDefault } fr
 import { consoleLogger } from './log.ts';
 import { rotateGeneratedKey } from './oauth/signing-keys.ts';
 import { openStore, StoreError } from './store/index.ts';
+import { Identities } from './vault/identities.ts';
+import { Vault } from './vault/vault.ts';
 
 // keygate-registry: parse args → load config → open store → createRegistry → listen.
 
 const USAGE = `Usage: keygate-registry [--config FILE] [--port N] [--data-dir DIR]
        keygate-registry keys rotate [--config FILE] [--data-dir DIR]
+       keygate-registry vault rotate [--config FILE] [--data-dir DIR]
 
   --config FILE        YAML configuration (\${ENV} is expanded); env KEYGATE_CONFIG.
                        Without one, the embedded demo default runs.
@@ -26,6 +29,10 @@ const USAGE = `Usage: keygate-registry [--config FILE] [--port N] [--data-dir DI
   keys rotate          generate a new signing key in the data dir (used from the
                        next start); the previous key keeps verifying the tokens
                        it signed until they expire.
+  vault rotate         seal every stored credential under a new vault key (a
+                       generated key file gets a new key; with vault.key_env,
+                       set the new key there and the old one in
+                       previous_key_envs first). Stop the registry first.
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -54,7 +61,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const command = parsed.positionals.join(' ');
-  if (command !== '' && command !== 'keys rotate') {
+  if (command !== '' && command !== 'keys rotate' && command !== 'vault rotate') {
     process.stderr.write(`keygate-registry: unknown command "${command}"\n\n${USAGE}`);
     return 2;
   }
@@ -72,6 +79,7 @@ async function main(argv: string[]): Promise<number> {
   let env: NodeJS.ProcessEnv = process.env;
   try {
     if (command === 'keys rotate') return await rotateKeys(configFile ? loadConfig(configFile) : parseConfig({}, '(defaults)'), dataDir);
+    if (command === 'vault rotate') return await rotateVault(configFile ? loadConfig(configFile) : parseConfig({}, '(defaults)'), dataDir);
     if (configFile) {
       config = loadConfig(configFile);
     } else {
@@ -180,6 +188,27 @@ async function rotateKeys(config: Config, dataDir: string): Promise<number> {
   const kid = await rotateGeneratedKey(dataDir, config.oauth_server.signing.algorithm);
   process.stdout.write(`new ${config.oauth_server.signing.algorithm} signing key ${kid} in ${dataDir}: restart the registry to sign with it\n`);
   return 0;
+}
+
+async function rotateVault(config: Config, dataDir: string): Promise<number> {
+  let store;
+  try {
+    store = await openStore(config.storage, dataDir);
+  } catch (err) {
+    if (err instanceof StoreError) {
+      process.stderr.write(`keygate-registry: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  try {
+    const vault = config.vault.key_env ? Vault.load(config.vault, dataDir, consoleLogger()) : Vault.rotateKeyFile(config.vault, dataDir);
+    const resealed = await new Identities(store, vault).resealAll();
+    process.stdout.write(`vault key ${vault.activeKeyId} is active; re-sealed ${resealed} stored credential${resealed === 1 ? '' : 's'}\n`);
+    return 0;
+  } finally {
+    await store.close();
+  }
 }
 
 main(process.argv.slice(2)).then(

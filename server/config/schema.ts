@@ -11,12 +11,12 @@ import { gateway, identitySeed, upstream } from './sections/upstreams.ts';
 
 export const configSchema = z
   .strictObject({
-    server: serverSection.default({ listen: '127.0.0.1:8787', allowed_origins: [] }),
+    server: serverSection.default(() => serverSection.parse({})),
     auth: authSection.default({ type: 'none' }),
     oauth_server: oauthServerSection.default(() => oauthServerSection.parse({})),
-    storage: storageSection.default({ type: 'lowdb' }),
-    outbound: outboundSection.default({ allow_private_networks: false, allow_loopback: false, timeout: 10 }),
-    vault: vaultSection.default({}),
+    storage: storageSection.default(() => storageSection.parse({})),
+    outbound: outboundSection.default(() => outboundSection.parse({})),
+    vault: vaultSection.default(() => vaultSection.parse({})),
     upstreams: z.array(upstream).default([]),
     identities: z.array(identitySeed).default([]),
     gateways: z.array(gateway).default([]),
@@ -63,10 +63,10 @@ export const configSchema = z
           return;
         }
         if (server.shared_identity !== undefined) {
+          // An identity not seeded here may exist in the store (created through the admin API);
+          // one seeded here must be for this upstream.
           const identity = identities.get(server.shared_identity);
-          if (!identity) {
-            ctx.addIssue({ code: 'custom', path: [...path, 'shared_identity'], message: `no identity with id "${server.shared_identity}"` });
-          } else if (identity.upstream !== up.id) {
+          if (identity && identity.upstream !== up.id) {
             ctx.addIssue({ code: 'custom', path: [...path, 'shared_identity'], message: `identity "${identity.id}" is for upstream "${identity.upstream}", not "${up.id}"` });
           }
         } else if (up.credential.type !== 'none') {

@@ -57,6 +57,17 @@ export class Identities {
     return this.vault.open(identity.secret, identityContext(identity));
   }
 
+  /** Re-seal every identity under the vault's active key. Returns how many changed. */
+  async resealAll(): Promise<number> {
+    let changed = 0;
+    for (const identity of await this.records.list()) {
+      if (identity.secret.kid === this.vault.activeKeyId) continue;
+      await this.records.update(identity.id, (current) => current && { ...current, secret: this.vault.reseal(current.secret, identityContext(current)) });
+      changed++;
+    }
+    return changed;
+  }
+
   /** Seed `identities:` from the configuration: global service accounts owned by the organization. */
   async seed(config: Config, env: NodeJS.ProcessEnv = process.env): Promise<void> {
     const upstreams = new Map<string, UpstreamConfig>(config.upstreams.map((u) => [u.id, u]));

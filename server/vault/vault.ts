@@ -56,9 +56,13 @@ export class Vault {
    */
   static load(config: Config['vault'], dataDir: string, log: Logger, env: NodeJS.ProcessEnv = process.env): Vault {
     if (config.key_env) {
-      const value = env[config.key_env];
-      if (!value) throw new VaultError(`vault.key_env: environment variable ${config.key_env} is not set`);
-      return Vault.fromKeys([decodeKey(value, `vault.key_env (${config.key_env})`)]);
+      const keys = [config.key_env, ...config.previous_key_envs].map((name, i) => {
+        const value = env[name];
+        const where = i === 0 ? 'vault.key_env' : `vault.previous_key_envs[${i - 1}]`;
+        if (!value) throw new VaultError(`${where}: environment variable ${name} is not set`);
+        return decodeKey(value, `${where} (${name})`);
+      });
+      return Vault.fromKeys(keys);
     }
     const file = config.key_file ?? join(dataDir, 'vault-keys.json');
     if (existsSync(file)) {
@@ -81,6 +85,28 @@ export class Vault {
 
   get activeKeyId(): string {
     return this.activeKid;
+  }
+
+  /**
+   * `vault rotate` for a generated key file: a new active key, the old ones
+   * kept so what they sealed still opens until it is re-sealed. Returns the
+   * vault with the new key. (With vault.key_env the admin supplies the new key
+   * and lists the old one under previous_key_envs.)
+   */
+  static rotateKeyFile(config: Config['vault'], dataDir: string): Vault {
+    if (config.key_env) throw new VaultError('vault.key_env is set: put the new key in key_env and the old one in previous_key_envs, then run vault rotate to re-seal');
+    const file = config.key_file ?? join(dataDir, 'vault-keys.json');
+    const current = existsSync(file) ? keyFileSchema.parse(JSON.parse(readFileSync(file, 'utf8'))) : { active: '', keys: {} };
+    const key = randomBytes(32);
+    const kid = keyId(key);
+    const next = { active: kid, keys: { ...current.keys, [kid]: key.toString('base64') } };
+    writeSecretFile(file, JSON.stringify(next));
+    return new Vault(new Map(Object.entries(next.keys).map(([k, v]) => [k, Buffer.from(v, 'base64')])), kid);
+  }
+
+  /** Re-seal under the active key (same context); a no-op when it already is. */
+  reseal(sealed: Sealed, context: string): Sealed {
+    return sealed.kid === this.activeKid ? sealed : this.seal(this.open(sealed, context), context);
   }
 
   /** A key for another purpose (HKDF from the active vault key), so no second secret needs managing. */
