@@ -1,5 +1,5 @@
 import type * as oauth from 'oauth4webapi';
-import type { AuthConfig, OAuthAuthConfig } from '../config/sections/auth.ts';
+import { type AuthConfig, introspectionSection, type OAuthAuthConfig, userinfoSection } from '../config/sections/auth.ts';
 import type { Logger } from '../log.ts';
 import { acceptableEndpoint, Cached, discover } from '../net/authorization-server.ts';
 import { checkUrl, type FetchLike, OutboundError, type OutboundPolicy } from '../net/outbound.ts';
@@ -52,8 +52,9 @@ export function externalValidators(auth: AuthConfig, deps: ExternalDeps): TokenV
 
 function oauthValidators(o: OAuthAuthConfig, deps: ExternalDeps): TokenValidator[] {
   const { fetch, policy, log, env } = deps;
-  const introspection = o.introspection ?? (o.introspection_url ? { enabled: true, endpoint: o.introspection_url, cache_ttl: 60, client_id: undefined, client_secret: undefined, client_secret_env: undefined } : undefined);
-  const userinfo = o.userinfo ?? (o.userinfo_url ? { enabled: true, url: o.userinfo_url, cache_ttl: 60 } : undefined);
+  // The seed's short forms, read as the long ones (with their defaults).
+  const introspection = o.introspection ?? (o.introspection_url ? introspectionSection.parse({ endpoint: o.introspection_url }) : undefined);
+  const userinfo = o.userinfo ?? (o.userinfo_url ? userinfoSection.parse({ url: o.userinfo_url }) : undefined);
   checkConfiguredUrl('auth.oauth.discovery_url', o.discovery_url, policy);
   checkConfiguredUrl('auth.oauth.jwks_url', o.jwks_url, policy);
   checkConfiguredUrl(o.introspection_url ? 'auth.oauth.introspection_url' : 'auth.oauth.introspection.endpoint', introspection?.endpoint, policy);

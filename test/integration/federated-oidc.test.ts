@@ -297,4 +297,25 @@ describe('policy changes apply at refresh', () => {
       await idp.addClient({ client_id: IDP_CLIENT_ID, client_secret: IDP_CLIENT_SECRET, redirect_uris: [`${base}/oauth/callback`], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'] });
     }
   });
+
+  test('after switching to another provider, refresh tokens of the old provider\'s accounts are refused', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'keygate-federated-switch-'));
+    try {
+      let registry = await startFederatedRegistry({ upstream_issuer: idp.issuer }, { dataDir, keepDataDir: true });
+      await idp.addClient({ client_id: IDP_CLIENT_ID, client_secret: IDP_CLIENT_SECRET, redirect_uris: [`${base}/oauth/callback`, `${registry.registry.url}/oauth/callback`], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'] });
+      const { clientId, tokens } = await federatedTokens(registry.registry.url, person(PEOPLE.alice));
+      await registry.close();
+      registry = await startFederatedRegistry({ provider: 'keycloak', keycloak: { server_url: 'http://127.0.0.1:9', realm: 'r' } }, { dataDir, keepDataDir: true });
+      try {
+        const res = await tokenRequest(registry.registry.url, { grant_type: 'refresh_token', client_id: clientId, refresh_token: tokens.refresh_token });
+        assert.equal(res.status, 400);
+        assert.deepEqual(await res.json(), { error: 'invalid_grant', error_description: 'the user of this grant is deactivated' });
+      } finally {
+        await registry.close();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+      await idp.addClient({ client_id: IDP_CLIENT_ID, client_secret: IDP_CLIENT_SECRET, redirect_uris: [`${base}/oauth/callback`], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'] });
+    }
+  });
 });

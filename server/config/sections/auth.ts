@@ -86,7 +86,7 @@ const clientCredentials = {
   client_secret_env: envName.optional(),
 };
 
-const introspectionSection = z.strictObject({
+export const introspectionSection = z.strictObject({
   enabled: z.boolean().default(true),
   /** Defaults to the discovered introspection_endpoint. */
   endpoint: idpUrl.optional(),
@@ -95,7 +95,7 @@ const introspectionSection = z.strictObject({
   cache_ttl: duration.default(60),
 });
 
-const userinfoSection = z.strictObject({
+export const userinfoSection = z.strictObject({
   enabled: z.boolean().default(true),
   /** Defaults to the discovered userinfo_endpoint. */
   url: idpUrl.optional(),

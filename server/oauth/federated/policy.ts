@@ -72,7 +72,9 @@ export class FederatedAccounts extends Accounts {
 
   override async find(sub: string): Promise<Account | undefined> {
     const account = await super.find(sub);
-    if (!account || account.provider !== this.policy.preset.provider) return account;
+    if (!account) return undefined;
+    // An account of another provider (or of builtin mode, before the switch) has no way in any more.
+    if (account.provider !== this.policy.preset.provider) return { ...account, disabled: true };
     return {
       ...account,
       // Stored emails are verified ones: a domain no longer allowed disables the account.
