@@ -173,9 +173,11 @@ async function refreshToken(deps: TokenDeps, req: Request, res: Response): Promi
   const asked = params.scope === undefined ? granted : parseScope(params.scope);
   const wider = asked.filter((s) => !granted.includes(s));
   if (wider.length) throw new InvalidScopeError(`the refresh token was not granted ${wider.join(' ')}`);
-  const scope = asked.join(' ');
-
   const user = await currentAccount(deps, grant.sub);
+  // The user's scopes may have shrunk since sign-in (an admin removed them from
+  // admin_users, or edited builtin scopes): a refresh grants only what they hold now.
+  const held = new Set([...user.scopes, 'offline_access']);
+  const scope = asked.filter((s) => held.has(s)).join(' ');
   const resource = audienceFor(deps, grant.resource, params.resource);
   const access = await deps.grants.accessToken({ user, clientId: client.client_id, scope, resource });
   const next = await deps.grants.issueRefreshToken({ ...grant, scope });

@@ -97,6 +97,29 @@ describe('introspection (RFC 7662)', () => {
   });
 });
 
+describe('refresh follows the account', () => {
+  test('a refresh grants only the scopes the user still holds', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'keygate-shrink-'));
+    const users = (scopes: string[]) => ({ oauth_server: { builtin: { users: [{ username: 'alice', password_env: 'P', scopes }] } } });
+    try {
+      const first = await startRegistry(users(['mcp:read', 'mcp:write']), { P: ALICE.password }, { dataDir });
+      const { clientId, tokens } = await signIn(first.url, ALICE);
+      assert.equal(tokens.scope, 'mcp:read mcp:write');
+      await first.close();
+      const second = await startRegistry({ ...users(['mcp:read']), server: { public_url: first.url } }, { P: ALICE.password }, { dataDir });
+      try {
+        const res = await tokenRequest(second.url, { grant_type: 'refresh_token', client_id: clientId, refresh_token: tokens.refresh_token });
+        assert.equal(res.status, 200);
+        assert.equal(((await res.json()) as { scope: string }).scope, 'mcp:read');
+      } finally {
+        await second.close();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('signing keys', () => {
   for (const algorithm of ['RS256', 'EdDSA'] as const) {
     test(`${algorithm} tokens are issued, published in the JWKS and accepted`, async () => {
