@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { importJWK, type JWK, SignJWT } from 'jose';
 import { signIn } from '../test/helpers/oauth.ts';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
@@ -101,11 +102,41 @@ interface Figures {
   cpuPerCall?: number;
 }
 
-async function load(url: string, headers: Record<string, string>, body: string, pid?: number): Promise<Figures> {
+/**
+ * Distinct valid access tokens, signed with the registry's own key (read from
+ * its data dir) exactly as it signs them: each request of a run can carry a
+ * token the registry has not seen, so each pays the signature check.
+ */
+async function mintTokens(count: number): Promise<string[]> {
+  const ring = JSON.parse(readFileSync(join(data, 'signing-keys.json'), 'utf8')) as { keys: { jwk: JWK; alg: string; retired_at?: number }[] };
+  const active = ring.keys.find((k) => k.retired_at === undefined)!;
+  const key = await importJWK(active.jwk, active.alg);
+  const now = Math.floor(Date.now() / 1000);
+  return Promise.all(
+    Array.from({ length: count }, (_, i) =>
+      new SignJWT({ scope: 'mcp:read mcp:write', client_id: 'bench' })
+        .setProtectedHeader({ alg: active.alg, kid: active.jwk.kid!, typ: 'at+jwt' })
+        .setIssuer(registryUrl)
+        .setSubject('bench')
+        .setAudience(registryUrl)
+        .setIssuedAt(now)
+        .setExpirationTime(now + 3600)
+        .setJti(`bench-${i}`)
+        .sign(key),
+    ),
+  );
+}
+
+async function load(url: string, headers: Record<string, string>, body: string, pid?: number, tokens?: string[]): Promise<Figures> {
+  // Rotate through distinct tokens (every request a cache miss), or send one token (every request a hit).
+  let next = 0;
+  const requests: autocannon.Request[] | undefined = tokens
+    ? [{ setupRequest: (req: autocannon.Request) => ({ ...req, headers: { ...req.headers, authorization: `Bearer ${tokens[next++ % tokens.length]}` } }) }]
+    : undefined;
   // A short warm-up, then the measured run.
-  await autocannon({ url, method: 'POST', headers, body, connections: CONNECTIONS, duration: 2 });
+  await autocannon({ url, method: 'POST', headers, body, connections: CONNECTIONS, duration: 2, ...(requests && { requests }) });
   const cpuBefore = pid ? cpuMicros(pid) : 0;
-  const result = await autocannon({ url, method: 'POST', headers, body, connections: CONNECTIONS, duration: DURATION });
+  const result = await autocannon({ url, method: 'POST', headers, body, connections: CONNECTIONS, duration: DURATION, ...(requests && { requests }) });
   const cpuAfter = pid ? cpuMicros(pid) : 0;
   const calls = result.requests.total;
   return {
@@ -127,6 +158,9 @@ try {
   rows.push(['2026-07-28 direct', await load(upstreamUrl, { ...modern, authorization: direct }, modernBody)]);
   rows.push(['2026-07-28 lean proxy', await load(leanUrl, { ...modern, authorization: direct }, modernBody, lean.child.pid)]);
   rows.push(['2026-07-28 via gateway', await load(gatewayUrl, { ...modern, authorization: viaGateway }, modernBody, registry.child.pid)]);
+  // Enough distinct tokens that none repeats within a run (about 1,000 calls/s at most here).
+  const fresh = await mintTokens(Math.max(20_000, (DURATION + 2) * 2500));
+  rows.push(['2026-07-28 gateway, token cache miss', await load(gatewayUrl, modern, modernBody, registry.child.pid, fresh)]);
 
   const directSession = await legacySession(upstreamUrl, direct);
   const gatewaySession = await legacySession(gatewayUrl, viaGateway);
@@ -142,10 +176,10 @@ try {
 }
 
 console.log(`\ntools/call, ${CONNECTIONS} connections, ${DURATION} s per run, node ${process.version}\n`);
-console.log('run                       req/s     p50 ms  p99 ms  errors  proxy CPU/call');
+console.log('run                                   req/s     p50 ms  p99 ms  errors  proxy CPU/call');
 for (const [name, f] of rows) {
   console.log(
-    `${name.padEnd(24)} ${f.rps.toFixed(0).padStart(7)}  ${String(f.p50).padStart(7)} ${String(f.p99).padStart(7)}  ${String(f.errors).padStart(6)}  ${f.cpuPerCall === undefined ? '' : `${f.cpuPerCall.toFixed(0)} µs`}`,
+    `${name.padEnd(36)} ${f.rps.toFixed(0).padStart(7)}  ${String(f.p50).padStart(7)} ${String(f.p99).padStart(7)}  ${String(f.errors).padStart(6)}  ${f.cpuPerCall === undefined ? '' : `${f.cpuPerCall.toFixed(0)} µs`}`,
   );
 }
 for (const era of ['2026-07-28', '2025-11-25']) {
@@ -158,6 +192,9 @@ for (const era of ['2026-07-28', '2025-11-25']) {
       `registry CPU/call ${g.cpuPerCall!.toFixed(0)} µs = lean proxy ${l.cpuPerCall!.toFixed(0)} µs + ${(g.cpuPerCall! - l.cpuPerCall!).toFixed(0)} µs`,
   );
 }
+const hit = rows.find(([n]) => n === '2026-07-28 via gateway')![1];
+const miss = rows.find(([n]) => n === '2026-07-28 gateway, token cache miss')![1];
+console.log(`token cache: a miss (signature check) costs ${(miss.cpuPerCall! - hit.cpuPerCall!).toFixed(0)} µs CPU more per call than a hit; throughput ${(miss.rps / hit.rps).toFixed(3)}x of a hit`);
 const failed = rows.filter(([, f]) => f.errors > 0);
 if (failed.length) {
   console.error(`\nerrors in: ${failed.map(([n]) => n).join(', ')}`);

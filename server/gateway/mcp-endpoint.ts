@@ -221,8 +221,10 @@ function forward(
     const session = upstreamRes.headers['mcp-session-id'];
     if (typeof session === 'string') out['mcp-session-id'] = wrapSession(session);
     res.writeHead(status, out);
-    // SSE: send the headers now, then every chunk as it arrives.
-    if (typeof out['content-type'] === 'string' && out['content-type'].startsWith('text/event-stream')) res.flushHeaders();
+    // A GET stream may stay idle for long: send its headers now. (A POST's
+    // headers go out with its first event, in one write.) Every chunk is then
+    // relayed as it arrives.
+    if (req.method === 'GET') res.flushHeaders();
     upstreamRes.pipe(res);
     upstreamRes.on('error', () => res.destroy());
   });
