@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { CALLBACK_PATH, type AuthCallbacks } from '../auth/callbacks.ts';
+import { keepOffEditorPortForwarding } from '../auth/browser-url.ts';
 import type { SignInUi } from '../auth/sign-in.ts';
 
 // VS Code adapter: what a sign-in needs from the editor.
@@ -23,10 +24,14 @@ export class VsCodeSignInUi implements SignInUi {
   }
 
   openBrowser(url: string): Promise<boolean> {
+    // In a browser-hosted editor (code-server) a loopback registry would be
+    // routed through the editor's /proxy/PORT and its redirect_uri mangled;
+    // see browser-url.ts. The desktop keeps its own port forwarding.
+    const target = vscode.env.uiKind === vscode.UIKind.Web ? keepOffEditorPortForwarding(url) : url;
     // Passed as a string on purpose: the extension host then opens it as is.
     // A vscode.Uri would be decoded and re-encoded, which breaks a redirect_uri
     // that carries its own query (the code-server shape).
-    return Promise.resolve(vscode.env.openExternal(url as unknown as vscode.Uri));
+    return Promise.resolve(vscode.env.openExternal(target as unknown as vscode.Uri));
   }
 
   withProgress<T>(title: string, task: (signal: AbortSignal) => Promise<T>): Promise<T> {

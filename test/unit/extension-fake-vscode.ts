@@ -50,6 +50,10 @@ export enum ProgressLocation {
   Window = 10,
   Notification = 15,
 }
+export enum UIKind {
+  Desktop = 1,
+  Web = 2,
+}
 export enum ConfigurationTarget {
   Global = 1,
   Workspace = 2,
@@ -70,7 +74,7 @@ export interface FakeVscodeState {
   answers: unknown[];
 }
 
-export function createFakeVscode(uriScheme = 'vscode') {
+export function createFakeVscode(uriScheme = 'vscode', uiKind: UIKind = UIKind.Desktop) {
   const state: FakeVscodeState = {
     settings: new Map(),
     commands: new Map(),
@@ -100,8 +104,10 @@ export function createFakeVscode(uriScheme = 'vscode') {
     McpHttpServerDefinition,
     ProgressLocation,
     ConfigurationTarget,
+    UIKind,
     env: {
       uriScheme,
+      uiKind,
       // Desktop VS Code: an app URI comes back unchanged.
       asExternalUri: async (uri: Uri) => uri,
       openExternal: async (target: unknown) => {

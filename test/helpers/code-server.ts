@@ -1,0 +1,346 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
+
+// A real VS Code for the tests: code-server (installed outside the repository
+// by scripts/setup-code-server.mjs) with a fresh user-data and extensions dir,
+// opened in Debian's Chromium and driven through its own UI: the command
+// palette, quick picks, notifications, dialogs and menus.
+
+const pins = JSON.parse(readFileSync(fileURLToPath(new URL('../../scripts/code-server.json', import.meta.url)), 'utf8')) as { codeServer: string; node: string };
+const SETUP = 'node scripts/setup-code-server.mjs';
+
+export interface CodeServerInstall {
+  cache: string;
+  node: string;
+  entry: string;
+  version: string;
+}
+
+/** Where setup-code-server.mjs put code-server; an Error that says to run it when it did not. */
+export function codeServerInstall(): CodeServerInstall {
+  const cache = process.env.KEYGATE_E2E_CACHE || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'keygate-e2e');
+  const node = join(cache, `node-v${pins.node}`, 'node_modules', `node-${process.platform}-${process.arch}`, 'bin', 'node');
+  const project = join(cache, `code-server-${pins.codeServer}`);
+  const entry = join(project, 'node_modules', 'code-server', 'out', 'node', 'entry.js');
+  const missing = [node, entry, join(project, '.installed.json')].filter((p) => !existsSync(p));
+  if (missing.length) {
+    throw new Error(
+      `code-server ${pins.codeServer} is not installed for the e2e suite (missing ${missing.join(', ')}).\n` +
+        `Run \`${SETUP}\` first (it installs Node ${pins.node} and code-server from npm into ${cache}; set KEYGATE_E2E_CACHE to put them elsewhere).`,
+    );
+  }
+  return { cache, node, entry, version: pins.codeServer };
+}
+
+/**
+ * Settings that keep a fresh VS Code quiet and offline: no welcome page, tips,
+ * telemetry, update or gallery checks, port-forwarding prompts or secondary
+ * side bar. Chat stays on: turning AI features off (chat.disableAIFeatures)
+ * also removes VS Code's MCP support.
+ */
+export const QUIET_SETTINGS: Record<string, unknown> = {
+  // MCP over HTTP fails in code-server with the additional fetch support on.
+  'http.fetchAdditionalSupport': false,
+  'workbench.startupEditor': 'none',
+  'workbench.welcomePage.walkthroughs.openOnInstall': false,
+  'workbench.tips.enabled': false,
+  'workbench.enableExperiments': false,
+  'workbench.secondarySideBar.defaultVisibility': 'hidden',
+  'telemetry.telemetryLevel': 'off',
+  'update.mode': 'none',
+  'extensions.autoUpdate': false,
+  'extensions.autoCheckUpdates': false,
+  'extensions.ignoreRecommendations': true,
+  'security.workspace.trust.enabled': false,
+  'remote.autoForwardPorts': false,
+  'git.enabled': false,
+  'chat.commandCenter.enabled': false,
+  'window.commandCenter': false,
+};
+
+export interface CodeServer {
+  /** http://127.0.0.1:PORT, no trailing slash. */
+  url: string;
+  /** The URL that opens the workspace folder. */
+  workbenchUrl: string;
+  dir: string;
+  userDataDir: string;
+  extensionsDir: string;
+  workspace: string;
+  log(): string;
+  stop(): Promise<void>;
+}
+
+export interface CodeServerOptions {
+  /** .vsix files to install before starting. */
+  extensions: string[];
+  /** User settings on top of QUIET_SETTINGS. */
+  settings: Record<string, unknown>;
+  startTimeoutMs?: number;
+}
+
+/** Environment for code-server: nothing inherited that would reconfigure it or point it at another VS Code. */
+function codeServerEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (/^(VSCODE_|CODE_SERVER_|ELECTRON_)/.test(key)) continue;
+    if (['NODE_OPTIONS', 'PORT', 'PASSWORD', 'HASHED_PASSWORD', 'GITHUB_TOKEN'].includes(key)) continue;
+    env[key] = value;
+  }
+  // No extension gallery: code-server would query open-vsx.org (the tests stay offline).
+  env.EXTENSIONS_GALLERY = '{}';
+  return env;
+}
+
+/**
+ * Start code-server on a free loopback port with a fresh user-data dir,
+ * extensions dir and empty workspace folder, the given extensions installed.
+ */
+export async function startCodeServer(options: CodeServerOptions): Promise<CodeServer> {
+  const install = codeServerInstall();
+  const dir = mkdtempSync(join(tmpdir(), 'keygate-vscode-'));
+  const userDataDir = join(dir, 'user-data');
+  const extensionsDir = join(dir, 'extensions');
+  const workspace = join(dir, 'workspace');
+  for (const d of [join(userDataDir, 'User'), extensionsDir, workspace]) mkdirSync(d, { recursive: true });
+  writeFileSync(join(userDataDir, 'User', 'settings.json'), `${JSON.stringify({ ...QUIET_SETTINGS, ...options.settings }, null, 2)}\n`);
+  // Its own config file, so code-server never writes ~/.config/code-server/config.yaml.
+  const config = join(dir, 'config.yaml');
+  writeFileSync(config, 'auth: none\ncert: false\n');
+  const common = ['--config', config, '--user-data-dir', userDataDir, '--extensions-dir', extensionsDir];
+  const env = codeServerEnv();
+
+  for (const vsix of options.extensions) {
+    const installed = spawnSync(install.node, [install.entry, ...common, '--install-extension', vsix], { env, encoding: 'utf8', timeout: 120_000 });
+    if (installed.status !== 0 || !/successfully installed/i.test(installed.stdout)) {
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`code-server could not install ${vsix}:\n${installed.stdout}\n${installed.stderr}`);
+    }
+  }
+
+  // Its own process group, so stop() ends code-server and every process it started.
+  const child: ChildProcess = spawn(
+    install.node,
+    [install.entry, ...common, '--auth', 'none', '--bind-addr', '127.0.0.1:0', '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', '--disable-getting-started-override', workspace],
+    { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+  );
+  let log = '';
+  child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      try {
+        process.kill(-child.pid!, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+      const killer = setTimeout(() => {
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }, 10_000);
+      await exited;
+      clearTimeout(killer);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+
+  const timeoutMs = options.startTimeoutMs ?? 60_000;
+  const url = await new Promise<string | undefined>((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), timeoutMs);
+    const check = () => {
+      const m = /HTTP server listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(log);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    };
+    child.stdout!.on('data', check);
+    void exited.then(() => {
+      clearTimeout(timer);
+      resolve(undefined);
+    });
+  });
+  if (!url) {
+    const output = log;
+    await stop();
+    throw new Error(`code-server did not start within ${timeoutMs / 1000} s:\n${output}`);
+  }
+  return {
+    url,
+    workbenchUrl: `${url}/?folder=${encodeURIComponent(workspace)}`,
+    dir,
+    userDataDir,
+    extensionsDir,
+    workspace,
+    log: () => log,
+    stop,
+  };
+}
+
+/** Poll `check` until it stops throwing (an assertion that becomes true), or throw its last error. */
+export async function eventually<T>(check: () => Promise<T> | T, options: { timeoutMs?: number; intervalMs?: number; message?: string } = {}): Promise<T> {
+  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (Date.now() > deadline) {
+        if (options.message && err instanceof Error) err.message = `${options.message}: ${err.message}`;
+        throw err;
+      }
+    }
+    await new Promise((r) => setTimeout(r, options.intervalMs ?? 250));
+  }
+}
+
+const cssString = (value: string) => JSON.stringify(value);
+
+/**
+ * The workbench in a browser tab, driven like a person would: F1 and the
+ * command palette, clicks on quick-pick rows, dialog buttons and menus, found
+ * by their accessible names.
+ */
+export class VsCodeWindow {
+  readonly screenshots: string[] = [];
+
+  private constructor(
+    readonly context: BrowserContext,
+    readonly page: Page,
+    private readonly shots: string,
+  ) {}
+
+  /** Open the workbench in a new browser context and wait until it is usable. */
+  static async open(browser: Browser, server: CodeServer, shots: string): Promise<VsCodeWindow> {
+    const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+    context.setDefaultTimeout(60_000);
+    const page = await context.newPage();
+    await page.goto(server.workbenchUrl);
+    await page.locator('.monaco-workbench').waitFor();
+    // The status bar is drawn once the workbench has restored its parts.
+    await page.locator('.part.statusbar').waitFor();
+    await page.locator('.part.activitybar, .part.sidebar').first().waitFor();
+    return new VsCodeWindow(context, page, shots);
+  }
+
+  /** Save a screenshot of the window (or of another page) as test-output/<suite>/<name>.png. */
+  async screenshot(name: string, page: Page = this.page): Promise<string> {
+    const path = join(this.shots, `${name}.png`);
+    await page.screenshot({ path, animations: 'disabled' });
+    this.screenshots.push(path);
+    return path;
+  }
+
+  get quickInput(): Locator {
+    return this.page.locator('.quick-input-widget');
+  }
+
+  /** A row of the open quick pick whose accessible name is `label` (or starts with "`label`, "). */
+  quickPickRow(label: string): Locator {
+    const list = '.quick-input-widget .quick-input-list .monaco-list-row';
+    return this.page.locator(`${list}[aria-label=${cssString(label)}], ${list}[aria-label^=${cssString(`${label}, `)}]`);
+  }
+
+  /** The accessible names of the open quick pick's rows (a server row reads "Keygate: team, Running, Keygate"). */
+  async quickPickLabels(): Promise<string[]> {
+    return this.page.locator('.quick-input-widget .quick-input-list .monaco-list-row').evaluateAll((rows) => rows.map((r) => r.getAttribute('aria-label') ?? ''));
+  }
+
+  /** Open the command palette (F1), type the command's title and pick exactly that command. */
+  async runCommand(title: string): Promise<void> {
+    await this.closeQuickInput();
+    await this.page.locator('.monaco-workbench').focus();
+    await this.page.keyboard.press('F1');
+    const input = this.quickInput.locator('input.input');
+    await input.waitFor({ state: 'visible' });
+    await input.fill(`>${title}`);
+    await this.quickPickRow(title).first().click();
+  }
+
+  /** Pick the row `label` of the open quick pick. */
+  async pick(label: string): Promise<void> {
+    await this.quickPickRow(label).first().click();
+  }
+
+  async closeQuickInput(): Promise<void> {
+    if (await this.quickInput.isVisible()) {
+      await this.page.keyboard.press('Escape');
+      await this.quickInput.waitFor({ state: 'hidden' });
+    }
+  }
+
+  /** The modal dialog whose text matches `text` (VS Code's own dialogs, not browser ones). */
+  dialog(text: RegExp): Locator {
+    return this.page.locator('.monaco-dialog-box', { hasText: text });
+  }
+
+  /** Click the button named `name` in the dialog matching `text`, once it shows. */
+  async answerDialog(text: RegExp, name: string, screenshot?: string): Promise<void> {
+    const dialog = this.dialog(text);
+    await dialog.waitFor();
+    if (screenshot) await this.screenshot(screenshot);
+    await dialog.getByRole('button', { name, exact: true }).click();
+    await dialog.waitFor({ state: 'hidden' });
+  }
+
+  /** Wait for a notification toast whose text matches `text`; returns its accessible name. */
+  async notification(text: RegExp): Promise<string> {
+    const toast = this.page.locator('.notifications-toasts .monaco-list-row', { hasText: text }).first();
+    await toast.waitFor();
+    return (await toast.getAttribute('aria-label')) ?? (await toast.innerText());
+  }
+
+  /** Open the Accounts menu of the activity bar, read its entries, screenshot it, close it. */
+  async accountsMenu(screenshot?: string): Promise<string[]> {
+    await this.page.locator('.part.activitybar li.action-item[aria-label^="Accounts"]').click();
+    const menu = this.page.locator('.monaco-menu');
+    await menu.getByRole('menuitem').first().waitFor();
+    const items = (await menu.getByRole('menuitem').allInnerTexts()).map((t) => t.trim()).filter(Boolean);
+    if (screenshot) await this.screenshot(screenshot);
+    await this.page.keyboard.press('Escape');
+    await menu.waitFor({ state: 'hidden' });
+    return items;
+  }
+
+  /**
+   * The visible lines of the output channel shown in the panel. Monaco draws
+   * spaces as no-break spaces: match words with \s, not with " ".
+   */
+  outputPanel(): Locator {
+    return this.page.locator('.part.panel .monaco-editor .view-lines');
+  }
+
+  /**
+   * The tab the workbench opens for vscode.env.openExternal, after VS Code's
+   * "open the external website?" prompt when it asks (it does not for links
+   * to its own origin); `screenshot` names the prompt's screenshot.
+   */
+  async externalPage(screenshot: string): Promise<{ page: Page; prompted: boolean }> {
+    const popup = this.context.waitForEvent('page');
+    const prompt = this.dialog(/open the external website/);
+    const prompting = prompt.waitFor().then(
+      () => true,
+      () => false,
+    );
+    const prompted = await Promise.race([popup.then(() => false), prompting]);
+    if (prompted) {
+      await this.screenshot(screenshot);
+      await prompt.getByRole('button', { name: 'Open', exact: true }).click();
+    }
+    const page = await popup;
+    await page.waitForLoadState('domcontentloaded');
+    return { page, prompted };
+  }
+
+  async close(): Promise<void> {
+    await this.context.close();
+  }
+}

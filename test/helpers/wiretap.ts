@@ -1,0 +1,71 @@
+import { createServer, request, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** One request as it reached the upstream through the tap. */
+export interface TappedRequest {
+  method: string;
+  path: string;
+  headers: IncomingHttpHeaders;
+  /** The JSON-RPC message(s) of a POST, parsed; undefined when the body is not JSON. */
+  body: unknown;
+}
+
+export interface Wiretap {
+  /** Put this in front of `target` (an http URL): same path, same query. */
+  urlFor(target: string): string;
+  seen: TappedRequest[];
+  close(): Promise<void>;
+}
+
+/**
+ * A transparent HTTP proxy between the registry and an upstream that records
+ * each request with its body, so a test can see exactly what the upstream was
+ * asked (which tool, which arguments, which credential). Responses stream
+ * through untouched (SSE included).
+ */
+export async function startWiretap(): Promise<Wiretap> {
+  const seen: TappedRequest[] = [];
+  let target: URL | undefined;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks);
+      let body: unknown;
+      try {
+        body = raw.length ? JSON.parse(raw.toString('utf8')) : undefined;
+      } catch {
+        body = undefined;
+      }
+      seen.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body });
+      if (!target) {
+        res.writeHead(502).end('wiretap: no target');
+        return;
+      }
+      const upstream = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: { ...req.headers, host: target.host } }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        res.flushHeaders();
+        answer.pipe(res);
+      });
+      upstream.on('error', (err) => {
+        if (!res.headersSent) res.writeHead(502);
+        res.end(`wiretap: ${err.message}`);
+      });
+      upstream.end(raw);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    urlFor(url) {
+      const parsed = new URL(url);
+      target = new URL(parsed.origin);
+      return `${base}${parsed.pathname}${parsed.search}`;
+    },
+    seen,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
