@@ -21,6 +21,9 @@ export interface SeenRequest {
   method: string;
   authorization: string | undefined;
   mcpMethod: string | undefined;
+  /** From the body (2025-era requests have no Mcp-Method header): the JSON-RPC method and, for calls, the tool. */
+  rpcMethod: string | undefined;
+  toolName: string | undefined;
   sessionId: string | undefined;
   /** Names of every header received. */
   headerNames: string[];
@@ -124,7 +127,17 @@ export async function startDemoUpstream(options: { apiKey: string; host?: string
   async function handle(req: Request): Promise<Response> {
     const authorization = req.headers.get('authorization') ?? undefined;
     if (options.record !== false) {
-      seen.push({ method: req.method, authorization, mcpMethod: req.headers.get('mcp-method') ?? undefined, sessionId: req.headers.get('mcp-session-id') ?? undefined, headerNames: [...req.headers.keys()] });
+      let rpc: { method?: unknown; params?: { name?: unknown } } | undefined;
+      if (req.method === 'POST') rpc = await req.clone().json().catch(() => undefined);
+      seen.push({
+        method: req.method,
+        authorization,
+        mcpMethod: req.headers.get('mcp-method') ?? undefined,
+        rpcMethod: typeof rpc?.method === 'string' ? rpc.method : undefined,
+        toolName: typeof rpc?.params?.name === 'string' ? rpc.params.name : undefined,
+        sessionId: req.headers.get('mcp-session-id') ?? undefined,
+        headerNames: [...req.headers.keys()],
+      });
     }
     if (new URL(req.url).pathname !== '/mcp') return new Response('not found', { status: 404 });
     const presented = digest(authorization ?? '');
