@@ -2,8 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import express from 'express';
 import { apiV1Router } from './api/v1.ts';
 import type { Config } from './config/schema.ts';
-import { Catalog } from './gateway/catalog.ts';
-import { Credentials } from './gateway/credentials.ts';
+import { CatalogHolder } from './gateway/catalog.ts';
 import { mcpEndpoint } from './gateway/mcp-endpoint.ts';
 import { SessionBinding } from './gateway/session-binding.ts';
 import { errorMiddleware } from './http/error-middleware.ts';
@@ -33,6 +32,9 @@ import { tokenRouter } from './oauth/token.ts';
 import { BuiltinUsers } from './oauth/users.ts';
 import type { Store } from './store/index.ts';
 import { Identities } from './vault/identities.ts';
+import { CredentialResolver } from './vault/resolver.ts';
+import { Selections } from './vault/selections.ts';
+import { UpstreamOAuth } from './vault/upstream-oauth.ts';
 import { Vault } from './vault/vault.ts';
 
 export interface RegistryDeps {
@@ -54,7 +56,8 @@ export interface Registry {
   keys: KeyRing;
   vault: Vault;
   identities: Identities;
-  catalog: Catalog;
+  catalog: CatalogHolder;
+  resolver: CredentialResolver;
   close(): Promise<void>;
 }
 
@@ -70,21 +73,25 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
   const vault = Vault.load(config.vault, deps.dataDir, log, env);
   const identities = new Identities(store, vault);
   await identities.seed(config, env);
-  const catalog = new Catalog(config, env);
-  for (const gateway of catalog.gateways.values()) {
+  const catalog = new CatalogHolder(config, store, env, log);
+  await catalog.reload();
+  for (const gateway of catalog.current.gateways.values()) {
     for (const a of gateway.servers.values()) {
       if (a.sharedIdentity !== undefined && !(await identities.records.find(a.sharedIdentity))) {
         log.warn('/mcp/%s/%s names shared identity "%s", which does not exist yet: calls fail until an admin creates it', gateway.id, a.name, a.sharedIdentity);
       }
     }
   }
-  const resources = new ResourceSpace(publicUrl, (gw, server) => catalog.has(gw, server));
+  const resources = new ResourceSpace(publicUrl, (gw, server) => catalog.current.has(gw, server));
   const keys = await loadKeyRing(config.oauth_server, deps.dataDir, log);
   const signingKey = keys.active;
   const users = await BuiltinUsers.fromConfig(config.oauth_server.builtin.users, env);
   // oauth_server.mode federated: accounts of the upstream IdP are held to allowed_domains / admin_users at every lookup (refresh too).
   const accounts = config.oauth_server.mode === 'federated' ? federatedAccounts(config.oauth_server, users, store) : new Accounts(users, store);
   const outbound = outboundFetch(outboundPolicy(config.outbound));
+  const selections = new Selections(store);
+  const upstreamOAuth = new UpstreamOAuth(store, vault, outbound, `${publicUrl}/connect/callback`, env, log);
+  const resolver = new CredentialResolver({ identities, selections, upstreamOAuth, connectUrl: (gw, server) => `${publicUrl}/connect/${gw}/${server}`, log });
   const clients = new ClientRegistry(
     store,
     configuredClients(config.oauth_server.clients, env),
@@ -167,7 +174,7 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
     catalog,
     resources,
     authenticator,
-    credentials: new Credentials(identities, log),
+    resolver,
     sessions: new SessionBinding(vault.derive('mcp-session-id binding')),
     allowedOrigins,
     log,
@@ -194,6 +201,7 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
     vault,
     identities,
     catalog,
+    resolver,
     async close() {
       catalog.close();
     },

@@ -1,5 +1,5 @@
 import { type NextFunction, type Request, type Response, Router } from 'express';
-import type { Catalog, Gateway } from '../gateway/catalog.ts';
+import { type CatalogHolder, mayUse } from '../gateway/catalog.ts';
 import type { Authenticator } from '../inbound/authenticator.ts';
 import type { Principal } from '../inbound/principal.ts';
 import type { ResourceSpace } from '../oauth/resource.ts';
@@ -8,7 +8,7 @@ import type { ResourceSpace } from '../oauth/resource.ts';
 // offer MCP servers (the gateways the caller may reach) and who the caller is.
 
 export interface ApiDeps {
-  catalog: Catalog;
+  catalog: CatalogHolder;
   resources: ResourceSpace;
   authenticator: Authenticator;
 }
@@ -17,10 +17,6 @@ declare module 'express-serve-static-core' {
   interface Request {
     principal?: Principal;
   }
-}
-
-function mayReach(gateway: Gateway, principal: Principal | undefined): boolean {
-  return gateway.visibility === 'public' || principal !== undefined;
 }
 
 export function apiV1Router(deps: ApiDeps): Router {
@@ -34,8 +30,8 @@ export function apiV1Router(deps: ApiDeps): Router {
   });
 
   router.get('/gateways', (req, res) => {
-    const gateways = [...deps.catalog.gateways.values()]
-      .filter((gw) => mayReach(gw, req.principal))
+    const gateways = [...deps.catalog.current.gateways.values()]
+      .filter((gw) => !gw.disabled && mayUse(gw, req.principal))
       .map((gw) => ({
         id: gw.id,
         name: gw.name,

@@ -1,20 +1,34 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import type { Config, UpstreamConfig } from '../config/schema.ts';
+import { z } from 'zod';
+import type { Config } from '../config/schema.ts';
+import { type CredentialConfig, gateway as gatewaySchema, type GatewayInput, upstream as upstreamSchema, type UpstreamInput, upstreamEnvKey } from '../config/sections/upstreams.ts';
+import type { Principal } from '../inbound/principal.ts';
+import type { Logger } from '../log.ts';
+import { Collection, type Store } from '../store/index.ts';
 
 // The gateways, their assignments and the upstreams they reach, as the
-// forwarding path needs them: resolved once, with a pooled connection agent
-// per upstream.
+// request path needs them: from the configuration file and from the admin API
+// (the store), with the break-glass switches applied. A snapshot is rebuilt
+// whenever one of those records changes; requests read the current snapshot.
 
 export interface Upstream {
   id: string;
   name: string;
+  description: string | undefined;
   url: URL;
-  credential: UpstreamConfig['credential'];
+  credential: CredentialConfig;
   /** The upstream's own env-backed credential value, for shared assignments without a shared_identity. */
   envSecret: string | undefined;
   timeoutMs: number;
   agent: HttpAgent;
+  disabled: boolean;
+  source: 'config' | 'api';
+}
+
+export interface ToolFilter {
+  allow: RegExp[] | undefined;
+  deny: RegExp[];
 }
 
 export interface Assignment {
@@ -22,8 +36,17 @@ export interface Assignment {
   /** The path segment: /mcp/{gateway}/{name}. */
   name: string;
   upstream: Upstream;
-  identity: 'shared';
+  identity: 'shared' | 'per_user';
   sharedIdentity: string | undefined;
+  storage: 'registry' | 'client';
+  tools: ToolFilter | undefined;
+}
+
+export interface Members {
+  users: string[];
+  groups: string[];
+  emailDomains: string[];
+  scopes: string[];
 }
 
 export interface Gateway {
@@ -31,48 +54,165 @@ export interface Gateway {
   name: string;
   description: string | undefined;
   visibility: 'public' | 'private';
+  members: Members | undefined;
   servers: Map<string, Assignment>;
+  disabled: boolean;
+  source: 'config' | 'api';
+}
+
+/** A break-glass switch: `gateway:team`, `upstream:linear`, `connection:...`. */
+export const switchSchema = z.object({ disabled: z.boolean(), by: z.string().optional(), at: z.number(), reason: z.string().optional() });
+const storedUpstream = upstreamSchema.extend({ created_at: z.number().optional(), updated_at: z.number().optional() });
+const storedGateway = gatewaySchema.extend({ created_at: z.number().optional(), updated_at: z.number().optional() });
+
+/** Glob (`*` any run, `?` one character) → an anchored RegExp. */
+export function globToRegExp(glob: string): RegExp {
+  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${body}$`);
+}
+
+/** Does an assignment expose this upstream tool? */
+export function toolAllowed(filter: ToolFilter | undefined, tool: string): boolean {
+  if (!filter) return true;
+  if (filter.deny.some((r) => r.test(tool))) return false;
+  return filter.allow === undefined || filter.allow.some((r) => r.test(tool));
+}
+
+/** May this caller use the gateway? Public: anyone. Private: signed in, and matching a membership rule if there are any. */
+export function mayUse(gateway: Gateway, principal: Principal | undefined): boolean {
+  if (gateway.visibility === 'public') return true;
+  if (!principal) return false;
+  const m = gateway.members;
+  if (!m || (m.users.length + m.groups.length + m.emailDomains.length + m.scopes.length === 0)) return true;
+  const email = principal.email?.toLowerCase();
+  return (
+    m.users.some((u) => u === principal.subject || (email !== undefined && u.toLowerCase() === email)) ||
+    m.groups.some((g) => principal.groups.includes(g)) ||
+    (email !== undefined && m.emailDomains.some((d) => email.endsWith(`@${d.toLowerCase()}`))) ||
+    (m.scopes.length > 0 && m.scopes.every((s) => principal.scopes.includes(s)))
+  );
 }
 
 export class Catalog {
-  readonly upstreams = new Map<string, Upstream>();
-  readonly gateways = new Map<string, Gateway>();
-
-  constructor(config: Config, env: NodeJS.ProcessEnv = process.env) {
-    for (const [i, up] of config.upstreams.entries()) {
-      const envName = up.credential.type === 'bearer' ? up.credential.token_env : up.credential.type === 'header' ? up.credential.value_env : undefined;
-      const envSecret = envName === undefined ? undefined : env[envName];
-      if (envName !== undefined && !envSecret) {
-        throw new Error(`upstreams[${i}].credential: environment variable ${envName} is not set`);
-      }
-      const url = new URL(up.url);
-      const agentOptions = { keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' as const };
-      this.upstreams.set(up.id, {
-        id: up.id,
-        name: up.name ?? up.id,
-        url,
-        credential: up.credential,
-        envSecret,
-        timeoutMs: up.timeout * 1000,
-        agent: url.protocol === 'https:' ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions),
-      });
-    }
-    for (const gw of config.gateways) {
-      const servers = new Map<string, Assignment>();
-      for (const a of gw.servers) {
-        const name = a.name ?? a.upstream;
-        servers.set(name, { gateway: gw.id, name, upstream: this.upstreams.get(a.upstream)!, identity: a.identity, sharedIdentity: a.shared_identity });
-      }
-      this.gateways.set(gw.id, { id: gw.id, name: gw.name ?? gw.id, description: gw.description, visibility: gw.visibility, servers });
-    }
-  }
+  constructor(
+    readonly upstreams: Map<string, Upstream>,
+    readonly gateways: Map<string, Gateway>,
+  ) {}
 
   has(gateway: string, server?: string): boolean {
     const gw = this.gateways.get(gateway);
     return gw !== undefined && (server === undefined || gw.servers.has(server));
   }
+}
+
+/**
+ * Keeps the current catalog: built at start from the configuration and the
+ * store, rebuilt when an upstream, gateway or switch record changes. Agents
+ * (pooled connections) survive rebuilds as long as the upstream's URL does.
+ */
+export class CatalogHolder {
+  private snapshot: Catalog = new Catalog(new Map(), new Map());
+  private readonly agents = new Map<string, HttpAgent>();
+  readonly upstreamRecords: Collection<typeof storedUpstream>;
+  readonly gatewayRecords: Collection<typeof storedGateway>;
+  readonly switches: Collection<typeof switchSchema>;
+  private reloading: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly config: Config,
+    store: Store,
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly log: Logger,
+  ) {
+    this.upstreamRecords = new Collection(store, 'upstreams', storedUpstream);
+    this.gatewayRecords = new Collection(store, 'gateways', storedGateway);
+    this.switches = new Collection(store, 'switches', switchSchema);
+    for (const records of [this.upstreamRecords, this.gatewayRecords, this.switches]) records.onChange(() => void this.reload());
+  }
+
+  get current(): Catalog {
+    return this.snapshot;
+  }
+
+  /** Rebuild now (also what the admin API awaits, so its change is in effect when it answers). */
+  reload(): Promise<void> {
+    this.reloading = this.reloading.then(() => this.build()).catch((err: unknown) => this.log.error('catalog reload failed: %s', (err as Error).message));
+    return this.reloading;
+  }
+
+  private agentFor(url: URL): HttpAgent {
+    const key = url.origin;
+    let agent = this.agents.get(key);
+    if (!agent) {
+      const options = { keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' as const };
+      agent = url.protocol === 'https:' ? new HttpsAgent(options) : new HttpAgent(options);
+      this.agents.set(key, agent);
+    }
+    return agent;
+  }
+
+  private async build(): Promise<void> {
+    const switches = new Map((await this.switches.listWithIds()).map(([id, s]) => [id, s.disabled]));
+    const upstreamInputs: [UpstreamInput, 'config' | 'api'][] = [
+      ...this.config.upstreams.map((u) => [u, 'config'] as [UpstreamInput, 'config']),
+      ...(await this.upstreamRecords.list()).filter((u) => !this.config.upstreams.some((c) => c.id === u.id)).map((u) => [u, 'api'] as [UpstreamInput, 'api']),
+    ];
+    const upstreams = new Map<string, Upstream>();
+    for (const [up, source] of upstreamInputs) {
+      const envName = upstreamEnvKey(up.credential);
+      const url = new URL(up.url);
+      upstreams.set(up.id, {
+        id: up.id,
+        name: up.name ?? up.id,
+        description: up.description,
+        url,
+        credential: up.credential,
+        envSecret: envName === undefined ? undefined : this.env[envName],
+        timeoutMs: up.timeout * 1000,
+        agent: this.agentFor(url),
+        disabled: switches.get(`upstream:${up.id}`) === true,
+        source,
+      });
+    }
+    const gatewayInputs: [GatewayInput, 'config' | 'api'][] = [
+      ...this.config.gateways.map((g) => [g, 'config'] as [GatewayInput, 'config']),
+      ...(await this.gatewayRecords.list()).filter((g) => !this.config.gateways.some((c) => c.id === g.id)).map((g) => [g, 'api'] as [GatewayInput, 'api']),
+    ];
+    const gateways = new Map<string, Gateway>();
+    for (const [gw, source] of gatewayInputs) {
+      const servers = new Map<string, Assignment>();
+      for (const a of gw.servers) {
+        const upstream = upstreams.get(a.upstream);
+        if (!upstream) {
+          this.log.warn('gateway %s assigns upstream %s, which does not exist: left out', gw.id, a.upstream);
+          continue;
+        }
+        const name = a.name ?? a.upstream;
+        servers.set(name, {
+          gateway: gw.id,
+          name,
+          upstream,
+          identity: a.identity,
+          sharedIdentity: a.shared_identity,
+          storage: a.storage,
+          tools: a.tools && { allow: a.tools.allow?.map(globToRegExp), deny: a.tools.deny.map(globToRegExp) },
+        });
+      }
+      gateways.set(gw.id, {
+        id: gw.id,
+        name: gw.name ?? gw.id,
+        description: gw.description,
+        visibility: gw.visibility,
+        members: gw.members && { users: gw.members.users, groups: gw.members.groups, emailDomains: gw.members.email_domains, scopes: gw.members.scopes },
+        servers,
+        disabled: switches.get(`gateway:${gw.id}`) === true,
+        source,
+      });
+    }
+    this.snapshot = new Catalog(upstreams, gateways);
+  }
 
   close(): void {
-    for (const up of this.upstreams.values()) up.agent.destroy();
+    for (const agent of this.agents.values()) agent.destroy();
   }
 }

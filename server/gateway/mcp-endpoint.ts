@@ -5,8 +5,9 @@ import { type Authenticator, bearerChallenge } from '../inbound/authenticator.ts
 import type { Principal } from '../inbound/principal.ts';
 import type { Logger } from '../log.ts';
 import type { ResourceSpace } from '../oauth/resource.ts';
-import type { Assignment, Catalog } from './catalog.ts';
-import { CredentialFailure, type Credentials } from './credentials.ts';
+import type { CredentialResolver } from '../vault/resolver.ts';
+import { type Assignment, type CatalogHolder, mayUse } from './catalog.ts';
+import { readClientCredentials } from './client-credentials.ts';
 import { CODES, type GatewayFailure, sendFailure } from './jsonrpc.ts';
 import type { SessionBinding } from './session-binding.ts';
 
@@ -17,10 +18,10 @@ import type { SessionBinding } from './session-binding.ts';
 // relayed chunk by chunk as they arrive.
 
 export interface McpEndpointDeps {
-  catalog: Catalog;
+  catalog: CatalogHolder;
   resources: ResourceSpace;
   authenticator: Authenticator;
-  credentials: Credentials;
+  resolver: CredentialResolver;
   sessions: SessionBinding;
   allowedOrigins: Set<string>;
   log: Logger;
@@ -28,6 +29,7 @@ export interface McpEndpointDeps {
 
 /** Request headers that reach the upstream; everything else (Authorization and cookies first) stays here. */
 const FORWARD_REQUEST = new Set(['content-type', 'accept', 'content-length', 'last-event-id', 'user-agent']);
+// (Mcp-* headers are forwarded too, except the session id, which is rewritten.)
 /** Response headers that reach the client. */
 const FORWARD_RESPONSE = new Set(['content-type', 'cache-control', 'content-length', 'mcp-protocol-version', 'retry-after', 'x-accel-buffering']);
 
@@ -77,7 +79,7 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
     }
 
     // Step 2 (first half): the gateway must exist before anything else is said about it.
-    const gateway = catalog.gateways.get(route.gateway);
+    const gateway = catalog.current.gateways.get(route.gateway);
     if (!gateway) {
       return fail(req, res, { status: 404, code: CODES.notFound, step: 'gateway', reason: 'unknown_gateway', message: `there is no gateway "${route.gateway}"` });
     }
@@ -115,6 +117,12 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
         headers: { 'www-authenticate': bearerChallenge(resourceMetadata) },
       });
     }
+    if (gateway.disabled) {
+      return fail(req, res, { status: 403, code: CODES.forbidden, step: 'gateway', reason: 'gateway_disabled', message: `gateway "${gateway.id}" is disabled by an admin` });
+    }
+    if (!mayUse(gateway, principal)) {
+      return fail(req, res, { status: 403, code: CODES.forbidden, step: 'gateway', reason: 'not_a_member', message: `you are not a member of gateway "${gateway.id}"` });
+    }
 
     // Step 3: the assignment.
     let assignment: Assignment | undefined;
@@ -135,19 +143,23 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
         message: `gateway "${gateway.id}" has ${gateway.servers.size} servers; connect to each: ${names}`,
       });
     }
-
-    // Step 4: the upstream credential.
-    let credentialHeaders: Record<string, string>;
-    try {
-      credentialHeaders = await deps.credentials.headersFor(assignment);
-    } catch (err) {
-      if (err instanceof CredentialFailure) return fail(req, res, err.failure);
-      throw err;
+    if (assignment.upstream.disabled) {
+      return fail(req, res, { status: 403, code: CODES.forbidden, step: 'assignment', reason: 'upstream_disabled', message: `upstream "${assignment.upstream.id}" is disabled by an admin` });
     }
+
+    // Step 4: the identity and its credential.
+    const clientValues = readClientCredentials(req.headers, assignment.name);
+    const resolved = await deps.resolver.resolve(principal, assignment, clientValues);
+    if (!resolved.ok) {
+      const failure = resolved.failure.status === 401 ? { ...resolved.failure, headers: { 'www-authenticate': bearerChallenge(resourceMetadata) } } : resolved.failure;
+      return fail(req, res, failure);
+    }
+    const credentialHeaders = resolved.headers;
 
     // 2025-era sessions: the client holds a caller-bound wrapper of the upstream's id.
     const caller = principal ? `${principal.provider}:${principal.subject}` : 'anonymous';
-    const routeKey = `${gateway.id}/${assignment.name}`;
+    // Bound to the identity too: after switching identities the old upstream session is not reused.
+    const routeKey = `${gateway.id}/${assignment.name}/${resolved.identity?.id ?? ''}`;
     let upstreamSession: string | undefined;
     const presentedSession = req.headers['mcp-session-id'];
     if (typeof presentedSession === 'string') {

@@ -13,7 +13,14 @@ export type Kind =
   | 'authorization_codes'
   | 'refresh_tokens'
   | 'revoked_access_tokens'
-  | 'identities';
+  | 'identities'
+  | 'selections'
+  | 'upstreams'
+  | 'gateways'
+  | 'switches'
+  | 'connections'
+  | 'upstream_clients'
+  | 'upstream_authorizations';
 
 export interface Store {
   /** The record, or undefined when absent or expired. */
@@ -31,6 +38,8 @@ export interface Store {
   destroy(kind: Kind, id: string): Promise<void>;
   /** Every live record of a kind. */
   list(kind: Kind): Promise<unknown[]>;
+  /** Every live record of a kind, with its id. */
+  entries(kind: Kind): Promise<[string, unknown][]>;
   /** Delete every live record of a kind that matches; returns how many. */
   destroyWhere(kind: Kind, match: (payload: unknown) => boolean): Promise<number>;
   /** True when the backing store can be read (for /healthz). */
@@ -92,6 +101,9 @@ export class Collection<S extends z.ZodType> {
   }
   async list(): Promise<z.infer<S>[]> {
     return (await this.store.list(this.kind)).map((v) => this.parse(v) as z.infer<S>);
+  }
+  async listWithIds(): Promise<[string, z.infer<S>][]> {
+    return (await this.store.entries(this.kind)).map(([id, v]) => [id, this.parse(v) as z.infer<S>]);
   }
   onChange(listener: (id: string) => void): () => void {
     return this.store.onChange(this.kind, listener);

@@ -159,6 +159,13 @@ export class LowdbStore implements Store {
       .map((p) => structuredClone(p));
   }
 
+  async entries(kind: Kind): Promise<[string, unknown][]> {
+    return Object.keys(this.records(kind))
+      .map((id) => [id, this.live(kind, id)] as [string, unknown])
+      .filter(([, p]) => p !== undefined)
+      .map(([id, p]) => [id, structuredClone(p)]);
+  }
+
   async destroyWhere(kind: Kind, match: (payload: unknown) => boolean): Promise<number> {
     const records = this.records(kind);
     let removed = 0;

@@ -1,0 +1,189 @@
+import type { Assignment } from '../gateway/catalog.ts';
+import { CODES, type GatewayFailure } from '../gateway/jsonrpc.ts';
+import type { Principal } from '../inbound/principal.ts';
+import type { Logger } from '../log.ts';
+import { type Identities, type Identity, ORGANIZATION, type Secret } from './identities.ts';
+import { fieldProblems, headersFor, InjectionError } from './inject.ts';
+import type { Selections } from './selections.ts';
+import { oauthSecret, type UpstreamOAuth } from './upstream-oauth.ts';
+
+// Steps 3-4 of the request path: which identity serves this caller on this
+// assignment, and the headers that carry its credential upstream.
+//
+// shared:   the admin-chosen global identity, or the upstream's own env value,
+//           or a client-credentials token Keygate fetches and renews;
+// per_user: the caller's selected identity (own, or a global one they chose),
+//           else their most recent usable identity for the upstream; with
+//           storage: client, the field values the client sent with the request.
+//
+// Decrypted secrets are cached in memory and dropped the moment their record
+// changes, so the hot path does not decrypt, and a disabled identity stops on
+// the next request.
+
+export type Resolution =
+  | { ok: true; headers: Record<string, string>; identity: Pick<Identity, 'id' | 'owner'> | undefined }
+  | { ok: false; failure: GatewayFailure; connectUrl?: string | undefined };
+
+/** Refresh an OAuth token this long before it expires. */
+const REFRESH_MARGIN = 60;
+
+const now = () => Math.floor(Date.now() / 1000);
+
+export interface ResolverDeps {
+  identities: Identities;
+  selections: Selections;
+  upstreamOAuth: UpstreamOAuth;
+  connectUrl: (gateway: string, server: string) => string;
+  log: Logger;
+}
+
+export class CredentialResolver {
+  private readonly secrets = new Map<string, Secret>();
+  private readonly defaults = new Map<string, string | null>();
+  private readonly chosen = new Map<string, string | null>();
+  private readonly refreshing = new Map<string, Promise<Secret>>();
+  private readonly serviceTokens = new Map<string, { secret: Secret; until: number }>();
+  private readonly fetchingServiceTokens = new Map<string, Promise<Secret>>();
+
+  constructor(private readonly deps: ResolverDeps) {
+    deps.identities.records.onChange((id) => {
+      this.secrets.delete(id);
+      this.defaults.clear();
+    });
+    deps.selections.records.onChange((key) => this.chosen.delete(key));
+  }
+
+  async resolve(principal: Principal | undefined, assignment: Assignment, clientValues?: Record<string, string>): Promise<Resolution> {
+    const { credential } = assignment.upstream;
+    if (credential.type === 'none') return { ok: true, headers: {}, identity: undefined };
+    try {
+      return assignment.identity === 'shared' ? await this.shared(assignment) : await this.perUser(principal, assignment, clientValues);
+    } catch (err) {
+      if (err instanceof InjectionError) return this.refuse(assignment, 400, 'bad_credential', `the credential for ${this.where(assignment)} cannot be sent: ${err.message}`);
+      throw err;
+    }
+  }
+
+  private where(a: Assignment): string {
+    return `/mcp/${a.gateway}/${a.name}`;
+  }
+
+  private refuse(a: Assignment, status: number, reason: string, message: string, connect = false): Resolution {
+    const connectUrl = connect ? this.deps.connectUrl(a.gateway, a.name) : undefined;
+    return { ok: false, connectUrl, failure: { status, code: status === 403 ? CODES.forbidden : CODES.credential, step: 'vault', reason, message: connectUrl ? `${message}: ${connectUrl}` : message } };
+  }
+
+  private async shared(a: Assignment): Promise<Resolution> {
+    const { credential } = a.upstream;
+    if (credential.type === 'client_credentials') {
+      return { ok: true, headers: headersFor(credential, await this.serviceToken(a)), identity: { id: `client_credentials:${a.upstream.id}`, owner: ORGANIZATION } };
+    }
+    if (a.sharedIdentity === undefined) {
+      const secret: Secret = credential.type === 'header' ? { kind: 'header', value: a.upstream.envSecret ?? '' } : { kind: 'bearer', token: a.upstream.envSecret ?? '' };
+      if (!a.upstream.envSecret) return this.refuse(a, 503, 'shared_identity_missing', `${this.where(a)} has no credential: an admin must choose a shared identity`);
+      return { ok: true, headers: headersFor(credential, secret), identity: undefined };
+    }
+    const identity = await this.deps.identities.records.find(a.sharedIdentity);
+    if (!identity || identity.upstream !== a.upstream.id || identity.availability !== 'global') {
+      return this.refuse(a, 503, 'shared_identity_missing', `the shared identity "${a.sharedIdentity}" for ${this.where(a)} is missing; an admin must choose a global identity for this server`);
+    }
+    return this.use(a, identity);
+  }
+
+  private async perUser(principal: Principal | undefined, a: Assignment, clientValues: Record<string, string> | undefined): Promise<Resolution> {
+    if (!principal) return this.refuse(a, 401, 'sign_in_required', `${this.where(a)} runs as each person: sign in to use it`);
+    if (a.storage === 'client') {
+      const values = clientValues ?? {};
+      const problems = fieldProblems(a.upstream.credential, values);
+      if (problems.length) return this.refuse(a, 400, 'identity_missing', `fill in the credential fields for ${a.upstream.name} in your Keygate client (${problems.join('; ')})`);
+      return { ok: true, headers: headersFor(a.upstream.credential, { kind: 'fields', values }), identity: undefined };
+    }
+    const identityId = await this.selected(principal.subject, a);
+    if (identityId === undefined) return this.refuse(a, 403, 'identity_missing', `connect your ${a.upstream.name} account to use ${this.where(a)}`, true);
+    const identity = await this.deps.identities.records.find(identityId);
+    // A private identity is its owner's alone, whoever selected it.
+    if (!identity || identity.upstream !== a.upstream.id || (identity.owner !== principal.subject && identity.availability !== 'global')) {
+      return this.refuse(a, 403, 'identity_missing', `connect your ${a.upstream.name} account to use ${this.where(a)}`, true);
+    }
+    return this.use(a, identity);
+  }
+
+  /** The caller's chosen identity for this assignment, else their most recent usable one for the upstream. */
+  private async selected(sub: string, a: Assignment): Promise<string | undefined> {
+    const key = `${sub}\n${a.gateway}\n${a.name}`;
+    let choice = this.chosen.get(key);
+    if (choice === undefined) {
+      choice = (await this.deps.selections.get(sub, a.gateway, a.name)) ?? null;
+      this.chosen.set(key, choice);
+    }
+    if (choice !== null) return choice;
+    const defaultKey = `${sub}\n${a.upstream.id}`;
+    let fallback = this.defaults.get(defaultKey);
+    if (fallback === undefined) {
+      const own = (await this.deps.identities.records.list()).filter((i) => i.owner === sub && i.upstream === a.upstream.id && !i.disabled).sort((x, y) => y.updated_at - x.updated_at);
+      fallback = own[0]?.id ?? null;
+      this.defaults.set(defaultKey, fallback);
+    }
+    return fallback ?? undefined;
+  }
+
+  private async use(a: Assignment, identity: Identity): Promise<Resolution> {
+    if (identity.disabled) return this.refuse(a, 403, 'identity_disabled', `the identity "${identity.label ?? identity.id}" for ${this.where(a)} is disabled by an admin`);
+    let secret = this.secrets.get(identity.id);
+    if (!secret) {
+      try {
+        secret = this.deps.identities.reveal(identity);
+      } catch (err) {
+        this.deps.log.error('identity %s could not be decrypted: %s', identity.id, (err as Error).message);
+        return { ok: false, failure: { status: 500, code: CODES.credential, step: 'vault', reason: 'identity_unreadable', message: `the credential of identity "${identity.id}" could not be read; an admin must check the vault key` } };
+      }
+      this.secrets.set(identity.id, secret);
+    }
+    if (secret.kind === 'oauth' && secret.expires_at !== undefined && secret.expires_at - REFRESH_MARGIN <= now()) {
+      if (!secret.refresh_token) return this.refuse(a, 403, 'identity_expired', `your ${a.upstream.name} sign-in has expired: connect again`, true);
+      try {
+        secret = await this.refresh(a, identity, secret);
+      } catch (err) {
+        this.deps.log.warn('refreshing identity %s at upstream %s failed: %s', identity.id, a.upstream.id, (err as Error).message);
+        return this.refuse(a, 403, 'identity_expired', `your ${a.upstream.name} sign-in could not be renewed: connect again`, true);
+      }
+    }
+    return { ok: true, headers: headersFor(a.upstream.credential, secret), identity: { id: identity.id, owner: identity.owner } };
+  }
+
+  /**
+   * One refresh per identity however many calls need it at once; the new
+   * token set (with the new refresh token) is saved before it is used.
+   */
+  private refresh(a: Assignment, identity: Identity, secret: Extract<Secret, { kind: 'oauth' }>): Promise<Secret> {
+    let pending = this.refreshing.get(identity.id);
+    if (!pending) {
+      pending = (async () => {
+        const tokens = await this.deps.upstreamOAuth.refresh(a.upstream, secret.refresh_token!);
+        const next = oauthSecret(tokens);
+        await this.deps.identities.replaceSecret(identity, next);
+        this.secrets.set(identity.id, next);
+        return next;
+      })().finally(() => this.refreshing.delete(identity.id));
+      this.refreshing.set(identity.id, pending);
+    }
+    return pending;
+  }
+
+  /** A client-credentials token for the upstream, fetched once and renewed before it expires. */
+  private serviceToken(a: Assignment): Promise<Secret> {
+    const cached = this.serviceTokens.get(a.upstream.id);
+    if (cached && cached.until > now()) return Promise.resolve(cached.secret);
+    let pending = this.fetchingServiceTokens.get(a.upstream.id);
+    if (!pending) {
+      pending = (async () => {
+        const tokens = await this.deps.upstreamOAuth.clientCredentials(a.upstream);
+        const secret = oauthSecret(tokens);
+        this.serviceTokens.set(a.upstream.id, { secret, until: (tokens.expires_at ?? now() + 300) - REFRESH_MARGIN });
+        return secret;
+      })().finally(() => this.fetchingServiceTokens.delete(a.upstream.id));
+      this.fetchingServiceTokens.set(a.upstream.id, pending);
+    }
+    return pending;
+  }
+}
