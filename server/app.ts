@@ -2,6 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import express from 'express';
 import { apiV1Router } from './api/v1.ts';
 import type { Config } from './config/schema.ts';
+import { type AuditSink, MemoryAudit } from './audit/audit.ts';
+import { allowAll } from './gateway/access.ts';
 import { CatalogHolder } from './gateway/catalog.ts';
 import { mcpEndpoint } from './gateway/mcp-endpoint.ts';
 import { SessionBinding } from './gateway/session-binding.ts';
@@ -45,6 +47,8 @@ export interface RegistryDeps {
   store: Store;
   log: Logger;
   env?: NodeJS.ProcessEnv;
+  /** Where MCP request records go (default: kept in memory). */
+  audit?: AuditSink;
 }
 
 export interface Registry {
@@ -58,6 +62,7 @@ export interface Registry {
   identities: Identities;
   catalog: CatalogHolder;
   resolver: CredentialResolver;
+  audit: AuditSink;
   close(): Promise<void>;
 }
 
@@ -90,6 +95,7 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
   const accounts = config.oauth_server.mode === 'federated' ? federatedAccounts(config.oauth_server, users, store) : new Accounts(users, store);
   const outbound = outboundFetch(outboundPolicy(config.outbound));
   const selections = new Selections(store);
+  const audit: AuditSink = deps.audit ?? new MemoryAudit();
   const upstreamOAuth = new UpstreamOAuth(store, vault, outbound, `${publicUrl}/connect/callback`, env, log);
   const resolver = new CredentialResolver({ identities, selections, upstreamOAuth, connectUrl: (gw, server) => `${publicUrl}/connect/${gw}/${server}`, log });
   const clients = new ClientRegistry(
@@ -175,6 +181,8 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
     resources,
     authenticator,
     resolver,
+    access: allowAll,
+    audit,
     sessions: new SessionBinding(vault.derive('mcp-session-id binding')),
     allowedOrigins,
     log,
@@ -202,8 +210,10 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
     identities,
     catalog,
     resolver,
+    audit,
     async close() {
       catalog.close();
+      await audit.close();
     },
   };
 }

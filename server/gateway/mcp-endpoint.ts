@@ -5,7 +5,10 @@ import { type Authenticator, bearerChallenge } from '../inbound/authenticator.ts
 import type { Principal } from '../inbound/principal.ts';
 import type { Logger } from '../log.ts';
 import type { ResourceSpace } from '../oauth/resource.ts';
+import { randomUUID } from 'node:crypto';
+import type { AuditEntry, AuditSink } from '../audit/audit.ts';
 import type { CredentialResolver } from '../vault/resolver.ts';
+import type { AccessChecks } from './access.ts';
 import { type Assignment, type CatalogHolder, mayUse } from './catalog.ts';
 import { readClientCredentials } from './client-credentials.ts';
 import { CODES, type GatewayFailure, sendFailure } from './jsonrpc.ts';
@@ -22,6 +25,8 @@ export interface McpEndpointDeps {
   resources: ResourceSpace;
   authenticator: Authenticator;
   resolver: CredentialResolver;
+  access: AccessChecks;
+  audit: AuditSink;
   sessions: SessionBinding;
   allowedOrigins: Set<string>;
   log: Logger;
@@ -52,9 +57,15 @@ function parsePath(url: string): { gateway: string; server: string | undefined }
 export function mcpEndpoint(deps: McpEndpointDeps) {
   const { catalog, resources, authenticator, log } = deps;
 
-  const fail = (req: IncomingMessage, res: ServerResponse, failure: GatewayFailure) => sendFailure(req, res, failure);
-
   return async function handleMcp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // The audit record, filled in as the request goes, written when the response ends.
+    const record: RequestRecord = { started: performance.now(), outcome: 'ok', principal: undefined, gateway: undefined, server: undefined, upstream: undefined, identity: undefined, body: undefined };
+    res.once('close', () => deps.audit.record(auditEntry(req, res, record)));
+    const fail = (req: IncomingMessage, res: ServerResponse, failure: GatewayFailure) => {
+      record.outcome = failure.reason;
+      return sendFailure(req, res, failure);
+    };
+
     const origin = req.headers.origin;
     if (origin !== undefined) {
       // MCP transports: validate Origin to stop DNS-rebinding pages from reaching the gateway.
@@ -79,6 +90,8 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
     }
 
     // Step 2 (first half): the gateway must exist before anything else is said about it.
+    record.gateway = route.gateway;
+    record.server = route.server;
     const gateway = catalog.current.gateways.get(route.gateway);
     if (!gateway) {
       return fail(req, res, { status: 404, code: CODES.notFound, step: 'gateway', reason: 'unknown_gateway', message: `there is no gateway "${route.gateway}"` });
@@ -91,6 +104,7 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
     let principal: Principal | undefined;
     try {
       principal = await authenticator.authenticate(req.headers.authorization, endpoint);
+      record.principal = principal;
     } catch (err) {
       if (!(err instanceof KeygateError)) throw err;
       // RFC 6750 §3.1: a valid token without the scope needed is 403 insufficient_scope, naming the scope.
@@ -123,6 +137,8 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
     if (!mayUse(gateway, principal)) {
       return fail(req, res, { status: 403, code: CODES.forbidden, step: 'gateway', reason: 'not_a_member', message: `you are not a member of gateway "${gateway.id}"` });
     }
+    const refused = deps.access.check(principal, gateway);
+    if (refused) return fail(req, res, refused);
 
     // Step 3: the assignment.
     let assignment: Assignment | undefined;
@@ -143,6 +159,8 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
         message: `gateway "${gateway.id}" has ${gateway.servers.size} servers; connect to each: ${names}`,
       });
     }
+    record.server = assignment.name;
+    record.upstream = assignment.upstream.id;
     if (assignment.upstream.disabled) {
       return fail(req, res, { status: 403, code: CODES.forbidden, step: 'assignment', reason: 'upstream_disabled', message: `upstream "${assignment.upstream.id}" is disabled by an admin` });
     }
@@ -155,6 +173,7 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
       return fail(req, res, failure);
     }
     const credentialHeaders = resolved.headers;
+    record.identity = resolved.identity?.id;
 
     // 2025-era sessions: the client holds a caller-bound wrapper of the upstream's id.
     const caller = principal ? `${principal.provider}:${principal.subject}` : 'anonymous';
@@ -170,8 +189,70 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
       }
     }
 
-    // Step 5: forward.
+    // Step 5: forward. (Without Mcp-* headers, the body is kept, up to a bound, for the audit's method and tool.)
+    if (req.headers['mcp-method'] === undefined && req.method === 'POST') keepBodyForAudit(req, record);
     forward(req, res, assignment, buildUpstreamHeaders(req.headers, credentialHeaders, upstreamSession), (upstreamId) => deps.sessions.wrap(caller, routeKey, upstreamId), log);
+  };
+}
+
+interface RequestRecord {
+  started: number;
+  outcome: string;
+  principal: Principal | undefined;
+  gateway: string | undefined;
+  server: string | undefined;
+  upstream: string | undefined;
+  identity: string | undefined;
+  body: Buffer[] | undefined;
+}
+
+const AUDIT_BODY_LIMIT = 64 * 1024;
+
+function keepBodyForAudit(req: IncomingMessage, record: RequestRecord): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  record.body = chunks;
+  req.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size <= AUDIT_BODY_LIMIT) chunks.push(chunk);
+    else record.body = undefined;
+  });
+}
+
+/** The JSON-RPC method and name of a request: from the Mcp-* headers, or from the kept body. */
+function methodAndName(req: IncomingMessage, record: RequestRecord): { method: string | undefined; name: string | undefined } {
+  const header = (n: string) => (typeof req.headers[n] === 'string' ? (req.headers[n] as string) : undefined);
+  if (header('mcp-method')) return { method: header('mcp-method'), name: header('mcp-name') };
+  if (!record.body?.length) return { method: undefined, name: undefined };
+  try {
+    const body = JSON.parse(Buffer.concat(record.body).toString('utf8')) as { method?: unknown; params?: { name?: unknown; uri?: unknown } };
+    const name = body.params?.name ?? body.params?.uri;
+    return { method: typeof body.method === 'string' ? body.method : undefined, name: typeof name === 'string' ? name : undefined };
+  } catch {
+    return { method: undefined, name: undefined };
+  }
+}
+
+function auditEntry(req: IncomingMessage, res: ServerResponse, record: RequestRecord): AuditEntry {
+  const { method, name } = methodAndName(req, record);
+  const status = res.statusCode;
+  const outcome = record.outcome !== 'ok' ? record.outcome : !res.writableFinished ? 'client_closed' : status >= 400 ? `upstream_http_${status}` : 'ok';
+  return {
+    time: new Date().toISOString(),
+    request_id: randomUUID(),
+    subject: record.principal?.subject,
+    provider: record.principal?.provider,
+    client_id: record.principal?.clientId,
+    gateway: record.gateway ?? '',
+    server: record.server,
+    upstream: record.upstream,
+    identity: record.identity,
+    http_method: req.method ?? '',
+    method,
+    name,
+    outcome,
+    status,
+    latency_ms: Math.round((performance.now() - record.started) * 10) / 10,
   };
 }
 

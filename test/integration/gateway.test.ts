@@ -259,6 +259,31 @@ describe('forwarding', () => {
   });
 });
 
+describe('audit', () => {
+  test('each MCP request is recorded with principal, gateway, upstream, identity, method, tool, outcome and latency; never a secret', async () => {
+    const { MemoryAudit } = await import('../../server/audit/audit.ts');
+    const audit = f.registry.registry.audit as InstanceType<typeof MemoryAudit>;
+    const before = audit.entries.length;
+    assert.equal((await callTool(`${base}/mcp/team/demo`, { authorization: `Bearer ${aliceToken}` })).status, 200);
+    assert.equal((await callTool(`${base}/mcp/team/nope`, { authorization: `Bearer ${aliceToken}` })).status, 404);
+    // A 2025-era request without Mcp-* headers: method and tool come from the body.
+    await fetch(`${base}/mcp/open/tools`, { method: 'POST', headers: { accept: 'application/json, text/event-stream', 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'add', arguments: { a: 1, b: 2 } } }) });
+    await new Promise((r) => setTimeout(r, 50));
+    const [ok, missing, legacy] = audit.entries.slice(before);
+    assert.deepEqual(
+      { subject: ok!.subject, gateway: ok!.gateway, server: ok!.server, upstream: ok!.upstream, identity: ok!.identity, method: ok!.method, name: ok!.name, outcome: ok!.outcome, status: ok!.status },
+      { subject: 'alice', gateway: 'team', server: 'demo', upstream: 'demo', identity: 'svc', method: 'tools/call', name: 'echo', outcome: 'ok', status: 200 },
+    );
+    assert.ok(ok!.latency_ms >= 0 && typeof ok!.client_id === 'string');
+    assert.equal(missing!.outcome, 'unknown_server');
+    assert.equal(legacy!.subject, undefined);
+    assert.equal(legacy!.method, 'tools/call');
+    assert.equal(legacy!.name, 'add');
+    const text = JSON.stringify(audit.entries);
+    assert.ok(!text.includes(aliceToken) && !text.includes(f.apiKey), 'no token and no credential in the audit');
+  });
+});
+
 describe('static bearer tokens (auth.type: bearer)', () => {
   test('any configured token, of any length, is accepted; others are refused', async () => {
     const tokens = ['short', 'a-much-longer-static-token-with-many-characters-0123456789'];
