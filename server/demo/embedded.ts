@@ -45,7 +45,7 @@ export async function embeddedDefault(dataDir: string, listen: string, options: 
     {
       server: { listen },
       oauth_server: {
-        builtin: { users: [{ username: DEMO_USERNAME, password_hash: state.password_hash, name: 'Demo User', scopes: ['mcp:read', 'mcp:write'] }] },
+        builtin: { users: [{ username: DEMO_USERNAME, password_hash: state.password_hash, name: 'Demo User', scopes: ['mcp:read', 'mcp:write', 'mcp:admin'] }] },
       },
       upstreams: [{ id: 'demo', name: 'Keygate demo', url: upstream.url, credential: { type: 'bearer' } }],
       identities: [{ id: 'demo-service-account', upstream: 'demo', label: 'Demo service account', token_env: KEY_ENV }],

@@ -62,7 +62,8 @@ export const oauthServerSection = z.strictObject({
   builtin: z.strictObject({ users: z.array(builtinUser).default([]) }).default({ users: [] }),
   /** When set, dynamically registered clients may only use these redirect URIs. */
   allowed_redirect_uris: z.array(z.string()).default([]),
-  scopes_supported: z.array(scope).default(['mcp:read', 'mcp:write']),
+  /** mcp:admin is what the admin API asks for. */
+  scopes_supported: z.array(scope).default(['mcp:read', 'mcp:write', 'mcp:admin']),
   /** RFC 7591 dynamic client registration (what VS Code and Cursor use). */
   dynamic_registration: z.boolean().default(true),
   /** How long a browser stays signed in at the registry (single sign-on across clients). */
