@@ -4,6 +4,7 @@ import { apiV1Router } from './api/v1.ts';
 import type { Config } from './config/schema.ts';
 import { type AuditSink, MemoryAudit } from './audit/audit.ts';
 import { allowAll } from './gateway/access.ts';
+import { connectRouter } from './connect/router.ts';
 import { CatalogHolder } from './gateway/catalog.ts';
 import { mcpEndpoint } from './gateway/mcp-endpoint.ts';
 import { SessionBinding } from './gateway/session-binding.ts';
@@ -104,6 +105,7 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
     config.oauth_server.client_id_metadata_documents
       ? new ClientMetadataDocuments(outbound, { allowLoopbackHttp: config.outbound.allow_loopback, scopesSupported: config.oauth_server.scopes_supported, log })
       : undefined,
+    `${publicUrl}/connect/signed-in`,
   );
   const grants = new Grants(store, keys, issuer, { access: config.oauth_server.token_lifetime, refresh: config.oauth_server.refresh_token_lifetime });
   const authenticator = new Authenticator([
@@ -124,6 +126,11 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
 
   app.use(metadataRouter({ issuer, resources, keys, scopesSupported: config.oauth_server.scopes_supported, dynamicRegistration: config.oauth_server.dynamic_registration, clientIdMetadataDocuments: config.oauth_server.client_id_metadata_documents }));
 
+  const basePath = new URL(publicUrl).pathname.replace(/\/+$/, '');
+  const secureCookies = publicUrl.startsWith('https:');
+  // The registry's own browser sign-in (single sign-on): the OAuth pages and the connect pages share it.
+  const sessions = new BrowserSessions(store, { secure: secureCookies, path: `${basePath}/` }, config.oauth_server.session_lifetime);
+
   if (config.oauth_server.enabled) {
     const oauth = express.Router();
     // Browser-based MCP clients call these cross-origin; none of them uses cookies.
@@ -135,8 +142,7 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
       }
       next();
     });
-    const basePath = new URL(publicUrl).pathname.replace(/\/+$/, '');
-    const cookie = { secure: publicUrl.startsWith('https:'), path: `${basePath}/oauth` };
+    const cookie = { secure: secureCookies, path: `${basePath}/oauth` };
     const flow = new AuthorizationFlow({
       clients,
       accounts,
@@ -144,7 +150,7 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
       grants,
       resources,
       interactions: new Interactions(store, cookie),
-      sessions: new BrowserSessions(store, cookie, config.oauth_server.session_lifetime),
+      sessions,
       consents: new Consents(store),
       throttle: new LoginThrottle(),
       issuer,
@@ -168,7 +174,9 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
     app.use(fallback);
   }
 
-  app.use('/api/v1', apiV1Router({ catalog, resources, authenticator }));
+  app.use('/connect', connectRouter({ catalog, identities, selections, accounts, sessions, upstreamOAuth, store, publicUrl, key: vault.derive('connect pages'), secureCookies, log }));
+
+  app.use('/api/v1', apiV1Router({ catalog, resources, authenticator, me: { catalog, identities, selections, publicUrl } }));
 
   app.use((req, res) => {
     res.status(404).json({ error: 'not_found', error_description: `nothing at ${req.method} ${req.path}` });

@@ -3,6 +3,7 @@ import { type CatalogHolder, mayUse } from '../gateway/catalog.ts';
 import type { Authenticator } from '../inbound/authenticator.ts';
 import type { Principal } from '../inbound/principal.ts';
 import type { ResourceSpace } from '../oauth/resource.ts';
+import { type MeDeps, meRouter } from './me.ts';
 
 // The admin and self-service JSON API. This slice: what the extension needs to
 // offer MCP servers (the gateways the caller may reach) and who the caller is.
@@ -11,6 +12,8 @@ export interface ApiDeps {
   catalog: CatalogHolder;
   resources: ResourceSpace;
   authenticator: Authenticator;
+  /** Self-service: /api/v1/me/servers, /me/identities, /me/selections. */
+  me?: MeDeps;
 }
 
 declare module 'express-serve-static-core' {
@@ -64,6 +67,8 @@ export function apiV1Router(deps: ApiDeps): Router {
       provider: p.provider,
     });
   });
+
+  if (deps.me) router.use('/me', meRouter(deps.me));
 
   return router;
 }

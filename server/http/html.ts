@@ -32,6 +32,18 @@ const STYLE = `
 * { box-sizing: border-box; }
 body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg); background: var(--bg); }
 main { max-width: 24rem; margin: 10vh auto; padding: 2rem; background: var(--card); border: 1px solid var(--line); border-radius: 12px; }
+main.wide { max-width: 44rem; margin-top: 5vh; }
+section.server { border-top: 1px solid var(--line); padding: 1rem 0 .5rem; }
+section.server h2 { font-size: 1.05rem; margin: 0 0 .25rem; }
+.state { display: inline-block; font-size: .8rem; font-weight: 600; padding: .1rem .5rem; border-radius: 999px; border: 1px solid var(--line); }
+.state.ready { color: #1a7f37; border-color: #1a7f37; }
+.state.needs_credentials, .state.needs_authorization { color: #9a6700; border-color: #9a6700; }
+.state.disabled, .state.unavailable { color: var(--bad); border-color: var(--bad); }
+.hint { font-size: .85rem; opacity: .8; margin: .15rem 0 0; }
+.ok { color: #1a7f37; border: 1px solid #1a7f37; border-radius: 6px; padding: .5rem .75rem; margin: 0 0 1rem; }
+fieldset { border: 0; padding: 0; margin: .75rem 0 0; }
+label.inline { display: inline; font-weight: normal; }
+a.button { display: inline-block; margin-top: .75rem; }
 h1 { font-size: 1.25rem; margin: 0 0 .25rem; }
 p.lead { margin: 0 0 1.25rem; opacity: .8; }
 label { display: block; font-weight: 600; margin: .75rem 0 .25rem; }
@@ -47,7 +59,7 @@ code { font-size: .85em; }
 button.secondary { color: var(--fg); background: transparent; border: 1px solid var(--line); }
 `;
 
-export function sendPage(res: Response, status: number, title: string, body: Html): void {
+export function sendPage(res: Response, status: number, title: string, body: Html, options: { wide?: boolean } = {}): void {
   const nonce = randomBytes(16).toString('base64');
   res
     .status(status)
@@ -64,7 +76,7 @@ export function sendPage(res: Response, status: number, title: string, body: Htm
     })
     .send(
       `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
-        `<title>${escapeHtml(title)} · Keygate</title><style nonce="${nonce}">${STYLE}</style></head><body><main>${body.value}</main></body></html>`,
+        `<title>${escapeHtml(title)} · Keygate</title><style nonce="${nonce}">${STYLE}</style></head><body><main${options.wide ? ' class="wide"' : ''}>${body.value}</main></body></html>`,
     );
 }
 

@@ -33,6 +33,9 @@ export type Client = z.infer<typeof clientSchema> & {
 export const EXTENSION_CLIENT_ID = 'keygate-vscode';
 export const EXTENSION_ID = 'keygate.keygate';
 
+/** The registry's own web pages (first-party: no consent page). */
+export const WEB_CLIENT_ID = 'keygate-web';
+
 /** Editor URI schemes that deliver a redirect to the extension's UriHandler. */
 const EDITOR_SCHEMES = ['vscode', 'vscode-insiders', 'vscodium', 'code-oss', 'cursor', 'windsurf'];
 
@@ -82,9 +85,23 @@ export class ClientRegistry {
     store: Store,
     configured: Client[] = [],
     private readonly documents?: ClientMetadataDocuments,
+    /** The registry's own pages (connect, …) sign people in as this first-party client. */
+    webRedirectUri?: string,
   ) {
     this.records = new Collection(store, 'clients', clientSchema);
     this.configured = new Map(configured.map((c) => [c.client_id, c]));
+    if (webRedirectUri) {
+      this.configured.set(WEB_CLIENT_ID, {
+        client_id: WEB_CLIENT_ID,
+        client_name: 'Keygate',
+        redirect_uris: [webRedirectUri],
+        token_endpoint_auth_method: 'none',
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        client_id_issued_at: 0,
+        source: 'builtin',
+      });
+    }
   }
 
   /**

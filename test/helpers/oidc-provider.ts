@@ -30,6 +30,8 @@ export interface IdpOptions {
   resourceServer?: (indicator: string) => ResourceServer | undefined;
   alg?: 'RS256' | 'ES256';
   ttl?: Configuration['ttl'];
+  /** Dynamic client registration (RFC 7591) at /reg. */
+  registration?: boolean;
 }
 
 export interface TestIdp {
@@ -166,6 +168,7 @@ export async function startOidcProvider(options: IdpOptions = {}): Promise<TestI
         // Any authenticated client may introspect (the registry is one).
         introspection: { enabled: true, allowedPolicy: async () => true },
         revocation: { enabled: true },
+        registration: { enabled: options.registration === true },
         clientCredentials: { enabled: true },
         userinfo: { enabled: true },
         resourceIndicators: {
