@@ -15,6 +15,8 @@ const STATE_TEXT: Record<ServerState['state'], string> = {
   client_credentials: 'Kept by your client',
 };
 
+const sentence = (text: string) => `${text.charAt(0).toUpperCase()}${text.slice(1)}${/[.!?]$/.test(text) ? '' : '.'}`;
+
 function badge(s: ServerState): Html {
   return html`<span class="state ${s.state}">${STATE_TEXT[s.state]}</span>`;
 }
@@ -30,7 +32,7 @@ export function renderIndex(res: Response, input: { username: string; servers: S
     (s) => html`<section class="server">
 <h2>${s.upstream.name} <span class="hint">on ${s.gateway.name}</span></h2>
 <p>${badge(s)} ${s.scheme === 'shared' ? 'Everyone uses a shared service account.' : 'You use your own identity.'}</p>
-${s.reason ? html`<p class="hint">${s.reason}</p>` : ''}
+${s.reason ? html`<p class="hint">${sentence(s.reason)}</p>` : ''}
 ${s.scheme === 'per_user' && s.storage === 'registry' ? html`<a class="button" href="${s.connect_url}">${s.state === 'ready' ? 'Manage' : 'Connect'}</a>` : ''}
 </section>`,
   );
@@ -100,7 +102,7 @@ ${availability}
 ${input.notice ? html`<p class="ok" role="status">${input.notice}</p>` : ''}
 ${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
 ${s.upstream.description ? html`<p>${s.upstream.description}</p>` : ''}
-${s.identity ? html`<p>In use: <strong>${describeIdentity(s.identity)}</strong></p>` : s.reason ? html`<p>${s.reason}.</p>` : ''}
+${s.identity ? html`<p>In use: <strong>${describeIdentity(s.identity)}</strong></p>` : s.reason ? html`<p>${sentence(s.reason)}</p>` : ''}
 ${s.state === 'disabled' ? '' : connect}
 ${chooser}
 ${s.identity?.owner === 'you' ? html`<form method="post" action="${input.action('disconnect')}">${csrf}<button type="submit" class="secondary">Disconnect and delete this identity</button></form>` : ''}

@@ -72,7 +72,8 @@ export function sendPage(res: Response, status: number, title: string, body: Htm
       'Content-Security-Policy': `default-src 'none'; style-src 'nonce-${nonce}'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'`,
       'X-Frame-Options': 'DENY',
       'X-Content-Type-Options': 'nosniff',
-      'Referrer-Policy': 'no-referrer',
+      // same-origin, not no-referrer: browsers then send a real Origin with our own form posts (checked on the connect pages).
+      'Referrer-Policy': 'same-origin',
     })
     .send(
       `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
