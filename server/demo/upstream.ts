@@ -76,6 +76,15 @@ function buildServer(era: 'legacy' | 'modern'): McpServer {
     },
   );
 
+  server.registerTool(
+    'whoami',
+    { title: 'Who am I', description: 'Which API key reached the demo server (its last four characters).', inputSchema: z.object({}), annotations: { readOnlyHint: true } },
+    async (_args, ctx) => {
+      const key = /^Bearer (.+)$/.exec(ctx.http?.req?.headers.get('authorization') ?? '')?.[1] ?? '';
+      return { content: [{ type: 'text', text: `called with the API key ending in …${key.slice(-4)}` }] };
+    },
+  );
+
   server.registerResource('about', 'demo://about', { title: 'About the demo', mimeType: 'text/plain' }, async (uri) => ({
     contents: [{ uri: uri.href, text: `Keygate demo upstream (${era} era). It only answers callers that present its API key.` }],
   }));
@@ -90,8 +99,16 @@ function buildServer(era: 'legacy' | 'modern'): McpServer {
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
-export async function startDemoUpstream(options: { apiKey: string; host?: string; port?: number; record?: boolean }): Promise<DemoUpstream> {
+export async function startDemoUpstream(options: {
+  apiKey: string;
+  /** Also accept any key with this prefix (the demo's "personal" keys, one per person). */
+  personalKeyPrefix?: string;
+  host?: string;
+  port?: number;
+  record?: boolean;
+}): Promise<DemoUpstream> {
   const expected = digest(`Bearer ${options.apiKey}`);
+  const personal = options.personalKeyPrefix;
   const seen: SeenRequest[] = [];
 
   const modern = createMcpHandler((ctx) => buildServer(ctx.era), { legacy: 'reject' });
@@ -141,7 +158,8 @@ export async function startDemoUpstream(options: { apiKey: string; host?: string
     }
     if (new URL(req.url).pathname !== '/mcp') return new Response('not found', { status: 404 });
     const presented = digest(authorization ?? '');
-    if (!timingSafeEqual(presented, expected)) {
+    const personalOk = personal !== undefined && /^Bearer (.+)$/.exec(authorization ?? '')?.[1]?.startsWith(personal) === true && (authorization?.length ?? 0) > `Bearer ${personal}`.length + 3;
+    if (!timingSafeEqual(presented, expected) && !personalOk) {
       return jsonRpcError(401, -32001, 'this demo server needs its API key as "Authorization: Bearer <key>"', { 'www-authenticate': 'Bearer realm="keygate-demo"' });
     }
     if (req.method === 'GET' || req.method === 'DELETE') return legacy(req);

@@ -202,7 +202,7 @@ describe('Keygate in VS Code (code-server): sign in, MCP gateway, tool call, sig
       await vs.screenshot('11-mcp-server-running');
       await vs.pick('Keygate: team');
       await vs.pick('Show Output');
-      await vs.outputPanel().filter({ hasText: /Discovered\s3\stools/ }).waitFor({ timeout: 60_000 });
+      await vs.outputPanel().filter({ hasText: /Discovered\s4\stools/ }).waitFor({ timeout: 60_000 });
       await vs.screenshot('12-mcp-output-discovered-tools');
 
       await vs.runCommand(LM_TOOLS_COMMANDS.listTools);
@@ -211,7 +211,7 @@ describe('Keygate in VS Code (code-server): sign in, MCP gateway, tool call, sig
         assert.ok(record, 'the test extension listed the tools');
         return record.value as string[];
       });
-      assert.deepEqual(tools.map((name) => name.replace(/^mcp_.*_/, '')).sort(), ['add', 'countdown', 'echo'], `vscode.lm.tools: ${tools.join(', ')}`);
+      assert.deepEqual(tools.map((name) => name.replace(/^mcp_.*_/, '')).sort(), ['add', 'countdown', 'echo', 'whoami'], `vscode.lm.tools: ${tools.join(', ')}`);
       assert.ok(tools.every((name) => name.startsWith('mcp_')));
       await vs.notification(/3 MCP tools/);
       await vs.screenshot('13-language-model-tools');

@@ -24,7 +24,7 @@ for (const era of ['2026-07-28', '2025-11-25', '2025-06-18'] as const satisfies 
       assert.equal(authorize.searchParams.get('resource'), `${f.registry.url}/mcp/team/demo`);
 
       const { tools } = await client.listTools();
-      assert.deepEqual(tools.map((t) => t.name).sort(), ['add', 'countdown', 'echo']);
+      assert.deepEqual(tools.map((t) => t.name).sort(), ['add', 'countdown', 'echo', 'whoami']);
       const result = await client.callTool({ name: 'add', arguments: { a: 2, b: 40 } });
       assert.deepEqual(result.structuredContent, { sum: 42 });
 
