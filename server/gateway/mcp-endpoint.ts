@@ -5,20 +5,28 @@ import { type Authenticator, bearerChallenge } from '../inbound/authenticator.ts
 import type { Principal } from '../inbound/principal.ts';
 import type { Logger } from '../log.ts';
 import type { ResourceSpace } from '../oauth/resource.ts';
-import { randomUUID } from 'node:crypto';
-import type { AuditEntry, AuditSink } from '../audit/audit.ts';
+import type { AuditSink } from '../audit/audit.ts';
 import type { CredentialResolver } from '../vault/resolver.ts';
 import type { AccessChecks } from './access.ts';
-import { type Assignment, type CatalogHolder, mayUse } from './catalog.ts';
+import { type Assignment, type CatalogHolder, mayUse, toolAllowed } from './catalog.ts';
 import { readClientCredentials } from './client-credentials.ts';
 import { CODES, type GatewayFailure, sendFailure } from './jsonrpc.ts';
+import { MergedEndpoint } from './merged-endpoint.ts';
+import { BodyTooLargeError, callsOf, decodeMcpName, type RequestFacts, readBody, rewriteToolsList, trustsHeaders } from './raw-policy.ts';
+import { auditEntry, keepBodyForAudit, newRecord, type RequestRecord } from './request-record.ts';
+import { gatewayStateCodec, PendingCalls } from './round-trips.ts';
 import type { SessionBinding } from './session-binding.ts';
+import { asUnconnected, ToolCache } from './unconnected.ts';
+import { parseStandInSession, standInSessionId, unconnectedResponder } from './unconnected-responder.ts';
+import { UpstreamPool } from './upstream-pool.ts';
 
 // The MCP endpoints: /mcp/{gateway}/{server} forwards one assignment as is;
-// /mcp/{gateway} is the gateway as one server. This path runs on plain
-// node:http (no Express), never writes the store, and forwards raw bytes over
-// pooled connections: the body is streamed through unparsed, SSE responses are
-// relayed chunk by chunk as they arrive.
+// /mcp/{gateway} is the gateway as one server (merged-endpoint.ts; a gateway
+// with a single server is that server, forwarded as is). This path runs on
+// plain node:http (no Express), never writes the store, and forwards raw
+// bytes over pooled connections: the body is streamed through unparsed (read
+// only where tool policy needs it), SSE responses are relayed chunk by chunk
+// as they arrive.
 
 export interface McpEndpointDeps {
   catalog: CatalogHolder;
@@ -38,6 +46,11 @@ const FORWARD_REQUEST = new Set(['content-type', 'accept', 'content-length', 'la
 /** Response headers that reach the client. */
 const FORWARD_RESPONSE = new Set(['content-type', 'cache-control', 'content-length', 'mcp-protocol-version', 'retry-after', 'x-accel-buffering']);
 
+/** Keygate's name toward upstreams and clients. */
+const VERSION = '0.1.0';
+/** Largest body read for tool policy (the SDK's own default bound). */
+const POLICY_BODY_LIMIT = 4 * 1024 * 1024;
+
 const CORS_HEADERS = {
   'access-control-allow-methods': 'GET, POST, DELETE, OPTIONS',
   'access-control-allow-headers': 'authorization, content-type, accept, mcp-session-id, mcp-protocol-version, mcp-method, mcp-name, last-event-id',
@@ -56,10 +69,16 @@ function parsePath(url: string): { gateway: string; server: string | undefined }
 
 export function mcpEndpoint(deps: McpEndpointDeps) {
   const { catalog, resources, authenticator, log } = deps;
+  const tools = new ToolCache();
+  const codec = gatewayStateCodec(deps.sessions.derive('requestState'));
+  const pending = new PendingCalls();
+  const pool = new UpstreamPool({ log, clientInfo: { name: 'keygate', version: VERSION } });
+  const merged = new MergedEndpoint({ catalog, resolver: deps.resolver, pool, tools, codec, pending, log, version: VERSION });
+  const standIn = unconnectedResponder({ tools, codec, version: VERSION });
 
-  return async function handleMcp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function handleMcp(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // The audit record, filled in as the request goes, written when the response ends.
-    const record: RequestRecord = { started: performance.now(), outcome: 'ok', principal: undefined, gateway: undefined, server: undefined, upstream: undefined, identity: undefined, body: undefined };
+    const record: RequestRecord = newRecord();
     res.once('close', () => deps.audit.record(auditEntry(req, res, record)));
     const fail = (req: IncomingMessage, res: ServerResponse, failure: GatewayFailure) => {
       record.outcome = failure.reason;
@@ -140,7 +159,7 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
     const refused = deps.access.check(principal, gateway);
     if (refused) return fail(req, res, refused);
 
-    // Step 3: the assignment.
+    // Step 3: the assignment. /mcp/{gateway} of a gateway with several servers is the merged endpoint.
     let assignment: Assignment | undefined;
     if (route.server !== undefined) {
       assignment = gateway.servers.get(route.server);
@@ -150,14 +169,7 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
     } else if (gateway.servers.size === 1) {
       assignment = gateway.servers.values().next().value!;
     } else {
-      const names = [...gateway.servers.keys()].map((n) => `/mcp/${gateway.id}/${n}`).join(', ');
-      return fail(req, res, {
-        status: 501,
-        code: CODES.notFound,
-        step: 'assignment',
-        reason: 'merged_endpoint_unavailable',
-        message: `gateway "${gateway.id}" has ${gateway.servers.size} servers; connect to each: ${names}`,
-      });
+      return merged.handle(req, res, { gateway, principal, record });
     }
     record.server = assignment.name;
     record.upstream = assignment.upstream.id;
@@ -165,95 +177,111 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
       return fail(req, res, { status: 403, code: CODES.forbidden, step: 'assignment', reason: 'upstream_disabled', message: `upstream "${assignment.upstream.id}" is disabled by an admin` });
     }
 
+    // Tool policy (the assignment's allow/deny globs) needs the method and the tool: from the
+    // 2026-07-28 headers when present, else from the body. So does the stand-in below.
+    const needsFacts = assignment.tools !== undefined || assignment.identity === 'per_user';
+    let facts: RequestFacts = { calls: [], body: undefined };
+    if (req.method === 'POST') {
+      if (trustsHeaders(req.headers)) {
+        facts.calls = [{ method: req.headers['mcp-method'] as string, name: decodeMcpName(header(req, 'mcp-name')), id: null }];
+      } else if (needsFacts) {
+        try {
+          facts.body = await readBody(req, POLICY_BODY_LIMIT);
+        } catch (err) {
+          if (!(err instanceof BodyTooLargeError)) throw err;
+          return fail(req, res, { status: 413, code: CODES.invalidRequest, step: 'route', reason: 'body_too_large', message: err.message });
+        }
+        facts.calls = callsOf(facts.body);
+      }
+    }
+    if (assignment.tools) {
+      const refused = facts.calls.find((c) => c.method === 'tools/call' && c.name !== undefined && !toolAllowed(assignment!.tools, c.name));
+      if (refused) {
+        // HTTP 200: a JSON-RPC error the client shows, not an HTTP failure it would retry or re-authorize on.
+        record.outcome = 'tool_not_allowed';
+        return void sendFailure(req, res, {
+          status: 200,
+          code: CODES.forbidden,
+          step: 'assignment',
+          reason: 'tool_not_allowed',
+          message: `tool "${refused.name}" is not available on /mcp/${gateway.id}/${assignment.name}`,
+        }, refused.id);
+      }
+    }
+
     // Step 4: the identity and its credential.
     const clientValues = readClientCredentials(req.headers, assignment.name);
     const resolved = await deps.resolver.resolve(principal, assignment, clientValues);
+    // 2025-era sessions: the client holds a caller-bound wrapper of the upstream's id.
+    const caller = principal ? `${principal.provider}:${principal.subject}` : 'anonymous';
+    // Bound to the identity too: after switching identities the old upstream session is not reused.
+    const routeKey = `${gateway.id}/${assignment.name}/${(resolved.ok && resolved.identity?.id) || ''}`;
+    const presentedSession = req.headers['mcp-session-id'];
+    let upstreamSession: string | undefined;
+    if (typeof presentedSession === 'string') {
+      upstreamSession = deps.sessions.unwrap(caller, routeKey, presentedSession);
+      if (upstreamSession === undefined || (resolved.ok && parseStandInSession(upstreamSession))) {
+        // Streamable HTTP: an unknown session is 404, and the client starts a new one.
+        return fail(req, res, { status: 404, code: CODES.notFound, step: 'gateway', reason: 'unknown_session', message: 'session not found' });
+      }
+    }
     if (!resolved.ok) {
+      const unconnected = asUnconnected(resolved.failure, resolved.connectUrl);
+      if (unconnected && resolved.failure.status !== 401) {
+        // Not connected yet: a local stand-in answers (tools listed, calls say how to connect).
+        record.outcome = unconnected.reason;
+        const standInSession = upstreamSession === undefined ? undefined : parseStandInSession(upstreamSession);
+        if (upstreamSession !== undefined && !standInSession) return fail(req, res, { status: 404, code: CODES.notFound, step: 'gateway', reason: 'unknown_session', message: 'session not found' });
+        const init = facts.calls.find((c) => c.method === 'initialize');
+        const urlElicitation = init ? initializeDeclaresUrlElicitation(facts.body) : (standInSession?.urlElicitation ?? false);
+        if (facts.calls.length === 0 && req.method === 'POST' && facts.body === undefined) keepBodyForAudit(req, record);
+        return standIn(req, res, { assignment, unconnected, caller, urlElicitation }, facts.body, init ? deps.sessions.wrap(caller, routeKey, standInSessionId(urlElicitation)) : undefined);
+      }
       const failure = resolved.failure.status === 401 ? { ...resolved.failure, headers: { 'www-authenticate': bearerChallenge(resourceMetadata) } } : resolved.failure;
       return fail(req, res, failure);
     }
     const credentialHeaders = resolved.headers;
     record.identity = resolved.identity?.id;
 
-    // 2025-era sessions: the client holds a caller-bound wrapper of the upstream's id.
-    const caller = principal ? `${principal.provider}:${principal.subject}` : 'anonymous';
-    // Bound to the identity too: after switching identities the old upstream session is not reused.
-    const routeKey = `${gateway.id}/${assignment.name}/${resolved.identity?.id ?? ''}`;
-    let upstreamSession: string | undefined;
-    const presentedSession = req.headers['mcp-session-id'];
-    if (typeof presentedSession === 'string') {
-      upstreamSession = deps.sessions.unwrap(caller, routeKey, presentedSession);
-      if (upstreamSession === undefined) {
-        // Streamable HTTP: an unknown session is 404, and the client starts a new one.
-        return fail(req, res, { status: 404, code: CODES.notFound, step: 'gateway', reason: 'unknown_session', message: 'session not found' });
-      }
-    }
-
     // Step 5: forward. (Without Mcp-* headers, the body is kept, up to a bound, for the audit's method and tool.)
-    if (req.headers['mcp-method'] === undefined && req.method === 'POST') keepBodyForAudit(req, record);
-    forward(req, res, assignment, buildUpstreamHeaders(req.headers, credentialHeaders, upstreamSession), (upstreamId) => deps.sessions.wrap(caller, routeKey, upstreamId), log);
-  };
-}
+    if (facts.body !== undefined) record.body = [facts.body];
+    else if (req.headers['mcp-method'] === undefined && req.method === 'POST') keepBodyForAudit(req, record);
+    // A tools/list answer is read on its way back: filtered by the tool policy, and remembered for callers not connected yet.
+    const listing = facts.calls.some((c) => c.method === 'tools/list') && needsFacts;
+    const rewrite = listing
+      ? (listed: unknown[]) => {
+          tools.remember(assignment!.upstream.id, listed);
+          return listed.filter((t) => toolAllowed(assignment!.tools, String((t as { name?: unknown }).name)));
+        }
+      : undefined;
+    forward(req, res, assignment, buildUpstreamHeaders(req.headers, credentialHeaders, upstreamSession), (upstreamId) => deps.sessions.wrap(caller, routeKey, upstreamId), log, facts.body, rewrite);
+  }
 
-interface RequestRecord {
-  started: number;
-  outcome: string;
-  principal: Principal | undefined;
-  gateway: string | undefined;
-  server: string | undefined;
-  upstream: string | undefined;
-  identity: string | undefined;
-  body: Buffer[] | undefined;
-}
-
-const AUDIT_BODY_LIMIT = 64 * 1024;
-
-function keepBodyForAudit(req: IncomingMessage, record: RequestRecord): void {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  record.body = chunks;
-  req.on('data', (chunk: Buffer) => {
-    size += chunk.length;
-    if (size <= AUDIT_BODY_LIMIT) chunks.push(chunk);
-    else record.body = undefined;
+  return Object.assign(handleMcp, {
+    pool,
+    merged,
+    close() {
+      merged.close();
+      pending.close();
+      pool.close();
+    },
   });
 }
 
-/** The JSON-RPC method and name of a request: from the Mcp-* headers, or from the kept body. */
-function methodAndName(req: IncomingMessage, record: RequestRecord): { method: string | undefined; name: string | undefined } {
-  const header = (n: string) => (typeof req.headers[n] === 'string' ? (req.headers[n] as string) : undefined);
-  if (header('mcp-method')) return { method: header('mcp-method'), name: header('mcp-name') };
-  if (!record.body?.length) return { method: undefined, name: undefined };
-  try {
-    const body = JSON.parse(Buffer.concat(record.body).toString('utf8')) as { method?: unknown; params?: { name?: unknown; uri?: unknown } };
-    const name = body.params?.name ?? body.params?.uri;
-    return { method: typeof body.method === 'string' ? body.method : undefined, name: typeof name === 'string' ? name : undefined };
-  } catch {
-    return { method: undefined, name: undefined };
-  }
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return typeof value === 'string' ? value : undefined;
 }
 
-function auditEntry(req: IncomingMessage, res: ServerResponse, record: RequestRecord): AuditEntry {
-  const { method, name } = methodAndName(req, record);
-  const status = res.statusCode;
-  const outcome = record.outcome !== 'ok' ? record.outcome : !res.writableFinished ? 'client_closed' : status >= 400 ? `upstream_http_${status}` : 'ok';
-  return {
-    time: new Date().toISOString(),
-    request_id: randomUUID(),
-    subject: record.principal?.subject,
-    provider: record.principal?.provider,
-    client_id: record.principal?.clientId,
-    gateway: record.gateway ?? '',
-    server: record.server,
-    upstream: record.upstream,
-    identity: record.identity,
-    http_method: req.method ?? '',
-    method,
-    name,
-    outcome,
-    status,
-    latency_ms: Math.round((performance.now() - record.started) * 10) / 10,
-  };
+/** Did this initialize body declare URL-mode elicitation (capabilities.elicitation.url)? */
+function initializeDeclaresUrlElicitation(body: Buffer | undefined): boolean {
+  if (!body) return false;
+  try {
+    const parsed = JSON.parse(body.toString('utf8')) as { params?: { capabilities?: { elicitation?: { url?: unknown } } } };
+    return parsed.params?.capabilities?.elicitation?.url !== undefined;
+  } catch {
+    return false;
+  }
 }
 
 function buildUpstreamHeaders(incoming: IncomingHttpHeaders, credential: Record<string, string>, session: string | undefined): OutgoingHttpHeaders {
@@ -275,6 +303,8 @@ function forward(
   headers: OutgoingHttpHeaders,
   wrapSession: (upstreamId: string) => string,
   log: Logger,
+  body: Buffer | undefined,
+  rewrite: ((tools: unknown[]) => unknown[]) | undefined,
 ): void {
   const { upstream } = assignment;
   const send = upstream.url.protocol === 'https:' ? httpsRequest : httpRequest;
@@ -284,7 +314,7 @@ function forward(
     port: upstream.url.port,
     path: `${upstream.url.pathname}${upstream.url.search}`,
     method: req.method,
-    headers,
+    headers: body === undefined ? headers : { ...headers, 'content-length': body.length },
     agent: upstream.agent,
   });
 
@@ -313,6 +343,18 @@ function forward(
     }
     const session = upstreamRes.headers['mcp-session-id'];
     if (typeof session === 'string') out['mcp-session-id'] = wrapSession(session);
+    if (rewrite && status === 200) {
+      // tools/list: read it whole, rewrite, send (a list is small; the call path never comes here).
+      const chunks: Buffer[] = [];
+      upstreamRes.on('data', (c: Buffer) => chunks.push(c));
+      upstreamRes.on('error', () => res.destroy());
+      upstreamRes.on('end', () => {
+        const text = rewriteToolsList(String(upstreamRes.headers['content-type'] ?? ''), Buffer.concat(chunks).toString('utf8'), rewrite);
+        delete out['content-length'];
+        res.writeHead(status, { ...out, 'content-length': Buffer.byteLength(text) }).end(text);
+      });
+      return;
+    }
     res.writeHead(status, out);
     // A GET stream may stay idle for long: send its headers now. (A POST's
     // headers go out with its first event, in one write.) Every chunk is then
@@ -345,5 +387,6 @@ function forward(
     if (!res.writableFinished) upstreamReq.destroy();
   });
 
-  req.pipe(upstreamReq);
+  if (body !== undefined) upstreamReq.end(body);
+  else req.pipe(upstreamReq);
 }

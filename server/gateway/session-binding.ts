@@ -14,6 +14,11 @@ export class SessionBinding {
     return createHmac('sha256', this.key).update(`${caller}\n${route}\n${upstreamId}`).digest('base64url').slice(0, 22);
   }
 
+  /** A separate key for another purpose (e.g. signing multi-round-trip requestState), derived from this one. */
+  derive(label: string): Buffer {
+    return createHmac('sha256', this.key).update(`keygate derive\n${label}`).digest();
+  }
+
   wrap(caller: string, route: string, upstreamId: string): string {
     return `${Buffer.from(upstreamId).toString('base64url')}.${this.mac(caller, route, upstreamId)}`;
   }

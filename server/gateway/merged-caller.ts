@@ -1,0 +1,107 @@
+import type { McpHttpHandler, Server, UriTemplate, WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server';
+import type { Logger } from '../log.ts';
+import type { RpcMessage, UpstreamConnection } from './upstream-client.ts';
+
+// One caller's view of one merged gateway: their 2025 sessions, the
+// 2026-07-28 handler whose subscriptions/listen streams they hold, where
+// each resource URI routes, and the upstream connections they use. What an
+// upstream says unasked (list_changed, a resource update, a log message)
+// reaches only the callers who use that connection: a per-user upstream's
+// news never goes to anyone else.
+
+const LEVELS = ['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency'];
+
+export interface LegacySession {
+  id: string;
+  caller: CallerState;
+  server: Server;
+  transport: WebStandardStreamableHTTPServerTransport;
+  logLevel: string | undefined;
+  /** resources/subscribe of this session: the URI and the connection that serves it. */
+  subscriptions: Map<string, { conn: UpstreamConnection; headers: Record<string, string> }>;
+}
+
+export class CallerState {
+  readonly sessions = new Set<LegacySession>();
+  /** 2026-07-28: one handler per caller, so its listen streams hear only this caller's upstreams. */
+  modern: McpHttpHandler | undefined;
+  /** URI → assignment, from resources/list. */
+  readonly routes = new Map<string, string>();
+  routesFilled = false;
+  templates: { assignment: string; uriTemplate: string; matcher: UriTemplate }[] = [];
+  openListens = 0;
+  lastUsed = Date.now();
+  private readonly watched = new Map<UpstreamConnection, () => void>();
+
+  constructor(
+    readonly gatewayId: string,
+    readonly callerKey: string,
+    private readonly log: Logger,
+  ) {}
+
+  get idle(): boolean {
+    return this.sessions.size === 0 && this.openListens === 0;
+  }
+
+  /** Hear what this connection says unasked (once per connection). */
+  watch(assignment: string, conn: UpstreamConnection): void {
+    if (this.watched.has(conn)) return;
+    this.watched.set(conn, conn.watch((message) => this.onUpstream(assignment, message)));
+  }
+
+  onUpstream(_assignment: string, message: RpcMessage): void {
+    const modern = this.modern?.notify;
+    const each = (fn: (s: LegacySession) => Promise<void> | void) => {
+      for (const s of this.sessions) {
+        try {
+          void Promise.resolve(fn(s)).catch(() => undefined);
+        } catch (err) {
+          this.log.debug('notifying a session failed: %s', (err as Error).message);
+        }
+      }
+    };
+    switch (message.method) {
+      case 'notifications/tools/list_changed':
+        each((s) => s.server.sendToolListChanged());
+        modern?.toolsChanged();
+        break;
+      case 'notifications/prompts/list_changed':
+        each((s) => s.server.sendPromptListChanged());
+        modern?.promptsChanged();
+        break;
+      case 'notifications/resources/list_changed':
+        this.routesFilled = false;
+        each((s) => s.server.sendResourceListChanged());
+        modern?.resourcesChanged();
+        break;
+      case 'notifications/resources/updated': {
+        const uri = message.params?.uri;
+        if (typeof uri !== 'string') break;
+        each((s) => (s.subscriptions.has(uri) ? s.server.sendResourceUpdated({ uri }) : undefined));
+        modern?.resourceUpdated(uri);
+        break;
+      }
+      case 'notifications/message': {
+        const level = String(message.params?.level ?? 'info');
+        each((s) => (s.logLevel === undefined || LEVELS.indexOf(level) >= LEVELS.indexOf(s.logLevel) ? s.server.notification({ method: 'notifications/message', params: message.params as never }) : undefined));
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  /** A client notification every 2025 upstream of this caller should hear (roots list_changed). */
+  forward(method: string): void {
+    for (const conn of this.watched.keys()) {
+      if (conn.era === 'legacy') void conn.notify(method, undefined, conn.credentialHeaders).catch(() => undefined);
+    }
+  }
+
+  close(): void {
+    for (const stop of this.watched.values()) stop();
+    this.watched.clear();
+    void this.modern?.close();
+    this.modern = undefined;
+  }
+}

@@ -1,0 +1,198 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { toNodeHandler } from '@modelcontextprotocol/node';
+import { type AuthInfo, createMcpHandler, isInitializeRequest, isJsonContentType, isLegacyRequest, WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server';
+import type { Principal } from '../inbound/principal.ts';
+import type { Logger } from '../log.ts';
+import type { Gateway } from './catalog.ts';
+import { CODES } from './jsonrpc.ts';
+import { CallerState, type LegacySession } from './merged-caller.ts';
+import { type MergedDeps, MergedHandlers, type RequestContext } from './merged-server.ts';
+import { SessionEventStore } from './event-store.ts';
+import type { RequestRecord } from './request-record.ts';
+
+// /mcp/{gateway}, the HTTP side: both protocol eras toward the client, on one
+// path. 2025 traffic (initialize, then requests with Mcp-Session-Id, GET for
+// the session's stream, DELETE to end it) is served by one SDK transport and
+// server per session; the session is the caller's alone. 2026-07-28 traffic
+// (stateless POSTs with the _meta envelope) goes to the caller's own
+// createMcpHandler, which builds a server per request. subscriptions/listen
+// streams make the gateway subscribe upstream for as long as they stay open.
+
+const IDLE_MS = 10 * 60_000;
+
+const jsonRpcError = (status: number, code: number, message: string, data?: Record<string, string>) =>
+  Response.json({ jsonrpc: '2.0', id: null, error: { code, message, ...(data && { data }) } }, { status, headers: { 'cache-control': 'no-store' } });
+
+export interface MergedRequest {
+  gateway: Gateway;
+  principal: Principal | undefined;
+  record: RequestRecord;
+}
+
+export class MergedEndpoint {
+  readonly handlers: MergedHandlers;
+  private readonly callers = new Map<string, CallerState>();
+  private readonly sessions = new Map<string, LegacySession>();
+  private readonly sweeper: NodeJS.Timeout;
+  private readonly log: Logger;
+
+  constructor(deps: MergedDeps) {
+    this.handlers = new MergedHandlers(deps);
+    this.log = deps.log;
+    this.sweeper = setInterval(() => this.sweep(), 60_000).unref();
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse, request: MergedRequest): Promise<void> {
+    const callerKey = request.principal ? `${request.principal.provider}:${request.principal.subject}` : 'anonymous';
+    const caller = this.callerFor(request.gateway.id, callerKey);
+    caller.lastUsed = Date.now();
+    const rc: RequestContext = { principal: request.principal, headers: req.headers, record: request.record, caller, session: undefined };
+    const node = toNodeHandler({ fetch: (web: Request) => this.dispatch(web, rc) }, { onerror: (err) => this.log.error('/mcp/%s: %s', request.gateway.id, err.message) });
+    await node(req, {
+      // An idle SSE stream (the 2025 GET) must get its headers at once, not with its first event.
+      writeHead: (status, headers) => (res.writeHead(status, headers), res.flushHeaders(), res),
+      write: (chunk) => res.write(chunk),
+      end: (chunk) => res.end(chunk),
+      on: (event, listener) => res.on(event, listener),
+      get destroyed() {
+        return res.destroyed;
+      },
+    });
+  }
+
+  private callerFor(gatewayId: string, callerKey: string): CallerState {
+    const key = `${gatewayId}\n${callerKey}`;
+    let caller = this.callers.get(key);
+    if (!caller) this.callers.set(key, (caller = new CallerState(gatewayId, callerKey, this.log)));
+    return caller;
+  }
+
+  private authInfo(rc: RequestContext): AuthInfo {
+    // Pass-through to the handlers: the SDK never reads it.
+    return { token: 'keygate', clientId: rc.principal?.clientId ?? 'anonymous', scopes: rc.principal?.scopes ?? [], extra: { keygate: rc } };
+  }
+
+  private async dispatch(web: Request, rc: RequestContext): Promise<Response> {
+    if (web.method === 'GET' || web.method === 'DELETE') return this.legacy(web, rc, undefined);
+    if (!isJsonContentType(web.headers.get('content-type'))) return jsonRpcError(415, -32000, 'Unsupported Media Type: Content-Type must be application/json');
+    const body: unknown = await web
+      .clone()
+      .json()
+      .catch(() => undefined);
+    if (await isLegacyRequest(web, body)) return this.legacy(web, rc, body);
+    return this.modern(web, rc, body);
+  }
+
+  private async legacy(web: Request, rc: RequestContext, body: unknown): Promise<Response> {
+    const sid = web.headers.get('mcp-session-id');
+    if (sid !== null) {
+      const session = this.sessions.get(sid);
+      // A session is its caller's only: another caller presenting the id learns nothing.
+      if (!session || session.caller !== rc.caller) {
+        rc.record.outcome = 'unknown_session';
+        return jsonRpcError(404, CODES.notFound, 'session not found', { step: 'gateway', reason: 'unknown_session' });
+      }
+      return session.transport.handleRequest(web, { ...(body !== undefined && { parsedBody: body }), authInfo: this.authInfo({ ...rc, session }) });
+    }
+    if (web.method !== 'POST' || !isInitializeRequest(body)) {
+      if (web.method === 'GET' || web.method === 'DELETE') return jsonRpcError(400, -32000, 'Bad Request: Mcp-Session-Id required');
+      return jsonRpcError(400, -32000, 'Bad Request: Mcp-Session-Id required (start with initialize)');
+    }
+    const session = { id: '', caller: rc.caller, logLevel: undefined, subscriptions: new Map() } as unknown as LegacySession;
+    session.server = this.handlers.buildServer(rc.caller.gatewayId, session);
+    session.transport = new WebStandardStreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      eventStore: new SessionEventStore(),
+      onsessioninitialized: (id) => {
+        session.id = id;
+        this.sessions.set(id, session);
+        rc.caller.sessions.add(session);
+      },
+      onsessionclosed: () => this.endSession(session),
+    });
+    session.transport.onclose = () => this.endSession(session);
+    await session.server.connect(session.transport);
+    return session.transport.handleRequest(web, { parsedBody: body, authInfo: this.authInfo({ ...rc, session }) });
+  }
+
+  private endSession(session: LegacySession): void {
+    if (!this.sessions.delete(session.id)) return;
+    session.caller.sessions.delete(session);
+    for (const [uri, held] of session.subscriptions) void held.conn.unsubscribe(uri, held.headers).catch(() => undefined);
+    session.subscriptions.clear();
+  }
+
+  private modernHandler(caller: CallerState) {
+    caller.modern ??= createMcpHandler(() => this.handlers.buildServer(caller.gatewayId, undefined), {
+      legacy: 'reject',
+      onerror: (err) => this.log.debug('/mcp/%s (2026-07-28): %s', caller.gatewayId, err.message),
+    });
+    return caller.modern;
+  }
+
+  private async modern(web: Request, rc: RequestContext, body: unknown): Promise<Response> {
+    const handler = this.modernHandler(rc.caller);
+    const method = (body as { method?: unknown } | undefined)?.method;
+    if (method !== 'subscriptions/listen') return handler.fetch(web, { authInfo: this.authInfo(rc), ...(body !== undefined && { parsedBody: body }) });
+    return this.listen(web, rc, body, handler);
+  }
+
+  /** subscriptions/listen: subscribe upstream to the URIs asked for, and listen to every upstream, while the stream is open. */
+  private async listen(web: Request, rc: RequestContext, body: unknown, handler: NonNullable<CallerState['modern']>): Promise<Response> {
+    rc.record.method = 'subscriptions/listen';
+    const filter = (body as { params?: { notifications?: { resourceSubscriptions?: unknown } } }).params?.notifications;
+    const uris = Array.isArray(filter?.resourceSubscriptions) ? filter.resourceSubscriptions.filter((u): u is string => typeof u === 'string') : [];
+    const held: { conn: import('./upstream-client.ts').UpstreamConnection; uri: string; headers: Record<string, string> }[] = [];
+    const stub = { mcpReq: { signal: web.signal, envelope: {} } } as never;
+    await this.handlers.watchAll(rc).catch(() => undefined);
+    for (const uri of uris) {
+      try {
+        const a = await this.handlers.route(rc, stub, uri);
+        if (!a) continue;
+        const reach = await this.handlers.reach(rc, a);
+        if (!reach.ok) continue;
+        await reach.conn.connect(reach.headers);
+        if (!reach.conn.capabilities.resources?.subscribe) continue;
+        await reach.conn.subscribe(uri, reach.headers);
+        held.push({ conn: reach.conn, uri, headers: reach.headers });
+      } catch (err) {
+        this.log.warn('/mcp/%s: subscribing to %s failed: %s', rc.caller.gatewayId, uri, (err as Error).message);
+      }
+    }
+    rc.caller.openListens++;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      rc.caller.openListens--;
+      rc.caller.lastUsed = Date.now();
+      for (const h of held) void h.conn.unsubscribe(h.uri, h.headers).catch(() => undefined);
+    };
+    web.signal.addEventListener('abort', release, { once: true });
+    const response = await handler.fetch(web, { authInfo: this.authInfo(rc), parsedBody: body });
+    if (!response.body) {
+      release();
+      return response;
+    }
+    const body$ = response.body.pipeThrough(new TransformStream({ flush: release }));
+    return new Response(body$, { status: response.status, headers: response.headers });
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const [key, caller] of this.callers) {
+      if (caller.idle && now - caller.lastUsed > IDLE_MS) {
+        caller.close();
+        this.callers.delete(key);
+      }
+    }
+  }
+
+  close(): void {
+    clearInterval(this.sweeper);
+    for (const session of this.sessions.values()) void session.transport.close().catch(() => undefined);
+    for (const caller of this.callers.values()) caller.close();
+    this.callers.clear();
+  }
+}

@@ -1,0 +1,78 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AuditEntry } from '../audit/audit.ts';
+import type { Principal } from '../inbound/principal.ts';
+
+// The audit record of one MCP request, filled in as the request goes through
+// the steps and written when the response ends: who, which gateway, which
+// assignment and identity, what (method and tool / prompt / resource name),
+// how it ended, how long it took. Never a secret, never a tool's arguments.
+
+export interface RequestRecord {
+  started: number;
+  outcome: string;
+  principal: Principal | undefined;
+  gateway: string | undefined;
+  server: string | undefined;
+  upstream: string | undefined;
+  identity: string | undefined;
+  /** The raw path keeps a 2025-era body (bounded) to name the method; the merged endpoint sets method and name itself. */
+  body: Buffer[] | undefined;
+  method?: string | undefined;
+  name?: string | undefined;
+}
+
+export function newRecord(): RequestRecord {
+  return { started: performance.now(), outcome: 'ok', principal: undefined, gateway: undefined, server: undefined, upstream: undefined, identity: undefined, body: undefined };
+}
+
+const AUDIT_BODY_LIMIT = 64 * 1024;
+
+export function keepBodyForAudit(req: IncomingMessage, record: RequestRecord): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  record.body = chunks;
+  req.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size <= AUDIT_BODY_LIMIT) chunks.push(chunk);
+    else record.body = undefined;
+  });
+}
+
+/** The JSON-RPC method and name of a request: set by the handler, else from the Mcp-* headers, else from the kept body. */
+function methodAndName(req: IncomingMessage, record: RequestRecord): { method: string | undefined; name: string | undefined } {
+  if (record.method !== undefined) return { method: record.method, name: record.name };
+  const header = (n: string) => (typeof req.headers[n] === 'string' ? (req.headers[n] as string) : undefined);
+  if (header('mcp-method')) return { method: header('mcp-method'), name: header('mcp-name') };
+  if (!record.body?.length) return { method: undefined, name: undefined };
+  try {
+    const body = JSON.parse(Buffer.concat(record.body).toString('utf8')) as { method?: unknown; params?: { name?: unknown; uri?: unknown } };
+    const name = body.params?.name ?? body.params?.uri;
+    return { method: typeof body.method === 'string' ? body.method : undefined, name: typeof name === 'string' ? name : undefined };
+  } catch {
+    return { method: undefined, name: undefined };
+  }
+}
+
+export function auditEntry(req: IncomingMessage, res: ServerResponse, record: RequestRecord): AuditEntry {
+  const { method, name } = methodAndName(req, record);
+  const status = res.statusCode;
+  const outcome = record.outcome !== 'ok' ? record.outcome : !res.writableFinished ? 'client_closed' : status >= 400 ? `upstream_http_${status}` : 'ok';
+  return {
+    time: new Date().toISOString(),
+    request_id: randomUUID(),
+    subject: record.principal?.subject,
+    provider: record.principal?.provider,
+    client_id: record.principal?.clientId,
+    gateway: record.gateway ?? '',
+    server: record.server,
+    upstream: record.upstream,
+    identity: record.identity,
+    http_method: req.method ?? '',
+    method,
+    name,
+    outcome,
+    status,
+    latency_ms: Math.round((performance.now() - record.started) * 10) / 10,
+  };
+}

@@ -1,0 +1,109 @@
+import { randomBytes } from 'node:crypto';
+import { Client, type ClientOptions, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { startFeatureUpstream, type FeatureUpstream, type UpstreamEras } from './feature-upstream.ts';
+import { ALICE, BOB } from './fixture.ts';
+import { signIn } from './oauth.ts';
+import { startRegistry, type TestRegistry } from './registry.ts';
+
+// A registry in front of feature upstreams (test/helpers/feature-upstream.ts),
+// with the builtin users alice and bob signed in, and real SDK clients of
+// either era to talk to it.
+
+export type ClientEra = '2026-07-28' | '2025-11-25' | '2025-06-18';
+export const ERAS: ClientEra[] = ['2026-07-28', '2025-11-25', '2025-06-18'];
+
+export interface UpstreamSpec {
+  id: string;
+  eras: UpstreamEras;
+}
+
+export interface MergedGateway {
+  registry: TestRegistry;
+  upstreams: Record<string, FeatureUpstream & { key: string }>;
+  aliceToken: string;
+  bobToken: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Each upstream wants `Authorization: Bearer <its key>` from a shared
+ * assignment, or any bearer token from a per-user one (the test asserts which
+ * one reached it). `configure` gets the config to add gateways to.
+ */
+export async function startMergedGateway(specs: UpstreamSpec[], configure: (config: Record<string, any>, upstreams: Record<string, { url: string; key: string }>) => void): Promise<MergedGateway> {
+  const upstreams: MergedGateway['upstreams'] = {};
+  for (const spec of specs) {
+    const key = `${spec.id}-${randomBytes(8).toString('hex')}`;
+    const up = await startFeatureUpstream({ eras: spec.eras, name: spec.id, requireAuthorization: (value) => value !== undefined && value.startsWith('Bearer ') });
+    upstreams[spec.id] = Object.assign(up, { key });
+  }
+  const env: Record<string, string> = { ALICE_PASSWORD: ALICE.password, BOB_PASSWORD: BOB.password };
+  const config: Record<string, any> = {
+    oauth_server: {
+      builtin: {
+        users: [
+          { username: ALICE.username, password_env: 'ALICE_PASSWORD', scopes: ['mcp:read', 'mcp:write'], email: 'alice@example.com' },
+          { username: BOB.username, password_env: 'BOB_PASSWORD', scopes: ['mcp:read'] },
+        ],
+      },
+    },
+    upstreams: specs.map((s) => ({ id: s.id, url: upstreams[s.id]!.url, credential: { type: 'bearer' } })),
+    identities: specs.map((s) => {
+      env[`${s.id.toUpperCase().replace(/-/g, '_')}_KEY`] = upstreams[s.id]!.key;
+      return { id: `${s.id}-svc`, upstream: s.id, label: `${s.id} service account`, token_env: `${s.id.toUpperCase().replace(/-/g, '_')}_KEY` };
+    }),
+    gateways: [],
+  };
+  configure(config, upstreams);
+  let registry: TestRegistry;
+  try {
+    registry = await startRegistry(config, env);
+  } catch (err) {
+    await Promise.all(Object.values(upstreams).map((u) => u.close()));
+    throw err;
+  }
+  const aliceToken = (await signIn(registry.url, ALICE)).tokens.access_token;
+  const bobToken = (await signIn(registry.url, BOB)).tokens.access_token;
+  return {
+    registry,
+    upstreams,
+    aliceToken,
+    bobToken,
+    async close() {
+      await registry.close();
+      await Promise.all(Object.values(upstreams).map((u) => u.close()));
+    },
+  };
+}
+
+export interface ClientSetup {
+  token?: string;
+  capabilities?: ClientOptions['capabilities'];
+  headers?: Record<string, string>;
+  configure?: (client: Client) => void;
+  options?: Partial<ClientOptions>;
+}
+
+/** A real SDK client of the given era, connected. */
+export async function connect(url: string, era: ClientEra, setup: ClientSetup = {}): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
+  const options: ClientOptions = {
+    capabilities: setup.capabilities ?? {},
+    ...(era === '2026-07-28' ? { versionNegotiation: { mode: { pin: '2026-07-28' } } } : { supportedProtocolVersions: [era] }),
+    ...setup.options,
+  };
+  const client = new Client({ name: `test-${era}`, version: '1.0.0' }, options);
+  setup.configure?.(client);
+  const headers = { ...(setup.token && { authorization: `Bearer ${setup.token}` }), ...setup.headers };
+  const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } });
+  await client.connect(transport);
+  return { client, transport };
+}
+
+/** Wait until a condition holds (notifications arrive asynchronously). */
+export async function eventually(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
