@@ -2,8 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import express from 'express';
 import { apiV1Router } from './api/v1.ts';
 import type { Config } from './config/schema.ts';
-import { type AuditSink, MemoryAudit } from './audit/audit.ts';
-import { allowAll } from './gateway/access.ts';
+import type { AuditSink } from './audit/audit.ts';
+import { createControl } from './api/control.ts';
 import { connectRouter } from './connect/router.ts';
 import { CatalogHolder } from './gateway/catalog.ts';
 import { mcpEndpoint } from './gateway/mcp-endpoint.ts';
@@ -96,7 +96,6 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
   const accounts = config.oauth_server.mode === 'federated' ? federatedAccounts(config.oauth_server, users, store) : new Accounts(users, store);
   const outbound = outboundFetch(outboundPolicy(config.outbound));
   const selections = new Selections(store);
-  const audit: AuditSink = deps.audit ?? new MemoryAudit();
   const upstreamOAuth = new UpstreamOAuth(store, vault, outbound, `${publicUrl}/connect/callback`, env, log);
   const resolver = new CredentialResolver({ identities, selections, upstreamOAuth, connectUrl: (gw, server) => `${publicUrl}/connect/${gw}/${server}`, log });
   const clients = new ClientRegistry(
@@ -130,6 +129,9 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
   const secureCookies = publicUrl.startsWith('https:');
   // The registry's own browser sign-in (single sign-on): the OAuth pages and the connect pages share it.
   const sessions = new BrowserSessions(store, { secure: secureCookies, path: `${basePath}/` }, config.oauth_server.session_lifetime);
+  // Control and record: the audit log (JSONL unless deps.audit), break-glass checks, connections, the admin API.
+  const control = await createControl({ config, store, dataDir: deps.dataDir, log, audit: deps.audit, accounts, identities, catalog, resources, sessions });
+  const audit = control.audit;
 
   if (config.oauth_server.enabled) {
     const oauth = express.Router();
@@ -176,7 +178,7 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
 
   app.use('/connect', connectRouter({ catalog, identities, selections, accounts, sessions, upstreamOAuth, store, publicUrl, key: vault.derive('connect pages'), secureCookies, log }));
 
-  app.use('/api/v1', apiV1Router({ catalog, resources, authenticator, me: { catalog, identities, selections, publicUrl } }));
+  app.use('/api/v1', apiV1Router({ catalog, resources, authenticator, control: control.api, me: { catalog, identities, selections, publicUrl } }));
 
   app.use((req, res) => {
     res.status(404).json({ error: 'not_found', error_description: `nothing at ${req.method} ${req.path}` });
@@ -189,8 +191,8 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
     resources,
     authenticator,
     resolver,
-    access: allowAll,
-    audit,
+    access: control.access,
+    audit: control.mcpAudit,
     sessions: new SessionBinding(vault.derive('mcp-session-id binding')),
     allowedOrigins,
     log,
@@ -221,7 +223,7 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
     audit,
     async close() {
       catalog.close();
-      await audit.close();
+      await control.close();
     },
   };
 }

@@ -3,6 +3,11 @@ import { type CatalogHolder, mayUse } from '../gateway/catalog.ts';
 import type { Authenticator } from '../inbound/authenticator.ts';
 import type { Principal } from '../inbound/principal.ts';
 import type { ResourceSpace } from '../oauth/resource.ts';
+import { AccessDeniedError } from '../http/errors.ts';
+import type { BreakGlass } from '../gateway/access.ts';
+import type { AuditSink } from '../audit/audit.ts';
+import { type AdminDeps, adminRouter } from './admin/index.ts';
+import { auditRouter } from './audit.ts';
 import { type MeDeps, meRouter } from './me.ts';
 
 // The admin and self-service JSON API. This slice: what the extension needs to
@@ -12,6 +17,8 @@ export interface ApiDeps {
   catalog: CatalogHolder;
   resources: ResourceSpace;
   authenticator: Authenticator;
+  /** Control and record: /api/v1/admin/*, /api/v1/audit, /api/v1/me/audit, and deactivated users refused. */
+  control?: { admin: AdminDeps; audit: AuditSink; access: BreakGlass };
   /** Self-service: /api/v1/me/servers, /me/identities, /me/selections. */
   me?: MeDeps;
 }
@@ -29,6 +36,8 @@ export function apiV1Router(deps: ApiDeps): Router {
   // Inbound validation for every API call; anonymous is allowed where a route says so.
   router.use(async (req: Request, _res: Response, next: NextFunction) => {
     req.principal = await deps.authenticator.authenticate(req.headers.authorization, resources.endpoint('/api/v1'));
+    // Offboarding: a deactivated user's unexpired token opens nothing here either.
+    if (deps.control?.access.userDisabled(req.principal)) throw new AccessDeniedError('this account is deactivated');
     next();
   });
 
@@ -67,6 +76,11 @@ export function apiV1Router(deps: ApiDeps): Router {
       provider: p.provider,
     });
   });
+
+  if (deps.control) {
+    router.use(auditRouter({ audit: deps.control.audit }));
+    router.use('/admin', adminRouter(deps.control.admin));
+  }
 
   if (deps.me) router.use('/me', meRouter(deps.me));
 

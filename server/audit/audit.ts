@@ -31,11 +31,69 @@ export interface AuditSink {
   close(): Promise<void>;
 }
 
+/** Which entries a query wants. Times are epoch milliseconds, both ends inclusive. */
+export interface AuditFilter {
+  since?: number | undefined;
+  until?: number | undefined;
+  subject?: string | undefined;
+  provider?: string | undefined;
+  gateway?: string | undefined;
+  /** An exact outcome, or `error` for every outcome but ok. */
+  outcome?: string | undefined;
+}
+
+export interface AuditReadOptions {
+  /** asc: oldest first (exports); desc: newest first (the JSON API). */
+  order: 'asc' | 'desc';
+  limit?: number | undefined;
+}
+
+/** A sink whose entries can be read back (the admin API's queries and exports). */
+export interface AuditLog extends AuditSink {
+  /** Everything recorded so far is readable once this resolves. */
+  flush(): Promise<void>;
+  read(filter: AuditFilter, options: AuditReadOptions): AsyncIterable<AuditEntry>;
+}
+
+export function isAuditLog(sink: AuditSink): sink is AuditLog {
+  return typeof (sink as Partial<AuditLog>).read === 'function' && typeof (sink as Partial<AuditLog>).flush === 'function';
+}
+
+export function matchesFilter(entry: AuditEntry, filter: AuditFilter): boolean {
+  if (filter.subject !== undefined && entry.subject !== filter.subject) return false;
+  if (filter.provider !== undefined && entry.provider !== filter.provider) return false;
+  if (filter.gateway !== undefined && entry.gateway !== filter.gateway) return false;
+  if (filter.outcome !== undefined && (filter.outcome === 'error' ? entry.outcome === 'ok' : entry.outcome !== filter.outcome)) return false;
+  if (filter.since !== undefined || filter.until !== undefined) {
+    const at = Date.parse(entry.time);
+    if (filter.since !== undefined && !(at >= filter.since)) return false;
+    if (filter.until !== undefined && !(at <= filter.until)) return false;
+  }
+  return true;
+}
+
 /** Keeps entries in memory (tests, and until a log is configured). */
-export class MemoryAudit implements AuditSink {
+export class MemoryAudit implements AuditLog {
   readonly entries: AuditEntry[] = [];
   record(entry: AuditEntry): void {
     this.entries.push(entry);
   }
+  async flush(): Promise<void> {}
+  async *read(filter: AuditFilter, options: AuditReadOptions): AsyncIterable<AuditEntry> {
+    const matching = this.entries.filter((e) => matchesFilter(e, filter));
+    if (options.order === 'desc') matching.reverse();
+    yield* options.limit === undefined ? matching : matching.slice(0, options.limit);
+  }
   async close(): Promise<void> {}
+}
+
+/** Pass every entry to `observers` too (in the background: they must be cheap and never throw). */
+export function observeAudit(sink: AuditSink, ...observers: ((entry: AuditEntry) => void)[]): AuditSink {
+  return {
+    record(entry) {
+      sink.record(entry);
+      for (const observe of observers) observe(entry);
+    },
+    close: () => sink.close(),
+  };
 }

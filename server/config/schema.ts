@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { auditSection } from './sections/audit.ts';
 import { authSection } from './sections/auth.ts';
 import { oauthServerSection } from './sections/oauth-server.ts';
 import { outboundSection, serverSection } from './sections/server.ts';
@@ -20,6 +21,7 @@ export const configSchema = z
     upstreams: z.array(upstream).default([]),
     identities: z.array(identitySeed).default([]),
     gateways: z.array(gateway).default([]),
+    audit: auditSection.default(() => auditSection.parse({})),
   })
   .superRefine((config, ctx) => {
     const unique = (items: { id: string }[], key: string) => {

@@ -6,6 +6,7 @@ import { ALICE, BOB, startFixture, type Fixture } from '../helpers/fixture.ts';
 import { startGatedUpstream } from '../helpers/gated-upstream.ts';
 import { signIn } from '../helpers/oauth.ts';
 import { startRegistry } from '../helpers/registry.ts';
+import type { AuditEntry, AuditLog } from '../../server/audit/audit.ts';
 
 // The request path of /mcp/{gateway}/{server}: inbound validation, gateway,
 // assignment, credential, forwarding; each failure says which step and why.
@@ -261,15 +262,20 @@ describe('forwarding', () => {
 
 describe('audit', () => {
   test('each MCP request is recorded with principal, gateway, upstream, identity, method, tool, outcome and latency; never a secret', async () => {
-    const { MemoryAudit } = await import('../../server/audit/audit.ts');
-    const audit = f.registry.registry.audit as InstanceType<typeof MemoryAudit>;
-    const before = audit.entries.length;
+    const audit = f.registry.registry.audit as AuditLog;
+    const entries = async () => {
+      const all: AuditEntry[] = [];
+      for await (const entry of audit.read({}, { order: 'asc' })) all.push(entry);
+      return all;
+    };
+    const before = (await entries()).length;
     assert.equal((await callTool(`${base}/mcp/team/demo`, { authorization: `Bearer ${aliceToken}` })).status, 200);
     assert.equal((await callTool(`${base}/mcp/team/nope`, { authorization: `Bearer ${aliceToken}` })).status, 404);
     // A 2025-era request without Mcp-* headers: method and tool come from the body.
     await fetch(`${base}/mcp/open/tools`, { method: 'POST', headers: { accept: 'application/json, text/event-stream', 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'add', arguments: { a: 1, b: 2 } } }) });
     await new Promise((r) => setTimeout(r, 50));
-    const [ok, missing, legacy] = audit.entries.slice(before);
+    const recorded = await entries();
+    const [ok, missing, legacy] = recorded.slice(before);
     assert.deepEqual(
       { subject: ok!.subject, gateway: ok!.gateway, server: ok!.server, upstream: ok!.upstream, identity: ok!.identity, method: ok!.method, name: ok!.name, outcome: ok!.outcome, status: ok!.status },
       { subject: 'alice', gateway: 'team', server: 'demo', upstream: 'demo', identity: 'svc', method: 'tools/call', name: 'echo', outcome: 'ok', status: 200 },
@@ -279,7 +285,7 @@ describe('audit', () => {
     assert.equal(legacy!.subject, undefined);
     assert.equal(legacy!.method, 'tools/call');
     assert.equal(legacy!.name, 'add');
-    const text = JSON.stringify(audit.entries);
+    const text = JSON.stringify(recorded);
     assert.ok(!text.includes(aliceToken) && !text.includes(f.apiKey), 'no token and no credential in the audit');
   });
 });

@@ -1,0 +1,66 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import type { ConnectionRecord } from '../../audit/connections.ts';
+import { NotFoundError } from '../../http/errors.ts';
+import type { Switch } from '../../gateway/access.ts';
+import { parseInput } from '../http.ts';
+import { type AdminDeps, flip, noStore, switchBody, switchView } from './deps.ts';
+
+// /api/v1/admin/connections: one user's use of one gateway from one client
+// (its OAuth client_id), learnt from the audit stream. Disabling one refuses
+// that user's calls to that gateway from that client on the next request,
+// while their other clients and gateways keep working. The id in the URL is
+// the connection's key (sub, gateway, client_id) in base64url.
+
+export const connectionId = (key: string): string => Buffer.from(key, 'utf8').toString('base64url');
+const keyOf = (id: string): string => Buffer.from(id, 'base64url').toString('utf8');
+
+function view(key: string, c: ConnectionRecord, s: Switch | undefined) {
+  return {
+    id: connectionId(key),
+    subject: c.sub,
+    ...(c.provider !== undefined && { provider: c.provider }),
+    gateway: c.gateway,
+    client_id: c.client_id ?? null,
+    first_seen: c.first_seen,
+    last_seen: c.last_seen,
+    disabled: s?.disabled ?? false,
+    ...(s && { switch: switchView(s) }),
+  };
+}
+
+export function connectionRoutes(deps: AdminDeps): Router {
+  const router = Router();
+
+  async function find(id: string): Promise<[string, ConnectionRecord]> {
+    const key = /^[A-Za-z0-9_-]{1,2048}$/.test(id) ? keyOf(id) : '';
+    const record = key ? await deps.connections.find(key) : undefined;
+    if (!record) throw new NotFoundError(`there is no connection "${id}"`);
+    return [key, record];
+  }
+
+  router.get('/connections', async (req, res) => {
+    const { user, gateway } = parseInput(z.strictObject({ user: z.string().optional(), gateway: z.string().optional() }), req.query, 'query');
+    const switches = new Map((await deps.catalog.switches.listWithIds()).filter(([id]) => id.startsWith('connection:')).map(([id, s]) => [id.slice('connection:'.length), s]));
+    const list = (await deps.connections.list()).filter(([, c]) => (user === undefined || c.sub === user) && (gateway === undefined || c.gateway === gateway));
+    list.sort(([, a], [, b]) => b.last_seen - a.last_seen);
+    res.set(noStore).json({ connections: list.map(([key, c]) => view(key, c, switches.get(key))) });
+  });
+
+  router.get('/connections/:id', async (req, res) => {
+    const [key, record] = await find(req.params.id);
+    res.set(noStore).json(view(key, record, await deps.catalog.switches.find(`connection:${key}`)));
+  });
+
+  for (const action of ['disable', 'enable'] as const) {
+    router.post(`/connections/:id/${action}`, async (req, res) => {
+      const [key, record] = await find(req.params.id);
+      const { reason } = parseInput(switchBody, req.body);
+      const s = await flip(deps, `connection:${key}`, action === 'disable', req.principal!.subject, reason);
+      await deps.breakGlass.settled();
+      res.set(noStore).json(view(key, record, s));
+    });
+  }
+
+  return router;
+}

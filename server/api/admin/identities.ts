@@ -1,0 +1,161 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import { id as idSchema } from '../../config/sections/common.ts';
+import type { CredentialConfig } from '../../config/sections/upstreams.ts';
+import { ForbiddenError, InvalidRequestError, NotFoundError } from '../../http/errors.ts';
+import { type Identity, kindFor, ORGANIZATION, type Secret } from '../../vault/identities.ts';
+import { fieldProblems } from '../../vault/inject.ts';
+import { ConflictError, parseInput } from '../http.ts';
+import { type AdminDeps, flip, gatewayInputs, noStore, switchBody, switchView } from './deps.ts';
+
+// /api/v1/admin/identities: metadata only. A secret (or a secret field's
+// value) is never part of any answer; a person's private identity can be
+// disabled or deleted here, never revealed, changed or selected (a gateway's
+// shared_identity must be global). Admins create service accounts: global
+// identities owned by the organization, which outlive whoever created them.
+
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f]/;
+const secretValue = z.string().min(1).max(8192).refine((v) => !UNSAFE.test(v), 'contains a control character');
+const values = z.record(z.string(), z.string().max(8192)).refine((v) => Object.keys(v).length <= 50, 'too many fields');
+
+/** One body for every kind (as the self-service API): `token` (bearer), `value` (header), `values` (fields). */
+const newIdentity = z.strictObject({
+  id: idSchema.optional(),
+  upstream: idSchema,
+  label: z.string().trim().min(1).max(100).optional(),
+  token: secretValue.optional(),
+  value: secretValue.optional(),
+  values: values.optional(),
+});
+const credentialChange = newIdentity.omit({ id: true, upstream: true });
+
+/** Never the secret: an explicit list of what may be shown. */
+export function identityView(identity: Identity) {
+  return {
+    id: identity.id,
+    upstream: identity.upstream,
+    owner: identity.owner,
+    availability: identity.availability,
+    ...(identity.label !== undefined && { label: identity.label }),
+    kind: identity.kind,
+    ...(identity.fields_set !== undefined && { fields_set: identity.fields_set }),
+    // Values of non-secret fields (a workspace, a region), and only of identities others may use anyway.
+    ...(identity.availability === 'global' && identity.public_values !== undefined && { public_values: identity.public_values }),
+    ...(identity.expires_at !== undefined && { expires_at: identity.expires_at }),
+    ...(identity.upstream_account !== undefined && { upstream_account: identity.upstream_account }),
+    disabled: identity.disabled,
+    ...(identity.created_by !== undefined && { created_by: identity.created_by }),
+    created_at: identity.created_at,
+    updated_at: identity.updated_at,
+  };
+}
+
+/** The secret an upstream's credential kind takes, from the body; every problem is a 400 naming the field. */
+function secretFor(upstream: { id: string; credential: CredentialConfig }, body: z.infer<typeof credentialChange>): Secret {
+  const kind = kindFor(upstream.credential);
+  const given = (['token', 'value', 'values'] as const).filter((k) => body[k] !== undefined);
+  const wants = kind === 'bearer' ? 'token' : kind === 'header' ? 'value' : kind === 'fields' ? 'values' : undefined;
+  if (kind === undefined) throw new InvalidRequestError(`upstream: upstream "${upstream.id}" has credential.type ${upstream.credential.type}: it takes no identity`);
+  if (kind === 'oauth') throw new InvalidRequestError(`upstream: upstream "${upstream.id}" uses OAuth: its identities are made by signing in at the upstream (the connect page), not from values`);
+  const extra = given.filter((k) => k !== wants);
+  if (extra.length) throw new InvalidRequestError(`${extra[0]}: upstream "${upstream.id}" has credential.type ${kind}: send ${wants}`);
+  if (kind === 'bearer') {
+    if (body.token === undefined) throw new InvalidRequestError(`token: upstream "${upstream.id}" has credential.type bearer: the token is required`);
+    return { kind, token: body.token };
+  }
+  if (kind === 'header') {
+    if (body.value === undefined) throw new InvalidRequestError(`value: upstream "${upstream.id}" has credential.type header: the header value is required`);
+    return { kind, value: body.value };
+  }
+  const problems = fieldProblems(upstream.credential, body.values ?? {});
+  if (problems.length) throw new InvalidRequestError(`values: ${problems.join('; ')}`);
+  return { kind: 'fields', values: body.values ?? {} };
+}
+
+export function identityRoutes(deps: AdminDeps): Router {
+  const router = Router();
+  const { identities } = deps;
+
+  async function find(id: string): Promise<Identity> {
+    const identity = await identities.records.find(id);
+    if (!identity) throw new NotFoundError(`there is no identity "${id}"`);
+    return identity;
+  }
+
+  function upstreamOf(id: string) {
+    const upstream = deps.catalog.current.upstreams.get(id);
+    if (!upstream) throw new InvalidRequestError(`upstream: no upstream with id "${id}"`);
+    return upstream;
+  }
+
+  /** Only the organization's own identities, and not those the configuration file seeds at every start. */
+  function organizationOwned(identity: Identity): void {
+    if (identity.created_by === 'config') throw new ConflictError(`identity "${identity.id}" is seeded from the configuration file and is read-only here; change the file (disable/enable works)`);
+    if (identity.owner !== ORGANIZATION) throw new ForbiddenError(`identity "${identity.id}" belongs to a person; an admin may disable or delete it, never change its credential`);
+  }
+
+  router.get('/identities', async (req, res) => {
+    const { upstream, owner } = parseInput(z.strictObject({ upstream: z.string().optional(), owner: z.string().optional() }), req.query, 'query');
+    const list = (await identities.records.list()).filter((i) => (upstream === undefined || i.upstream === upstream) && (owner === undefined || i.owner === owner));
+    list.sort((a, b) => a.created_at - b.created_at || a.id.localeCompare(b.id));
+    res.set(noStore).json({ identities: list.map(identityView) });
+  });
+
+  router.get('/identities/:id', async (req, res) => {
+    const identity = await find(req.params.id);
+    const s = await deps.catalog.switches.find(`identity:${identity.id}`);
+    res.set(noStore).json({ ...identityView(identity), ...(s && { switch: switchView(s) }) });
+  });
+
+  // A service account: global, owned by the organization, created_by the admin.
+  router.post('/identities', async (req, res) => {
+    const body = parseInput(newIdentity, req.body);
+    const upstream = upstreamOf(body.upstream);
+    const secret = secretFor(upstream, body);
+    if (body.id !== undefined && (await identities.records.find(body.id))) throw new ConflictError(`there is already an identity "${body.id}"`);
+    const identity = await identities.put(
+      { ...(body.id !== undefined && { id: body.id }), upstream: upstream.id, owner: ORGANIZATION, availability: 'global', label: body.label, secret, created_by: req.principal!.subject },
+      upstream.credential,
+    );
+    res.status(201).set(noStore).location(`${req.baseUrl}/identities/${identity.id}`).json(identityView(identity));
+  });
+
+  // Rotate a service account's credential (or relabel it).
+  router.put('/identities/:id', async (req, res) => {
+    const identity = await find(req.params.id);
+    organizationOwned(identity);
+    const body = parseInput(credentialChange, req.body);
+    const upstream = upstreamOf(identity.upstream);
+    const secret = secretFor(upstream, body);
+    const next = await identities.put(
+      { id: identity.id, upstream: identity.upstream, owner: identity.owner, availability: identity.availability, label: body.label ?? identity.label, secret, disabled: identity.disabled },
+      upstream.credential,
+    );
+    res.set(noStore).json(identityView(next));
+  });
+
+  router.delete('/identities/:id', async (req, res) => {
+    const identity = await find(req.params.id);
+    if (identity.created_by === 'config') throw new ConflictError(`identity "${identity.id}" is seeded from the configuration file and would come back at the next start; remove it from the file (disable works)`);
+    const users = (await gatewayInputs(deps)).flatMap((g) => g.input.servers.filter((s) => s.shared_identity === identity.id).map((s) => `/mcp/${g.input.id}/${s.name ?? s.upstream}`));
+    if (users.length) throw new ConflictError(`identity "${identity.id}" is the shared identity of ${users.join(', ')}; choose another there first (or disable it)`);
+    await identities.records.destroy(identity.id);
+    res.status(204).end();
+  });
+
+  // Break-glass: the flag lives on the identity (the resolver reads it on every call); the switch records who and why.
+  for (const action of ['disable', 'enable'] as const) {
+    router.post(`/identities/:id/${action}`, async (req, res) => {
+      await find(req.params.id);
+      const { reason } = parseInput(switchBody, req.body);
+      const disabled = action === 'disable';
+      const next = await identities.records.update(req.params.id, (current) => current && { ...current, disabled });
+      if (!next) throw new NotFoundError(`there is no identity "${req.params.id}"`);
+      const s = await flip(deps, `identity:${next.id}`, disabled, req.principal!.subject, reason);
+      res.set(noStore).json({ ...identityView(next), switch: switchView(s) });
+    });
+  }
+
+  return router;
+}

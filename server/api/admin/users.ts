@@ -1,0 +1,86 @@
+import { Router } from 'express';
+import { NotFoundError } from '../../http/errors.ts';
+import type { Account } from '../../oauth/accounts.ts';
+import { ConflictError, parseInput } from '../http.ts';
+import { type AdminDeps, flip, noStore, switchBody, switchView } from './deps.ts';
+import type { Switch } from '../../gateway/access.ts';
+
+// /api/v1/admin/users: the registry's accounts (builtin users from the
+// configuration, and people who signed in through the federated identity
+// provider). Deactivating one is offboarding: their MCP calls and API calls
+// are refused from the next request on (even with an unexpired token), their
+// refresh tokens are refused at /oauth/token, and every browser session they
+// have at the registry ends. Nothing they own is deleted, and the global
+// identities they created keep serving everyone else. Enabling restores
+// access (they sign in again in the browser).
+
+function view(account: Account, lastLogin: number | undefined, s: Switch | undefined) {
+  return {
+    sub: account.sub,
+    username: account.username,
+    ...(account.name !== undefined && { name: account.name }),
+    ...(account.email !== undefined && { email: account.email }),
+    provider: account.provider,
+    scopes: account.scopes,
+    groups: account.groups,
+    disabled: account.disabled,
+    ...(lastLogin ? { last_login: lastLogin } : {}),
+    ...(s && { switch: switchView(s) }),
+  };
+}
+
+export function userRoutes(deps: AdminDeps): Router {
+  const router = Router();
+  const { accounts } = deps;
+  const builtin = deps.config.oauth_server.builtin.users.map((u) => u.username);
+
+  async function describe(sub: string) {
+    const account = await accounts.find(sub);
+    if (!account) return undefined;
+    const record = await accounts.records.find(sub);
+    return view(account, record?.last_login, await deps.catalog.switches.find(`user:${sub}`));
+  }
+
+  async function find(sub: string): Promise<Account> {
+    const account = await accounts.find(sub);
+    if (!account) throw new NotFoundError(`there is no user "${sub}"`);
+    return account;
+  }
+
+  router.get('/users', async (_req, res) => {
+    const subs = [...new Set([...builtin, ...(await accounts.records.listWithIds()).map(([sub]) => sub)])];
+    const users = [];
+    for (const sub of subs) {
+      const user = await describe(sub);
+      if (user) users.push(user);
+    }
+    res.set(noStore).json({ users });
+  });
+
+  router.get('/users/:sub', async (req, res) => {
+    await find(req.params.sub);
+    res.set(noStore).json(await describe(req.params.sub));
+  });
+
+  for (const action of ['disable', 'enable'] as const) {
+    router.post(`/users/:sub/${action}`, async (req, res) => {
+      const account = await find(req.params.sub);
+      const { reason } = parseInput(switchBody, req.body);
+      const disabled = action === 'disable';
+      const me = req.principal!;
+      if (disabled && me.provider === 'registry' && me.subject === account.sub) throw new ConflictError('you cannot deactivate your own account; ask another admin');
+      // The flag lives on the account, which sign-in and the token endpoint read; builtin users get the record if they never signed in.
+      await accounts.records.update(account.sub, (current) => ({
+        ...(current ?? { sub: account.sub, username: account.username, name: account.name, email: account.email, scopes: account.scopes, groups: account.groups, provider: account.provider, last_login: 0 }),
+        disabled,
+      }));
+      await flip(deps, `user:${account.sub}`, disabled, me.subject, reason);
+      // In effect for the request path before this answers.
+      await deps.breakGlass.settled();
+      const ended = disabled ? await deps.endBrowserSessions(account.sub) : 0;
+      res.set(noStore).json({ ...(await describe(account.sub)), ...(disabled && { browser_sessions_ended: ended }) });
+    });
+  }
+
+  return router;
+}

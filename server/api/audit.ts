@@ -1,0 +1,89 @@
+import { type Response, Router } from 'express';
+import { z } from 'zod';
+import { type AuditFilter, type AuditSink, isAuditLog } from '../audit/audit.ts';
+import { InvalidRequestError, NotFoundError } from '../http/errors.ts';
+import { caller, parseInput, requireScope } from './http.ts';
+
+// Reading the audit log: GET /api/v1/audit (admins: everyone's entries,
+// filtered) and GET /api/v1/me/audit (the caller's own entries only). JSON
+// answers newest first, at most 1000 at a time; `format=jsonl` streams every
+// match oldest first as application/x-ndjson, for export.
+
+const JSON_LIMIT = 100;
+const JSON_MAX = 1000;
+
+/** ISO 8601, or epoch seconds. */
+const time = z.string().transform((value, ctx) => {
+  const ms = /^\d{1,12}$/.test(value) ? Number(value) * 1000 : /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : Number.NaN;
+  if (Number.isNaN(ms)) {
+    ctx.addIssue({ code: 'custom', message: 'expected an ISO 8601 time (2026-07-28T12:00:00Z) or epoch seconds' });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const adminQuery = z.strictObject({
+  since: time.optional(),
+  until: time.optional(),
+  /** The caller's subject (`sub`). */
+  user: z.string().min(1).optional(),
+  gateway: z.string().min(1).optional(),
+  /** ok, a failure reason (connection_disabled, identity_missing...), or error for every failure. */
+  outcome: z.string().min(1).optional(),
+  limit: z.string().regex(/^\d+$/, 'expected a positive integer').transform(Number).pipe(z.number().int().min(1).max(1_000_000)).optional(),
+  format: z.enum(['json', 'jsonl'], { error: 'expected format: json or jsonl' }).default('json'),
+});
+const ownQuery = adminQuery.omit({ user: true });
+
+export interface AuditApiDeps {
+  audit: AuditSink;
+}
+
+export function auditRouter(deps: AuditApiDeps): Router {
+  const router = Router();
+
+  async function answer(res: Response, query: z.infer<typeof ownQuery>, filter: AuditFilter): Promise<void> {
+    const log = deps.audit;
+    if (!isAuditLog(log)) throw new NotFoundError('this registry records its audit to a sink that cannot be queried');
+    if (query.format === 'jsonl') {
+      res.status(200).set({ 'Content-Type': 'application/x-ndjson; charset=utf-8', 'Cache-Control': 'no-store', 'Content-Disposition': 'attachment; filename="keygate-audit.jsonl"' });
+      let gone = false;
+      res.once('close', () => (gone = true));
+      for await (const entry of log.read(filter, { order: 'asc', limit: query.limit })) {
+        if (gone) break;
+        if (!res.write(`${JSON.stringify(entry)}\n`)) {
+          await new Promise<void>((resolve) => {
+            const done = () => {
+              res.off('drain', done);
+              res.off('close', done);
+              resolve();
+            };
+            res.on('drain', done);
+            res.on('close', done);
+          });
+        }
+      }
+      res.end();
+      return;
+    }
+    const limit = query.limit ?? JSON_LIMIT;
+    if (limit > JSON_MAX) throw new InvalidRequestError(`limit: at most ${JSON_MAX} (use format=jsonl to export more)`);
+    const entries = [];
+    for await (const entry of log.read(filter, { order: 'desc', limit: limit + 1 })) entries.push(entry);
+    res.set('Cache-Control', 'no-store').json({ entries: entries.slice(0, limit), has_more: entries.length > limit });
+  }
+
+  router.get('/audit', requireScope('mcp:admin'), async (req, res) => {
+    const query = parseInput(adminQuery, req.query, 'query');
+    await answer(res, query, { since: query.since, until: query.until, subject: query.user, gateway: query.gateway, outcome: query.outcome });
+  });
+
+  router.get('/me/audit', async (req, res) => {
+    const me = caller(req, 'sign in to see the audit of your calls');
+    const query = parseInput(ownQuery, req.query, 'query');
+    // Only the caller's own entries: their subject, as vouched for by the same kind of validator.
+    await answer(res, query, { since: query.since, until: query.until, subject: me.subject, provider: me.provider, gateway: query.gateway, outcome: query.outcome });
+  });
+
+  return router;
+}
