@@ -6,7 +6,7 @@ import { z } from 'zod';
 export const auditSection = z.strictObject({
   /** Where the day files go. Defaults to {data dir}/audit. */
   dir: z.string().min(1).optional(),
-  /** Day files older than this many days are deleted (checked at start and once a day). Unset: kept forever. */
+  /** A day file is deleted once every entry in it is older than this many days (checked at start and daily). Unset: kept forever. */
   retention_days: z.number().int().positive().optional(),
 });
 export type AuditConfig = z.infer<typeof auditSection>;
