@@ -205,7 +205,7 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
           step: 'assignment',
           reason: 'tool_not_allowed',
           message: `tool "${refused.name}" is not available on /mcp/${gateway.id}/${assignment.name}`,
-        }, refused.id);
+        }, facts.body === undefined ? undefined : refused.id); // (headers only: the id is peeked from the body)
       }
     }
 

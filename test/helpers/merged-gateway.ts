@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Client, type ClientOptions, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import type { AuditEntry } from '../../server/audit/audit.ts';
 import { startFeatureUpstream, type FeatureUpstream, type UpstreamEras } from './feature-upstream.ts';
 import { ALICE, BOB } from './fixture.ts';
 import { signIn } from './oauth.ts';
@@ -15,6 +16,8 @@ export const ERAS: ClientEra[] = ['2026-07-28', '2025-11-25', '2025-06-18'];
 export interface UpstreamSpec {
   id: string;
   eras: UpstreamEras;
+  /** Which Authorization values the upstream accepts (default: any bearer token). */
+  accept?: (authorization: string | undefined) => boolean;
 }
 
 export interface MergedGateway {
@@ -34,7 +37,7 @@ export async function startMergedGateway(specs: UpstreamSpec[], configure: (conf
   const upstreams: MergedGateway['upstreams'] = {};
   for (const spec of specs) {
     const key = `${spec.id}-${randomBytes(8).toString('hex')}`;
-    const up = await startFeatureUpstream({ eras: spec.eras, name: spec.id, requireAuthorization: (value) => value !== undefined && value.startsWith('Bearer ') });
+    const up = await startFeatureUpstream({ eras: spec.eras, name: spec.id, requireAuthorization: spec.accept ?? ((value) => value !== undefined && value.startsWith('Bearer ')) });
     upstreams[spec.id] = Object.assign(up, { key });
   }
   const env: Record<string, string> = { ALICE_PASSWORD: ALICE.password, BOB_PASSWORD: BOB.password };
@@ -97,6 +100,16 @@ export async function connect(url: string, era: ClientEra, setup: ClientSetup = 
   const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } });
   await client.connect(transport);
   return { client, transport };
+}
+
+/** Every audit entry recorded so far (the registry's sink: kept in memory, or a log that can be read back). */
+export async function auditEntries(registry: TestRegistry): Promise<AuditEntry[]> {
+  const sink = registry.registry.audit as unknown as { entries?: AuditEntry[]; flush?: () => Promise<void>; read?: (filter: object, options: { order: 'asc' }) => AsyncIterable<AuditEntry> };
+  if (Array.isArray(sink.entries)) return [...sink.entries];
+  await sink.flush!();
+  const all: AuditEntry[] = [];
+  for await (const entry of sink.read!({}, { order: 'asc' })) all.push(entry);
+  return all;
 }
 
 /** Wait until a condition holds (notifications arrive asynchronously). */
