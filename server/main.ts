@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { createRegistry } from './app.ts';
 import { ConfigError, loadConfig, parseConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
-import { DEMO_GATEWAY, DEMO_USERNAME, embeddedDefault, type EmbeddedDefault } from './demo/embedded.ts';
+import { DEMO_GATEWAY, DEMO_PERSONAL_PREFIX, DEMO_USERNAME, embeddedDefault, type EmbeddedDefault } from './demo/embedded.ts';
 import { consoleLogger } from './log.ts';
 import { rotateGeneratedKey } from './oauth/signing-keys.ts';
 import { openStore, StoreError } from './store/index.ts';
@@ -155,6 +155,8 @@ async function main(argv: string[]): Promise<number> {
         `  demo user:      ${DEMO_USERNAME}`,
         `  demo password:  ${password}`,
         `  demo gateway:   ${gatewayUrl}`,
+        `                  (servers: "demo", shared; "personal", yours: connect it with any key starting`,
+        `                  with ${DEMO_PERSONAL_PREFIX} in the Keygate sidebar or at ${publicUrl}/connect)`,
         `  data:           ${dataDir}`,
         '',
         'Next:',

@@ -14,6 +14,8 @@ import { startDemoUpstream, type DemoUpstream } from './upstream.ts';
 
 export const DEMO_USERNAME = 'demo';
 export const DEMO_GATEWAY = 'demo';
+/** The per-user demo server takes any key with this prefix. */
+export const DEMO_PERSONAL_PREFIX = 'demo-personal-';
 const KEY_ENV = 'KEYGATE_DEMO_API_KEY';
 
 const demoStateSchema = z.object({
@@ -40,22 +42,38 @@ export async function embeddedDefault(dataDir: string, listen: string, options: 
     writeSecretFile(file, JSON.stringify(state));
   }
 
-  const upstream = await startDemoUpstream({ apiKey: state.api_key, record: false });
+  const upstream = await startDemoUpstream({ apiKey: state.api_key, personalKeyPrefix: DEMO_PERSONAL_PREFIX, record: false });
   const config = parseConfig(
     {
       server: { listen },
       oauth_server: {
         builtin: { users: [{ username: DEMO_USERNAME, password_hash: state.password_hash, name: 'Demo User', scopes: ['mcp:read', 'mcp:write', 'mcp:admin'] }] },
       },
-      upstreams: [{ id: 'demo', name: 'Keygate demo', url: upstream.url, credential: { type: 'bearer' } }],
+      upstreams: [
+        { id: 'demo', name: 'Keygate demo', url: upstream.url, credential: { type: 'bearer' } },
+        {
+          id: 'demo-personal',
+          name: 'Keygate demo (personal)',
+          description: 'The same demo server, reached with your own API key.',
+          url: upstream.url,
+          credential: {
+            type: 'fields',
+            fields: [{ name: 'api_key', label: 'Personal API key', placeholder: `${DEMO_PERSONAL_PREFIX}…`, description: `The demo accepts any key that starts with ${DEMO_PERSONAL_PREFIX}`, secret: true }],
+            inject: { header: 'Authorization', value: 'Bearer {api_key}' },
+          },
+        },
+      ],
       identities: [{ id: 'demo-service-account', upstream: 'demo', label: 'Demo service account', token_env: KEY_ENV }],
       gateways: [
         {
           id: DEMO_GATEWAY,
           name: 'Demo gateway',
-          description: 'The demo upstream, reached through a shared service account.',
+          description: 'The demo upstream twice: through a shared service account, and as you.',
           visibility: 'private',
-          servers: [{ upstream: 'demo', identity: 'shared', shared_identity: 'demo-service-account' }],
+          servers: [
+            { upstream: 'demo', identity: 'shared', shared_identity: 'demo-service-account' },
+            { upstream: 'demo-personal', name: 'personal', identity: 'per_user' },
+          ],
         },
       ],
     },

@@ -35,8 +35,15 @@ describe('keygate-registry', () => {
       assert.match(first.stderr(), /WARNING: generated a development vault key/);
       // The printed credentials work: a real MCP client signs in and calls a demo tool.
       const { client } = await connectWithSignIn(`${url}/mcp/demo`, '2026-07-28', { username: 'demo', password });
-      const result = await client.callTool({ name: 'echo', arguments: { message: 'hello demo' } });
+      // The demo gateway has two servers: one MCP server with prefixed names.
+      const { tools } = await client.listTools();
+      const personalTool = tools.find((t) => t.name.startsWith('personal__'));
+      assert.ok(tools.some((t) => t.name === 'demo__echo') && personalTool, tools.map((t) => t.name).join(', '));
+      const result = await client.callTool({ name: 'demo__echo', arguments: { message: 'hello demo' } });
       assert.deepEqual(result.content, [{ type: 'text', text: 'hello demo' }]);
+      const personal = await client.callTool({ name: personalTool!.name, arguments: {} });
+      assert.equal(personal.isError, true, 'the personal server is not connected yet');
+      assert.match(JSON.stringify(personal.content), new RegExp(`${url}/connect/demo/personal`));
       await client.close();
       // Nothing secret in the data dir in clear but the demo upstream's own key; the password is only a hash.
       assert.ok(!readFileSync(join(data, 'demo.json'), 'utf8').includes(password));
