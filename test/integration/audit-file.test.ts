@@ -30,6 +30,15 @@ function entry(time: string, overrides: Partial<AuditEntry> = {}): AuditEntry {
 
 const lines = (file: string) => readFileSync(file, 'utf8').split('\n').filter(Boolean);
 
+/** Poll (up to 1 s) until the file holds `count` lines: the write happens on its own, in the background. */
+async function waitForLines(file: string, count: number): Promise<string[]> {
+  for (let i = 0; i < 100; i++) {
+    if (existsSync(file) && lines(file).length >= count) break;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return existsSync(file) ? lines(file) : [];
+}
+
 async function collect(audit: FileAudit, filter: AuditFilter, options: AuditReadOptions): Promise<string[]> {
   const ids: string[] = [];
   for await (const e of audit.read(filter, options)) ids.push(e.request_id);
@@ -52,9 +61,7 @@ describe('batching', () => {
     const dir = join(tempDir(), 'audit');
     const audit = new FileAudit({ dir, log: memoryLogger(), flushIntervalMs: 30 });
     audit.record(entry('2026-03-01T10:00:00.000Z'));
-    const file = join(dir, '2026-03-01.jsonl');
-    for (let i = 0; i < 100 && !existsSync(file); i++) await new Promise((resolve) => setTimeout(resolve, 10));
-    assert.equal(lines(file).length, 1);
+    assert.equal((await waitForLines(join(dir, '2026-03-01.jsonl'), 1)).length, 1);
     await audit.close();
   });
 
@@ -63,8 +70,7 @@ describe('batching', () => {
     const audit = new FileAudit({ dir, log: memoryLogger(), flushIntervalMs: 60_000, maxBatch: 5 });
     for (let i = 0; i < 5; i++) audit.record(entry('2026-03-01T10:00:00.000Z'));
     const file = join(dir, '2026-03-01.jsonl');
-    for (let i = 0; i < 100 && !existsSync(file); i++) await new Promise((resolve) => setTimeout(resolve, 10));
-    assert.equal(lines(file).length, 5);
+    assert.equal((await waitForLines(file, 5)).length, 5);
     audit.record(entry('2026-03-01T10:00:01.000Z'));
     await new Promise((resolve) => setTimeout(resolve, 50));
     assert.equal(lines(file).length, 5, 'the next entry waits for its batch');

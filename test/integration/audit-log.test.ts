@@ -248,7 +248,7 @@ describe('durability', () => {
     try {
       const t = (await signIn(broken.url, USERS.alice)).tokens.access_token;
       for (let i = 0; i < 3; i++) assert.equal((await callEcho(`${broken.url}/mcp/team/demo`, t)).status, 200);
-      await (broken.registry.audit as { flush(): Promise<void> }).flush();
+      await (broken.registry.audit as AuditLog).flush();
       assert.ok(broken.log.lines.some((l) => /audit log .*could not append/.test(l)), broken.log.lines.join('\n'));
     } finally {
       await broken.close();
