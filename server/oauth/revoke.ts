@@ -7,12 +7,15 @@ import { TokenRejected, verifyRegistryToken } from '../inbound/registry-jwt.ts';
 import type { Logger } from '../log.ts';
 import { authenticateClient, type ClientRegistry } from './clients.ts';
 import { type Grants, tokenHash } from './grants.ts';
+import type { Accounts } from './accounts.ts';
 import type { KeyRing } from './signing-keys.ts';
 
 // RFC 7009 token revocation and RFC 7662 token introspection.
 
 export interface RevocationDeps {
   clients: ClientRegistry;
+  /** Introspection says a deactivated user's tokens are not active. */
+  accounts: Accounts;
   grants: Grants;
   keys: KeyRing;
   issuer: string;
@@ -79,8 +82,10 @@ export function revocationRouter(deps: RevocationDeps): Router {
 }
 
 async function introspect(deps: RevocationDeps, token: string): Promise<Record<string, unknown>> {
+  const active = async (sub: string | undefined) => sub !== undefined && (await deps.accounts.find(sub))?.disabled === false;
   const refresh = await deps.grants.refreshTokens.find(tokenHash(token));
   if (refresh && !refresh.used) {
+    if (!(await active(refresh.sub))) return { active: false };
     return { active: true, token_type: 'refresh_token', client_id: refresh.client_id, scope: refresh.scope, sub: refresh.sub, username: refresh.sub, iss: deps.issuer, aud: refresh.resource };
   }
   if (token.split('.').length !== 3) return { active: false };
@@ -91,6 +96,7 @@ async function introspect(deps: RevocationDeps, token: string): Promise<Record<s
     throw err;
   }
   const claims = decodeJwt(token);
+  if (!(await active(claims.sub))) return { active: false };
   return {
     active: true,
     token_type: 'Bearer',

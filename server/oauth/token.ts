@@ -150,6 +150,11 @@ async function refreshToken(deps: TokenDeps, req: Request, res: Response): Promi
   const client = await authenticateClient(deps.clients, { authorization: req.headers.authorization, ...params });
   requireGrantType(client, 'refresh_token');
 
+  // A deactivated user's refresh token is refused without being used up, so
+  // it works again if the account is re-enabled (instead of counting as reuse).
+  const presented = await deps.grants.refreshTokens.find(tokenHash(params.refresh_token));
+  if (presented && !presented.used && presented.client_id === client.client_id) await currentAccount(deps, presented.sub);
+
   let replayed = false;
   let mismatched = false;
   const grant = await deps.grants.refreshTokens.update(tokenHash(params.refresh_token), (current) => {

@@ -97,10 +97,19 @@ describe('deactivating a user', () => {
     assert.deepEqual([api.status, api.body.error], [403, 'access_denied']);
   });
 
-  test('her refresh token is refused', async () => {
+  test('her refresh token is refused (and not used up)', async () => {
     const res = await tokenRequest(base, { grant_type: 'refresh_token', refresh_token: alice.tokens.refresh_token, client_id: alice.clientId });
     assert.equal(res.status, 400);
     assert.deepEqual(await res.json(), { error: 'invalid_grant', error_description: 'the user of this grant is deactivated' });
+  });
+
+  test('introspection says her tokens are not active', async () => {
+    const { client_secret, client_id } = (await (await fetch(`${base}/oauth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ redirect_uris: ['https://rs.example.com/cb'], token_endpoint_auth_method: 'client_secret_basic' }) })).json()) as { client_id: string; client_secret: string };
+    const basic = { authorization: `Basic ${Buffer.from(`${client_id}:${client_secret}`).toString('base64')}` };
+    for (const token of [alice.tokens.access_token, alice.tokens.refresh_token]) {
+      const res = await fetch(`${base}/oauth/introspect`, { method: 'POST', headers: basic, body: new URLSearchParams({ token }) });
+      assert.deepEqual(await res.json(), { active: false });
+    }
   });
 
   test('she cannot sign in again', async () => {
@@ -138,9 +147,11 @@ describe('re-enabling', () => {
     assert.equal((await callEcho(`${base}/mcp/team/demo`, alice.tokens.access_token)).status, 200);
     assert.equal((await apiClient(base, alice.tokens.access_token).get('/me')).status, 200);
     assert.equal((await callEcho(`${base}/mcp/team/demo`, aliceSpare.tokens.access_token)).status, 200);
-    // (The refresh token presented while she was deactivated was spent by that attempt; the other client's was kept.)
-    const res = await tokenRequest(base, { grant_type: 'refresh_token', refresh_token: aliceSpare.tokens.refresh_token, client_id: aliceSpare.clientId });
-    assert.equal(res.status, 200);
+    // Both refresh tokens work again, also the one refused while she was deactivated.
+    for (const session of [alice, aliceSpare]) {
+      const res = await tokenRequest(base, { grant_type: 'refresh_token', refresh_token: session.tokens.refresh_token, client_id: session.clientId });
+      assert.equal(res.status, 200);
+    }
     await carol.post('/admin/users/dave/enable');
     assert.equal((await apiClient(base, daveToken).get('/admin/users')).status, 200);
   });
