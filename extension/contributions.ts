@@ -10,6 +10,29 @@ export const COMMANDS = {
   signIn: 'keygate.signIn',
   signOut: 'keygate.signOut',
   selectRegistry: 'keygate.selectRegistry',
+  openSidebar: 'keygate.openSidebar',
+  connectIdentity: 'keygate.connectIdentity',
+  copyCursorConfig: 'keygate.copyCursorConfig',
+  showAudit: 'keygate.showAudit',
+  refresh: 'keygate.refresh',
 } as const;
+
+/** Palette titles (category "Keygate"), as package.json contributes them. */
+export const COMMAND_TITLES: Record<(typeof COMMANDS)[keyof typeof COMMANDS], string> = {
+  'keygate.signIn': 'Sign In',
+  'keygate.signOut': 'Sign Out',
+  'keygate.selectRegistry': 'Select Registry',
+  'keygate.openSidebar': 'Open Sidebar',
+  'keygate.connectIdentity': 'Connect an Identity',
+  'keygate.copyCursorConfig': 'Copy Cursor Configuration',
+  'keygate.showAudit': 'Show the Audit of My Calls',
+  'keygate.refresh': 'Refresh',
+};
+
+export const VIEW_CONTAINER_ID = 'keygate';
+export const SIDEBAR_VIEW_ID = 'keygate.sidebar';
+export const WALKTHROUGH_ID = 'keygate.gettingStarted';
+/** A read-only document scheme: "Keygate: Show the Audit of My Calls" opens keygate-audit:/… */
+export const AUDIT_SCHEME = 'keygate-audit';
 
 export const REGISTRY_SETTING = { section: 'keygate', key: 'registryUrl' } as const;

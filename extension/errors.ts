@@ -74,9 +74,16 @@ export class RegistryHttpError extends KeygateExtensionError {
     readonly status: number,
     readonly error: string | undefined,
     message: string,
+    /** The registry's error_description, for people. */
+    readonly description?: string,
   ) {
     super(message);
   }
+}
+
+/** The registry did not answer at all (refused, reset, timed out): it is down or out of reach. */
+export class RegistryUnreachableError extends KeygateExtensionError {
+  readonly code = 'ERR_REGISTRY_UNREACHABLE';
 }
 
 /** The registry answered 200 with a body that is not the documented shape. */

@@ -1,13 +1,13 @@
 import * as z from 'zod/mini';
-import { RegistryHttpError, RegistryResponseError } from './errors.ts';
+import { requestJson, type Fetch } from './http.ts';
+
+export type { Fetch } from './http.ts';
 
 // The registry's self-service API (/api/v1) as the extension uses it. Every
 // body is validated with zod (zod/mini: the same zod 4 as the server, a
 // fraction of the bundle); documents from another server are parsed
 // leniently (unknown fields are dropped, not rejected), and wire names stay
 // snake_case until they are mapped here, once, to camelCase.
-
-const REQUEST_TIMEOUT_MS = 15_000;
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
 
@@ -41,8 +41,6 @@ const meSchema = z.discriminatedUnion('authenticated', [
   }),
 ]);
 
-const errorSchema = z.object({ error: z.string(), error_description: z.optional(z.string()) });
-
 export interface GatewayServer {
   name: string;
   upstream: string;
@@ -61,8 +59,6 @@ export interface Gateway {
 }
 
 export type Me = { authenticated: false } | { authenticated: true; subject: string; name?: string | undefined; email?: string | undefined; scopes: string[] };
-
-export type Fetch = (input: string | URL, init?: RequestInit) => Promise<Response>;
 
 export class RegistryClient {
   constructor(
@@ -89,29 +85,7 @@ export class RegistryClient {
     return this.get('/api/v1/me', meSchema, accessToken);
   }
 
-  private async get<S extends z.ZodMiniType>(path: string, schema: S, accessToken: string | undefined): Promise<z.infer<S>> {
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (accessToken) headers.authorization = `Bearer ${accessToken}`;
-    const url = `${this.registry}${path}`;
-    const res = await this.fetchImpl(url, { headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
-    const text = await res.text();
-    let json: unknown;
-    try {
-      json = text ? JSON.parse(text) : undefined;
-    } catch {
-      json = undefined;
-    }
-    if (!res.ok) {
-      const error = errorSchema.safeParse(json);
-      const detail = error.success ? `${error.data.error}${error.data.error_description ? `: ${error.data.error_description}` : ''}` : `HTTP ${res.status}`;
-      throw new RegistryHttpError(res.status, error.success ? error.data.error : undefined, `GET ${path} failed (${res.status}): ${detail}`);
-    }
-    const parsed = schema.safeParse(json);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const where = issue?.path.length ? ` at ${issue.path.join('.')}` : '';
-      throw new RegistryResponseError(`GET ${path} returned an unexpected body${where}: ${issue?.message ?? 'not JSON'}`);
-    }
-    return parsed.data;
+  private get<S extends z.ZodMiniType>(path: string, schema: S, accessToken: string | undefined): Promise<z.infer<S>> {
+    return requestJson(this.fetchImpl, this.registry, { path, accessToken }, schema);
   }
 }

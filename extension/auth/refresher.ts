@@ -1,4 +1,5 @@
 import { SessionExpiredError, TokenRequestError } from '../errors.ts';
+import { Emitter, type Event } from '../events.ts';
 import type { Logger } from '../log.ts';
 import type { TokenSet } from './oauth-flow.ts';
 import type { SessionStore, StoredSession } from './session-store.ts';
@@ -30,6 +31,9 @@ export interface RefresherDeps {
 }
 
 export class Refresher {
+  private readonly ended = new Emitter<string>();
+  /** The registry (by URL) refused the refresh token: its session is gone. Fired once per refusal. */
+  readonly onSessionEnded: Event<string> = this.ended.event;
   private readonly inflight = new Map<string, Promise<StoredSession | undefined>>();
   private readonly now: () => number;
   private readonly margin: number;
@@ -95,6 +99,7 @@ export class Refresher {
         // RFC 6749 §5.2: the grant is gone (expired, revoked, or its family revoked). Sign out.
         this.deps.log.warn(`the registry rejected the refresh token for ${registry}; signing out`, err);
         await this.deps.store.delete(registry);
+        this.ended.fire(registry);
         throw new SessionExpiredError(`the session for ${registry} has ended; sign in again`, { cause: err });
       }
       this.deps.log.error(`could not refresh the access token for ${registry}`, err);

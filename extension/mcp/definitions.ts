@@ -11,7 +11,7 @@ export interface GatewayDefinition {
   label: string;
   /** The gateway's MCP endpoint. */
   uri: string;
-  /** Changes when the gateway's servers change, which tells VS Code to re-read the tools. */
+  /** Changes when the gateway's servers change, or a token or identity does (the generation): VS Code then re-reads the tools. */
   version: string;
   visibility: 'public' | 'private';
 }
@@ -26,7 +26,7 @@ export interface Skipped {
  * registry is skipped: the registry's tokens are audience-bound to the
  * registry, and the extension never sends them anywhere else.
  */
-export function gatewayDefinitions(registry: string, gateways: readonly Gateway[]): { definitions: GatewayDefinition[]; skipped: Skipped[] } {
+export function gatewayDefinitions(registry: string, gateways: readonly Gateway[], generation = 0): { definitions: GatewayDefinition[]; skipped: Skipped[] } {
   const definitions: GatewayDefinition[] = [];
   const skipped: Skipped[] = [];
   const seen = new Set<string>();
@@ -44,7 +44,7 @@ export function gatewayDefinitions(registry: string, gateways: readonly Gateway[
     const name = gw.name || gw.id;
     // Two gateways with one display name stay apart by id.
     const label = names.get(name)! > 1 ? `Keygate: ${name} (${gw.id})` : `Keygate: ${name}`;
-    definitions.push({ gatewayId: gw.id, label, uri: gw.mcpUrl, version: serversVersion(gw), visibility: gw.visibility });
+    definitions.push({ gatewayId: gw.id, label, uri: gw.mcpUrl, version: generation ? `${serversVersion(gw)}.${generation}` : serversVersion(gw), visibility: gw.visibility });
   }
   return { definitions, skipped };
 }

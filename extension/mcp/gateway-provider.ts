@@ -23,6 +23,8 @@ export interface GatewayProviderDeps {
   registry(): string | undefined;
   client(registry: string): RegistryClient;
   sessions: SessionSource;
+  /** The X-Keygate-Credentials value for a gateway's client-held servers, if it has any stored. */
+  clientCredentials?(registry: string, gatewayId: string): Promise<string | undefined>;
   log: Logger;
 }
 
@@ -31,12 +33,29 @@ export class GatewayDefinitionProvider implements Disposable {
   readonly onDidChange: Event<void> = this.changed.event;
   /** What the last listing offered, by endpoint: resolve needs the visibility. */
   private offered = new Map<string, GatewayDefinition>();
+  /**
+   * Goes up whenever the token or an identity changes, and is part of every
+   * definition's version: a new version makes VS Code restart the server (with
+   * headers resolved again) and read its tools again.
+   */
+  private generation = 0;
 
   constructor(private readonly deps: GatewayProviderDeps) {}
 
   /** Ask VS Code to list again (signed in or out, another registry). */
   refresh(): void {
     this.changed.fire();
+  }
+
+  /** A token or an identity changed: new versions for every definition, and VS Code is told. */
+  bump(): void {
+    this.generation++;
+    this.changed.fire();
+  }
+
+  /** What the last listing offered. */
+  get definitions(): GatewayDefinition[] {
+    return [...this.offered.values()];
   }
 
   async provide(): Promise<GatewayDefinition[]> {
@@ -55,7 +74,7 @@ export class GatewayDefinitionProvider implements Disposable {
       this.deps.log.error(`could not list the gateways of ${registry}`, err);
       return [];
     }
-    const { definitions, skipped } = gatewayDefinitions(registry, gateways);
+    const { definitions, skipped } = gatewayDefinitions(registry, gateways, this.generation);
     for (const s of skipped) this.deps.log.warn(`not offering gateway ${s.gatewayId}: ${s.reason}`);
     this.offered = new Map(definitions.map((d) => [d.uri, d]));
     this.deps.log.info(`offering ${definitions.length} gateway(s) from ${registry}${token ? '' : ' (signed out: public gateways only)'}`);
@@ -81,7 +100,8 @@ export class GatewayDefinitionProvider implements Disposable {
    * it. Private gateways need a session (the user is asked to sign in); public
    * ones take the caller's token when there is one and work without.
    */
-  async resolveHeaders(uri: string): Promise<Record<string, string> | undefined> {
+  async resolveHeaders(uri: string, options: { interactive?: boolean } = {}): Promise<Record<string, string> | undefined> {
+    const interactive = options.interactive ?? true;
     const registry = this.deps.registry();
     if (!registry || !isWithinRegistry(registry, uri)) {
       // Offered for a previous registry: its tokens are gone, and this registry's must not go there.
@@ -90,13 +110,17 @@ export class GatewayDefinitionProvider implements Disposable {
     }
     const definition = this.offered.get(uri);
     const isPublic = definition?.visibility === 'public';
-    const token = isPublic ? await this.deps.sessions.silent().catch(() => undefined) : await this.deps.sessions.interactive();
+    const token = isPublic || !interactive ? await this.deps.sessions.silent().catch(() => undefined) : await this.deps.sessions.interactive();
     if (!token) {
       if (isPublic) return {};
       this.deps.log.info(`not starting ${definition?.label ?? uri}: not signed in`);
       return undefined;
     }
-    return { Authorization: `Bearer ${token}` };
+    const headers: Record<string, string> = { Authorization: `Bearer ${token}` };
+    // storage: client servers: the values this editor keeps go along with every request to the gateway.
+    const held = definition && this.deps.clientCredentials ? await this.deps.clientCredentials(registry, definition.gatewayId).catch(() => undefined) : undefined;
+    if (held) headers['X-Keygate-Credentials'] = held;
+    return headers;
   }
 
   dispose(): void {

@@ -1,17 +1,29 @@
 import * as vscode from 'vscode';
 import { WANTED_SCOPES } from '../auth/oauth-flow.ts';
 import type { KeygateAuthProvider } from '../auth/provider.ts';
-import { COMMANDS, PROVIDER_ID } from '../contributions.ts';
+import { formatAudit } from '../audit.ts';
+import { AUDIT_SCHEME, COMMANDS, PROVIDER_ID, SIDEBAR_VIEW_ID } from '../contributions.ts';
 import { describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { MeClient } from '../me-client.ts';
+import { cursorConfig, TOKEN_ENV } from '../mcp/cursor.ts';
+import type { GatewayDefinitionProvider } from '../mcp/gateway-provider.ts';
 import { DEFAULT_REGISTRY_URL, isLoopbackHttp, parseRegistryUrl, registryUrlProblem } from '../registry-url.ts';
+import type { SidebarController } from '../sidebar/controller.ts';
 import type { RegistrySetting } from './registry-setting.ts';
+import type { SidebarViewProvider } from './sidebar-view.ts';
 
 // VS Code adapter: the palette commands (category "Keygate" in package.json).
 
 export interface CommandDeps {
   auth: KeygateAuthProvider;
   setting: RegistrySetting;
+  sidebar: SidebarController;
+  sidebarView: SidebarViewProvider;
+  gateways: GatewayDefinitionProvider;
+  /** The audit documents opened so far, by URI (the read-only content provider serves them). */
+  auditDocuments: Map<string, string>;
+  auditChanged: vscode.EventEmitter<vscode.Uri>;
   log: Logger;
 }
 
@@ -83,6 +95,80 @@ async function selectRegistry({ auth, setting, log }: CommandDeps): Promise<void
   log.info(`registry set to ${registry}`);
 }
 
+async function openSidebar(): Promise<void> {
+  await vscode.commands.executeCommand(`${SIDEBAR_VIEW_ID}.focus`);
+}
+
+async function refresh({ sidebar, gateways }: CommandDeps): Promise<void> {
+  await sidebar.refresh();
+  gateways.refresh();
+}
+
+interface ServerItem extends vscode.QuickPickItem {
+  gateway: string;
+  server: string;
+  oauth: boolean;
+}
+
+/** Pick a per-user server; OAuth ones open the browser, the others open their form in the sidebar. */
+async function connectIdentity({ sidebar, sidebarView }: CommandDeps): Promise<void> {
+  if (!sidebar.view.account) await sidebar.refresh();
+  if (!sidebar.view.account) {
+    const answer = await vscode.window.showInformationMessage('Keygate: sign in first to connect your identities.', 'Sign In');
+    if (answer === 'Sign In') await vscode.commands.executeCommand(COMMANDS.signIn);
+    return;
+  }
+  const items: ServerItem[] = sidebar.view.gateways.flatMap((g) =>
+    g.servers
+      .filter((s) => s.scheme === 'per_user' && s.input !== 'none')
+      .map((s) => ({ label: `${g.name}: ${s.server}`, description: s.state.replace(/_/g, ' '), detail: s.upstreamName, gateway: s.gateway, server: s.server, oauth: s.input === 'oauth' })),
+  );
+  if (!items.length) {
+    void vscode.window.showInformationMessage('Keygate: none of your gateways has a server that takes your own identity.');
+    return;
+  }
+  // Those still waiting for the person first.
+  items.sort((a, b) => Number(b.description !== 'ready') - Number(a.description !== 'ready'));
+  const picked = await vscode.window.showQuickPick(items, { title: 'Keygate: Connect an Identity', placeHolder: 'Which server do you want to connect?' });
+  if (!picked) return;
+  if (picked.oauth) {
+    const answer = await sidebar.handle({ type: 'connect', gateway: picked.gateway, server: picked.server });
+    if (answer?.type === 'result') void (answer.ok ? vscode.window.showInformationMessage(`Keygate: ${answer.message}`) : vscode.window.showErrorMessage(`Keygate: ${answer.message}`));
+    await sidebarView.reveal(picked.gateway, picked.server);
+    return;
+  }
+  await sidebarView.reveal(picked.gateway, picked.server);
+}
+
+async function copyCursorConfig({ gateways, sidebar }: CommandDeps): Promise<void> {
+  const definitions = await gateways.provide();
+  if (!definitions.length) {
+    void vscode.window.showWarningMessage('Keygate: no gateway to configure. Sign in first (Keygate: Sign In).');
+    return;
+  }
+  const clientHeld = new Set(sidebar.view.gateways.filter((g) => g.servers.some((s) => s.storage === 'client')).map((g) => g.id));
+  await vscode.env.clipboard.writeText(`${JSON.stringify(cursorConfig(definitions, clientHeld), null, 2)}\n`);
+  void vscode.window.showInformationMessage(
+    `Keygate: copied an mcp.json entry for ${definitions.length} gateway(s). It reads your access token from the environment variable ${TOKEN_ENV}; it holds no token itself.`,
+  );
+}
+
+async function showAudit({ auth, setting, auditDocuments, auditChanged }: CommandDeps): Promise<void> {
+  const registry = setting.current;
+  const [session] = registry ? await auth.getSessions() : [];
+  if (!registry || !session) {
+    const answer = await vscode.window.showInformationMessage('Keygate: sign in to see the audit of your calls.', 'Sign In');
+    if (answer === 'Sign In') await vscode.commands.executeCommand(COMMANDS.signIn);
+    return;
+  }
+  const { entries, hasMore } = await new MeClient(registry).audit(session.accessToken);
+  const uri = vscode.Uri.from({ scheme: AUDIT_SCHEME, path: `/${new URL(registry).host}/my-calls.log` });
+  auditDocuments.set(uri.toString(), formatAudit(registry, session.account.label, entries, hasMore));
+  auditChanged.fire(uri);
+  const doc = await vscode.workspace.openTextDocument(uri);
+  await vscode.window.showTextDocument(doc, { preview: true });
+}
+
 export function registerCommands(deps: CommandDeps): vscode.Disposable {
   const run = (name: string, command: (deps: CommandDeps) => Promise<void>) =>
     vscode.commands.registerCommand(name, () =>
@@ -95,5 +181,10 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable {
     run(COMMANDS.signIn, signIn),
     run(COMMANDS.signOut, signOut),
     run(COMMANDS.selectRegistry, selectRegistry),
+    run(COMMANDS.openSidebar, openSidebar),
+    run(COMMANDS.connectIdentity, connectIdentity),
+    run(COMMANDS.copyCursorConfig, copyCursorConfig),
+    run(COMMANDS.showAudit, showAudit),
+    run(COMMANDS.refresh, refresh),
   );
 }

@@ -30,6 +30,12 @@ export class Uri {
     const url = new URL(value);
     return new Uri(url.protocol.slice(0, -1), url.host, decodeURIComponent(url.pathname), decodeURIComponent(url.search.slice(1)));
   }
+  static from(parts: { scheme: string; authority?: string; path?: string; query?: string }) {
+    return new Uri(parts.scheme, parts.authority ?? '', parts.path ?? '', parts.query ?? '');
+  }
+  static joinPath(base: Uri, ...segments: string[]) {
+    return new Uri(base.scheme, base.authority, [base.path.replace(/\/$/, ''), ...segments].join('/'), '');
+  }
   toString(skipEncoding = false) {
     if (!skipEncoding) throw new Error('the fake only serializes with toString(true), as the extension must');
     return `${this.scheme}://${this.authority}${this.path}${this.query ? `?${this.query}` : ''}`;
@@ -60,6 +66,40 @@ export enum ConfigurationTarget {
   WorkspaceFolder = 3,
 }
 
+export enum StatusBarAlignment {
+  Left = 1,
+  Right = 2,
+}
+export class ThemeColor {
+  constructor(readonly id: string) {}
+}
+export class EventEmitter<T> extends Emitter<T> {}
+
+/** A webview view as VS Code hands it to resolveWebviewView; `posted` is what the extension sent the page. */
+export function fakeWebviewView() {
+  const received = new Emitter<unknown>();
+  const posted: any[] = [];
+  const view = {
+    visible: true,
+    webview: {
+      options: {} as unknown,
+      html: '',
+      cspSource: 'https://fake.vscode-cdn.net',
+      asWebviewUri: (uri: Uri) => Uri.parse(`https://fake.vscode-cdn.net${uri.path}`),
+      postMessage: async (message: unknown) => {
+        posted.push(message);
+        return true;
+      },
+      onDidReceiveMessage: received.event,
+    },
+    onDidChangeVisibility: new Emitter<void>().event,
+    onDidDispose: new Emitter<void>().event,
+  };
+  /** What the page posts (a `ready` first, as the real script does). */
+  const send = (message: unknown) => received.fire(message);
+  return { view, posted, send };
+}
+
 export interface FakeVscodeState {
   settings: Map<string, unknown>;
   commands: Map<string, (...args: unknown[]) => unknown>;
@@ -72,6 +112,14 @@ export interface FakeVscodeState {
   browser: (url: string) => Promise<void>;
   /** Answers to quick picks, input boxes and modal warnings, in order. */
   answers: unknown[];
+  webviewProviders: Map<string, any>;
+  contentProviders: Map<string, any>;
+  statusBar: { text: string; tooltip: string; command: string; shown: boolean }[];
+  context: Map<string, unknown>;
+  executed: string[];
+  clipboard: string;
+  documents: string[];
+  windowState: Emitter<{ focused: boolean }>;
 }
 
 export function createFakeVscode(uriScheme = 'vscode', uiKind: UIKind = UIKind.Desktop) {
@@ -85,6 +133,14 @@ export function createFakeVscode(uriScheme = 'vscode', uiKind: UIKind = UIKind.D
     messages: [],
     browser: async () => {},
     answers: [],
+    webviewProviders: new Map(),
+    contentProviders: new Map(),
+    statusBar: [],
+    context: new Map(),
+    executed: [],
+    clipboard: '',
+    documents: [],
+    windowState: new Emitter(),
   };
   const configChanged = new Emitter<{ affectsConfiguration(section: string): boolean }>();
   const answer = async (kind: string, ...rest: unknown[]) => {
@@ -105,7 +161,15 @@ export function createFakeVscode(uriScheme = 'vscode', uiKind: UIKind = UIKind.D
     ProgressLocation,
     ConfigurationTarget,
     UIKind,
+    StatusBarAlignment,
+    ThemeColor,
+    EventEmitter,
     env: {
+      clipboard: {
+        writeText: async (text: string) => {
+          state.clipboard = text;
+        },
+      },
       uriScheme,
       uiKind,
       // Desktop VS Code: an app URI comes back unchanged.
@@ -117,6 +181,19 @@ export function createFakeVscode(uriScheme = 'vscode', uiKind: UIKind = UIKind.D
       },
     },
     window: {
+      createStatusBarItem: () => {
+        const item = { text: '', tooltip: '', command: '', shown: false, name: '', backgroundColor: undefined, accessibilityInformation: undefined, show() { item.shown = true; }, dispose() {} };
+        state.statusBar.push(item);
+        return item;
+      },
+      registerWebviewViewProvider: (id: string, provider: unknown) => {
+        state.webviewProviders.set(id, provider);
+        return new Disposable(() => state.webviewProviders.delete(id));
+      },
+      onDidChangeWindowState: state.windowState.event,
+      showTextDocument: async (doc: { text: string }) => {
+        state.documents.push(doc.text);
+      },
       createOutputChannel: (name: string) => channel(name),
       registerUriHandler: (handler: unknown) => {
         if (state.uriHandlers.length) throw new Error('Protocol handler already registered for extension keygate.keygate');
@@ -148,12 +225,25 @@ export function createFakeVscode(uriScheme = 'vscode', uiKind: UIKind = UIKind.D
           configChanged.fire({ affectsConfiguration: (s: string) => s === `${section}.${key}` || s === section });
         },
       }),
+      registerTextDocumentContentProvider: (scheme: string, provider: unknown) => {
+        state.contentProviders.set(scheme, provider);
+        return new Disposable(() => state.contentProviders.delete(scheme));
+      },
+      openTextDocument: async (uri: Uri) => ({ uri, text: await state.contentProviders.get(uri.scheme).provideTextDocumentContent(uri) }),
       onDidChangeConfiguration: (listener: Listener<{ affectsConfiguration(section: string): boolean }>) => configChanged.event(listener),
     },
     commands: {
       registerCommand: (id: string, fn: (...args: unknown[]) => unknown) => {
         state.commands.set(id, fn);
         return new Disposable(() => state.commands.delete(id));
+      },
+      executeCommand: async (id: string, ...args: unknown[]) => {
+        state.executed.push(id);
+        if (id === 'setContext') {
+          state.context.set(args[0] as string, args[1]);
+          return undefined;
+        }
+        return state.commands.get(id)?.(...args);
       },
     },
     authentication: {

@@ -1,9 +1,20 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { COMMANDS, MCP_PROVIDER_ID, MCP_PROVIDER_LABEL, PROVIDER_ID, PROVIDER_LABEL, REGISTRY_SETTING } from '../../extension/contributions.ts';
+import {
+  COMMAND_TITLES,
+  COMMANDS,
+  MCP_PROVIDER_ID,
+  MCP_PROVIDER_LABEL,
+  PROVIDER_ID,
+  PROVIDER_LABEL,
+  REGISTRY_SETTING,
+  SIDEBAR_VIEW_ID,
+  VIEW_CONTAINER_ID,
+  WALKTHROUGH_ID,
+} from '../../extension/contributions.ts';
 import { DEFAULT_REGISTRY_URL } from '../../extension/registry-url.ts';
 
 // package.json `contributes` and the code agree; vsce's own rules hold.
@@ -15,7 +26,8 @@ describe('extension manifest', () => {
   test('the extension id is keygate.keygate and main is the CommonJS bundle', () => {
     assert.equal(`${pkg.publisher}.${pkg.name}`, 'keygate.keygate');
     assert.equal(pkg.main, './dist/extension.cjs');
-    assert.deepEqual(pkg.activationEvents, [], 'present (vsce requires it with main); activation comes from the contributions');
+    // At start-up (after the window is up) so the status bar shows the sign-in state; everything else activates by contribution.
+    assert.deepEqual(pkg.activationEvents, ['onStartupFinished']);
     assert.match(pkg.engines.vscode, /^\^1\.101\./);
   });
 
@@ -28,11 +40,42 @@ describe('extension manifest', () => {
     const contributed = pkg.contributes.commands as { command: string; title: string; category: string }[];
     assert.deepEqual(contributed.map((c) => c.command).sort(), Object.values(COMMANDS).sort());
     for (const c of contributed) assert.equal(c.category, 'Keygate');
-    assert.deepEqual(Object.fromEntries(contributed.map((c) => [c.command, c.title])), {
-      'keygate.signIn': 'Sign In',
-      'keygate.signOut': 'Sign Out',
-      'keygate.selectRegistry': 'Select Registry',
-    });
+    assert.deepEqual(Object.fromEntries(contributed.map((c) => [c.command, c.title])), COMMAND_TITLES);
+    assert.deepEqual(Object.values(COMMAND_TITLES), [
+      'Sign In',
+      'Sign Out',
+      'Select Registry',
+      'Open Sidebar',
+      'Connect an Identity',
+      'Copy Cursor Configuration',
+      'Show the Audit of My Calls',
+      'Refresh',
+    ]);
+  });
+
+  test('an activity-bar container "Keygate" holds the sidebar webview view', () => {
+    assert.deepEqual(pkg.contributes.viewsContainers.activitybar.map((c: { id: string; title: string }) => [c.id, c.title]), [[VIEW_CONTAINER_ID, 'Keygate']]);
+    const [view] = pkg.contributes.views[VIEW_CONTAINER_ID];
+    assert.equal(view.type, 'webview');
+    assert.equal(view.id, SIDEBAR_VIEW_ID);
+    for (const icon of [pkg.contributes.viewsContainers.activitybar[0].icon, view.icon]) assert.ok(existsSync(join(root, icon)), icon);
+    const titleMenu = pkg.contributes.menus['view/title'] as { command: string; when: string }[];
+    assert.ok(titleMenu.every((m) => m.when.includes(`view == ${SIDEBAR_VIEW_ID}`) && Object.values(COMMANDS).includes(m.command as never)));
+  });
+
+  test('the first-run walkthrough has steps whose media ship in the .vsix and whose links are our commands', () => {
+    const [walkthrough] = pkg.contributes.walkthroughs;
+    assert.equal(walkthrough.id, WALKTHROUGH_ID);
+    assert.ok(walkthrough.steps.length >= 4);
+    const allowed = readFileSync(join(root, '.vscodeignore'), 'utf8');
+    for (const step of walkthrough.steps) {
+      assert.ok(existsSync(join(root, step.media.markdown)), step.media.markdown);
+      assert.ok(allowed.includes('!media/walkthrough/*.md'));
+      for (const [, command] of (step.description as string).matchAll(/\(command:([\w.]+)\)/g)) {
+        assert.ok(Object.values(COMMANDS).includes(command as never) || command === 'workbench.mcp.listServer', command);
+      }
+      assert.ok(step.completionEvents.length > 0);
+    }
   });
 
   test('keygate.registryUrl is a documented string defaulting to the local registry, set per user', () => {
@@ -47,6 +90,7 @@ describe('extension manifest', () => {
     const lines = readFileSync(join(root, '.vscodeignore'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
     assert.equal(lines[0], '**');
     assert.ok(lines.includes('!dist/extension.cjs'));
+    assert.ok(lines.includes('!dist/webview.js') && lines.includes('!dist/webview.css'), 'the sidebar bundle ships');
     assert.ok(lines.every((l) => l === '**' || l.startsWith('!')));
   });
 });

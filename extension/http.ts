@@ -1,0 +1,60 @@
+import * as z from 'zod/mini';
+import { RegistryHttpError, RegistryResponseError, RegistryUnreachableError } from './errors.ts';
+
+// One JSON request to the registry's API: a timeout, the access token as a
+// Bearer credential, the registry's `{error, error_description}` turned into
+// RegistryHttpError, a network failure into RegistryUnreachableError, and the
+// answer validated with zod (documents from another server are parsed
+// leniently: unknown fields are dropped, not rejected).
+
+export const REQUEST_TIMEOUT_MS = 15_000;
+
+export type Fetch = (input: string | URL, init?: RequestInit) => Promise<Response>;
+
+const errorSchema = z.object({ error: z.string(), error_description: z.optional(z.string()) });
+
+export interface JsonRequest {
+  method?: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
+  path: string;
+  accessToken?: string | undefined;
+  body?: unknown;
+}
+
+export async function requestJson<S extends z.ZodMiniType>(fetchImpl: Fetch, registry: string, request: JsonRequest, schema: S | undefined): Promise<z.infer<S>> {
+  const method = request.method ?? 'GET';
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (request.accessToken) headers.authorization = `Bearer ${request.accessToken}`;
+  if (request.body !== undefined) headers['content-type'] = 'application/json';
+  const what = `${method} ${request.path.split('?')[0]}`;
+  let res: Response;
+  try {
+    res = await fetchImpl(`${registry}${request.path}`, {
+      method,
+      headers,
+      ...(request.body !== undefined && { body: JSON.stringify(request.body) }),
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
+  } catch (err) {
+    throw new RegistryUnreachableError(`${what}: the registry at ${registry} did not answer (${err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err)})`, { cause: err });
+  }
+  const text = await res.text().catch(() => '');
+  let json: unknown;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  if (!res.ok) {
+    const error = errorSchema.safeParse(json);
+    const detail = error.success ? `${error.data.error}${error.data.error_description ? `: ${error.data.error_description}` : ''}` : `HTTP ${res.status}`;
+    throw new RegistryHttpError(res.status, error.success ? error.data.error : undefined, `${what} failed (${res.status}): ${detail}`, error.success ? error.data.error_description : undefined);
+  }
+  if (!schema) return undefined as z.infer<S>;
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.length ? ` at ${issue.path.join('.')}` : '';
+    throw new RegistryResponseError(`${what} returned an unexpected body${where}: ${issue?.message ?? 'not JSON'}`);
+  }
+  return parsed.data;
+}
