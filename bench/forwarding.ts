@@ -1,8 +1,9 @@
-// npm run bench: tools/call straight to the demo upstream, and through the
-// registry's /mcp/{gateway}/{server}, measured in the same run, in both
-// protocol eras. Prints requests/s, p50/p99 latency, their ratio, and the
-// registry's CPU time per forwarded call (from /proc, so it counts only the
-// registry process).
+// npm run bench: tools/call straight to the demo upstream, through the
+// registry's /mcp/{gateway}/{server} (raw forwarding), and through
+// /mcp/{gateway} (the merged endpoint: SDK server toward the client, pooled
+// upstream session), measured in the same run, in both protocol eras. Prints
+// requests/s, p50/p99 latency, their ratio, and the registry's CPU time per
+// call (from /proc, so it counts only the registry process).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -67,6 +68,11 @@ gateways:
       - upstream: demo
         identity: shared
         shared_identity: svc
+      # A second server makes /mcp/bench the merged endpoint (tools named demo__add, second__add).
+      - upstream: demo
+        name: second
+        identity: shared
+        shared_identity: svc
 `,
 );
 const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
@@ -79,6 +85,8 @@ const token = (await signIn(registryUrl, { username: 'bench', password: 'bench-p
 const meta = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {}, 'io.modelcontextprotocol/clientInfo': { name: 'bench', version: '1' } };
 const modernBody = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'add', arguments: { a: 1, b: 2 }, _meta: meta } });
 const legacyBody = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'add', arguments: { a: 1, b: 2 } } });
+const mergedModernBody = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'demo__add', arguments: { a: 1, b: 2 }, _meta: meta } });
+const mergedLegacyBody = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'demo__add', arguments: { a: 1, b: 2 } } });
 const accept = 'application/json, text/event-stream';
 
 async function legacySession(url: string, authorization: string): Promise<string> {
@@ -128,15 +136,22 @@ async function mintTokens(count: number): Promise<string[]> {
 }
 
 async function load(url: string, headers: Record<string, string>, body: string, pid?: number, tokens?: string[]): Promise<Figures> {
-  // Rotate through distinct tokens (every request a cache miss), or send one token (every request a hit).
+  // Every request carries its own JSON-RPC id (a session's ids must be unique: an
+  // SDK server pairs answers with requests by id), and either a distinct token
+  // (every request a cache miss) or the one token in `headers` (every request a hit).
   let next = 0;
-  const requests: autocannon.Request[] | undefined = tokens
-    ? [{ setupRequest: (req: autocannon.Request) => ({ ...req, headers: { ...req.headers, authorization: `Bearer ${tokens[next++ % tokens.length]}` } }) }]
-    : undefined;
+  const requests: autocannon.Request[] = [
+    {
+      setupRequest: (req: autocannon.Request) => {
+        const n = next++;
+        return { ...req, body: body.replace('"id":1,', `"id":${n + 1},`), ...(tokens && { headers: { ...req.headers, authorization: `Bearer ${tokens[n % tokens.length]}` } }) };
+      },
+    },
+  ];
   // A short warm-up, then the measured run.
-  await autocannon({ url, method: 'POST', headers, body, connections: CONNECTIONS, duration: 2, ...(requests && { requests }) });
+  await autocannon({ url, method: 'POST', headers, body, connections: CONNECTIONS, duration: 2, requests });
   const cpuBefore = pid ? cpuMicros(pid) : 0;
-  const result = await autocannon({ url, method: 'POST', headers, body, connections: CONNECTIONS, duration: DURATION, ...(requests && { requests }) });
+  const result = await autocannon({ url, method: 'POST', headers, body, connections: CONNECTIONS, duration: DURATION, requests });
   const cpuAfter = pid ? cpuMicros(pid) : 0;
   const calls = result.requests.total;
   return {
@@ -161,6 +176,8 @@ try {
   // Enough distinct tokens that none repeats within a run (about 1,000 calls/s at most here).
   const fresh = await mintTokens(Math.max(20_000, (DURATION + 2) * 2500));
   rows.push(['2026-07-28 gateway, token cache miss', await load(gatewayUrl, modern, modernBody, registry.child.pid, fresh)]);
+  const mergedUrl = `${registryUrl}/mcp/bench`;
+  rows.push(['2026-07-28 merged /mcp/{gateway}', await load(mergedUrl, { ...modern, 'mcp-name': 'demo__add', authorization: viaGateway }, mergedModernBody, registry.child.pid)]);
 
   const directSession = await legacySession(upstreamUrl, direct);
   const gatewaySession = await legacySession(gatewayUrl, viaGateway);
@@ -168,10 +185,11 @@ try {
   rows.push(['2025-11-25 direct', await load(upstreamUrl, { ...legacy, authorization: direct, 'mcp-session-id': directSession }, legacyBody)]);
   rows.push(['2025-11-25 lean proxy', await load(leanUrl, { ...legacy, authorization: direct, 'mcp-session-id': directSession }, legacyBody, lean.child.pid)]);
   rows.push(['2025-11-25 via gateway', await load(gatewayUrl, { ...legacy, authorization: viaGateway, 'mcp-session-id': gatewaySession }, legacyBody, registry.child.pid)]);
+  const mergedSession = await legacySession(mergedUrl, viaGateway);
+  rows.push(['2025-11-25 merged /mcp/{gateway}', await load(mergedUrl, { ...legacy, authorization: viaGateway, 'mcp-session-id': mergedSession }, mergedLegacyBody, registry.child.pid)]);
 } finally {
-  registry.child.kill('SIGTERM');
-  lean.child.kill('SIGTERM');
-  upstream.child.kill('SIGTERM');
+  // Each process is gone (the registry flushes its audit log on SIGTERM) before its data directory is.
+  await Promise.all([registry, lean, upstream].map(({ child }) => new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : (child.once('exit', resolve), child.kill('SIGTERM'))))));
   rmSync(data, { recursive: true, force: true });
 }
 
@@ -190,6 +208,15 @@ for (const era of ['2026-07-28', '2025-11-25']) {
     `${era}: gateway/direct throughput ${(g.rps / d.rps).toFixed(3)}x (lean proxy ${(l.rps / d.rps).toFixed(3)}x), ` +
       `p50 +${(g.p50 - d.p50).toFixed(1)} ms, p99 +${(g.p99 - d.p99).toFixed(1)} ms, ` +
       `registry CPU/call ${g.cpuPerCall!.toFixed(0)} µs = lean proxy ${l.cpuPerCall!.toFixed(0)} µs + ${(g.cpuPerCall! - l.cpuPerCall!).toFixed(0)} µs`,
+  );
+}
+for (const era of ['2026-07-28', '2025-11-25']) {
+  const d = rows.find(([n]) => n === `${era} direct`)![1];
+  const g = rows.find(([n]) => n === `${era} via gateway`)![1];
+  const m = rows.find(([n]) => n === `${era} merged /mcp/{gateway}`)![1];
+  console.log(
+    `${era} merged: throughput ${(m.rps / d.rps).toFixed(3)}x direct, ${(m.rps / g.rps).toFixed(3)}x raw; ` +
+      `p50 +${(m.p50 - d.p50).toFixed(1)} ms, p99 +${(m.p99 - d.p99).toFixed(1)} ms over direct; registry CPU/call ${m.cpuPerCall!.toFixed(0)} µs (raw ${g.cpuPerCall!.toFixed(0)} µs)`,
   );
 }
 const hit = rows.find(([n]) => n === '2026-07-28 via gateway')![1];

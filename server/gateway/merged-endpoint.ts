@@ -9,6 +9,8 @@ import { CODES } from './jsonrpc.ts';
 import { CallerState, type LegacySession } from './merged-caller.ts';
 import { type MergedDeps, MergedHandlers, type RequestContext } from './merged-server.ts';
 import { SessionEventStore } from './event-store.ts';
+import { fastPathCandidate, tryFastPath } from './merged-fast-path.ts';
+import { BodyTooLargeError, readBody } from './raw-policy.ts';
 import type { RequestRecord } from './request-record.ts';
 
 // /mcp/{gateway}, the HTTP side: both protocol eras toward the client, on one
@@ -20,6 +22,8 @@ import type { RequestRecord } from './request-record.ts';
 // streams make the gateway subscribe upstream for as long as they stay open.
 
 const IDLE_MS = 10 * 60_000;
+/** The SDK's own default bound on a request body. */
+const BODY_LIMIT = 4 * 1024 * 1024;
 
 const jsonRpcError = (status: number, code: number, message: string, data?: Record<string, string>) =>
   Response.json({ jsonrpc: '2.0', id: null, error: { code, message, ...(data && { data }) } }, { status, headers: { 'cache-control': 'no-store' } });
@@ -36,10 +40,12 @@ export class MergedEndpoint {
   private readonly sessions = new Map<string, LegacySession>();
   private readonly sweeper: NodeJS.Timeout;
   private readonly log: Logger;
+  private readonly version: string;
 
   constructor(deps: MergedDeps) {
     this.handlers = new MergedHandlers(deps);
     this.log = deps.log;
+    this.version = deps.version;
     this.sweeper = setInterval(() => this.sweep(), 60_000).unref();
   }
 
@@ -48,7 +54,20 @@ export class MergedEndpoint {
     const caller = this.callerFor(request.gateway.id, callerKey);
     caller.lastUsed = Date.now();
     const rc: RequestContext = { principal: request.principal, headers: req.headers, record: request.record, caller, session: undefined };
-    const node = toNodeHandler({ fetch: (web: Request) => this.dispatch(web, rc) }, { onerror: (err) => this.log.error('/mcp/%s: %s', request.gateway.id, err.message) });
+    // The body is read and parsed once, here; everything after works on the parsed value.
+    let parsed: unknown;
+    if (req.method === 'POST') {
+      try {
+        parsed = parseJson(await readBody(req, BODY_LIMIT));
+      } catch (err) {
+        if (!(err instanceof BodyTooLargeError)) throw err;
+        request.record.outcome = 'body_too_large';
+        res.writeHead(413, { 'content-type': 'application/json', connection: 'close' }).end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32000, message: err.message } }));
+        return;
+      }
+      if (fastPathCandidate(req) && (await tryFastPath(req, res, parsed, rc, this.handlers, { name: request.gateway.name, version: this.version }))) return;
+    }
+    const node = toNodeHandler({ fetch: (web: Request) => this.dispatch(web, rc, parsed) }, { onerror: (err) => this.log.error('/mcp/%s: %s', request.gateway.id, err.message) });
     await node(req, {
       // An idle SSE stream (the 2025 GET) must get its headers at once, not with its first event.
       writeHead: (status, headers) => (res.writeHead(status, headers), res.flushHeaders(), res),
@@ -58,7 +77,7 @@ export class MergedEndpoint {
       get destroyed() {
         return res.destroyed;
       },
-    });
+    }, parsed);
   }
 
   private callerFor(gatewayId: string, callerKey: string): CallerState {
@@ -73,13 +92,10 @@ export class MergedEndpoint {
     return { token: 'keygate', clientId: rc.principal?.clientId ?? 'anonymous', scopes: rc.principal?.scopes ?? [], extra: { keygate: rc } };
   }
 
-  private async dispatch(web: Request, rc: RequestContext): Promise<Response> {
+  private async dispatch(web: Request, rc: RequestContext, body: unknown): Promise<Response> {
     if (web.method === 'GET' || web.method === 'DELETE') return this.legacy(web, rc, undefined);
     if (!isJsonContentType(web.headers.get('content-type'))) return jsonRpcError(415, -32000, 'Unsupported Media Type: Content-Type must be application/json');
-    const body: unknown = await web
-      .clone()
-      .json()
-      .catch(() => undefined);
+    if (body === undefined) return jsonRpcError(400, -32700, 'Parse error: the body is not JSON');
     if (await isLegacyRequest(web, body)) return this.legacy(web, rc, body);
     return this.modern(web, rc, body);
   }
@@ -194,5 +210,13 @@ export class MergedEndpoint {
     for (const session of this.sessions.values()) void session.transport.close().catch(() => undefined);
     for (const caller of this.callers.values()) caller.close();
     this.callers.clear();
+  }
+}
+
+function parseJson(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    return undefined;
   }
 }

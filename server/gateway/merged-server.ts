@@ -102,7 +102,7 @@ const MULTI_ROUND_TRIP = new Set(['tools/call', 'prompts/get', 'resources/read']
 export class MergedHandlers {
   private readonly books = new Map<string, NameBook>();
 
-  constructor(private readonly deps: MergedDeps) {}
+  constructor(readonly deps: MergedDeps) {}
 
   book(gateway: string): NameBook {
     let book = this.books.get(gateway);

@@ -67,7 +67,7 @@ export class IntrospectionValidator implements TokenValidator {
     const audience = checkAudience(answer.aud, o.audience);
     const principal = principalFromClaims(answer as Record<string, unknown>, o.mapping, {
       audience,
-      expiresAt: Math.min(typeof answer.exp === 'number' ? answer.exp : Infinity, now + o.cacheTtl),
+      expiresAt: Math.min(typeof answer.exp === 'number' ? answer.exp : Infinity, Date.now() / 1000 + o.cacheTtl),
     });
     requireScopes(principal, o.requiredScopes);
     return principal;

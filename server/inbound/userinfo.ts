@@ -42,7 +42,7 @@ export class UserInfoValidator implements TokenValidator {
       if (err instanceof InvalidTokenError) throw err;
       throw unavailable(o.log, 'the UserInfo endpoint', err);
     }
-    const principal = principalFromClaims(claims as Record<string, unknown>, o.mapping, { audience: undefined, expiresAt: Math.floor(Date.now() / 1000) + o.cacheTtl });
+    const principal = principalFromClaims(claims as Record<string, unknown>, o.mapping, { audience: undefined, expiresAt: Date.now() / 1000 + o.cacheTtl });
     requireScopes(principal, o.requiredScopes);
     return principal;
   }

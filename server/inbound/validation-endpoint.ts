@@ -62,7 +62,8 @@ export class ValidationEndpointValidator implements TokenValidator {
       scopes: stringList(answer.scopes),
       groups: stringList(claims.groups),
       provider: 'bearer',
-      expiresAt: Math.min(exp, now + o.cacheTtl),
+      // The cache lifetime from this moment, not from the start of the second (a 1 s TTL would otherwise last 0-1 s).
+      expiresAt: Math.min(exp, Date.now() / 1000 + o.cacheTtl),
     };
   }
 }

@@ -1,0 +1,163 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { toolAllowed } from './catalog.ts';
+import { CODES } from './jsonrpc.ts';
+import type { MergedHandlers, RequestContext } from './merged-server.ts';
+import { decodeMcpName, MODERN_VERSION } from './raw-policy.ts';
+import type { GatewayState } from './round-trips.ts';
+import { SseParser, sseMessage } from './sse.ts';
+
+// The hot path of /mcp/{gateway}: a 2026-07-28 tools/call to a 2026-07-28
+// upstream needs no protocol translation, so it skips the SDK server: the
+// route comes from the Mcp-Method / Mcp-Name headers, the body is parsed once
+// to put the upstream's own tool name in it, and the upstream's answer streams
+// back as it arrives (progress and log notifications untouched; the client's
+// own envelope went upstream, so the upstream honours its log level). Only
+// the final message is touched: the gateway's serverInfo in _meta, and an
+// input_required's requestState wrapped in the gateway's own, exactly as the
+// SDK path answers. Anything else (a first call before the upstream's era is
+// known, a retry round, a caller not connected yet, a refused tool, a body
+// whose headers disagree) declines, and the SDK path answers it.
+
+const PV = 'io.modelcontextprotocol/protocolVersion';
+const CAPS = 'io.modelcontextprotocol/clientCapabilities';
+const SERVER_INFO = 'io.modelcontextprotocol/serverInfo';
+
+interface Body {
+  jsonrpc?: unknown;
+  id?: unknown;
+  method?: unknown;
+  params?: { name?: unknown; requestState?: unknown; inputResponses?: unknown; _meta?: Record<string, unknown>; [k: string]: unknown };
+}
+
+/** Could this request take the fast path? (Headers only: nothing is parsed for a request that cannot.) */
+export function fastPathCandidate(req: IncomingMessage): boolean {
+  return req.method === 'POST' && /^application\/json\b/i.test(String(req.headers['content-type'] ?? '')) && req.headers['mcp-protocol-version'] === MODERN_VERSION && req.headers['mcp-method'] === 'tools/call' && typeof req.headers['mcp-name'] === 'string';
+}
+
+/** Serve it, or return false (nothing written) for the SDK path to answer. */
+export async function tryFastPath(req: IncomingMessage, res: ServerResponse, parsed: unknown, rc: RequestContext, handlers: MergedHandlers, serverInfo: { name: string; version: string }): Promise<boolean> {
+  const body = parsed as Body | undefined;
+  const params = body?.params;
+  const name = decodeMcpName(req.headers['mcp-name'] as string);
+  if (!body || body.jsonrpc !== '2.0' || body.method !== 'tools/call' || (typeof body.id !== 'string' && typeof body.id !== 'number')) return false;
+  if (!params || params.name !== name || params.requestState !== undefined || params.inputResponses !== undefined) return false;
+  if (params._meta?.[PV] !== MODERN_VERSION || typeof params._meta?.[CAPS] !== 'object') return false;
+
+  const gateway = handlers.deps.catalog.current.gateways.get(rc.caller.gatewayId);
+  if (!gateway || name === undefined) return false;
+  const alias = handlers.book(gateway.id).resolve(name, gateway.servers.keys());
+  const a = alias && gateway.servers.get(alias.assignment);
+  if (!alias || !a || !toolAllowed(a.tools, alias.original)) return false;
+  const reach = await handlers.reach(rc, a);
+  if (!reach.ok || reach.conn.era !== 'modern') return false;
+
+  rc.record.method = 'tools/call';
+  rc.record.name = alias.original;
+  rc.record.server = a.name;
+  rc.record.upstream = a.upstream.id;
+  rc.record.identity = reach.identity;
+  reach.conn.lastUsed = Date.now();
+
+  const id = body.id;
+  const forwarded = JSON.stringify({ ...body, params: { ...params, name: alias.original } });
+  const { upstream } = a;
+  const send = upstream.url.protocol === 'https:' ? httpsRequest : httpRequest;
+  const upstreamReq = send({
+    protocol: upstream.url.protocol,
+    hostname: upstream.url.hostname,
+    port: upstream.url.port,
+    path: `${upstream.url.pathname}${upstream.url.search}`,
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': MODERN_VERSION,
+      'mcp-method': 'tools/call',
+      'mcp-name': req.headers['mcp-name'] === name ? alias.original : `=?base64?${Buffer.from(alias.original).toString('base64')}?=`,
+      'content-length': Buffer.byteLength(forwarded),
+      ...reach.headers,
+    },
+    agent: upstream.agent,
+  });
+
+  const fail = (status: number, code: number, reason: string, message: string) => {
+    rc.record.outcome = reason;
+    if (res.headersSent) return void res.destroy();
+    const text = JSON.stringify({ jsonrpc: '2.0', id, error: { code, message, data: { step: 'upstream', reason } } });
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
+  };
+  // The final message: the gateway's serverInfo; an input_required keeps the upstream's state inside the gateway's.
+  const finish = async (message: Record<string, any>): Promise<Record<string, any>> => {
+    const result = message.result as Record<string, any> | undefined;
+    if (!result) {
+      if (message.error) rc.record.outcome = 'upstream_error';
+      return message;
+    }
+    const next: Record<string, any> = { ...result, _meta: { ...result._meta, [SERVER_INFO]: serverInfo } };
+    if (result.resultType === 'input_required') {
+      const state: GatewayState = { k: 'upstream', c: rc.caller.callerKey, a: a.name, s: typeof result.requestState === 'string' ? result.requestState : undefined };
+      next.requestState = await handlers.deps.codec.mint(state);
+    }
+    return { ...message, result: next };
+  };
+
+  const timer = setTimeout(() => upstreamReq.destroy(new Error('timeout')), upstream.timeoutMs);
+  upstreamReq.on('error', (err) => {
+    clearTimeout(timer);
+    const timedOut = err.message === 'timeout';
+    fail(200, CODES.upstream, timedOut ? 'upstream_timeout' : 'upstream_unreachable', timedOut ? `upstream "${upstream.id}" did not answer in time` : `upstream "${upstream.id}" cannot be reached`);
+  });
+  res.on('close', () => {
+    clearTimeout(timer);
+    // The client went away (2026-07-28 cancellation): so does the upstream request.
+    if (!res.writableFinished) upstreamReq.destroy();
+  });
+  upstreamReq.on('response', (upstreamRes) => {
+    clearTimeout(timer);
+    const status = upstreamRes.statusCode ?? 502;
+    if (status === 401 || status === 403) {
+      upstreamRes.resume();
+      return fail(200, CODES.credential, 'upstream_rejected_credential', `upstream "${upstream.id}" refused the credential Keygate sent (HTTP ${status}); an admin must check the identity assigned to /mcp/${a.gateway}/${a.name}`);
+    }
+    const type = String(upstreamRes.headers['content-type'] ?? '');
+    upstreamRes.setEncoding('utf8');
+    upstreamRes.on('error', () => res.destroy());
+    if (type.startsWith('text/event-stream')) {
+      res.writeHead(status, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache, no-transform', 'x-accel-buffering': 'no' });
+      const parser = new SseParser();
+      let pending = Promise.resolve();
+      upstreamRes.on('data', (chunk: string) => {
+        for (const event of parser.push(chunk)) {
+          pending = pending.then(async () => {
+            if (event.event !== 'message' || event.data === '') return;
+            let message: Record<string, any>;
+            try {
+              message = JSON.parse(event.data) as Record<string, any>;
+            } catch {
+              return;
+            }
+            res.write(sseMessage(message.id === id && message.method === undefined ? await finish(message) : message));
+          });
+        }
+      });
+      upstreamRes.on('end', () => void pending.then(() => res.end()));
+      return;
+    }
+    let text = '';
+    upstreamRes.on('data', (chunk: string) => (text += chunk));
+    upstreamRes.on('end', async () => {
+      let out = text;
+      try {
+        const message = JSON.parse(text) as Record<string, any>;
+        if (message && message.id === id) out = JSON.stringify(await finish(message));
+      } catch {
+        // not JSON: passed on as it came
+      }
+      res.writeHead(status, { 'content-type': type || 'application/json', 'content-length': Buffer.byteLength(out) }).end(out);
+    });
+  });
+  upstreamReq.end(forwarded);
+  return true;
+}
