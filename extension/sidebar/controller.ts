@@ -121,6 +121,7 @@ export class SidebarController implements Disposable {
       this.noteIdentities();
       return this.show({ ...SIGNED_OUT, registry, ...(this.current.status === 'session_ended' && { status: 'session_ended', message: this.current.message }) });
     }
+    const wasUnreachable = this.current.status === 'registry_unreachable';
     if (this.current.status === 'signed_out' || this.current.status === 'no_registry' || this.current.registry !== registry || this.current.account !== session.account) {
       this.show({ registry, account: session.account, status: 'loading', gateways: [] });
     }
@@ -129,7 +130,7 @@ export class SidebarController implements Disposable {
         this.withToken(registry, session.accessToken, (token) => this.deps.me(registry).servers(token)),
         this.deps.clientValues.all(registry),
       ]);
-      if (this.current.status === 'registry_unreachable') this.deps.log.info(`the registry at ${registry} answers again`);
+      if (wasUnreachable) this.deps.log.info(`the registry at ${registry} answers again`);
       this.servers = servers;
       this.clientStored = clientStored;
       this.unreachableBackoff.reset();
@@ -145,14 +146,13 @@ export class SidebarController implements Disposable {
         this.sessionEnded.fire();
         return;
       }
-      if (err instanceof RegistryUnreachableError) return this.unreachable(registry, session.account, err);
-      // Any other answer (a 500, an unexpected body): shown, retried like an outage.
-      return this.unreachable(registry, session.account, err);
+      // Down, or any other failed answer (a 500, an unexpected body): shown, retried with backoff.
+      return this.unreachable(registry, session.account, err, wasUnreachable);
     }
   }
 
-  private unreachable(registry: string, account: string, err: unknown): void {
-    const first = this.current.status !== 'registry_unreachable';
+  private unreachable(registry: string, account: string, err: unknown, wasUnreachable: boolean): void {
+    const first = !wasUnreachable;
     // Said once per outage; the retries are quiet.
     if (first) this.deps.log.warn(`the registry at ${registry} cannot be reached; retrying with backoff`, err);
     const delay = this.unreachableBackoff.next();

@@ -31,7 +31,8 @@ export class SidebarViewProvider implements vscode.WebviewViewProvider, vscode.D
     this.view = view;
     this.ready = false;
     const dist = vscode.Uri.joinPath(this.extensionUri, 'dist');
-    view.webview.options = { enableScripts: true, enableForms: false, localResourceRoots: [dist] };
+    // Forms on: without them the sandbox never fires a form's submit event (the script handles it; nothing navigates).
+    view.webview.options = { enableScripts: true, enableForms: true, localResourceRoots: [dist] };
     view.webview.html = sidebarHtml({
       cspSource: view.webview.cspSource,
       scriptUri: view.webview.asWebviewUri(vscode.Uri.joinPath(dist, 'webview.js')).toString(),

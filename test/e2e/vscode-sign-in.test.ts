@@ -10,6 +10,7 @@ import type { Browser } from 'playwright-core';
 import { launchChromium, outputDir } from '../helpers/browser.ts';
 import { codeServerInstall, eventually, startCodeServer, VsCodeWindow, type CodeServer } from '../helpers/code-server.ts';
 import { ALICE, startFixture, type Fixture } from '../helpers/fixture.ts';
+import { signInFromPalette } from '../helpers/keygate-vscode.ts';
 import { buildLmToolsExtension, LM_TOOLS_COMMANDS, readLmToolsOutput } from '../helpers/lm-tools-extension.ts';
 import { startWiretap, type TappedRequest, type Wiretap } from '../helpers/wiretap.ts';
 
@@ -135,47 +136,13 @@ describe('Keygate in VS Code (code-server): sign in, MCP gateway, tool call, sig
 
   test('(a) "Keygate: Sign In": the registry login page in a new tab, the code back through code-server\'s /callback, the account in VS Code', { timeout: STEP_TIMEOUT }, () =>
     step('sign-in', async () => {
-      await vs.runCommand('Keygate: Sign In');
-      // VS Code asks whether the extension may sign in with the Keygate provider.
-      await vs.answerDialog(/wants to sign in using Keygate/, 'Allow', '03-allow-sign-in-dialog');
-      // The login page opens in a new tab, after VS Code asks whether to open an external site.
-      const { page: login, prompted } = await vs.externalPage('04-open-external-website-dialog');
-
-      const authorize = new URL(login.url());
-      // The registry's own address, not code-server's /proxy/PORT, with the redirect URI intact.
-      assert.equal(authorize.origin, f.registry.url, `the sign-in page opened at ${login.url()}`);
-      assert.ok(prompted, 'VS Code asked before opening the registry, a site other than its own');
-      assert.equal(authorize.pathname, '/oauth/authorize');
-      const redirect = new URL(authorize.searchParams.get('redirect_uri')!);
-      assert.equal(redirect.origin, server.url);
-      assert.match(redirect.pathname, /^\/stable-[0-9a-f]{40}\/callback$/);
-      assert.equal(redirect.searchParams.get('vscode-scheme'), 'code-oss');
-      assert.equal(redirect.searchParams.get('vscode-authority'), 'keygate.keygate');
-      assert.equal(redirect.searchParams.get('vscode-path'), '/auth-callback');
-      assert.equal(authorize.searchParams.get('client_id'), 'keygate-vscode');
-      assert.equal(authorize.searchParams.get('code_challenge_method'), 'S256');
-
-      await login.locator('input[name=username]').waitFor();
-      await vs.screenshot('05-registry-login-page', login);
-      await login.fill('input[name=username]', ALICE.username);
-      await login.fill('input[name=password]', ALICE.password);
-      await login.click('button[type=submit]');
-      // The registry may ask for consent before it redirects.
-      const approve = login.locator('button[name=action][value=approve]');
-      await Promise.race([login.waitForURL(/\/callback\?/), approve.waitFor()]);
-      if (!/\/callback\?/.test(login.url())) {
-        await vs.screenshot('05b-registry-consent-page', login);
-        await approve.click();
-        await login.waitForURL(/\/callback\?/);
-      }
-      const landed = new URL(login.url());
-      assert.equal(landed.origin, server.url);
-      assert.ok(landed.searchParams.get('code'), 'the redirect carries a code');
-      assert.equal(landed.searchParams.get('state'), authorize.searchParams.get('state'));
-      assert.equal(landed.searchParams.get('iss'), f.registry.url);
-      await login.locator('body').filter({ hasText: /close/i }).waitFor();
-      await vs.screenshot('06-code-server-callback-page', login);
-      await login.close();
+      await signInFromPalette(vs, server, f.registry.url, ALICE, {
+        allow: '03-allow-sign-in-dialog',
+        openExternal: '04-open-external-website-dialog',
+        login: '05-registry-login-page',
+        consent: '05b-registry-consent-page',
+        callback: '06-code-server-callback-page',
+      });
 
       // The callback page hands the code to the workbench, the extension redeems it.
       const toast = await vs.notification(/Keygate: signed in as alice@example\.com/);
@@ -213,7 +180,7 @@ describe('Keygate in VS Code (code-server): sign in, MCP gateway, tool call, sig
       });
       assert.deepEqual(tools.map((name) => name.replace(/^mcp_.*_/, '')).sort(), ['add', 'countdown', 'echo', 'whoami'], `vscode.lm.tools: ${tools.join(', ')}`);
       assert.ok(tools.every((name) => name.startsWith('mcp_')));
-      await vs.notification(/3 MCP tools/);
+      await vs.notification(new RegExp(`${tools.length} MCP tools`));
       await vs.screenshot('13-language-model-tools');
     }));
 

@@ -254,14 +254,25 @@ export class VsCodeWindow {
     return this.page.locator('.quick-input-widget .quick-input-list .monaco-list-row').evaluateAll((rows) => rows.map((r) => r.getAttribute('aria-label') ?? ''));
   }
 
-  /** Open the command palette (F1), type the command's title and pick exactly that command. */
-  async runCommand(title: string): Promise<void> {
-    await this.closeQuickInput();
-    await this.page.locator('.monaco-workbench').focus();
-    await this.page.keyboard.press('F1');
-    const input = this.quickInput.locator('input.input');
-    await input.waitFor({ state: 'visible' });
-    await input.fill(`>${title}`);
+  /**
+   * Open the command palette (F1), type the command's title and pick exactly
+   * that command. Right after start-up an extension's commands may not be in
+   * the palette yet (it lists what it knew when the text was typed), so a
+   * person, and this, closes it and types again.
+   */
+  async runCommand(title: string, options: { timeoutMs?: number } = {}): Promise<void> {
+    await eventually(
+      async () => {
+        await this.closeQuickInput();
+        await this.page.locator('.monaco-workbench').focus();
+        await this.page.keyboard.press('F1');
+        const input = this.quickInput.locator('input.input');
+        await input.waitFor({ state: 'visible' });
+        await input.fill(`>${title}`);
+        await this.quickPickRow(title).first().waitFor({ timeout: 10_000 });
+      },
+      { timeoutMs: options.timeoutMs ?? 60_000, intervalMs: 500, message: `"${title}" in the command palette` },
+    );
     await this.quickPickRow(title).first().click();
   }
 

@@ -11,7 +11,9 @@ import { fileURLToPath } from 'node:url';
 //   "Keygate E2E: Call the Echo Tool"  vscode.lm.invokeTool(<the MCP echo tool>, { input: { message } })
 //
 // Each writes one JSON line to the file named by the `keygateE2e.outputFile`
-// setting and shows a notification; `keygateE2e.echoMessage` is the message.
+// setting and shows a notification; `keygateE2e.echoMessage` is the message,
+// `keygateE2e.echoTool` the end of the tool's name (default `_echo`; on a
+// gateway with several servers, e.g. `personal__echo`).
 
 export const LM_TOOLS_COMMANDS = {
   listTools: 'Keygate E2E: List MCP Tools',
@@ -38,6 +40,7 @@ const manifest = {
       properties: {
         'keygateE2e.outputFile': { type: 'string', default: '', description: 'Where results are appended, one JSON line each.' },
         'keygateE2e.echoMessage': { type: 'string', default: 'hello', description: 'The message the echo tool is called with.' },
+        'keygateE2e.echoTool': { type: 'string', default: '_echo', description: 'The end of the name of the tool to call.' },
       },
     },
   },
@@ -63,7 +66,8 @@ exports.activate = (context) => {
     vscode.commands.registerCommand('keygateE2e.callEcho', async () => {
       const message = vscode.workspace.getConfiguration('keygateE2e').get('echoMessage');
       try {
-        const tool = mcpTools().find((t) => t.name.endsWith('_echo'));
+        const suffix = vscode.workspace.getConfiguration('keygateE2e').get('echoTool') || '_echo';
+        const tool = mcpTools().find((t) => t.name.endsWith(suffix));
         if (!tool) throw new Error('no MCP echo tool; MCP tools: ' + mcpTools().map((t) => t.name).join(', '));
         const result = await vscode.lm.invokeTool(tool.name, { input: { message }, toolInvocationToken: undefined });
         const text = result.content.map((part) => (part instanceof vscode.LanguageModelTextPart ? part.value : JSON.stringify(part))).join('');

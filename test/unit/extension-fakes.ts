@@ -159,3 +159,35 @@ export function authHarness(registry: string, person: Person | undefined, option
     },
   };
 }
+
+/** A Scheduler on a frozen clock: timers run only when the test moves time on. */
+export class FakeScheduler {
+  ms = 1_700_000_000_000;
+  private timers: { id: number; at: number; run: () => void }[] = [];
+  private nextId = 1;
+  readonly now = () => this.ms;
+  setTimeout = (run: () => void, ms: number) => {
+    const id = this.nextId++;
+    this.timers.push({ id, at: this.ms + ms, run });
+    return id;
+  };
+  clearTimeout = (handle: unknown) => {
+    this.timers = this.timers.filter((t) => t.id !== handle);
+  };
+  /** Delays of the pending timers, from now. */
+  get pending(): number[] {
+    return this.timers.map((t) => t.at - this.ms).sort((a, b) => a - b);
+  }
+  /** Move time on by `ms`, running every timer that falls due (in order). */
+  advance(ms: number): void {
+    const until = this.ms + ms;
+    for (;;) {
+      const due = this.timers.filter((t) => t.at <= until).sort((a, b) => a.at - b.at)[0];
+      if (!due) break;
+      this.timers = this.timers.filter((t) => t !== due);
+      this.ms = due.at;
+      due.run();
+    }
+    this.ms = until;
+  }
+}

@@ -1,0 +1,292 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { Browser, Frame } from 'playwright-core';
+import { startDemoUpstream, type DemoUpstream } from '../../server/demo/upstream.ts';
+import { launchChromium, outputDir } from '../helpers/browser.ts';
+import { codeServerInstall, eventually, startCodeServer, VsCodeWindow, type CodeServer } from '../helpers/code-server.ts';
+import { ALICE, startFixture, type Fixture } from '../helpers/fixture.ts';
+import { serverCard, sidebarFrame, signInFromPalette } from '../helpers/keygate-vscode.ts';
+import { buildLmToolsExtension, LM_TOOLS_COMMANDS, readLmToolsOutput } from '../helpers/lm-tools-extension.ts';
+import { startWiretap, type TappedRequest, type Wiretap } from '../helpers/wiretap.ts';
+
+// Issue 5's user story in a real VS Code (code-server 4.139.1): the Keygate
+// sidebar. Against a registry shaped like the embedded demo (a gateway
+// "demo" with a shared server and a per-user server whose upstream takes a
+// personal API key), a person signs in from the command palette, sees the
+// gateway in the sidebar, types their key into the sidebar's form and sees
+// the server turn ready, starts the gateway in VS Code's MCP server list, and
+// a tool call through the per-user server reaches the upstream with the key
+// they typed. Signing out takes the sidebar back. Screenshots of each step in
+// test-output/vscode-sidebar/; the sidebar in the light and dark themes is
+// copied to docs/ (KEYGATE_UPDATE_DOCS=0 leaves docs/ alone).
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const shots = outputDir('vscode-sidebar');
+const STEP_TIMEOUT = 3 * 60_000;
+const PERSONAL_PREFIX = 'demo-personal-';
+
+let tap: Wiretap;
+let personal: DemoUpstream;
+let f: Fixture;
+let dir: string;
+let server: CodeServer;
+let browser: Browser;
+let vs: VsCodeWindow;
+let toolOutput: string;
+const typedKey = `${PERSONAL_PREFIX}${randomBytes(8).toString('hex')}`;
+const echoMessage = `hello as myself ${randomBytes(6).toString('hex')}`;
+let setupFailure: unknown;
+
+async function step(name: string, body: () => Promise<void>): Promise<void> {
+  if (setupFailure) throw setupFailure;
+  try {
+    await body();
+  } catch (err) {
+    await vs?.screenshot(`FAILED-${name}`).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** The sidebar part of the workbench, for the docs' screenshots. */
+async function screenshotSidebar(name: string): Promise<string> {
+  const path = join(shots, `${name}.png`);
+  await vs.page.locator('.part.sidebar').screenshot({ path, animations: 'disabled' });
+  return path;
+}
+
+async function stateOf(frame: Frame, gateway: string, name: string): Promise<string> {
+  return (await serverCard(frame, gateway, name).locator('.badge.state').getAttribute('data-state')) ?? '';
+}
+
+const isToolsCall = (r: TappedRequest) => (Array.isArray(r.body) ? r.body : [r.body]).some((m: any) => m?.method === 'tools/call');
+
+describe('Keygate sidebar in VS Code (code-server): sign in, fill a credential, use it, sign out', { timeout: 15 * 60_000 }, () => {
+  before(async () => {
+    try {
+      await setUp();
+    } catch (err) {
+      setupFailure = err;
+    }
+  });
+
+  async function setUp() {
+    codeServerInstall();
+    const packaged = spawnSync('npm', ['run', 'package'], { cwd: root, encoding: 'utf8' });
+    assert.equal(packaged.status, 0, `npm run package failed:\n${packaged.stdout}\n${packaged.stderr}`);
+    const vsix = join(root, 'dist', 'keygate.vsix');
+    dir = mkdtempSync(join(tmpdir(), 'keygate-e2e-'));
+    toolOutput = join(dir, 'lm-tools.jsonl');
+    writeFileSync(toolOutput, '');
+    tap = await startWiretap();
+    // The per-user upstream: the demo server taking any personal key, behind the tap.
+    personal = await startDemoUpstream({ apiKey: randomBytes(24).toString('hex'), personalKeyPrefix: PERSONAL_PREFIX });
+    f = await startFixture((config) => {
+      config.upstreams.push({
+        id: 'demo-personal',
+        name: 'Keygate demo (personal)',
+        description: 'The same demo server, reached with your own API key.',
+        url: tap.urlFor(personal.url),
+        credential: {
+          type: 'fields',
+          fields: [{ name: 'api_key', label: 'Personal API key', placeholder: `${PERSONAL_PREFIX}…`, description: `The demo accepts any key that starts with ${PERSONAL_PREFIX}`, secret: true }],
+          inject: { header: 'Authorization', value: 'Bearer {api_key}' },
+        },
+      });
+      config.gateways.unshift({
+        id: 'demo',
+        name: 'Demo gateway',
+        description: 'The demo upstream twice: through a shared service account, and as you.',
+        visibility: 'private',
+        servers: [
+          { upstream: 'demo', identity: 'shared', shared_identity: 'svc' },
+          { upstream: 'demo-personal', name: 'personal', identity: 'per_user' },
+        ],
+      });
+    });
+    server = await startCodeServer({
+      extensions: [vsix, buildLmToolsExtension(dir)],
+      settings: {
+        'keygate.registryUrl': f.registry.url,
+        'workbench.colorTheme': 'Default Light Modern',
+        'keygateE2e.outputFile': toolOutput,
+        'keygateE2e.echoMessage': echoMessage,
+        'keygateE2e.echoTool': 'personal__echo',
+      },
+    });
+    browser = await launchChromium();
+    vs = await VsCodeWindow.open(browser, server, shots);
+  }
+
+  after(async () => {
+    if (server) {
+      writeFileSync(join(shots, 'code-server.log'), server.log());
+      rmSync(join(shots, 'vscode-logs'), { recursive: true, force: true });
+      if (existsSync(join(server.userDataDir, 'logs'))) cpSync(join(server.userDataDir, 'logs'), join(shots, 'vscode-logs'), { recursive: true });
+    }
+    await vs?.close().catch(() => undefined);
+    await browser?.close();
+    await server?.stop();
+    await f?.close();
+    await personal?.close();
+    await tap?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('"Keygate: Open Sidebar" shows the registry and a Sign In button; the status bar says to sign in', { timeout: STEP_TIMEOUT }, () =>
+    step('signed-out', async () => {
+      await vs.runCommand('Keygate: Open Sidebar');
+      const frame = await sidebarFrame(vs);
+      await frame.getByRole('button', { name: 'Sign In', exact: true }).waitFor();
+      assert.equal(await frame.locator('code.registry').innerText(), new URL(f.registry.url).host);
+      await vs.page.locator('.part.statusbar').getByText('Keygate: Sign In').first().waitFor();
+      await vs.screenshot('01-sidebar-signed-out');
+    }));
+
+  test('signing in from the palette: the sidebar lists the demo gateway, its shared server ready and the per-user one needing credentials', { timeout: STEP_TIMEOUT }, () =>
+    step('sign-in', async () => {
+      await signInFromPalette(vs, server, f.registry.url, ALICE, {
+        allow: '02-allow-sign-in-dialog',
+        openExternal: '03-open-external-website-dialog',
+        login: '04-registry-login-page',
+        consent: '04b-registry-consent-page',
+        callback: '05-code-server-callback-page',
+      });
+      await vs.notification(/Keygate: signed in as alice@example\.com/);
+      const frame = await sidebarFrame(vs);
+      await frame.locator('strong.who', { hasText: 'alice@example.com' }).waitFor();
+      await frame.getByRole('heading', { name: /Demo gateway/ }).waitFor();
+      assert.equal(await stateOf(frame, 'demo', 'demo'), 'ready');
+      assert.equal(await stateOf(frame, 'demo', 'personal'), 'needs_credentials');
+      const card = serverCard(frame, 'demo', 'personal');
+      assert.match(await card.innerText(), /per-user/);
+      assert.match(await serverCard(frame, 'demo', 'demo').innerText(), /shared/);
+      // The form generated from the upstream's field definition: label, placeholder, masked.
+      const key = card.getByLabel('Personal API key');
+      assert.equal(await key.getAttribute('type'), 'password');
+      assert.equal(await key.getAttribute('placeholder'), `${PERSONAL_PREFIX}…`);
+      await card.getByText(`The demo accepts any key that starts with ${PERSONAL_PREFIX}`).waitFor();
+      await vs.page.locator('.part.statusbar').getByText('alice@example.com').first().waitFor();
+      await vs.screenshot('06-sidebar-signed-in');
+    }));
+
+  test('the credential form validates inline, then saving the key turns the per-user server ready without a reload', { timeout: STEP_TIMEOUT }, () =>
+    step('credentials', async () => {
+      const frame = await sidebarFrame(vs);
+      const card = serverCard(frame, 'demo', 'personal');
+      // Saving an empty required field says what is missing, beside the field, and sends nothing.
+      await card.getByRole('button', { name: 'Save' }).click();
+      await card.getByText('Personal API key is required.').waitFor();
+      await vs.screenshot('07-sidebar-inline-validation');
+      // Typed with the keyboard alone: focus is in the field, Enter submits the form.
+      await card.getByLabel('Personal API key').focus();
+      await vs.page.keyboard.type(typedKey);
+      await vs.page.keyboard.press('Enter');
+      await eventually(async () => assert.equal(await stateOf(frame, 'demo', 'personal'), 'ready'), { timeoutMs: 30_000, message: 'the personal server turns ready' });
+      await card.getByText('Saved.', { exact: false }).first().waitFor();
+      const text = await card.innerText();
+      assert.ok(!text.includes(typedKey), 'the sidebar never shows the stored key');
+      assert.match(text, /Disconnect/);
+      await vs.screenshot('08-sidebar-credential-saved');
+      // The docs' screenshots: the sidebar in the light theme, then in the dark one.
+      await frame.locator('body').hover({ position: { x: 1, y: 1 } });
+      const light = await screenshotSidebar('sidebar-light');
+      const settingsFile = join(server.userDataDir, 'User', 'settings.json');
+      const settings = JSON.parse(readFileSync(settingsFile, 'utf8'));
+      writeFileSync(settingsFile, `${JSON.stringify({ ...settings, 'workbench.colorTheme': 'Default Dark Modern' }, null, 2)}\n`);
+      await eventually(async () => assert.ok(await vs.page.locator('.monaco-workbench.vs-dark').count()), { timeoutMs: 30_000, message: 'the dark theme applies' });
+      await new Promise((r) => setTimeout(r, 1000));
+      const dark = await screenshotSidebar('sidebar-dark');
+      if (process.env.KEYGATE_UPDATE_DOCS !== '0') {
+        copyFileSync(light, join(root, 'docs', 'sidebar-light.png'));
+        copyFileSync(dark, join(root, 'docs', 'sidebar-dark.png'));
+      }
+      writeFileSync(settingsFile, `${JSON.stringify(settings, null, 2)}\n`);
+      await eventually(async () => assert.equal(await vs.page.locator('.monaco-workbench.vs-dark').count(), 0), { timeoutMs: 30_000, message: 'the light theme applies again' });
+    }));
+
+  test('starting "Keygate: Demo gateway" lists both servers\' tools; a call through the per-user server reaches the upstream with the typed key', { timeout: STEP_TIMEOUT }, () =>
+    step('mcp', async () => {
+      await eventually(
+        async () => {
+          await vs.runCommand('MCP: List Servers');
+          await eventually(async () => assert.ok((await vs.quickPickLabels()).some((l) => l.startsWith('Keygate: Demo gateway'))), { timeoutMs: 10_000 });
+        },
+        { timeoutMs: 90_000, message: '"Keygate: Demo gateway" in "MCP: List Servers"' },
+      );
+      await vs.screenshot('09-mcp-servers');
+      await vs.pick('Keygate: Demo gateway');
+      await vs.quickPickRow('Start Server').first().waitFor();
+      await vs.pick('Start Server');
+      await vs.runCommand('MCP: List Servers');
+      await eventually(async () => assert.ok((await vs.quickPickLabels()).some((l) => /^Keygate: Demo gateway, Running\b/.test(l)), (await vs.quickPickLabels()).join(' | ')), {
+        timeoutMs: 60_000,
+        message: 'Keygate: Demo gateway shows as Running',
+      });
+      await vs.screenshot('10-mcp-server-running');
+      await vs.closeQuickInput();
+
+      const tools = await eventually(
+        async () => {
+          await vs.runCommand(LM_TOOLS_COMMANDS.listTools);
+          const record = readLmToolsOutput(toolOutput).findLast((r) => r.kind === 'tools');
+          assert.ok(record, 'the test extension listed the tools');
+          const names = record.value as string[];
+          assert.ok(names.some((n) => n.endsWith('personal__echo')), names.join(', '));
+          return names;
+        },
+        { timeoutMs: 60_000, message: 'the per-user server\'s tools in vscode.lm.tools' },
+      );
+      for (const t of ['echo', 'add', 'whoami']) {
+        assert.ok(tools.some((n) => n.endsWith(`demo__${t}`)), `shared ${t}: ${tools.join(', ')}`);
+        assert.ok(tools.some((n) => n.endsWith(`personal__${t}`)), `per-user ${t}: ${tools.join(', ')}`);
+      }
+      await vs.screenshot('11-language-model-tools');
+
+      const before = tap.seen.length;
+      await vs.runCommand(LM_TOOLS_COMMANDS.callEcho);
+      const result = await eventually(
+        () => {
+          const record = readLmToolsOutput(toolOutput).find((r) => r.kind === 'echo' || r.kind === 'error');
+          assert.ok(record, 'the test extension called the tool');
+          return record;
+        },
+        { timeoutMs: 60_000 },
+      );
+      assert.equal(result.kind, 'echo', `the tool call failed: ${JSON.stringify(result.value)}`);
+      assert.equal(result.value.text, echoMessage);
+      await vs.notification(/returned/);
+      await vs.screenshot('12-per-user-tool-result');
+      const call = tap.seen.slice(before).filter(isToolsCall).find((r) => (Array.isArray(r.body) ? r.body : [r.body]).some((m: any) => m.params?.arguments?.message === echoMessage));
+      assert.ok(call, `the per-user upstream got the call; it got ${JSON.stringify(tap.seen.slice(before).map((r) => r.body))}`);
+      // The key the person typed in the sidebar, not the service account's, not their token.
+      assert.equal(call.headers.authorization, `Bearer ${typedKey}`);
+      for (const r of tap.seen) assert.equal(r.headers.authorization, `Bearer ${typedKey}`, `${r.method} ${r.path}`);
+    }));
+
+  test('"Keygate: Show the Audit of My Calls" opens the calls in a read-only editor', { timeout: STEP_TIMEOUT }, () =>
+    step('audit', async () => {
+      await vs.runCommand('Keygate: Show the Audit of My Calls');
+      const editor = vs.page.locator('.editor-instance .view-lines');
+      // The merged endpoint's calls, the tool call through the per-user server among them.
+      await editor.filter({ hasText: /tools\/call\s+personal__echo/ }).first().waitFor({ timeout: 30_000 });
+      await vs.screenshot('13-audit-of-my-calls');
+    }));
+
+  test('"Keygate: Sign Out": the sidebar goes back to its Sign In button and the status bar says so', { timeout: STEP_TIMEOUT }, () =>
+    step('sign-out', async () => {
+      await vs.runCommand('Keygate: Sign Out');
+      await vs.notification(/Keygate: signed out alice@example\.com/);
+      await vs.runCommand('Keygate: Open Sidebar');
+      const frame = await sidebarFrame(vs);
+      await frame.getByRole('button', { name: 'Sign In', exact: true }).waitFor();
+      assert.equal(await frame.locator('li.server').count(), 0, 'no servers listed when signed out');
+      await vs.page.locator('.part.statusbar').getByText('Keygate: Sign In').first().waitFor();
+      await vs.screenshot('14-sidebar-signed-out-again');
+    }));
+});

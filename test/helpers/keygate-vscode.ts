@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import type { Frame } from 'playwright-core';
+import { eventually, type CodeServer, type VsCodeWindow } from './code-server.ts';
+
+// What a person does with Keygate in VS Code (code-server), shared by the
+// VS Code e2e suites: sign in from the command palette through the
+// registry's login page, and find the Keygate sidebar's webview.
+
+export interface SignInShots {
+  allow: string;
+  openExternal: string;
+  login: string;
+  consent: string;
+  callback: string;
+}
+
+/**
+ * "Keygate: Sign In": VS Code's "wants to sign in" dialog, the registry's
+ * login page in a new tab (after VS Code's "open the external website?"
+ * prompt), consent when the registry asks, and code-server's /callback page
+ * handing the code back. Checks the authorization request on the way.
+ */
+export async function signInFromPalette(vs: VsCodeWindow, server: CodeServer, registry: string, person: { username: string; password: string }, shots: SignInShots): Promise<void> {
+  await vs.runCommand('Keygate: Sign In');
+  await vs.answerDialog(/wants to sign in using Keygate/, 'Allow', shots.allow);
+  const { page: login, prompted } = await vs.externalPage(shots.openExternal);
+
+  const authorize = new URL(login.url());
+  // The registry's own address, not code-server's /proxy/PORT, with the redirect URI intact.
+  assert.equal(authorize.origin, registry, `the sign-in page opened at ${login.url()}`);
+  assert.ok(prompted, 'VS Code asked before opening the registry, a site other than its own');
+  assert.equal(authorize.pathname, '/oauth/authorize');
+  const redirect = new URL(authorize.searchParams.get('redirect_uri')!);
+  assert.equal(redirect.origin, server.url);
+  assert.match(redirect.pathname, /^\/stable-[0-9a-f]{40}\/callback$/);
+  assert.equal(redirect.searchParams.get('vscode-scheme'), 'code-oss');
+  assert.equal(redirect.searchParams.get('vscode-authority'), 'keygate.keygate');
+  assert.equal(redirect.searchParams.get('vscode-path'), '/auth-callback');
+  assert.equal(authorize.searchParams.get('client_id'), 'keygate-vscode');
+  assert.equal(authorize.searchParams.get('code_challenge_method'), 'S256');
+
+  await login.locator('input[name=username]').waitFor();
+  await vs.screenshot(shots.login, login);
+  await login.fill('input[name=username]', person.username);
+  await login.fill('input[name=password]', person.password);
+  await login.click('button[type=submit]');
+  // The registry may ask for consent before it redirects.
+  const approve = login.locator('button[name=action][value=approve]');
+  await Promise.race([login.waitForURL(/\/callback\?/), approve.waitFor()]);
+  if (!/\/callback\?/.test(login.url())) {
+    await vs.screenshot(shots.consent, login);
+    await approve.click();
+    await login.waitForURL(/\/callback\?/);
+  }
+  const landed = new URL(login.url());
+  assert.equal(landed.origin, server.url);
+  assert.ok(landed.searchParams.get('code'), 'the redirect carries a code');
+  assert.equal(landed.searchParams.get('state'), authorize.searchParams.get('state'));
+  assert.equal(landed.searchParams.get('iss'), registry);
+  await login.locator('body').filter({ hasText: /close/i }).waitFor();
+  await vs.screenshot(shots.callback, login);
+  await login.close();
+}
+
+/**
+ * The Keygate sidebar's page: VS Code draws a webview view in an iframe that
+ * holds another iframe with our HTML; this finds the frame whose document is
+ * ours (it has <main id="app">).
+ */
+export async function sidebarFrame(vs: VsCodeWindow): Promise<Frame> {
+  return eventually(
+    async () => {
+      for (const frame of vs.page.frames()) {
+        if (frame === vs.page.mainFrame()) continue;
+        if (await frame.locator('main#app').count().catch(() => 0)) return frame;
+      }
+      throw new Error(`no Keygate sidebar among ${vs.page.frames().length} frames`);
+    },
+    { timeoutMs: 60_000, message: 'the Keygate sidebar webview' },
+  );
+}
+
+/** A server's card in the sidebar (the list item named after the server). */
+export function serverCard(frame: Frame, gateway: string, server: string) {
+  return frame.locator(`li.server[data-key="${gateway}/${server}"]`);
+}
