@@ -65,6 +65,13 @@ export class MergedEndpoint {
         res.writeHead(413, { 'content-type': 'application/json', connection: 'close' }).end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32000, message: err.message } }));
         return;
       }
+      // What the audit names when no handler does (initialize, notifications): the message's own method.
+      const message = parsed as { method?: unknown; params?: { name?: unknown; uri?: unknown } } | undefined;
+      if (request.record.method === undefined && typeof message?.method === 'string') {
+        request.record.method = message.method;
+        const name = message.params?.name ?? message.params?.uri;
+        if (typeof name === 'string') request.record.name = name;
+      }
       if (fastPathCandidate(req) && (await tryFastPath(req, res, parsed, rc, this.handlers, { name: request.gateway.name, version: this.version }))) return;
     }
     const node = toNodeHandler({ fetch: (web: Request) => this.dispatch(web, rc, parsed) }, { onerror: (err) => this.log.error('/mcp/%s: %s', request.gateway.id, err.message) });

@@ -194,7 +194,8 @@ describe('Keygate sidebar in VS Code (code-server): sign in, fill a credential, 
       assert.match(text, /Disconnect/);
       await vs.screenshot('08-sidebar-credential-saved');
       // The docs' screenshots: the sidebar in the light theme, then in the dark one.
-      await frame.locator('body').hover({ position: { x: 1, y: 1 } });
+      // The pointer away from the sidebar, so no hover highlight is in the pictures.
+      await vs.page.mouse.move(900, 300);
       const light = await screenshotSidebar('sidebar-light');
       const settingsFile = join(server.userDataDir, 'User', 'settings.json');
       const settings = JSON.parse(readFileSync(settingsFile, 'utf8'));
@@ -273,8 +274,9 @@ describe('Keygate sidebar in VS Code (code-server): sign in, fill a credential, 
     step('audit', async () => {
       await vs.runCommand('Keygate: Show the Audit of My Calls');
       const editor = vs.page.locator('.editor-instance .view-lines');
-      // The merged endpoint's calls, the tool call through the per-user server among them.
-      await editor.filter({ hasText: /tools\/call\s+personal__echo/ }).first().waitFor({ timeout: 30_000 });
+      // The merged endpoint's calls, the tool call through the per-user server among them
+      // (recorded by assignment and the upstream's own tool name).
+      await editor.filter({ hasText: /demo\/personal\s+tools\/call\s+echo/ }).first().waitFor({ timeout: 30_000 });
       await vs.screenshot('13-audit-of-my-calls');
     }));
 

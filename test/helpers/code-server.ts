@@ -270,10 +270,11 @@ export class VsCodeWindow {
         await input.waitFor({ state: 'visible' });
         await input.fill(`>${title}`);
         await this.quickPickRow(title).first().waitFor({ timeout: 10_000 });
+        // A notification arriving now can take the focus and close the palette: then it is typed again.
+        await this.quickPickRow(title).first().click({ timeout: 5_000 });
       },
       { timeoutMs: options.timeoutMs ?? 60_000, intervalMs: 500, message: `"${title}" in the command palette` },
     );
-    await this.quickPickRow(title).first().click();
   }
 
   /** Pick the row `label` of the open quick pick. */

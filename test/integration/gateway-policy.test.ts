@@ -232,4 +232,15 @@ describe('audit of /mcp/{gateway}', () => {
     const all = JSON.stringify(entries);
     for (const secret of [g.aliceToken, g.upstreams.crm!.key, 'alice-crm-token', 'argument-that-must-not-be-logged', 'another-secret-argument']) assert.ok(!all.includes(secret), `no ${secret.slice(0, 12)}… in the audit`);
   });
+
+  test('a 2025 session\'s handshake is recorded by its JSON-RPC method, not as a bare POST', async () => {
+    const before = (await auditEntries(g.registry)).length;
+    const { client } = await connect(`${base}/mcp/hub`, '2025-11-25', { token: g.aliceToken });
+    await client.close();
+    await new Promise((r) => setTimeout(r, 50));
+    const methods = (await auditEntries(g.registry)).slice(before).filter((e) => e.gateway === 'hub' && e.http_method === 'POST').map((e) => e.method);
+    assert.ok(methods.includes('initialize'), methods.join(', '));
+    assert.ok(methods.includes('notifications/initialized'), methods.join(', '));
+    assert.ok(methods.every((m) => typeof m === 'string'), methods.join(', '));
+  });
 });
