@@ -130,7 +130,7 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
   // The registry's own browser sign-in (single sign-on): the OAuth pages and the connect pages share it.
   const sessions = new BrowserSessions(store, { secure: secureCookies, path: `${basePath}/` }, config.oauth_server.session_lifetime);
   // Control and record: the audit log (JSONL unless deps.audit), break-glass checks, connections, the admin API.
-  const control = await createControl({ config, store, dataDir: deps.dataDir, log, audit: deps.audit, accounts, identities, catalog, resources, sessions });
+  const control = await createControl({ config, store, dataDir: deps.dataDir, log, audit: deps.audit, accounts, identities, catalog, resources, sessions, clients, grants });
   const audit = control.audit;
 
   if (config.oauth_server.enabled) {

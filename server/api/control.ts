@@ -8,6 +8,8 @@ import type { CatalogHolder } from '../gateway/catalog.ts';
 import type { Logger } from '../log.ts';
 import type { Accounts } from '../oauth/accounts.ts';
 import type { BrowserSessions } from '../oauth/browser-session.ts';
+import type { ClientRegistry } from '../oauth/clients.ts';
+import type { Grants } from '../oauth/grants.ts';
 import type { ResourceSpace } from '../oauth/resource.ts';
 import type { Store } from '../store/index.ts';
 import type { Identities } from '../vault/identities.ts';
@@ -29,6 +31,8 @@ export interface ControlDeps {
   catalog: CatalogHolder;
   resources: ResourceSpace;
   sessions: BrowserSessions;
+  clients: ClientRegistry;
+  grants: Grants;
 }
 
 export interface Control {
@@ -63,6 +67,8 @@ export async function createControl(deps: ControlDeps): Promise<Control> {
     connections,
     endBrowserSessions: (sub) => deps.sessions.endAllFor(sub),
     resources: deps.resources,
+    clients: deps.clients,
+    grants: deps.grants,
     log,
   };
   return {

@@ -38,6 +38,7 @@ export function apiV1Router(deps: ApiDeps): Router {
     req.principal = await deps.authenticator.authenticate(req.headers.authorization, resources.endpoint('/api/v1'));
     // Offboarding: a deactivated user's unexpired token opens nothing here either.
     if (deps.control?.access.userDisabled(req.principal)) throw new AccessDeniedError('this account is deactivated');
+    if (deps.control?.access.clientDisabled(req.principal)) throw new AccessDeniedError('this client is disabled by an admin');
     next();
   });
 

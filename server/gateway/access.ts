@@ -44,6 +44,7 @@ export interface BreakGlassDeps {
 export class BreakGlass implements AccessChecks {
   private readonly disabledUsers = new Set<string>();
   private readonly disabledConnections = new Set<string>();
+  private readonly disabledClients = new Set<string>();
   private queue: Promise<void> = Promise.resolve();
   private readonly unsubscribe: (() => void)[];
 
@@ -52,6 +53,7 @@ export class BreakGlass implements AccessChecks {
       deps.accounts.records.onChange((sub) => this.enqueue(() => this.refreshUser(sub))),
       deps.switches.onChange((id) => {
         if (id.startsWith('connection:')) this.enqueue(() => this.refreshConnection(id));
+        if (id.startsWith('client:')) this.enqueue(() => this.refreshClient(id));
       }),
     ];
   }
@@ -61,6 +63,7 @@ export class BreakGlass implements AccessChecks {
     for (const sub of subs) await this.refreshUser(sub);
     for (const [id, s] of await this.deps.switches.listWithIds()) {
       if (id.startsWith('connection:') && s.disabled) this.disabledConnections.add(id.slice('connection:'.length));
+      if (id.startsWith('client:') && s.disabled) this.disabledClients.add(id.slice('client:'.length));
     }
   }
 
@@ -86,6 +89,17 @@ export class BreakGlass implements AccessChecks {
     else this.disabledConnections.delete(key);
   }
 
+  private async refreshClient(switchId: string): Promise<void> {
+    const s = await this.deps.switches.find(switchId);
+    if (s?.disabled) this.disabledClients.add(switchId.slice('client:'.length));
+    else this.disabledClients.delete(switchId.slice('client:'.length));
+  }
+
+  /** A token the registry issued to a client an admin disabled (tokens of other issuers name other clients). */
+  clientDisabled(principal: Principal | undefined): boolean {
+    return principal?.clientId !== undefined && principal.provider === 'registry' && this.disabledClients.size > 0 && this.disabledClients.has(principal.clientId);
+  }
+
   /** A deactivated user of the registry's own accounts (tokens of other issuers name other people). */
   userDisabled(principal: Principal | undefined): boolean {
     return principal !== undefined && principal.provider === 'registry' && this.disabledUsers.has(principal.subject);
@@ -98,6 +112,9 @@ export class BreakGlass implements AccessChecks {
   check(principal: Principal | undefined, gateway: Gateway): GatewayFailure | undefined {
     if (this.userDisabled(principal)) {
       return { status: 403, code: CODES.forbidden, step: 'inbound', reason: 'user_disabled', message: 'your account is deactivated; ask an admin' };
+    }
+    if (this.clientDisabled(principal)) {
+      return { status: 403, code: CODES.forbidden, step: 'inbound', reason: 'client_disabled', message: `the client "${principal!.clientId}" is disabled by an admin` };
     }
     if (this.connectionDisabled(principal, gateway.id)) {
       return { status: 403, code: CODES.forbidden, step: 'gateway', reason: 'connection_disabled', message: `this client's connection to gateway "${gateway.id}" is disabled by an admin` };

@@ -47,6 +47,7 @@ async function checkClientAndRedirect(flow: AuthorizationFlow, params: Authorize
   if (!params.client_id) throw new InvalidRequestError('client_id is missing');
   const client = await flow.deps.clients.find(params.client_id);
   if (!client) throw new InvalidRequestError('the client_id is not registered with this server');
+  if (await flow.deps.clients.disabled(client.client_id)) throw new InvalidRequestError('this client is disabled by an admin');
   let redirectUri = params.redirect_uri;
   if (redirectUri === undefined) {
     // OAuth 2.1 §4.1.1: may be omitted only when exactly one is registered.

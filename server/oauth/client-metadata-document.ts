@@ -62,6 +62,12 @@ export class ClientMetadataDocuments {
     private readonly options: { allowLoopbackHttp: boolean; scopesSupported: string[]; log: Logger },
   ) {}
 
+  /** The clients whose documents are cached now (for the admin API's list). */
+  cached(): Client[] {
+    const now = Date.now() / 1000;
+    return [...this.cache.values()].filter((e) => e.client && e.until > now).map((e) => e.client!);
+  }
+
   handles(clientId: string): boolean {
     return isMetadataDocumentUrl(clientId, this.options.allowLoopbackHttp);
   }

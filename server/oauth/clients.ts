@@ -21,8 +21,11 @@ export const clientSchema = z.object({
   scope: z.string().optional(),
   application_type: z.enum(['web', 'native']).optional(),
   client_id_issued_at: z.number(),
-  /** builtin: the extension; config: oauth_server.clients; dynamic: RFC 7591; metadata_document: CIMD. */
-  source: z.enum(['dynamic', 'builtin', 'config', 'metadata_document']),
+  /** builtin: the extension; config: oauth_server.clients; dynamic: RFC 7591; metadata_document: CIMD; admin: /api/v1/admin/clients. */
+  source: z.enum(['dynamic', 'builtin', 'config', 'metadata_document', 'admin']),
+  updated_at: z.number().optional(),
+  /** The admin who created it (source admin). */
+  created_by: z.string().optional(),
 });
 export type Client = z.infer<typeof clientSchema> & {
   /** Extra rule for clients whose redirect URIs cannot be listed exactly. */
@@ -76,8 +79,12 @@ export function hashSecret(secret: string): string {
   return createHash('sha256').update(secret).digest('base64url');
 }
 
+/** The break-glass switch of a client (`client:{client_id}` in the switches collection), as far as the token endpoint reads it. */
+const clientSwitchSchema = z.object({ disabled: z.boolean() });
+
 export class ClientRegistry {
   readonly records: Collection<typeof clientSchema>;
+  private readonly switches: Collection<typeof clientSwitchSchema>;
 
   private readonly configured: Map<string, Client>;
 
@@ -89,6 +96,7 @@ export class ClientRegistry {
     webRedirectUri?: string,
   ) {
     this.records = new Collection(store, 'clients', clientSchema);
+    this.switches = new Collection(store, 'switches', clientSwitchSchema);
     this.configured = new Map(configured.map((c) => [c.client_id, c]));
     if (webRedirectUri) {
       this.configured.set(WEB_CLIENT_ID, {
@@ -120,6 +128,29 @@ export class ClientRegistry {
 
   async register(client: z.infer<typeof clientSchema>): Promise<void> {
     await this.records.upsert(client.client_id, client);
+  }
+
+  /** Break-glass: an admin disabled this client (its tokens stop working, it gets no new ones). */
+  async disabled(clientId: string): Promise<boolean> {
+    return (await this.switches.find(`client:${clientId}`))?.disabled === true;
+  }
+
+  /** The clients that are not in the store: the built-in ones and those of the configuration file. */
+  staticClients(): Client[] {
+    return [extensionClient, ...this.configured.values()];
+  }
+
+  /** Client ID Metadata Document clients fetched recently (in this process's cache). */
+  metadataDocumentClients(): Client[] {
+    return this.documents?.cached() ?? [];
+  }
+
+  /** The client as far as it is known here, without fetching a metadata document (for the admin API). */
+  async known(clientId: string): Promise<Client | undefined> {
+    const fixed = this.staticClients().find((c) => c.client_id === clientId);
+    if (fixed) return fixed;
+    if (this.documents?.handles(clientId)) return this.metadataDocumentClients().find((c) => c.client_id === clientId);
+    return this.records.find(clientId);
   }
 }
 
@@ -164,6 +195,8 @@ export async function authenticateClient(
     const actual = Buffer.from(hashSecret(secret ?? ''), 'base64url');
     if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) throw new InvalidClientError('client authentication failed');
   }
+  // Break-glass (POST /api/v1/admin/clients/{id}/disable): no new tokens, no refresh, no introspection.
+  if (await clients.disabled(client.client_id)) throw new InvalidClientError('this client is disabled by an admin');
   return client;
 }
 

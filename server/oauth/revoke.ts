@@ -85,7 +85,7 @@ async function introspect(deps: RevocationDeps, token: string): Promise<Record<s
   const active = async (sub: string | undefined) => sub !== undefined && (await deps.accounts.find(sub))?.disabled === false;
   const refresh = await deps.grants.refreshTokens.find(tokenHash(token));
   if (refresh && !refresh.used) {
-    if (!(await active(refresh.sub))) return { active: false };
+    if (!(await active(refresh.sub)) || (await deps.clients.disabled(refresh.client_id))) return { active: false };
     return { active: true, token_type: 'refresh_token', client_id: refresh.client_id, scope: refresh.scope, sub: refresh.sub, username: refresh.sub, iss: deps.issuer, aud: refresh.resource };
   }
   if (token.split('.').length !== 3) return { active: false };
@@ -96,7 +96,7 @@ async function introspect(deps: RevocationDeps, token: string): Promise<Record<s
     throw err;
   }
   const claims = decodeJwt(token);
-  if (!(await active(claims.sub))) return { active: false };
+  if (!(await active(claims.sub)) || (typeof claims.client_id === 'string' && (await deps.clients.disabled(claims.client_id)))) return { active: false };
   return {
     active: true,
     token_type: 'Bearer',

@@ -6,6 +6,8 @@ import type { BreakGlass, Switch } from '../../gateway/access.ts';
 import type { CatalogHolder } from '../../gateway/catalog.ts';
 import type { Logger } from '../../log.ts';
 import type { Accounts } from '../../oauth/accounts.ts';
+import type { ClientRegistry } from '../../oauth/clients.ts';
+import type { Grants } from '../../oauth/grants.ts';
 import type { ResourceSpace } from '../../oauth/resource.ts';
 import type { Identities } from '../../vault/identities.ts';
 import { epoch } from '../http.ts';
@@ -24,6 +26,9 @@ export interface AdminDeps {
   /** Sign a person out of every browser (offboarding). */
   endBrowserSessions: (sub: string) => Promise<number>;
   resources: ResourceSpace;
+  /** /admin/clients: the OAuth clients, and their refresh tokens (ended when a client is deleted). */
+  clients: ClientRegistry;
+  grants: Grants;
   log: Logger;
 }
 

@@ -1,5 +1,6 @@
 import express, { Router } from 'express';
 import { requireScope } from '../http.ts';
+import { clientRoutes } from './clients.ts';
 import { connectionRoutes } from './connections.ts';
 import type { AdminDeps } from './deps.ts';
 import { gatewayRoutes } from './gateways.ts';
@@ -19,5 +20,6 @@ export function adminRouter(deps: AdminDeps): Router {
   router.use(identityRoutes(deps));
   router.use(userRoutes(deps));
   router.use(connectionRoutes(deps));
+  router.use(clientRoutes(deps));
   return router;
 }

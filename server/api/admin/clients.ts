@@ -1,0 +1,257 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { type Request, Router } from 'express';
+import { z } from 'zod';
+import type { Switch } from '../../gateway/access.ts';
+import { InvalidRequestError, NotFoundError } from '../../http/errors.ts';
+import { AUTH_METHODS, type Client, type clientSchema, hashSecret } from '../../oauth/clients.ts';
+import { redirectUriProblem } from '../../oauth/redirect-uri.ts';
+import { ConflictError, epoch, parseInput } from '../http.ts';
+import { type AdminDeps, flip, noStore, switchBody, switchView } from './deps.ts';
+
+// /api/v1/admin/clients: the OAuth clients of the registry's authorization
+// server. Built-in clients (the extension, the registry's own pages), those of
+// the configuration file and Client ID Metadata Document clients are listed
+// read-only; dynamically registered (RFC 7591) and admin-created ones can be
+// edited and deleted. A client secret is made here, shown once in the answer
+// that made it, and kept only as its SHA-256 (as RFC 7591 registration does).
+//
+// Break-glass: disabling a client (any source) refuses it at /oauth/authorize
+// and /oauth/token (no new tokens, no refresh), makes introspection call its
+// tokens inactive, and refuses its unexpired access tokens on the next MCP or
+// API request. Nothing is deleted; enabling restores it.
+
+type StoredClient = z.infer<typeof clientSchema>;
+
+/** What the token endpoint serves today; an admin-created client may be allowed these. */
+const GRANT_TYPES = ['authorization_code', 'refresh_token'] as const;
+
+const scopeToken = z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'expected a scope token (RFC 6749 §3.3)');
+
+/** The editable fields (PUT replaces them; PATCH changes those given). */
+const editable = {
+  name: z.string().trim().min(1, 'a client needs a name').max(200),
+  redirect_uris: z.array(z.string()).max(50),
+  grant_types: z.array(z.enum(GRANT_TYPES, { error: `grant_types may hold ${GRANT_TYPES.join(', ')}` })).min(1, 'a client needs at least one grant type'),
+  /** Omitted: the client may ask for any scope the server supports. */
+  scopes: z.array(scopeToken).min(1, 'omit scopes to allow every supported scope').optional(),
+  application_type: z.enum(['web', 'native']).optional(),
+  disabled: z.boolean().optional(),
+};
+
+const createBody = z.strictObject({
+  client_id: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$/, 'expected 1-128 letters, digits and . _ ~ - (default: a generated UUID)')
+    .optional(),
+  /** none: a public client (PKCE only); client_secret_basic / client_secret_post: a confidential one, which gets a secret. */
+  token_endpoint_auth_method: z.enum(AUTH_METHODS, { error: `token_endpoint_auth_method must be one of ${AUTH_METHODS.join(', ')}` }).default('client_secret_basic'),
+  ...editable,
+  redirect_uris: editable.redirect_uris.default([]),
+  grant_types: editable.grant_types.default(['authorization_code', 'refresh_token']),
+});
+
+const replaceBody = createBody.extend({ token_endpoint_auth_method: createBody.shape.token_endpoint_auth_method.unwrap().optional() });
+const patchBody = z.strictObject({ ...editable }).partial();
+
+type Editable = { name: string; redirect_uris: string[]; grant_types: string[]; scopes?: string[] | undefined; application_type?: 'web' | 'native' | undefined };
+
+/** Rules across fields, and against the server: each problem names its field. */
+function checkClient(deps: AdminDeps, c: Editable): void {
+  c.redirect_uris.forEach((uri, i) => {
+    const problem = redirectUriProblem(uri);
+    if (problem) throw new InvalidRequestError(`redirect_uris.${i}: ${problem}`);
+  });
+  if (c.grant_types.includes('authorization_code') && !c.redirect_uris.length) throw new InvalidRequestError('redirect_uris: the authorization_code grant needs at least one redirect URI');
+  const supported = new Set([...deps.config.oauth_server.scopes_supported, 'offline_access']);
+  c.scopes?.forEach((s, i) => {
+    if (!supported.has(s)) throw new InvalidRequestError(`scopes.${i}: "${s}" is not a scope this server supports (${[...supported].join(', ')})`);
+  });
+}
+
+function readOnly(c: Client): boolean {
+  return c.source !== 'admin' && c.source !== 'dynamic';
+}
+
+function view(c: Client, s: Switch | undefined) {
+  const scopes = c.scope?.split(' ').filter(Boolean);
+  return {
+    client_id: c.client_id,
+    name: c.client_name ?? null,
+    source: c.source,
+    read_only: readOnly(c),
+    type: c.token_endpoint_auth_method === 'none' ? ('public' as const) : ('confidential' as const),
+    token_endpoint_auth_method: c.token_endpoint_auth_method,
+    redirect_uris: c.redirect_uris,
+    grant_types: c.grant_types,
+    ...(scopes?.length && { scopes }),
+    ...(c.application_type !== undefined && { application_type: c.application_type }),
+    disabled: s?.disabled ?? false,
+    ...(c.client_id_issued_at > 0 && { created_at: c.client_id_issued_at }),
+    ...('updated_at' in c && c.updated_at !== undefined && { updated_at: c.updated_at }),
+    ...('created_by' in c && c.created_by !== undefined && { created_by: c.created_by }),
+    ...(s && { switch: switchView(s) }),
+  };
+}
+
+/** `POST /admin/clients/{id}`-style ids may be URLs (metadata documents): callers percent-encode them. */
+const location = (req: Request, id: string) => `${req.baseUrl}/clients/${encodeURIComponent(id)}`;
+
+export function clientRoutes(deps: AdminDeps): Router {
+  const router = Router();
+  const { clients } = deps;
+
+  async function find(id: string): Promise<Client> {
+    const client = await clients.known(id);
+    if (!client) throw new NotFoundError(`there is no client "${id}"`);
+    return client;
+  }
+
+  async function stored(id: string): Promise<StoredClient> {
+    const client = await find(id);
+    if (readOnly(client)) {
+      const why = client.source === 'config' ? 'is defined in the configuration file; change the file' : client.source === 'builtin' ? 'is built into the registry' : 'is described by its metadata document';
+      throw new ConflictError(`client "${id}" ${why} and is read-only here (break-glass disable/enable works)`);
+    }
+    return client as StoredClient;
+  }
+
+  /** Locking yourself out: the admin's own token came from this client. */
+  function notMine(req: Request, id: string, what: string): void {
+    const me = req.principal!;
+    if (me.provider === 'registry' && me.clientId === id) throw new ConflictError(`you cannot ${what} the client your own token was issued to; use another client or ask another admin`);
+  }
+
+  async function describe(client: Client) {
+    return view(client, await deps.catalog.switches.find(`client:${client.client_id}`));
+  }
+
+  /** Flip the switch and wait until the request path holds it. */
+  async function setDisabled(req: Request, id: string, disabled: boolean, reason: string | undefined): Promise<void> {
+    if (disabled) notMine(req, id, 'disable');
+    await flip(deps, `client:${id}`, disabled, req.principal!.subject, reason);
+    await deps.breakGlass.settled();
+  }
+
+  router.get('/clients', async (req, res) => {
+    const { source } = parseInput(z.strictObject({ source: z.enum(['builtin', 'config', 'dynamic', 'admin', 'metadata_document']).optional() }), req.query, 'query');
+    const switches = new Map((await deps.catalog.switches.listWithIds()).filter(([id]) => id.startsWith('client:')).map(([id, s]) => [id.slice('client:'.length), s]));
+    const all: Client[] = [...clients.staticClients(), ...(await clients.records.list()).sort((a, b) => a.client_id_issued_at - b.client_id_issued_at), ...clients.metadataDocumentClients()];
+    res.set(noStore).json({ clients: all.filter((c) => source === undefined || c.source === source).map((c) => view(c, switches.get(c.client_id))) });
+  });
+
+  router.get('/clients/:id', async (req, res) => {
+    res.set(noStore).json(await describe(await find(req.params.id)));
+  });
+
+  router.post('/clients', async (req, res) => {
+    const input = parseInput(createBody, req.body);
+    checkClient(deps, input);
+    const clientId = input.client_id ?? randomUUID();
+    if (await clients.known(clientId)) throw new ConflictError(`there is already a client "${clientId}"`);
+    const secret = input.token_endpoint_auth_method === 'none' ? undefined : randomBytes(32).toString('base64url');
+    const now = epoch();
+    await clients.register({
+      client_id: clientId,
+      client_name: input.name,
+      redirect_uris: input.redirect_uris,
+      token_endpoint_auth_method: input.token_endpoint_auth_method,
+      client_secret_hash: secret === undefined ? undefined : hashSecret(secret),
+      grant_types: input.grant_types,
+      response_types: input.grant_types.includes('authorization_code') ? ['code'] : [],
+      scope: input.scopes?.join(' '),
+      application_type: input.application_type,
+      client_id_issued_at: now,
+      updated_at: now,
+      created_by: req.principal!.subject,
+      source: 'admin',
+    });
+    // A switch left by a deleted client of the same id must not carry over, unless asked for.
+    if (input.disabled || (await deps.catalog.switches.find(`client:${clientId}`))) await setDisabled(req, clientId, input.disabled === true, undefined);
+    deps.log.info('admin %s created client %s (%s)', req.principal!.subject, clientId, input.name);
+    const created = await describe(await find(clientId));
+    // The secret is shown here, once; only its hash is kept.
+    res
+      .status(201)
+      .set(noStore)
+      .location(location(req, clientId))
+      .json({ ...created, ...(secret !== undefined && { client_secret: secret, client_secret_expires_at: 0 }) });
+  });
+
+  async function update(req: Request<{ id: string }>, current: StoredClient, next: Editable & { disabled?: boolean | undefined }) {
+    checkClient(deps, next);
+    await clients.records.update(current.client_id, (record) =>
+      record && {
+        ...record,
+        client_name: next.name,
+        redirect_uris: next.redirect_uris,
+        grant_types: next.grant_types,
+        response_types: next.grant_types.includes('authorization_code') ? ['code'] : [],
+        scope: next.scopes?.join(' '),
+        application_type: next.application_type,
+        updated_at: epoch(),
+      },
+    );
+    if (next.disabled !== undefined) await setDisabled(req, current.client_id, next.disabled, undefined);
+    return describe(await find(current.client_id));
+  }
+
+  router.put('/clients/:id', async (req, res) => {
+    const current = await stored(req.params.id);
+    const input = parseInput(replaceBody, req.body);
+    if (input.client_id !== undefined && input.client_id !== current.client_id) throw new InvalidRequestError(`client_id: the id is "${current.client_id}" (the URL's) and cannot be changed`);
+    if (input.token_endpoint_auth_method !== undefined && input.token_endpoint_auth_method !== current.token_endpoint_auth_method) {
+      throw new InvalidRequestError(`token_endpoint_auth_method: this client uses ${current.token_endpoint_auth_method}; create a new client to change how it authenticates`);
+    }
+    res.set(noStore).json(await update(req, current, input));
+  });
+
+  router.patch('/clients/:id', async (req, res) => {
+    const current = await stored(req.params.id);
+    const input = parseInput(patchBody, req.body);
+    const scopes = current.scope?.split(' ').filter(Boolean);
+    res.set(noStore).json(
+      await update(req, current, {
+        name: input.name ?? current.client_name ?? current.client_id,
+        redirect_uris: input.redirect_uris ?? current.redirect_uris,
+        grant_types: input.grant_types ?? current.grant_types,
+        scopes: 'scopes' in input ? input.scopes : scopes?.length ? scopes : undefined,
+        application_type: input.application_type ?? current.application_type,
+        disabled: input.disabled,
+      }),
+    );
+  });
+
+  // A new secret for a confidential client: the old one stops working at once.
+  router.post('/clients/:id/secret', async (req, res) => {
+    const current = await stored(req.params.id);
+    parseInput(z.strictObject({}), req.body);
+    if (current.token_endpoint_auth_method === 'none') throw new ConflictError(`client "${current.client_id}" is public (token_endpoint_auth_method none) and has no secret`);
+    const secret = randomBytes(32).toString('base64url');
+    await clients.records.update(current.client_id, (record) => record && { ...record, client_secret_hash: hashSecret(secret), updated_at: epoch() });
+    deps.log.info('admin %s made a new secret for client %s', req.principal!.subject, current.client_id);
+    res.set(noStore).json({ ...(await describe(await find(current.client_id))), client_secret: secret, client_secret_expires_at: 0 });
+  });
+
+  // Deleting ends its refresh tokens, and a disabled switch keeps its unexpired access tokens from working.
+  router.delete('/clients/:id', async (req, res) => {
+    const current = await stored(req.params.id);
+    notMine(req, current.client_id, 'delete');
+    await clients.records.destroy(current.client_id);
+    const ended = await deps.grants.refreshTokens.destroyWhere((grant) => grant.client_id === current.client_id);
+    await setDisabled(req, current.client_id, true, 'deleted');
+    deps.log.info('admin %s deleted client %s (%d refresh token(s) ended)', req.principal!.subject, current.client_id, ended);
+    res.status(204).end();
+  });
+
+  // Break-glass: effective on the next request; nothing is deleted.
+  for (const action of ['disable', 'enable'] as const) {
+    router.post(`/clients/:id/${action}`, async (req, res) => {
+      const client = await find(req.params.id);
+      const { reason } = parseInput(switchBody, req.body);
+      await setDisabled(req, client.client_id, action === 'disable', reason);
+      res.set(noStore).json(await describe(client));
+    });
+  }
+
+  return router;
+}
