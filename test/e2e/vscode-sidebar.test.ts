@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -58,6 +58,13 @@ async function screenshotSidebar(name: string): Promise<string> {
   const path = join(shots, `${name}.png`);
   await vs.page.locator('.part.sidebar').screenshot({ path, animations: 'disabled' });
   return path;
+}
+
+async function colorTheme(label: string): Promise<void> {
+  await vs.runCommand('Preferences: Color Theme');
+  await vs.page.locator('.quick-input-widget input.input').fill(label);
+  await vs.page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: label }).first().waitFor();
+  await vs.page.keyboard.press('Enter');
 }
 
 async function stateOf(frame: Frame, gateway: string, name: string): Promise<string> {
@@ -197,17 +204,17 @@ describe('Keygate sidebar in VS Code (code-server): sign in, fill a credential, 
       // The pointer away from the sidebar, so no hover highlight is in the pictures.
       await vs.page.mouse.move(900, 300);
       const light = await screenshotSidebar('sidebar-light');
-      const settingsFile = join(server.userDataDir, 'User', 'settings.json');
-      const settings = JSON.parse(readFileSync(settingsFile, 'utf8'));
-      writeFileSync(settingsFile, `${JSON.stringify({ ...settings, 'workbench.colorTheme': 'Default Dark Modern' }, null, 2)}\n`);
+      // As a person switches themes: "Preferences: Color Theme", type the theme's name, Enter.
+      await colorTheme('Dark Modern');
       await eventually(async () => assert.ok(await vs.page.locator('.monaco-workbench.vs-dark').count()), { timeoutMs: 30_000, message: 'the dark theme applies' });
+      await vs.page.mouse.move(900, 300);
       await new Promise((r) => setTimeout(r, 1000));
       const dark = await screenshotSidebar('sidebar-dark');
       if (process.env.KEYGATE_UPDATE_DOCS !== '0') {
         copyFileSync(light, join(root, 'docs', 'sidebar-light.png'));
         copyFileSync(dark, join(root, 'docs', 'sidebar-dark.png'));
       }
-      writeFileSync(settingsFile, `${JSON.stringify(settings, null, 2)}\n`);
+      await colorTheme('Light Modern');
       await eventually(async () => assert.equal(await vs.page.locator('.monaco-workbench.vs-dark').count(), 0), { timeoutMs: 30_000, message: 'the light theme applies again' });
     }));
 

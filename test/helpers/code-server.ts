@@ -267,8 +267,8 @@ export class VsCodeWindow {
         await this.page.locator('.monaco-workbench').focus();
         await this.page.keyboard.press('F1');
         const input = this.quickInput.locator('input.input');
-        await input.waitFor({ state: 'visible' });
-        await input.fill(`>${title}`);
+        await input.waitFor({ state: 'visible', timeout: 5_000 });
+        await input.fill(`>${title}`, { timeout: 5_000 });
         await this.quickPickRow(title).first().waitFor({ timeout: 10_000 });
         // A notification arriving now can take the focus and close the palette: then it is typed again.
         await this.quickPickRow(title).first().click({ timeout: 5_000 });
