@@ -163,7 +163,7 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
     oauth.use(authorizeRouter(flow));
     // oauth_server.mode federated: people sign in at the upstream IdP, which sends them back to /oauth/callback.
     if (config.oauth_server.mode === 'federated') oauth.use(federatedSignIn(flow, { config: config.oauth_server, publicUrl, accounts, fetch: outbound, policy: outboundPolicy(config.outbound), log, env }));
-    oauth.use(tokenRouter({ clients, accounts, grants, resources, log }));
+    oauth.use(tokenRouter({ clients, accounts, grants, resources, log, keys, issuer }));
     oauth.use(revocationRouter({ clients, accounts, grants, keys, issuer, authenticator, log }));
     if (config.oauth_server.dynamic_registration) {
       oauth.use(registerRouter({ clients, allowedRedirectUris: config.oauth_server.allowed_redirect_uris, scopesSupported: config.oauth_server.scopes_supported, log }));

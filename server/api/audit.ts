@@ -27,6 +27,8 @@ const adminQuery = z.strictObject({
   until: time.optional(),
   /** The caller's subject (`sub`). */
   user: z.string().min(1).optional(),
+  /** The agent that acted for the subject (RFC 8693 `act`). */
+  actor: z.string().min(1).optional(),
   gateway: z.string().min(1).optional(),
   /** ok, a failure reason (connection_disabled, identity_missing...), or error for every failure. */
   outcome: z.string().min(1).optional(),
@@ -75,14 +77,14 @@ export function auditRouter(deps: AuditApiDeps): Router {
 
   router.get('/audit', requireScope('mcp:admin'), async (req, res) => {
     const query = parseInput(adminQuery, req.query, 'query');
-    await answer(res, query, { since: query.since, until: query.until, subject: query.user, gateway: query.gateway, outcome: query.outcome });
+    await answer(res, query, { since: query.since, until: query.until, subject: query.user, actor: query.actor, gateway: query.gateway, outcome: query.outcome });
   });
 
   router.get('/me/audit', async (req, res) => {
     const me = caller(req, 'sign in to see the audit of your calls');
     const query = parseInput(ownQuery, req.query, 'query');
     // Only the caller's own entries: their subject, as vouched for by the same kind of validator.
-    await answer(res, query, { since: query.since, until: query.until, subject: me.subject, provider: me.provider, gateway: query.gateway, outcome: query.outcome });
+    await answer(res, query, { since: query.since, until: query.until, subject: me.subject, provider: me.provider, actor: query.actor, gateway: query.gateway, outcome: query.outcome });
   });
 
   return router;

@@ -21,6 +21,7 @@ export interface MeDeps {
 
 function caller(req: Request): Principal {
   if (!req.principal) throw new InvalidTokenError('sign in to use your servers and identities');
+  if (req.principal.isClient) throw new ForbiddenError('a client acting as itself has no servers or identities of its own');
   return req.principal;
 }
 

@@ -9,6 +9,10 @@ export interface AuditEntry {
   subject: string | undefined;
   provider: string | undefined;
   client_id: string | undefined;
+  /** RFC 8693 `act`: the agent that acted for the subject (absent when the subject called itself). */
+  actor?: string | undefined;
+  /** `client`: the subject is an OAuth client acting as itself (client credentials); absent for people. */
+  subject_type?: 'client' | undefined;
   gateway: string;
   server: string | undefined;
   upstream: string | undefined;
@@ -37,6 +41,8 @@ export interface AuditFilter {
   until?: number | undefined;
   subject?: string | undefined;
   provider?: string | undefined;
+  /** Entries where this agent acted for the subject. */
+  actor?: string | undefined;
   gateway?: string | undefined;
   /** An exact outcome, or `error` for every outcome but ok. */
   outcome?: string | undefined;
@@ -62,6 +68,7 @@ export function isAuditLog(sink: AuditSink): sink is AuditLog {
 export function matchesFilter(entry: AuditEntry, filter: AuditFilter): boolean {
   if (filter.subject !== undefined && entry.subject !== filter.subject) return false;
   if (filter.provider !== undefined && entry.provider !== filter.provider) return false;
+  if (filter.actor !== undefined && entry.actor !== filter.actor) return false;
   if (filter.gateway !== undefined && entry.gateway !== filter.gateway) return false;
   if (filter.outcome !== undefined && (filter.outcome === 'error' ? entry.outcome === 'ok' : entry.outcome !== filter.outcome)) return false;
   if (filter.since !== undefined || filter.until !== undefined) {

@@ -2,7 +2,7 @@ import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage,
 import { request as httpsRequest } from 'node:https';
 import { InsufficientScopeError, KeygateError } from '../http/errors.ts';
 import { type Authenticator, bearerChallenge } from '../inbound/authenticator.ts';
-import type { Principal } from '../inbound/principal.ts';
+import { callerKey, type Principal } from '../inbound/principal.ts';
 import type { Logger } from '../log.ts';
 import type { ResourceSpace } from '../oauth/resource.ts';
 import type { AuditSink } from '../audit/audit.ts';
@@ -213,7 +213,7 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
     const clientValues = readClientCredentials(req.headers, assignment.name);
     const resolved = await deps.resolver.resolve(principal, assignment, clientValues);
     // 2025-era sessions: the client holds a caller-bound wrapper of the upstream's id.
-    const caller = principal ? `${principal.provider}:${principal.subject}` : 'anonymous';
+    const caller = callerKey(principal);
     // Bound to the identity too: after switching identities the old upstream session is not reused.
     const routeKey = `${gateway.id}/${assignment.name}/${(resolved.ok && resolved.identity?.id) || ''}`;
     const presentedSession = req.headers['mcp-session-id'];

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { toNodeHandler } from '@modelcontextprotocol/node';
 import { type AuthInfo, createMcpHandler, isInitializeRequest, isJsonContentType, isLegacyRequest, WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server';
-import type { Principal } from '../inbound/principal.ts';
+import { callerKey as callerKeyOf, type Principal } from '../inbound/principal.ts';
 import type { Logger } from '../log.ts';
 import type { Gateway } from './catalog.ts';
 import { CODES } from './jsonrpc.ts';
@@ -50,7 +50,7 @@ export class MergedEndpoint {
   }
 
   async handle(req: IncomingMessage, res: ServerResponse, request: MergedRequest): Promise<void> {
-    const callerKey = request.principal ? `${request.principal.provider}:${request.principal.subject}` : 'anonymous';
+    const callerKey = callerKeyOf(request.principal);
     const caller = this.callerFor(request.gateway.id, callerKey);
     caller.lastUsed = Date.now();
     const rc: RequestContext = { principal: request.principal, headers: req.headers, record: request.record, caller, session: undefined };

@@ -64,6 +64,8 @@ export function auditEntry(req: IncomingMessage, res: ServerResponse, record: Re
     subject: record.principal?.subject,
     provider: record.principal?.provider,
     client_id: record.principal?.clientId,
+    ...(record.principal?.actor && { actor: record.principal.actor.subject }),
+    ...(record.principal?.isClient && { subject_type: 'client' as const }),
     gateway: record.gateway ?? '',
     server: record.server,
     upstream: record.upstream,

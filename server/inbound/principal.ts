@@ -18,4 +18,18 @@ export interface Principal {
   audience?: string[] | undefined;
   /** Epoch seconds; validated tokens are cached no longer than this. */
   expiresAt?: number | undefined;
+  /**
+   * The subject is an OAuth client acting as itself (client credentials, RFC
+   * 9068 §2.2), not a person: it reaches shared servers, never per-user ones.
+   */
+  isClient?: boolean | undefined;
+  /** RFC 8693 §4.1 `act`: the agent acting for the subject (it exchanged the person's token). */
+  actor?: { subject: string } | undefined;
+}
+
+/** Who a request runs as, for binding sessions: a person, a client as itself, or a person through an agent never share one. */
+export function callerKey(principal: Principal | undefined): string {
+  if (!principal) return 'anonymous';
+  const who = `${principal.provider}:${principal.isClient ? 'client:' : ''}${principal.subject}`;
+  return principal.actor ? `${who} act:${principal.actor.subject}` : who;
 }

@@ -4,6 +4,16 @@ import type { KeyRing } from '../oauth/signing-keys.ts';
 import type { Principal } from './principal.ts';
 import type { TokenValidator } from './validator.ts';
 
+/** The `gty` claim of a client-credentials token: its `sub` is the client, not a person. */
+export const CLIENT_CREDENTIALS_GTY = 'client_credentials';
+
+/** RFC 8693 §4.1: `act` is an object naming the actor in its own `sub`. */
+function actorOf(act: unknown): { subject: string } | undefined {
+  if (act === null || typeof act !== 'object') return undefined;
+  const sub = (act as { sub?: unknown }).sub;
+  return typeof sub === 'string' && sub !== '' ? { subject: sub } : undefined;
+}
+
 export class TokenRejected extends Error {
   readonly code = 'ERR_TOKEN_REJECTED';
 }
@@ -36,6 +46,8 @@ export async function verifyRegistryToken(token: string, keys: KeyRing, issuer: 
       clientId: typeof payload.client_id === 'string' ? payload.client_id : undefined,
       audience,
       expiresAt: payload.exp,
+      ...(payload.gty === CLIENT_CREDENTIALS_GTY && { isClient: true }),
+      ...(actorOf(payload.act) && { actor: actorOf(payload.act) }),
     };
   } catch (err) {
     if (err instanceof TokenRejected) throw err;

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { Config } from '../config/schema.ts';
+import { TOKEN_EXCHANGE_GRANT } from '../config/sections/oauth-server.ts';
 import { InvalidClientError } from '../http/errors.ts';
 import { Collection, type Store } from '../store/index.ts';
 import type { ClientMetadataDocuments } from './client-metadata-document.ts';
@@ -30,7 +31,18 @@ export const clientSchema = z.object({
 export type Client = z.infer<typeof clientSchema> & {
   /** Extra rule for clients whose redirect URIs cannot be listed exactly. */
   acceptsRedirect?: (uri: string) => boolean;
+  /** RFC 8693: an admin allowed this (configured, confidential) client to act for users. */
+  tokenExchange?: TokenExchangePolicy;
 };
+
+export interface TokenExchangePolicy {
+  /** Resource URIs, or paths relative to the public URL, it may obtain tokens for. */
+  resources: string[];
+  /** Subjects, emails or "@domain" it may act for; undefined: any active user. */
+  users: string[] | undefined;
+  /** Seconds. */
+  lifetime: number;
+}
 
 /** The VS Code / Cursor extension: a public client known to every registry. */
 export const EXTENSION_CLIENT_ID = 'keygate-vscode';
@@ -215,11 +227,13 @@ export function configuredClients(clients: Config['oauth_server']['clients'], en
       redirect_uris: c.redirect_uris,
       token_endpoint_auth_method: c.token_endpoint_auth_method ?? (secret ? 'client_secret_basic' : 'none'),
       client_secret_hash: secret === undefined ? undefined : hashSecret(secret),
-      grant_types: c.grant_types,
+      // An admin's token_exchange block is the permission, and implies the grant type.
+      grant_types: c.token_exchange ? [...new Set([...c.grant_types, TOKEN_EXCHANGE_GRANT])] : c.grant_types,
       response_types: ['code'],
       scope: c.scopes?.join(' '),
       client_id_issued_at: 0,
       source: 'config',
+      ...(c.token_exchange && { tokenExchange: { resources: c.token_exchange.resources, users: c.token_exchange.users, lifetime: c.token_exchange.token_lifetime } }),
     };
   });
 }

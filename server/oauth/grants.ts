@@ -91,22 +91,27 @@ export class Grants {
   }
 
   /** An RFC 9068 JWT access token, audience-bound to the resources it was issued for. */
-  async accessToken(input: { user: Pick<Account, 'sub' | 'name' | 'email'>; clientId: string; scope: string; resource: string[] }): Promise<{ token: string; expiresIn: number }> {
+  async accessToken(input: { user: Pick<Account, 'sub' | 'name' | 'email'>; clientId: string; scope: string; resource: string[] },
+    /** `claims`: `gty` (client credentials) or `act` (RFC 8693 §4.1); `lifetime`: shorter than token_lifetime (exchanged tokens). */
+    options: { claims?: { gty?: string; act?: { sub: string } }; lifetime?: number } = {},
+  ): Promise<{ token: string; expiresIn: number }> {
     const now = epoch();
+    const lifetime = Math.max(1, Math.min(options.lifetime ?? this.lifetimes.access, this.lifetimes.access));
     const token = await new SignJWT({
       client_id: input.clientId,
       scope: input.scope,
       ...(input.user.name && { name: input.user.name }),
       ...(input.user.email && { email: input.user.email }),
+      ...options.claims,
     })
       .setProtectedHeader({ alg: this.keys.active.alg, kid: this.keys.active.kid, typ: 'at+jwt' })
       .setIssuer(this.issuer)
       .setSubject(input.user.sub)
       .setAudience(input.resource.length === 1 ? input.resource[0]! : input.resource)
       .setIssuedAt(now)
-      .setExpirationTime(now + this.lifetimes.access)
+      .setExpirationTime(now + lifetime)
       .setJti(randomUUID())
       .sign(this.keys.active.privateKey);
-    return { token, expiresIn: this.lifetimes.access };
+    return { token, expiresIn: lifetime };
   }
 }

@@ -1,4 +1,5 @@
 import { type Request, type Response, Router } from 'express';
+import { TOKEN_EXCHANGE_GRANT } from '../config/sections/oauth-server.ts';
 import type { ResourceSpace } from './resource.ts';
 import type { KeyRing } from './signing-keys.ts';
 
@@ -23,7 +24,8 @@ export function authorizationServerMetadata(deps: MetadataDeps): Record<string, 
     scopes_supported: [...deps.scopesSupported, 'offline_access'],
     response_types_supported: ['code'],
     response_modes_supported: ['query'],
-    grant_types_supported: ['authorization_code', 'refresh_token'],
+    // client_credentials (RFC 6749 §4.4) and token exchange (RFC 8693) are for clients an admin configured.
+    grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials', TOKEN_EXCHANGE_GRANT],
     token_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'client_secret_post'],
     code_challenge_methods_supported: ['S256'],
     authorization_response_iss_parameter_supported: true,

@@ -50,6 +50,14 @@ export class ResourceSpace {
     return uri;
   }
 
+  /**
+   * Resources an admin listed (URIs, or paths relative to the public URL) in
+   * canonical form, without asking whether they exist now.
+   */
+  listed(values: readonly string[]): string[] {
+    return values.map((value) => (value.startsWith('/') ? this.endpoint(value) : canonical(new URL(value))));
+  }
+
   /** Is `endpoint` (canonical) within one of the audiences? */
   static covers(audiences: readonly string[], endpoint: string): boolean {
     return audiences.some((aud) => endpoint === aud || endpoint.startsWith(`${aud}/`));

@@ -1,9 +1,9 @@
 import express, { type Request, type Response, Router } from 'express';
-import { decodeJwt } from 'jose';
+import { decodeJwt, type JWTPayload } from 'jose';
 import { z } from 'zod';
 import { InvalidClientError, InvalidRequestError, UnauthorizedClientError } from '../http/errors.ts';
 import type { Authenticator } from '../inbound/authenticator.ts';
-import { TokenRejected, verifyRegistryToken } from '../inbound/registry-jwt.ts';
+import { CLIENT_CREDENTIALS_GTY, TokenRejected, verifyRegistryToken } from '../inbound/registry-jwt.ts';
 import type { Logger } from '../log.ts';
 import { authenticateClient, type ClientRegistry } from './clients.ts';
 import { type Grants, tokenHash } from './grants.ts';
@@ -83,6 +83,9 @@ export function revocationRouter(deps: RevocationDeps): Router {
 
 async function introspect(deps: RevocationDeps, token: string): Promise<Record<string, unknown>> {
   const active = async (sub: string | undefined) => sub !== undefined && (await deps.accounts.find(sub))?.disabled === false;
+  // RFC 9068 §2.2: a client-credentials token names the client; it is active while the client may still use that grant.
+  const activeSubject = async (claims: JWTPayload) =>
+    claims.gty === CLIENT_CREDENTIALS_GTY ? ((await deps.clients.find(claims.sub ?? ''))?.grant_types.includes('client_credentials') ?? false) : active(claims.sub);
   const refresh = await deps.grants.refreshTokens.find(tokenHash(token));
   if (refresh && !refresh.used) {
     if (!(await active(refresh.sub)) || (await deps.clients.disabled(refresh.client_id))) return { active: false };
@@ -96,7 +99,7 @@ async function introspect(deps: RevocationDeps, token: string): Promise<Record<s
     throw err;
   }
   const claims = decodeJwt(token);
-  if (!(await active(claims.sub)) || (typeof claims.client_id === 'string' && (await deps.clients.disabled(claims.client_id)))) return { active: false };
+  if (!(await activeSubject(claims)) || (typeof claims.client_id === 'string' && (await deps.clients.disabled(claims.client_id)))) return { active: false };
   return {
     active: true,
     token_type: 'Bearer',
@@ -109,5 +112,7 @@ async function introspect(deps: RevocationDeps, token: string): Promise<Record<s
     exp: claims.exp,
     iat: claims.iat,
     jti: claims.jti,
+    // RFC 8693 §4.1: an exchanged token says who acts for the subject.
+    ...(claims.act !== undefined && { act: claims.act }),
   };
 }

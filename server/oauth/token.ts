@@ -1,19 +1,17 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type Request, type Response, Router } from 'express';
 import { z } from 'zod';
-import {
-  InvalidGrantError,
-  InvalidRequestError,
-  InvalidScopeError,
-  InvalidTargetError,
-  UnauthorizedClientError,
-  UnsupportedGrantTypeError,
-} from '../http/errors.ts';
+import { TOKEN_EXCHANGE_GRANT } from '../config/sections/oauth-server.ts';
+import { InvalidGrantError, InvalidRequestError, InvalidScopeError, InvalidTargetError, UnsupportedGrantTypeError } from '../http/errors.ts';
 import type { Logger } from '../log.ts';
-import { authenticateClient, type Client, type ClientRegistry } from './clients.ts';
+import { authenticateClient, type ClientRegistry } from './clients.ts';
+import { clientCredentials } from './client-credentials.ts';
 import { epoch, tokenHash, type Grants } from './grants.ts';
 import { ResourceSpace } from './resource.ts';
 import { parseScope } from './scope.ts';
+import type { KeyRing } from './signing-keys.ts';
+import { tokenExchange } from './token-exchange.ts';
+import { clientAuth, many, one, parse, requireGrantType, tokenResponse } from './token-request.ts';
 import type { Account, Accounts } from './accounts.ts';
 
 // RFC 6749 §3.2 / OAuth 2.1 §3.2: the token endpoint. Validation in two steps
@@ -25,22 +23,12 @@ export interface TokenDeps {
   grants: Grants;
   resources: ResourceSpace;
   log: Logger;
+  /** Token exchange verifies the subject token it is given (RFC 8693 §2.1). */
+  keys: KeyRing;
+  issuer: string;
 }
 
-// A single-valued parameter: missing and repeated (RFC 6749 §3.2) each say so.
-const one = (name: string, missing = `${name} is missing`) =>
-  z.string({ error: (issue) => (issue.input === undefined ? missing : `${name} must appear once, as a string (RFC 6749 §3.2)`) });
-const many = z
-  .union([z.string(), z.array(z.string())])
-  .optional()
-  .transform((v) => (v === undefined ? [] : Array.isArray(v) ? v : [v]));
-
 const grantType = z.object({ grant_type: one('grant_type').optional() });
-
-const clientAuth = {
-  client_id: one('client_id').optional(),
-  client_secret: one('client_secret').optional(),
-};
 
 const authorizationCodeGrant = z.object({
   ...clientAuth,
@@ -58,14 +46,6 @@ const refreshTokenGrant = z.object({
   resource: many,
 });
 
-function parse<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
-  const result = schema.safeParse(body);
-  if (!result.success) {
-    throw new InvalidRequestError(result.error.issues[0]!.message);
-  }
-  return result.data;
-}
-
 // RFC 7636 §4.6: BASE64URL(SHA256(code_verifier)) must equal the stored code_challenge.
 function verifyPkce(verifier: string, challenge: string): boolean {
   const computed = Buffer.from(createHash('sha256').update(verifier).digest('base64url'));
@@ -79,15 +59,6 @@ function audienceFor(deps: TokenDeps, granted: string[], requested: string[]): s
   // RFC 8707 §2.2: a token request may narrow the resources, never widen them.
   if (!ResourceSpace.narrows(granted, canonical)) throw new InvalidTargetError('the requested resource was not part of the authorization grant');
   return canonical;
-}
-
-function tokenResponse(res: Response, body: Record<string, unknown>): void {
-  // RFC 6749 §5.1: never cached.
-  res.set({ 'Cache-Control': 'no-store', Pragma: 'no-cache' }).json(body);
-}
-
-function requireGrantType(client: Client, grant: string): void {
-  if (!client.grant_types.includes(grant)) throw new UnauthorizedClientError(`this client may not use the ${grant} grant`);
 }
 
 async function currentAccount(deps: TokenDeps, sub: string): Promise<Account> {
@@ -207,6 +178,10 @@ export function tokenRouter(deps: TokenDeps): Router {
         return authorizationCode(deps, req, res);
       case 'refresh_token':
         return refreshToken(deps, req, res);
+      case 'client_credentials':
+        return clientCredentials(deps, req, res);
+      case TOKEN_EXCHANGE_GRANT:
+        return tokenExchange(deps, req, res);
       case undefined:
         throw new InvalidRequestError('grant_type is missing');
       default:

@@ -92,6 +92,10 @@ export class CredentialResolver {
 
   private async perUser(principal: Principal | undefined, a: Assignment, clientValues: Record<string, string> | undefined): Promise<Resolution> {
     if (!principal) return this.refuse(a, 401, 'sign_in_required', `${this.where(a)} runs as each person: sign in to use it`);
+    // RFC 9068 §2.2: a client-credentials token names no person; an agent acts for one by token exchange (RFC 8693).
+    if (principal.isClient) {
+      return this.refuse(a, 403, 'agent_without_user', `${this.where(a)} runs as each person: client ${principal.subject} acting as itself has no identity here; exchange the user's token (RFC 8693) to act for them`);
+    }
     if (a.storage === 'client') {
       const values = clientValues ?? {};
       const problems = fieldProblems(a.upstream.credential, values);

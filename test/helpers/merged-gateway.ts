@@ -33,14 +33,14 @@ export interface MergedGateway {
  * assignment, or any bearer token from a per-user one (the test asserts which
  * one reached it). `configure` gets the config to add gateways to.
  */
-export async function startMergedGateway(specs: UpstreamSpec[], configure: (config: Record<string, any>, upstreams: Record<string, { url: string; key: string }>) => void): Promise<MergedGateway> {
+export async function startMergedGateway(specs: UpstreamSpec[], configure: (config: Record<string, any>, upstreams: Record<string, { url: string; key: string }>) => void, extraEnv: Record<string, string> = {}): Promise<MergedGateway> {
   const upstreams: MergedGateway['upstreams'] = {};
   for (const spec of specs) {
     const key = `${spec.id}-${randomBytes(8).toString('hex')}`;
     const up = await startFeatureUpstream({ eras: spec.eras, name: spec.id, requireAuthorization: spec.accept ?? ((value) => value !== undefined && value.startsWith('Bearer ')) });
     upstreams[spec.id] = Object.assign(up, { key });
   }
-  const env: Record<string, string> = { ALICE_PASSWORD: ALICE.password, BOB_PASSWORD: BOB.password };
+  const env: Record<string, string> = { ALICE_PASSWORD: ALICE.password, BOB_PASSWORD: BOB.password, ...extraEnv };
   const config: Record<string, any> = {
     oauth_server: {
       builtin: {

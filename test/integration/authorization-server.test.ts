@@ -45,7 +45,7 @@ describe('metadata (RFC 8414, RFC 9728)', () => {
       assert.equal(meta.registration_endpoint, `${base}/oauth/register`);
       assert.equal(meta.jwks_uri, `${base}/oauth/jwks`);
       assert.deepEqual(meta.code_challenge_methods_supported, ['S256']);
-      assert.deepEqual(meta.grant_types_supported, ['authorization_code', 'refresh_token']);
+      assert.deepEqual(meta.grant_types_supported, ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange']);
       assert.equal(meta.authorization_response_iss_parameter_supported, true);
     }
   });

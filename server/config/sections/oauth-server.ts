@@ -33,6 +33,23 @@ const signingSection = z.strictObject({
   generate_key: z.boolean().default(true),
 });
 
+/** RFC 8693 §2.1: the grant type of a token exchange. */
+export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+
+/**
+ * An admin's permission for a client (an agent) to exchange an end user's
+ * access token for one that acts as that user (RFC 8693). Without this block
+ * the client may not exchange tokens at all.
+ */
+const tokenExchangePolicy = z.strictObject({
+  /** The MCP endpoints (RFC 8707 resources) it may obtain tokens for: a gateway covers its servers; a path is relative to the public URL. */
+  resources: z.array(z.union([httpUrl, z.string().regex(/^\/mcp(?:\/[^/?#\s]+){0,2}$/, 'expected an http(s) URL or a path like /mcp/{gateway}[/{server}]')])).min(1, 'list at least one resource (an MCP endpoint URL) the client may obtain tokens for'),
+  /** Whom it may act for: subjects (usernames), emails, or "@domain". Omitted: any active user. */
+  users: z.array(z.string().min(1)).optional(),
+  /** Lifetime of an exchanged token (never past the subject token's own expiry). */
+  token_lifetime: duration.default(300),
+});
+
 /** A client configured by an admin (MXCP's `clients:`). */
 const staticClient = z
   .strictObject({
@@ -41,12 +58,28 @@ const staticClient = z
     client_secret_env: envName.optional(),
     name: z.string(),
     redirect_uris: z.array(z.string()).default([]),
-    grant_types: z.array(z.enum(['authorization_code', 'refresh_token'])).default(['authorization_code', 'refresh_token']),
+    /** client_credentials: the client acts as itself (a headless agent); confidential clients only. */
+    grant_types: z.array(z.enum(['authorization_code', 'refresh_token', 'client_credentials', TOKEN_EXCHANGE_GRANT])).default(['authorization_code', 'refresh_token']),
     scopes: z.array(scope).optional(),
     token_endpoint_auth_method: z.enum(['none', 'client_secret_basic', 'client_secret_post']).optional(),
+    /** Allows RFC 8693 token exchange (adds its grant type); confidential clients only. */
+    token_exchange: tokenExchangePolicy.optional(),
   })
   .refine((c) => !(c.token_endpoint_auth_method && c.token_endpoint_auth_method !== 'none' && !c.client_secret_env), {
     message: 'a client that authenticates with a secret needs client_secret_env',
+  })
+  // RFC 6749 §4.4 / RFC 8693 §2.1: both grants authenticate the client; a public client cannot.
+  .refine((c) => !c.grant_types.includes('client_credentials') || (c.client_secret_env !== undefined && c.token_endpoint_auth_method !== 'none'), {
+    message: 'the client_credentials grant is for confidential clients: set client_secret_env',
+    path: ['grant_types'],
+  })
+  .refine((c) => c.token_exchange === undefined || (c.client_secret_env !== undefined && c.token_endpoint_auth_method !== 'none'), {
+    message: 'token exchange is for confidential clients: set client_secret_env',
+    path: ['token_exchange'],
+  })
+  .refine((c) => !c.grant_types.includes(TOKEN_EXCHANGE_GRANT) || c.token_exchange !== undefined, {
+    message: `${TOKEN_EXCHANGE_GRANT} needs an admin's permission: set token_exchange.resources (and optionally users)`,
+    path: ['token_exchange'],
   });
 
 export const oauthServerSection = z.strictObject({
@@ -72,4 +105,12 @@ export const oauthServerSection = z.strictObject({
   client_id_metadata_documents: z.boolean().default(true),
   /** Clients an admin configured, beside dynamically registered ones. */
   clients: z.array(staticClient).default([]),
+}).superRefine((section, ctx) => {
+  // RFC 9068 §2.2: a client-credentials token's sub is the client id; it must not name a person too.
+  const usernames = new Set(section.builtin.users.map((u) => u.username));
+  section.clients.forEach((c, i) => {
+    if (c.grant_types.includes('client_credentials') && usernames.has(c.client_id)) {
+      ctx.addIssue({ code: 'custom', path: ['clients', i, 'client_id'], message: `"${c.client_id}" is also a builtin user: a client acting as itself needs an id no person has` });
+    }
+  });
 });
