@@ -2,7 +2,8 @@ import { type Response, Router } from 'express';
 import { z } from 'zod';
 import { type AuditFilter, type AuditSink, isAuditLog } from '../audit/audit.ts';
 import { InvalidRequestError, NotFoundError } from '../http/errors.ts';
-import { caller, parseInput, requireScope } from './http.ts';
+import { Capabilities } from './capabilities.ts';
+import { caller, parseInput } from './http.ts';
 
 // Reading the audit log: GET /api/v1/audit (admins: everyone's entries,
 // filtered) and GET /api/v1/me/audit (the caller's own entries only). JSON
@@ -39,6 +40,8 @@ const ownQuery = adminQuery.omit({ user: true });
 
 export interface AuditApiDeps {
   audit: AuditSink;
+  /** Who may read everyone's entries: the audit_log capability (default: the scope mcp:admin). */
+  capabilities?: Capabilities;
 }
 
 export function auditRouter(deps: AuditApiDeps): Router {
@@ -75,7 +78,8 @@ export function auditRouter(deps: AuditApiDeps): Router {
     res.set('Cache-Control', 'no-store').json({ entries: entries.slice(0, limit), has_more: entries.length > limit });
   }
 
-  router.get('/audit', requireScope('mcp:admin'), async (req, res) => {
+  const capabilities = deps.capabilities ?? new Capabilities(undefined);
+  router.get('/audit', capabilities.require('audit_log', 'reading the audit log needs an access token'), async (req, res) => {
     const query = parseInput(adminQuery, req.query, 'query');
     await answer(res, query, { since: query.since, until: query.until, subject: query.user, actor: query.actor, gateway: query.gateway, outcome: query.outcome });
   });

@@ -8,6 +8,8 @@ import type { BreakGlass } from '../gateway/access.ts';
 import type { AuditSink } from '../audit/audit.ts';
 import { type AdminDeps, adminRouter } from './admin/index.ts';
 import { auditRouter } from './audit.ts';
+import { Capabilities } from './capabilities.ts';
+import { caller } from './http.ts';
 import { type MeDeps, meRouter } from './me.ts';
 
 // The admin and self-service JSON API. This slice: what the extension needs to
@@ -32,6 +34,8 @@ declare module 'express-serve-static-core' {
 export function apiV1Router(deps: ApiDeps): Router {
   const router = Router();
   const { resources } = deps;
+  // Admin capabilities from access.roles (default: the scope mcp:admin holds them all).
+  const capabilities = deps.control && new Capabilities(deps.control.admin.config.access);
 
   // Inbound validation for every API call; anonymous is allowed where a route says so.
   router.use(async (req: Request, _res: Response, next: NextFunction) => {
@@ -78,9 +82,15 @@ export function apiV1Router(deps: ApiDeps): Router {
     });
   });
 
+  // What the caller may administer (empty: nothing; their own identities, /me/*, are always theirs).
+  router.get('/me/capabilities', (req, res) => {
+    const p = caller(req, 'sign in to see what you may administer');
+    res.set('Cache-Control', 'no-store').json({ capabilities: capabilities?.of(p) ?? [], roles: capabilities?.rolesOf(p) ?? [] });
+  });
+
   if (deps.control) {
-    router.use(auditRouter({ audit: deps.control.audit }));
-    router.use('/admin', adminRouter(deps.control.admin));
+    router.use(auditRouter({ audit: deps.control.audit, capabilities }));
+    router.use('/admin', adminRouter(deps.control.admin, capabilities));
   }
 
   if (deps.me) router.use('/me', meRouter(deps.me));

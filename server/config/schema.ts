@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { accessSection } from './sections/access.ts';
 import { auditSection } from './sections/audit.ts';
 import { authSection } from './sections/auth.ts';
 import { oauthServerSection } from './sections/oauth-server.ts';
@@ -22,6 +23,8 @@ export const configSchema = z
     identities: z.array(identitySeed).default([]),
     gateways: z.array(gateway).default([]),
     audit: auditSection.default(() => auditSection.parse({})),
+    /** Roles and the admin capabilities they grant; without it, mcp:admin holds every capability. */
+    access: accessSection.default({}),
   })
   .superRefine((config, ctx) => {
     const unique = (items: { id: string }[], key: string) => {

@@ -6,6 +6,7 @@ import { type CredentialConfig, gateway as gatewaySchema, type GatewayInput, ups
 import type { Principal } from '../inbound/principal.ts';
 import type { Logger } from '../log.ts';
 import { Collection, type Store } from '../store/index.ts';
+import { compilePolicies, type PolicyRule } from './tool-policy.ts';
 
 // The gateways, their assignments and the upstreams they reach, as the
 // request path needs them: from the configuration file and from the admin API
@@ -40,6 +41,8 @@ export interface Assignment {
   sharedIdentity: string | undefined;
   storage: 'registry' | 'client';
   tools: ToolFilter | undefined;
+  /** Allow/deny rules by caller (tool-policy.ts); undefined when the assignment has none. */
+  policies: PolicyRule[] | undefined;
 }
 
 export interface Members {
@@ -196,6 +199,7 @@ export class CatalogHolder {
           sharedIdentity: a.shared_identity,
           storage: a.storage,
           tools: a.tools && { allow: a.tools.allow?.map(globToRegExp), deny: a.tools.deny.map(globToRegExp) },
+          policies: compilePolicies(a.policies),
         });
       }
       gateways.set(gw.id, {

@@ -9,6 +9,7 @@ import type { AuditSink } from '../audit/audit.ts';
 import type { CredentialResolver } from '../vault/resolver.ts';
 import type { AccessChecks } from './access.ts';
 import { type Assignment, type CatalogHolder, mayUse, toolAllowed } from './catalog.ts';
+import { policyDenial, policyFailure, toolOffered } from './tool-policy.ts';
 import { readClientCredentials } from './client-credentials.ts';
 import { CODES, type GatewayFailure, sendFailure } from './jsonrpc.ts';
 import { MergedEndpoint } from './merged-endpoint.ts';
@@ -177,9 +178,9 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
       return fail(req, res, { status: 403, code: CODES.forbidden, step: 'assignment', reason: 'upstream_disabled', message: `upstream "${assignment.upstream.id}" is disabled by an admin` });
     }
 
-    // Tool policy (the assignment's allow/deny globs) needs the method and the tool: from the
-    // 2026-07-28 headers when present, else from the body. So does the stand-in below.
-    const needsFacts = assignment.tools !== undefined || assignment.identity === 'per_user';
+    // Tool policy (the assignment's allow/deny globs and its rules by caller) needs the method and
+    // the tool: from the 2026-07-28 headers when present, else from the body. So does the stand-in below.
+    const needsFacts = assignment.tools !== undefined || assignment.policies !== undefined || assignment.identity === 'per_user';
     let facts: RequestFacts = { calls: [], body: undefined };
     if (req.method === 'POST') {
       if (trustsHeaders(req.headers)) {
@@ -206,6 +207,18 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
           reason: 'tool_not_allowed',
           message: `tool "${refused.name}" is not available on /mcp/${gateway.id}/${assignment.name}`,
         }, facts.body === undefined ? undefined : refused.id); // (headers only: the id is peeked from the body)
+      }
+    }
+    if (assignment.policies) {
+      // The first call of the request that a rule denies to this caller: refused here, never forwarded.
+      for (const call of facts.calls) {
+        if (call.method !== 'tools/call' || call.name === undefined) continue;
+        const rule = policyDenial(assignment, principal, call.name);
+        if (!rule) continue;
+        record.outcome = 'policy_denied';
+        record.method = 'tools/call';
+        record.name = call.name;
+        return void sendFailure(req, res, policyFailure(assignment, call.name, rule), facts.body === undefined ? undefined : call.id);
       }
     }
 
@@ -235,7 +248,7 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
         const init = facts.calls.find((c) => c.method === 'initialize');
         const urlElicitation = init ? initializeDeclaresUrlElicitation(facts.body) : (standInSession?.urlElicitation ?? false);
         if (facts.calls.length === 0 && req.method === 'POST' && facts.body === undefined) keepBodyForAudit(req, record);
-        return standIn(req, res, { assignment, unconnected, caller, urlElicitation }, facts.body, init ? deps.sessions.wrap(caller, routeKey, standInSessionId(urlElicitation)) : undefined);
+        return standIn(req, res, { assignment, unconnected, caller, principal, urlElicitation }, facts.body, init ? deps.sessions.wrap(caller, routeKey, standInSessionId(urlElicitation)) : undefined);
       }
       const failure = resolved.failure.status === 401 ? { ...resolved.failure, headers: { 'www-authenticate': bearerChallenge(resourceMetadata) } } : resolved.failure;
       return fail(req, res, failure);
@@ -251,7 +264,7 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
     const rewrite = listing
       ? (listed: unknown[]) => {
           tools.remember(assignment!.upstream.id, listed);
-          return listed.filter((t) => toolAllowed(assignment!.tools, String((t as { name?: unknown }).name)));
+          return listed.filter((t) => toolOffered(assignment!, principal, String((t as { name?: unknown }).name)));
         }
       : undefined;
     forward(req, res, assignment, buildUpstreamHeaders(req.headers, credentialHeaders, upstreamSession), (upstreamId) => deps.sessions.wrap(caller, routeKey, upstreamId), log, facts.body, rewrite);

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { toolAllowed } from './catalog.ts';
+import { toolOffered } from './tool-policy.ts';
 import { CODES } from './jsonrpc.ts';
 import type { MergedHandlers, RequestContext } from './merged-server.ts';
 import { decodeMcpName, MODERN_VERSION } from './raw-policy.ts';
@@ -49,7 +49,8 @@ export async function tryFastPath(req: IncomingMessage, res: ServerResponse, par
   if (!gateway || name === undefined) return false;
   const alias = handlers.book(gateway.id).resolve(name, gateway.servers.keys());
   const a = alias && gateway.servers.get(alias.assignment);
-  if (!alias || !a || !toolAllowed(a.tools, alias.original)) return false;
+  // A filtered tool, or one a policy denies this caller: the SDK path answers with the refusal.
+  if (!alias || !a || !toolOffered(a, rc.principal, alias.original)) return false;
   const reach = await handlers.reach(rc, a);
   if (!reach.ok || reach.conn.era !== 'modern') return false;
 

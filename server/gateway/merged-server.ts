@@ -14,6 +14,7 @@ import type { Principal } from '../inbound/principal.ts';
 import type { Logger } from '../log.ts';
 import type { CredentialResolver } from '../vault/resolver.ts';
 import { type Assignment, type CatalogHolder, type Gateway, toolAllowed } from './catalog.ts';
+import { policyDenial, policyFailure, toolOffered } from './tool-policy.ts';
 import { readClientCredentials } from './client-credentials.ts';
 import { CODES, type GatewayFailure } from './jsonrpc.ts';
 import type { CallerState, LegacySession } from './merged-caller.ts';
@@ -236,7 +237,8 @@ export class MergedHandlers {
       async (reach) => {
         const listed = (await this.listAll(reach, 'tools/list', 'tools', rc, ctx)) as ToolDefinition[];
         this.deps.tools.remember(reach.a.upstream.id, listed);
-        return listed.filter((t) => toolAllowed(reach.a.tools, t.name)).map((t) => ({ ...t, name: book.expose(reach.a.name, t.name) }));
+        // Hidden: what the filter leaves out, and what a policy denies this caller.
+        return listed.filter((t) => toolOffered(reach.a, rc.principal, t.name)).map((t) => ({ ...t, name: book.expose(reach.a.name, t.name) }));
       },
       (reach) => {
         if (!reach.unconnected) {
@@ -244,7 +246,7 @@ export class MergedHandlers {
           return [];
         }
         // Not connected yet: the tools as last seen at the upstream, else a placeholder that says how to connect.
-        const cached = this.deps.tools.get(reach.a.upstream.id)?.filter((t) => toolAllowed(reach.a.tools, t.name));
+        const cached = this.deps.tools.get(reach.a.upstream.id)?.filter((t) => toolOffered(reach.a, rc.principal, t.name));
         if (cached?.length) return cached.map((t) => ({ ...t, name: book.expose(reach.a.name, t.name) }));
         return [placeholderTool(book.expose(reach.a.name, CONNECT_TOOL), reach.a.upstream.name, reach.unconnected)];
       },
@@ -266,6 +268,11 @@ export class MergedHandlers {
     if (!toolAllowed(a.tools, alias.original)) {
       rc.record.outcome = 'tool_not_allowed';
       throw new ProtocolError(CODES.forbidden, `tool "${name}" is not available on gateway "${gateway.id}": server "${a.name}" does not allow "${alias.original}"`, { step: 'assignment', reason: 'tool_not_allowed' });
+    }
+    const denied = policyDenial(a, rc.principal, alias.original);
+    if (denied) {
+      rc.record.outcome = 'policy_denied';
+      throw failureError(policyFailure(a, alias.original, denied));
     }
     return this.routed(rc, ctx, a, 'tools/call', { ...request.params, name: alias.original });
   }

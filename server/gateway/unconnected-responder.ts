@@ -1,7 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { toNodeHandler } from '@modelcontextprotocol/node';
 import { createMcpHandler, inputRequired, ProtocolError, type RequestStateCodec, Server, type ServerContext, UrlElicitationRequiredError } from '@modelcontextprotocol/server';
+import type { Principal } from '../inbound/principal.ts';
 import { type Assignment, toolAllowed } from './catalog.ts';
+import { toolOffered } from './tool-policy.ts';
 import type { GatewayState } from './round-trips.ts';
 import { CONNECT_TOOL, connectElicitation, connectToolError, placeholderTool, supportsUrlElicitation, type ToolCache, type Unconnected } from './unconnected.ts';
 
@@ -21,6 +23,8 @@ export interface StandIn {
   assignment: Assignment;
   unconnected: Unconnected;
   caller: string;
+  /** Who is calling: tools/list hides the tools a policy denies them. */
+  principal: Principal | undefined;
   /** 2025 session ids issued by the stand-in carry whether the client declared URL elicitation (stateless: nothing else remembers it). */
   urlElicitation: boolean;
 }
@@ -49,7 +53,7 @@ export function unconnectedResponder(deps: { tools: ToolCache; codec: RequestSta
       );
       server.setRequestHandler('tools/list', async (_req, ctx) => {
         const s = standInOf(ctx);
-        const cached = deps.tools.get(s.assignment.upstream.id)?.filter((t) => toolAllowed(s.assignment.tools, t.name));
+        const cached = deps.tools.get(s.assignment.upstream.id)?.filter((t) => toolOffered(s.assignment, s.principal, t.name));
         return { tools: (cached?.length ? cached : [placeholderTool(CONNECT_TOOL, s.assignment.upstream.name, s.unconnected)]) as never };
       });
       server.setRequestHandler('tools/call', async (req, ctx) => {

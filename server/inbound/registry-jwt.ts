@@ -1,6 +1,7 @@
 import { decodeJwt, errors, jwtVerify } from 'jose';
 import { InvalidTokenError } from '../http/errors.ts';
 import type { KeyRing } from '../oauth/signing-keys.ts';
+import { stringList } from './claims.ts';
 import type { Principal } from './principal.ts';
 import type { TokenValidator } from './validator.ts';
 
@@ -41,7 +42,9 @@ export async function verifyRegistryToken(token: string, keys: KeyRing, issuer: 
       name: typeof payload.name === 'string' ? payload.name : undefined,
       email: typeof payload.email === 'string' ? payload.email : undefined,
       scopes: typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [],
-      groups: [],
+      // RFC 9068 §2.2.3.1 (groups, roles): as the account had them when the token was issued.
+      groups: stringList(payload.groups),
+      ...(payload.roles !== undefined && { roles: stringList(payload.roles) }),
       provider: 'registry',
       clientId: typeof payload.client_id === 'string' ? payload.client_id : undefined,
       audience,

@@ -61,6 +61,7 @@ export class ValidationEndpointValidator implements TokenValidator {
       name: typeof claims.name === 'string' ? claims.name : undefined,
       scopes: stringList(answer.scopes),
       groups: stringList(claims.groups),
+      ...(claims.roles !== undefined && { roles: stringList(claims.roles) }),
       provider: 'bearer',
       // The cache lifetime from this moment, not from the start of the second (a 1 s TTL would otherwise last 0-1 s).
       expiresAt: Math.min(exp, Date.now() / 1000 + o.cacheTtl),

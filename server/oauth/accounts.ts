@@ -14,6 +14,8 @@ export interface Account {
   email?: string | undefined;
   scopes: string[];
   groups: string[];
+  /** Builtin users' configured roles (federated accounts have none). */
+  roles?: string[] | undefined;
   provider: string;
   disabled: boolean;
 }
@@ -46,7 +48,7 @@ export class Accounts {
     const user = this.builtin.get(sub);
     if (user) {
       const overlay = await this.records.find(sub);
-      return { sub, username: user.username, name: user.name, email: user.email, scopes: user.scopes, groups: [], provider: 'builtin', disabled: overlay?.disabled ?? false };
+      return { sub, username: user.username, name: user.name, email: user.email, scopes: user.scopes, groups: user.groups, roles: user.roles, provider: 'builtin', disabled: overlay?.disabled ?? false };
     }
     const stored = await this.records.find(sub);
     return stored && { sub: stored.sub, username: stored.username, name: stored.name, email: stored.email, scopes: stored.scopes, groups: stored.groups, provider: stored.provider, disabled: stored.disabled };

@@ -91,7 +91,7 @@ export class Grants {
   }
 
   /** An RFC 9068 JWT access token, audience-bound to the resources it was issued for. */
-  async accessToken(input: { user: Pick<Account, 'sub' | 'name' | 'email'>; clientId: string; scope: string; resource: string[] },
+  async accessToken(input: { user: Pick<Account, 'sub' | 'name' | 'email'> & Partial<Pick<Account, 'groups' | 'roles'>>; clientId: string; scope: string; resource: string[] },
     /** `claims`: `gty` (client credentials) or `act` (RFC 8693 §4.1); `lifetime`: shorter than token_lifetime (exchanged tokens). */
     options: { claims?: { gty?: string; act?: { sub: string } }; lifetime?: number } = {},
   ): Promise<{ token: string; expiresIn: number }> {
@@ -103,6 +103,9 @@ export class Grants {
       ...(input.user.name && { name: input.user.name }),
       ...(input.user.email && { email: input.user.email }),
       ...options.claims,
+      // RFC 9068 §2.2.3.1: groups and roles of the user, for gateway members, tool policies and access roles.
+      ...(input.user.groups?.length && { groups: input.user.groups }),
+      ...(input.user.roles?.length && { roles: input.user.roles }),
     })
       .setProtectedHeader({ alg: this.keys.active.alg, kid: this.keys.active.kid, typ: 'at+jwt' })
       .setIssuer(this.issuer)

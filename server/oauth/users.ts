@@ -6,6 +6,8 @@ export interface User {
   scopes: string[];
   name?: string | undefined;
   email?: string | undefined;
+  groups: string[];
+  roles: string[];
 }
 
 interface StoredUser extends User {
@@ -38,14 +40,14 @@ export class BuiltinUsers {
         passwordHash = await bcrypt.hash(password, 10);
       }
       if (map.has(user.username)) throw new Error(`oauth_server.builtin.users[${i}].username: duplicate user "${user.username}"`);
-      map.set(user.username, { username: user.username, scopes: user.scopes, name: user.name, email: user.email, passwordHash: passwordHash! });
+      map.set(user.username, { username: user.username, scopes: user.scopes, name: user.name, email: user.email, groups: user.groups, roles: user.roles, passwordHash: passwordHash! });
     }
     return new BuiltinUsers(map);
   }
 
   get(username: string): User | undefined {
     const user = this.users.get(username);
-    return user && { username: user.username, scopes: user.scopes, name: user.name, email: user.email };
+    return user && { username: user.username, scopes: user.scopes, name: user.name, email: user.email, groups: user.groups, roles: user.roles };
   }
 
   /** The user when the password is right; undefined otherwise, in the same time either way. */

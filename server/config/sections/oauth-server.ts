@@ -13,6 +13,9 @@ export const builtinUser = z
     scopes: z.array(scope).default([]),
     name: z.string().optional(),
     email: z.email().optional(),
+    /** Carried in the user's access tokens (RFC 9068 §2.2.3.1): for gateway members, tool policies and access roles. */
+    groups: z.array(z.string().min(1)).default([]),
+    roles: z.array(z.string().min(1)).default([]),
   })
   .refine((u) => (u.password_hash === undefined) !== (u.password_env === undefined), {
     message: 'set exactly one of password_hash or password_env',

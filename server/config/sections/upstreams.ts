@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { duration } from '../duration.ts';
 import { envName, httpUrl, id, scope } from './common.ts';
+import { policies } from './policies.ts';
 
 // Upstreams (MCP servers Keygate forwards to), the identities that
 // authenticate to them, and the gateways that assign them. The same schemas
@@ -126,6 +127,8 @@ export const assignment = z
     /** per_user credential fields: kept by the registry (encrypted), or by the client and sent with each request. */
     storage: z.enum(['registry', 'client']).default('registry'),
     tools: toolFilter.optional(),
+    /** Allow/deny rules on tools by who is calling; the first matching rule decides, none matching allows. */
+    policies: policies.optional(),
   })
   .superRefine((a, ctx) => {
     if (a.identity === 'per_user' && a.shared_identity !== undefined) ctx.addIssue({ code: 'custom', path: ['shared_identity'], message: 'a per_user server has no shared_identity' });
