@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createRegistry } from './app.ts';
+import { runAdmin } from './cli/admin.ts';
 import { ConfigError, loadConfig, parseConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { DEMO_GATEWAY, DEMO_PERSONAL_PREFIX, DEMO_USERNAME, embeddedDefault, type EmbeddedDefault } from './demo/embedded.ts';
@@ -17,6 +18,7 @@ import { Vault } from './vault/vault.ts';
 const USAGE = `Usage: keygate-registry [--config FILE] [--port N] [--data-dir DIR]
        keygate-registry keys rotate [--config FILE] [--data-dir DIR]
        keygate-registry vault rotate [--config FILE] [--data-dir DIR]
+       keygate-registry admin RESOURCE ACTION …   (admin API of a running registry; admin --help)
 
   --config FILE        YAML configuration (\${ENV} is expanded); env KEYGATE_CONFIG.
                        Without one, the embedded demo default runs.
@@ -36,6 +38,7 @@ const USAGE = `Usage: keygate-registry [--config FILE] [--port N] [--data-dir DI
 `;
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'admin') return runAdmin(argv.slice(1));
   const log = consoleLogger();
   let parsed;
   try {

@@ -163,9 +163,19 @@ export class CredentialResolver {
     let pending = this.refreshing.get(identity.id);
     if (!pending) {
       pending = (async () => {
-        const tokens = await this.deps.upstreamOAuth.refresh(a.upstream, secret.refresh_token!);
+        // A call may hold a record read before an earlier flight saved its
+        // renewal: read it again, and never spend a rotated refresh token twice
+        // (RFC 9700 §4.14.2: the authorization server would revoke the grant).
+        const latest = (await this.deps.identities.records.find(identity.id)) ?? identity;
+        const stored = latest === identity ? secret : this.deps.identities.reveal(latest);
+        if (stored.kind === 'oauth' && stored.access_token !== secret.access_token && (stored.expires_at === undefined || stored.expires_at - REFRESH_MARGIN > now())) {
+          this.secrets.set(identity.id, stored);
+          return stored;
+        }
+        const refreshToken = (stored.kind === 'oauth' && stored.refresh_token) || secret.refresh_token!;
+        const tokens = await this.deps.upstreamOAuth.refresh(a.upstream, refreshToken);
         const next = oauthSecret(tokens);
-        await this.deps.identities.replaceSecret(identity, next);
+        await this.deps.identities.replaceSecret(latest, next);
         this.secrets.set(identity.id, next);
         return next;
       })().finally(() => this.refreshing.delete(identity.id));

@@ -12,13 +12,13 @@ import { z } from 'zod';
  * server in RFC 9728 metadata, and answers 401 with resource_metadata
  * otherwise. Its `whoami` tool says whose token it got.
  */
-export async function startOAuthUpstream(idpIssuer: string): Promise<{ url: string; seen: { sub: string | undefined; client: string | undefined }[]; rejected: number; close(): Promise<void> }> {
+export async function startOAuthUpstream(idpIssuer: string): Promise<{ url: string; seen: { sub: string | undefined; client: string | undefined; token: string }[]; rejected: number; close(): Promise<void> }> {
   const server: Server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const url = `${origin}/mcp`;
   const jwks = createRemoteJWKSet(new URL(`${idpIssuer}/jwks`));
-  const state = { seen: [] as { sub: string | undefined; client: string | undefined }[], rejected: 0 };
+  const state = { seen: [] as { sub: string | undefined; client: string | undefined; token: string }[], rejected: 0 };
 
   const mcp = createMcpHandler((ctx) => {
     const s = new McpServer({ name: 'oauth-upstream', version: '1.0.0' });
@@ -41,7 +41,7 @@ export async function startOAuthUpstream(idpIssuer: string): Promise<{ url: stri
       }
       try {
         const { payload } = await jwtVerify(token, jwks, { issuer: idpIssuer, audience: url });
-        state.seen.push({ sub: payload.sub, client: typeof payload.client_id === 'string' ? payload.client_id : undefined });
+        state.seen.push({ sub: payload.sub, client: typeof payload.client_id === 'string' ? payload.client_id : undefined, token });
         return mcp.fetch(req, { authInfo: { token, clientId: String(payload.client_id ?? ''), scopes: [], expiresAt: payload.exp, extra: { sub: payload.sub ?? `client:${String(payload.client_id)}` } } });
       } catch {
         state.rejected++;

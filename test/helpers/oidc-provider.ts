@@ -32,6 +32,8 @@ export interface IdpOptions {
   ttl?: Configuration['ttl'];
   /** Dynamic client registration (RFC 7591) at /reg. */
   registration?: boolean;
+  /** Rotate refresh tokens on every use (a reused one then fails); default: oidc-provider's rule. */
+  rotateRefreshToken?: boolean;
 }
 
 export interface TestIdp {
@@ -185,6 +187,7 @@ export async function startOidcProvider(options: IdpOptions = {}): Promise<TestI
       pkce: { required: () => true },
       // Refresh tokens to every client allowed the grant (not only with offline_access and a consent prompt).
       issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+      ...(options.rotateRefreshToken !== undefined && { rotateRefreshToken: options.rotateRefreshToken }),
       interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
       ttl: { AccessToken: 3600, AuthorizationCode: 60, ClientCredentials: 600, Grant: 86400, IdToken: 3600, Interaction: 600, RefreshToken: 86400, Session: 86400, ...options.ttl },
       // Keep the provider's own logging quiet in test output.

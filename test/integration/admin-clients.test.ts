@@ -202,14 +202,31 @@ describe('admin-created clients', () => {
     assert.equal((await callEcho(`${base}/mcp/team/demo`, tokens.access_token)).status, 200);
   });
 
+  test('a headless agent: a confidential client_credentials client gets tokens as itself until it is disabled', async () => {
+    const created = await admin.post('/admin/clients', { client_id: 'agent', name: 'Agent', grant_types: ['client_credentials'], scopes: ['mcp:read'] });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.deepEqual(created.body.redirect_uris, []);
+    const tokenOf = () => tokenRequest(base, { grant_type: 'client_credentials' }, basic('agent', created.body.client_secret));
+    const res = await tokenOf();
+    assert.equal(res.status, 200, await res.clone().text());
+    const { access_token: token } = (await res.json()) as { access_token: string };
+    assert.equal((await callEcho(`${base}/mcp/team/demo`, token)).status, 200, 'a shared server');
+    assert.equal((await admin.post('/admin/clients/agent/disable', {})).status, 200);
+    assert.equal((await tokenOf()).status, 401);
+    assert.equal((await callEcho(`${base}/mcp/team/demo`, token)).reason, 'client_disabled');
+    assert.equal((await admin.post('/admin/clients/agent/enable', {})).status, 200);
+    assert.equal((await callEcho(`${base}/mcp/team/demo`, token)).status, 200);
+  });
+
   test('bad bodies are 400 invalid_request naming the field; a taken id is 409', async () => {
     const cases: [unknown, RegExp][] = [
       [{ redirect_uris: [REDIRECT] }, /^name: /],
       [{ name: 'x', redirect_uris: [REDIRECT], colour: 'red' }, /^unknown field colour$/],
       [{ name: 'x' }, /^redirect_uris: the authorization_code grant needs at least one redirect URI/],
       [{ name: 'x', redirect_uris: ['javascript:alert(1)'] }, /^redirect_uris\.0: /],
-      [{ name: 'x', redirect_uris: [REDIRECT], grant_types: ['password'] }, /^grant_types\.0: grant_types may hold authorization_code, refresh_token/],
+      [{ name: 'x', redirect_uris: [REDIRECT], grant_types: ['password'] }, /^grant_types\.0: grant_types may hold authorization_code, refresh_token, client_credentials/],
       [{ name: 'x', redirect_uris: [REDIRECT], grant_types: [] }, /^grant_types: a client needs at least one grant type/],
+      [{ name: 'x', token_endpoint_auth_method: 'none', grant_types: ['client_credentials'] }, /^grant_types: client_credentials is for confidential clients/],
       [{ name: 'x', redirect_uris: [REDIRECT], scopes: ['mcp:root'] }, /^scopes\.0: "mcp:root" is not a scope this server supports/],
       [{ name: 'x', redirect_uris: [REDIRECT], token_endpoint_auth_method: 'private_key_jwt' }, /^token_endpoint_auth_method: /],
       [{ name: 'x', redirect_uris: [REDIRECT], client_id: 'has space' }, /^client_id: expected 1-128 letters/],

@@ -22,8 +22,8 @@ import { type AdminDeps, flip, noStore, switchBody, switchView } from './deps.ts
 
 type StoredClient = z.infer<typeof clientSchema>;
 
-/** What the token endpoint serves today; an admin-created client may be allowed these. */
-const GRANT_TYPES = ['authorization_code', 'refresh_token'] as const;
+/** Grants an admin-created client may be allowed (RFC 8693 token exchange needs oauth_server.clients[].token_exchange in the file). */
+const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 
 const scopeToken = z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'expected a scope token (RFC 6749 §3.3)');
 
@@ -56,7 +56,9 @@ const patchBody = z.strictObject({ ...editable }).partial();
 type Editable = { name: string; redirect_uris: string[]; grant_types: string[]; scopes?: string[] | undefined; application_type?: 'web' | 'native' | undefined };
 
 /** Rules across fields, and against the server: each problem names its field. */
-function checkClient(deps: AdminDeps, c: Editable): void {
+function checkClient(deps: AdminDeps, c: Editable, authMethod: string): void {
+  // RFC 6749 §4.4: the client speaks for itself, so it must be able to prove who it is.
+  if (c.grant_types.includes('client_credentials') && authMethod === 'none') throw new InvalidRequestError('grant_types: client_credentials is for confidential clients (token_endpoint_auth_method client_secret_basic or client_secret_post)');
   c.redirect_uris.forEach((uri, i) => {
     const problem = redirectUriProblem(uri);
     if (problem) throw new InvalidRequestError(`redirect_uris.${i}: ${problem}`);
@@ -145,7 +147,7 @@ export function clientRoutes(deps: AdminDeps): Router {
 
   router.post('/clients', async (req, res) => {
     const input = parseInput(createBody, req.body);
-    checkClient(deps, input);
+    checkClient(deps, input, input.token_endpoint_auth_method);
     const clientId = input.client_id ?? randomUUID();
     if (await clients.known(clientId)) throw new ConflictError(`there is already a client "${clientId}"`);
     const secret = input.token_endpoint_auth_method === 'none' ? undefined : randomBytes(32).toString('base64url');
@@ -178,7 +180,7 @@ export function clientRoutes(deps: AdminDeps): Router {
   });
 
   async function update(req: Request<{ id: string }>, current: StoredClient, next: Editable & { disabled?: boolean | undefined }) {
-    checkClient(deps, next);
+    checkClient(deps, next, current.token_endpoint_auth_method);
     await clients.records.update(current.client_id, (record) =>
       record && {
         ...record,

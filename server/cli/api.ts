@@ -1,0 +1,86 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+
+// The CLI's side of the admin API: JSON over HTTP with the admin's token, and
+// the API's own error form ({"error","error_description"}) turned into an
+// error the CLI prints as is.
+
+/** An answer of the registry that is not a success, or a registry that cannot be reached. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number | undefined,
+    readonly error: string,
+    readonly description: string,
+  ) {
+    super(status === undefined ? description : `${status} ${error}: ${description}`);
+  }
+}
+
+/** A mistake in how the command was called (exit code 2). */
+export class UsageError extends Error {}
+
+export interface ApiTarget {
+  /** The registry's base URL, no trailing slash. */
+  registry: string;
+  token: string;
+}
+
+export interface ApiAnswer {
+  status: number;
+  body: unknown;
+  /** The raw text (for JSONL exports). */
+  text: string;
+}
+
+export async function request(target: ApiTarget, method: string, path: string, body?: unknown): Promise<ApiAnswer> {
+  const url = `${target.registry}/api/v1${path}`;
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method,
+      headers: { authorization: `Bearer ${target.token}`, accept: 'application/json', ...(body !== undefined && { 'content-type': 'application/json' }) },
+      ...(body !== undefined && { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(30_000),
+    });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    throw new ApiError(undefined, 'unreachable', `cannot reach the registry at ${target.registry}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+  }
+  const text = await res.text();
+  let parsed: unknown = text;
+  if ((res.headers.get('content-type') ?? '').includes('application/json') && text) {
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // leave the text as it is
+    }
+  }
+  if (res.status >= 400) {
+    const e = parsed as { error?: unknown; error_description?: unknown };
+    const error = typeof e?.error === 'string' ? e.error : `http_${res.status}`;
+    const description = typeof e?.error_description === 'string' ? e.error_description : text.slice(0, 300) || res.statusText;
+    throw new ApiError(res.status, error, description);
+  }
+  return { status: res.status, body: parsed, text };
+}
+
+/** `--file path.yaml|path.json`, or `-` for standard input: YAML (JSON is YAML too). */
+export function readInput(file: string | undefined, stdin: () => string): Record<string, unknown> {
+  if (file === undefined) throw new UsageError('this command needs --file PATH (YAML or JSON), or --file - to read standard input');
+  let text: string;
+  try {
+    text = file === '-' ? stdin() : readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  let value: unknown;
+  try {
+    value = parseYaml(text);
+  } catch (err) {
+    throw new UsageError(`${file === '-' ? 'standard input' : file} is not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new UsageError(`${file === '-' ? 'standard input' : file} must hold one object (a mapping), not ${Array.isArray(value) ? 'a list' : String(value)}`);
+  return value as Record<string, unknown>;
+}
+
+export const enc = encodeURIComponent;
