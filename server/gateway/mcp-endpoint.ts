@@ -1,5 +1,4 @@
-import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import { InsufficientScopeError, KeygateError } from '../http/errors.ts';
 import { type Authenticator, bearerChallenge } from '../inbound/authenticator.ts';
 import { callerKey, type Principal } from '../inbound/principal.ts';
@@ -19,6 +18,7 @@ import { gatewayStateCodec, PendingCalls } from './round-trips.ts';
 import type { SessionBinding } from './session-binding.ts';
 import { asUnconnected, ToolCache } from './unconnected.ts';
 import { parseStandInSession, standInSessionId, unconnectedResponder } from './unconnected-responder.ts';
+import { upstreamRequest } from './upstream-http.ts';
 import { UpstreamPool } from './upstream-pool.ts';
 
 // The MCP endpoints: /mcp/{gateway}/{server} forwards one assignment as is;
@@ -320,16 +320,7 @@ function forward(
   rewrite: ((tools: unknown[]) => unknown[]) | undefined,
 ): void {
   const { upstream } = assignment;
-  const send = upstream.url.protocol === 'https:' ? httpsRequest : httpRequest;
-  const upstreamReq = send({
-    protocol: upstream.url.protocol,
-    hostname: upstream.url.hostname,
-    port: upstream.url.port,
-    path: `${upstream.url.pathname}${upstream.url.search}`,
-    method: req.method,
-    headers: body === undefined ? headers : { ...headers, 'content-length': body.length },
-    agent: upstream.agent,
-  });
+  const upstreamReq = upstreamRequest(upstream, req.method ?? 'POST', body === undefined ? headers : { ...headers, 'content-length': body.length });
 
   const timer = setTimeout(() => upstreamReq.destroy(new Error('timeout')), upstream.timeoutMs);
 

@@ -1,12 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { toolOffered } from './tool-policy.ts';
 import { CODES } from './jsonrpc.ts';
 import type { MergedHandlers, RequestContext } from './merged-server.ts';
 import { decodeMcpName, MODERN_VERSION } from './raw-policy.ts';
 import type { GatewayState } from './round-trips.ts';
 import { SseParser, sseMessage } from './sse.ts';
+import { upstreamRequest } from './upstream-http.ts';
 
 // The hot path of /mcp/{gateway}: a 2026-07-28 tools/call to a 2026-07-28
 // upstream needs no protocol translation, so it skips the SDK server: the
@@ -64,23 +63,14 @@ export async function tryFastPath(req: IncomingMessage, res: ServerResponse, par
   const id = body.id;
   const forwarded = JSON.stringify({ ...body, params: { ...params, name: alias.original } });
   const { upstream } = a;
-  const send = upstream.url.protocol === 'https:' ? httpsRequest : httpRequest;
-  const upstreamReq = send({
-    protocol: upstream.url.protocol,
-    hostname: upstream.url.hostname,
-    port: upstream.url.port,
-    path: `${upstream.url.pathname}${upstream.url.search}`,
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      'mcp-protocol-version': MODERN_VERSION,
-      'mcp-method': 'tools/call',
-      'mcp-name': req.headers['mcp-name'] === name ? alias.original : `=?base64?${Buffer.from(alias.original).toString('base64')}?=`,
-      'content-length': Buffer.byteLength(forwarded),
-      ...reach.headers,
-    },
-    agent: upstream.agent,
+  const upstreamReq = upstreamRequest(upstream, 'POST', {
+    'content-type': 'application/json',
+    accept: 'application/json, text/event-stream',
+    'mcp-protocol-version': MODERN_VERSION,
+    'mcp-method': 'tools/call',
+    'mcp-name': req.headers['mcp-name'] === name ? alias.original : `=?base64?${Buffer.from(alias.original).toString('base64')}?=`,
+    'content-length': Buffer.byteLength(forwarded),
+    ...reach.headers,
   });
 
   const fail = (status: number, code: number, reason: string, message: string) => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { Browser, Frame } from 'playwright-core';
 import { startDemoUpstream, type DemoUpstream } from '../../server/demo/upstream.ts';
 import { launchChromium, outputDir } from '../helpers/browser.ts';
-import { codeServerInstall, eventually, startCodeServer, VsCodeWindow, type CodeServer } from '../helpers/code-server.ts';
+import { codeServerInstall, eventually, saveCodeServerLogs, startCodeServer, VsCodeWindow, type CodeServer } from '../helpers/code-server.ts';
 import { ALICE, startFixture, type Fixture } from '../helpers/fixture.ts';
 import { serverCard, sidebarFrame, signInFromPalette } from '../helpers/keygate-vscode.ts';
 import { buildLmToolsExtension, LM_TOOLS_COMMANDS, readLmToolsOutput } from '../helpers/lm-tools-extension.ts';
@@ -131,11 +131,7 @@ describe('Keygate sidebar in VS Code (code-server): sign in, fill a credential, 
   }
 
   after(async () => {
-    if (server) {
-      writeFileSync(join(shots, 'code-server.log'), server.log());
-      rmSync(join(shots, 'vscode-logs'), { recursive: true, force: true });
-      if (existsSync(join(server.userDataDir, 'logs'))) cpSync(join(server.userDataDir, 'logs'), join(shots, 'vscode-logs'), { recursive: true });
-    }
+    if (server) saveCodeServerLogs(server, shots);
     await vs?.close().catch(() => undefined);
     await browser?.close();
     await server?.stop();

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
 import { launchChromium, outputDir } from '../helpers/browser.ts';
-import { codeServerInstall, eventually, startCodeServer, VsCodeWindow, type CodeServer } from '../helpers/code-server.ts';
+import { codeServerInstall, eventually, saveCodeServerLogs, startCodeServer, VsCodeWindow, type CodeServer } from '../helpers/code-server.ts';
 import { ALICE, startFixture, type Fixture } from '../helpers/fixture.ts';
 import { signInFromPalette } from '../helpers/keygate-vscode.ts';
 import { buildLmToolsExtension, LM_TOOLS_COMMANDS, readLmToolsOutput } from '../helpers/lm-tools-extension.ts';
@@ -113,12 +113,7 @@ describe('Keygate in VS Code (code-server): sign in, MCP gateway, tool call, sig
   }
 
   after(async () => {
-    if (server) {
-      // code-server's own output and VS Code's logs (the Keygate output channel, MCP servers, extension host).
-      writeFileSync(join(shots, 'code-server.log'), server.log());
-      rmSync(join(shots, 'vscode-logs'), { recursive: true, force: true });
-      if (existsSync(join(server.userDataDir, 'logs'))) cpSync(join(server.userDataDir, 'logs'), join(shots, 'vscode-logs'), { recursive: true });
-    }
+    if (server) saveCodeServerLogs(server, shots);
     await vs?.close().catch(() => undefined);
     await browser?.close();
     await server?.stop();

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -355,4 +355,11 @@ export class VsCodeWindow {
   async close(): Promise<void> {
     await this.context.close();
   }
+}
+
+/** code-server's own output and VS Code's logs (the Keygate output channel, MCP servers, extension host), into a test's output folder. */
+export function saveCodeServerLogs(server: CodeServer, shots: string): void {
+  writeFileSync(join(shots, 'code-server.log'), server.log());
+  rmSync(join(shots, 'vscode-logs'), { recursive: true, force: true });
+  if (existsSync(join(server.userDataDir, 'logs'))) cpSync(join(server.userDataDir, 'logs'), join(shots, 'vscode-logs'), { recursive: true });
 }
