@@ -85,8 +85,6 @@ export function activate(context: vscode.ExtensionContext): void {
   context.subscriptions.push(
     output,
     setting,
-    store,
-    clientValues,
     auth,
     gateways,
     sidebar,

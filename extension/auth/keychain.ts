@@ -1,5 +1,5 @@
 import type * as z from 'zod/mini';
-import type { Disposable, Event } from '../events.ts';
+import type { Event } from '../events.ts';
 import type { Logger } from '../log.ts';
 
 // The one place secrets are read from and written to (after VS Code's
@@ -60,10 +60,12 @@ export class Keychain {
     }
   }
 
-  /** Changes to our keys, from this window or another one sharing the storage. */
-  onDidChange(listener: (key: string) => unknown): Disposable {
-    return this.secrets.onDidChange((e) => {
-      if (e.key.startsWith(PREFIX)) listener(e.key.slice(PREFIX.length));
-    });
+  /** Changes to our keys that start with `prefix` (from this window or another one sharing the storage), each named by what follows the prefix. */
+  under(prefix: string): Event<string> {
+    const full = PREFIX + prefix;
+    return (listener) =>
+      this.secrets.onDidChange((e) => {
+        if (e.key.startsWith(full)) listener(e.key.slice(full.length));
+      });
   }
 }

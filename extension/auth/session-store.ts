@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { Emitter, type Disposable, type Event } from '../events.ts';
+import type { Event } from '../events.ts';
 import type { Logger } from '../log.ts';
 import type { Keychain } from './keychain.ts';
 
@@ -23,19 +23,15 @@ export type StoredSession = z.infer<typeof storedSessionSchema>;
 
 const KEY_PREFIX = 'session:';
 
-export class SessionStore implements Disposable {
-  private readonly changed = new Emitter<string>();
+export class SessionStore {
   /** The registry whose stored session changed. */
-  readonly onDidChange: Event<string> = this.changed.event;
-  private readonly subscription: Disposable;
+  readonly onDidChange: Event<string>;
 
   constructor(
     private readonly keychain: Keychain,
     private readonly log: Logger,
   ) {
-    this.subscription = keychain.onDidChange((key) => {
-      if (key.startsWith(KEY_PREFIX)) this.changed.fire(key.slice(KEY_PREFIX.length));
-    });
+    this.onDidChange = keychain.under(KEY_PREFIX);
   }
 
   async get(registry: string): Promise<StoredSession | undefined> {
@@ -57,10 +53,5 @@ export class SessionStore implements Disposable {
 
   async delete(registry: string): Promise<void> {
     await this.keychain.delete(KEY_PREFIX + registry);
-  }
-
-  dispose(): void {
-    this.subscription.dispose();
-    this.changed.dispose();
   }
 }

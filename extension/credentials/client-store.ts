@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { Emitter, type Disposable, type Event } from '../events.ts';
+import type { Event } from '../events.ts';
 import type { Keychain } from '../auth/keychain.ts';
 import type { Logger } from '../log.ts';
 
@@ -32,19 +32,15 @@ export function encodeClientCredentials(stored: StoredClientCredentials, gateway
   return Buffer.from(JSON.stringify(forGateway), 'utf8').toString('base64url');
 }
 
-export class ClientCredentialStore implements Disposable {
-  private readonly changed = new Emitter<string>();
+export class ClientCredentialStore {
   /** The registry whose client-held credentials changed (here or in another window). */
-  readonly onDidChange: Event<string> = this.changed.event;
-  private readonly subscription: Disposable;
+  readonly onDidChange: Event<string>;
 
   constructor(
     private readonly keychain: Keychain,
     private readonly log: Logger,
   ) {
-    this.subscription = keychain.onDidChange((key) => {
-      if (key.startsWith(KEY_PREFIX)) this.changed.fire(key.slice(KEY_PREFIX.length));
-    });
+    this.onDidChange = keychain.under(KEY_PREFIX);
   }
 
   async all(registry: string): Promise<StoredClientCredentials> {
@@ -76,10 +72,5 @@ export class ClientCredentialStore implements Disposable {
   /** The X-Keygate-Credentials value for a gateway, or undefined. */
   async header(registry: string, gateway: string): Promise<string | undefined> {
     return encodeClientCredentials(await this.all(registry), gateway);
-  }
-
-  dispose(): void {
-    this.subscription.dispose();
-    this.changed.dispose();
   }
 }
