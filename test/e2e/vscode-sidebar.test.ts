@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,9 +10,9 @@ import { startDemoUpstream, type DemoUpstream } from '../../server/demo/upstream
 import { launchChromium, outputDir } from '../helpers/browser.ts';
 import { codeServerInstall, eventually, saveCodeServerLogs, startCodeServer, VsCodeWindow, type CodeServer } from '../helpers/code-server.ts';
 import { ALICE, startFixture, type Fixture } from '../helpers/fixture.ts';
-import { serverCard, sidebarFrame, signInFromPalette } from '../helpers/keygate-vscode.ts';
-import { buildLmToolsExtension, LM_TOOLS_COMMANDS, readLmToolsOutput } from '../helpers/lm-tools-extension.ts';
-import { startWiretap, type TappedRequest, type Wiretap } from '../helpers/wiretap.ts';
+import { packageVsix, serverCard, sidebarFrame, signInFromPalette, stepRunner } from '../helpers/keygate-vscode.ts';
+import { buildLmToolsExtension, echoResult, LM_TOOLS_COMMANDS, readLmToolsOutput } from '../helpers/lm-tools-extension.ts';
+import { isToolsCall, startWiretap, tappedMessages, type Wiretap } from '../helpers/wiretap.ts';
 
 // Issue 5's user story in a real VS Code (code-server 4.139.1): the Keygate
 // sidebar. Against a registry shaped like the embedded demo (a gateway
@@ -43,15 +42,7 @@ const typedKey = `${PERSONAL_PREFIX}${randomBytes(8).toString('hex')}`;
 const echoMessage = `hello as myself ${randomBytes(6).toString('hex')}`;
 let setupFailure: unknown;
 
-async function step(name: string, body: () => Promise<void>): Promise<void> {
-  if (setupFailure) throw setupFailure;
-  try {
-    await body();
-  } catch (err) {
-    await vs?.screenshot(`FAILED-${name}`).catch(() => undefined);
-    throw err;
-  }
-}
+const step = stepRunner(() => ({ vs, setupFailure }));
 
 /** The sidebar part of the workbench, for the docs' screenshots. */
 async function screenshotSidebar(name: string): Promise<string> {
@@ -71,7 +62,6 @@ async function stateOf(frame: Frame, gateway: string, name: string): Promise<str
   return (await serverCard(frame, gateway, name).locator('.badge.state').getAttribute('data-state')) ?? '';
 }
 
-const isToolsCall = (r: TappedRequest) => (Array.isArray(r.body) ? r.body : [r.body]).some((m: any) => m?.method === 'tools/call');
 
 describe('Keygate sidebar in VS Code (code-server): sign in, fill a credential, use it, sign out', { timeout: 15 * 60_000 }, () => {
   before(async () => {
@@ -84,9 +74,7 @@ describe('Keygate sidebar in VS Code (code-server): sign in, fill a credential, 
 
   async function setUp() {
     codeServerInstall();
-    const packaged = spawnSync('npm', ['run', 'package'], { cwd: root, encoding: 'utf8' });
-    assert.equal(packaged.status, 0, `npm run package failed:\n${packaged.stdout}\n${packaged.stderr}`);
-    const vsix = join(root, 'dist', 'keygate.vsix');
+    const vsix = packageVsix();
     dir = mkdtempSync(join(tmpdir(), 'keygate-e2e-'));
     toolOutput = join(dir, 'lm-tools.jsonl');
     writeFileSync(toolOutput, '');
@@ -254,19 +242,12 @@ describe('Keygate sidebar in VS Code (code-server): sign in, fill a credential, 
 
       const before = tap.seen.length;
       await vs.runCommand(LM_TOOLS_COMMANDS.callEcho);
-      const result = await eventually(
-        () => {
-          const record = readLmToolsOutput(toolOutput).find((r) => r.kind === 'echo' || r.kind === 'error');
-          assert.ok(record, 'the test extension called the tool');
-          return record;
-        },
-        { timeoutMs: 60_000 },
-      );
+      const result = await echoResult(toolOutput);
       assert.equal(result.kind, 'echo', `the tool call failed: ${JSON.stringify(result.value)}`);
       assert.equal(result.value.text, echoMessage);
       await vs.notification(/returned/);
       await vs.screenshot('12-per-user-tool-result');
-      const call = tap.seen.slice(before).filter(isToolsCall).find((r) => (Array.isArray(r.body) ? r.body : [r.body]).some((m: any) => m.params?.arguments?.message === echoMessage));
+      const call = tap.seen.slice(before).filter(isToolsCall).find((r) => tappedMessages(r).some((m) => m.params?.arguments?.message === echoMessage));
       assert.ok(call, `the per-user upstream got the call; it got ${JSON.stringify(tap.seen.slice(before).map((r) => r.body))}`);
       // The key the person typed in the sidebar, not the service account's, not their token.
       assert.equal(call.headers.authorization, `Bearer ${typedKey}`);

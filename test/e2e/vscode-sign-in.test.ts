@@ -1,18 +1,16 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
 import { launchChromium, outputDir } from '../helpers/browser.ts';
 import { codeServerInstall, eventually, saveCodeServerLogs, startCodeServer, VsCodeWindow, type CodeServer } from '../helpers/code-server.ts';
 import { ALICE, startFixture, type Fixture } from '../helpers/fixture.ts';
-import { signInFromPalette } from '../helpers/keygate-vscode.ts';
-import { buildLmToolsExtension, LM_TOOLS_COMMANDS, readLmToolsOutput } from '../helpers/lm-tools-extension.ts';
-import { startWiretap, type TappedRequest, type Wiretap } from '../helpers/wiretap.ts';
+import { packageVsix, signInFromPalette, stepRunner } from '../helpers/keygate-vscode.ts';
+import { buildLmToolsExtension, echoResult, LM_TOOLS_COMMANDS, readLmToolsOutput } from '../helpers/lm-tools-extension.ts';
+import { isToolsCall, startWiretap, tappedMessages, type Wiretap } from '../helpers/wiretap.ts';
 
 // Issue 2's user story in a real VS Code: code-server 4.139.1 (VS Code 1.139.1)
 // with the packaged extension, driven in Chromium through VS Code's own UI.
@@ -22,7 +20,6 @@ import { startWiretap, type TappedRequest, type Wiretap } from '../helpers/wiret
 // (through a language-model tool call, as chat would make it), and signing out
 // takes it all back. Screenshots of every step: test-output/vscode/.
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const shots = outputDir('vscode');
 const STEP_TIMEOUT = 3 * 60_000;
 
@@ -38,16 +35,7 @@ const echoMessage = `hello from VS Code ${randomBytes(6).toString('hex')}`;
 /** Why the environment could not be set up (e.g. code-server not installed): every step fails with it. */
 let setupFailure: unknown;
 
-/** Run a step; on failure, save what the window showed next to the step's screenshots. */
-async function step(name: string, body: () => Promise<void>): Promise<void> {
-  if (setupFailure) throw setupFailure;
-  try {
-    await body();
-  } catch (err) {
-    await vs?.screenshot(`FAILED-${name}`).catch(() => undefined);
-    throw err;
-  }
-}
+const step = stepRunner(() => ({ vs, setupFailure }));
 
 const serverLabels = async () => (await vs.quickPickLabels()).map((l) => l.split(',')[0]!.trim());
 
@@ -76,7 +64,6 @@ async function listMcpServers(expected: string[], screenshot: string): Promise<s
   return labels;
 }
 
-const isToolsCall = (r: TappedRequest) => (Array.isArray(r.body) ? r.body : [r.body]).some((m: any) => m?.method === 'tools/call');
 
 describe('Keygate in VS Code (code-server): sign in, MCP gateway, tool call, sign out', { timeout: 15 * 60_000 }, () => {
   before(async () => {
@@ -91,10 +78,7 @@ describe('Keygate in VS Code (code-server): sign in, MCP gateway, tool call, sig
   async function setUp() {
     // Says to run scripts/setup-code-server.mjs when code-server is missing.
     codeServerInstall();
-    const packaged = spawnSync('npm', ['run', 'package'], { cwd: root, encoding: 'utf8' });
-    assert.equal(packaged.status, 0, `npm run package failed:\n${packaged.stdout}\n${packaged.stderr}`);
-    const vsix = join(root, 'dist', 'keygate.vsix');
-    assert.ok(existsSync(vsix));
+    const vsix = packageVsix();
 
     dir = mkdtempSync(join(tmpdir(), 'keygate-e2e-'));
     toolOutput = join(dir, 'lm-tools.jsonl');
@@ -183,14 +167,7 @@ describe('Keygate in VS Code (code-server): sign in, MCP gateway, tool call, sig
     step('tool-call', async () => {
       const before = tap.seen.length;
       await vs.runCommand(LM_TOOLS_COMMANDS.callEcho);
-      const result = await eventually(
-        () => {
-          const record = readLmToolsOutput(toolOutput).find((r) => r.kind === 'echo' || r.kind === 'error');
-          assert.ok(record, 'the test extension called the tool');
-          return record;
-        },
-        { timeoutMs: 60_000 },
-      );
+      const result = await echoResult(toolOutput);
       assert.equal(result.kind, 'echo', `the tool call failed: ${JSON.stringify(result.value)}`);
       assert.equal(result.value.text, echoMessage);
       await vs.notification(/returned/);
@@ -198,7 +175,7 @@ describe('Keygate in VS Code (code-server): sign in, MCP gateway, tool call, sig
 
       // What the upstream was asked: this very call, with the service account's key.
       const calls = tap.seen.slice(before).filter(isToolsCall);
-      const echo = calls.find((r) => (Array.isArray(r.body) ? r.body : [r.body]).some((m: any) => m.params?.name === 'echo' && m.params?.arguments?.message === echoMessage));
+      const echo = calls.find((r) => tappedMessages(r).some((m) => m.params?.name === 'echo' && m.params?.arguments?.message === echoMessage));
       assert.ok(echo, `the upstream got tools/call echo "${echoMessage}"; it got: ${JSON.stringify(calls.map((c) => c.body))}`);
       assert.equal(echo.headers.authorization, `Bearer ${f.apiKey}`);
       // Every request the upstream ever got carried the shared credential, never the user's token.

@@ -1,10 +1,42 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Frame } from 'playwright-core';
 import { eventually, type CodeServer, type VsCodeWindow } from './code-server.ts';
 
 // What a person does with Keygate in VS Code (code-server), shared by the
 // VS Code e2e suites: sign in from the command palette through the
 // registry's login page, and find the Keygate sidebar's webview.
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+/** `npm run package`: the extension as a user installs it; returns the .vsix. */
+export function packageVsix(): string {
+  const packaged = spawnSync('npm', ['run', 'package'], { cwd: root, encoding: 'utf8' });
+  assert.equal(packaged.status, 0, `npm run package failed:\n${packaged.stdout}\n${packaged.stderr}`);
+  const vsix = join(root, 'dist', 'keygate.vsix');
+  assert.ok(existsSync(vsix));
+  return vsix;
+}
+
+/**
+ * The steps of a suite: each fails with the set-up's failure when there was
+ * one (a failing hook would only cancel them), and on failure saves what the
+ * window showed beside the step's screenshots.
+ */
+export function stepRunner(state: () => { vs: VsCodeWindow | undefined; setupFailure: unknown }) {
+  return async (name: string, body: () => Promise<void>): Promise<void> => {
+    if (state().setupFailure) throw state().setupFailure;
+    try {
+      await body();
+    } catch (err) {
+      await state().vs?.screenshot(`FAILED-${name}`).catch(() => undefined);
+      throw err;
+    }
+  };
+}
 
 export interface SignInShots {
   allow: string;

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { eventually } from './code-server.ts';
 
 // A test-only VS Code extension that stands in for a chat model: VS Code only
 // calls MCP tools for a language model, and the tests have none. Its palette
@@ -109,4 +110,16 @@ export function readLmToolsOutput(file: string): LmToolsRecord[] {
     .split('\n')
     .filter(Boolean)
     .map((line) => JSON.parse(line) as LmToolsRecord);
+}
+
+/** The first echo tool call's outcome ("echo" or "error") once the extension has written it. */
+export function echoResult(file: string): Promise<LmToolsRecord> {
+  return eventually(
+    () => {
+      const record = readLmToolsOutput(file).find((r) => r.kind === 'echo' || r.kind === 'error');
+      if (!record) throw new Error('the test extension has not called the tool yet');
+      return record;
+    },
+    { timeoutMs: 60_000 },
+  );
 }

@@ -10,6 +10,12 @@ export interface TappedRequest {
   body: unknown;
 }
 
+/** The JSON-RPC messages of a tapped request (a batch or one message). */
+export const tappedMessages = (r: TappedRequest): any[] => (Array.isArray(r.body) ? r.body : [r.body]);
+
+/** Does the request carry a tools/call? */
+export const isToolsCall = (r: TappedRequest) => tappedMessages(r).some((m) => m?.method === 'tools/call');
+
 export interface Wiretap {
   /** Put this in front of `target` (an http URL): same path, same query. */
   urlFor(target: string): string;
