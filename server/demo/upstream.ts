@@ -10,6 +10,7 @@ import {
   WebStandardStreamableHTTPServerTransport,
 } from '@modelcontextprotocol/server';
 import { z } from 'zod';
+import { flushingResponse } from '../http/flushing-response.ts';
 
 // The demo upstream: a real MCP server (v2 SDK) that requires an API key as
 // `Authorization: Bearer <key>`, and serves both protocol eras on one path:
@@ -169,17 +170,7 @@ export async function startDemoUpstream(options: {
 
   const node = toNodeHandler({ fetch: handle });
   const server: Server = createServer((req, res) => {
-    // toNodeHandler sends headers with the first body chunk; an idle SSE stream
-    // must get its headers at once.
-    void node(req, {
-      writeHead: (status, headers) => (res.writeHead(status, headers), res.flushHeaders(), res),
-      write: (chunk) => res.write(chunk),
-      end: (chunk) => res.end(chunk),
-      on: (event, listener) => res.on(event, listener),
-      get destroyed() {
-        return res.destroyed;
-      },
-    });
+    void node(req, flushingResponse(res));
   });
   server.keepAliveTimeout = 30_000;
 

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { toNodeHandler } from '@modelcontextprotocol/node';
 import { type AuthInfo, createMcpHandler, isInitializeRequest, isJsonContentType, isLegacyRequest, WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server';
+import { flushingResponse } from '../http/flushing-response.ts';
 import { callerKey as callerKeyOf, type Principal } from '../inbound/principal.ts';
 import type { Logger } from '../log.ts';
 import type { Gateway } from './catalog.ts';
@@ -75,16 +76,7 @@ export class MergedEndpoint {
       if (fastPathCandidate(req) && (await tryFastPath(req, res, parsed, rc, this.handlers, { name: request.gateway.name, version: this.version }))) return;
     }
     const node = toNodeHandler({ fetch: (web: Request) => this.dispatch(web, rc, parsed) }, { onerror: (err) => this.log.error('/mcp/%s: %s', request.gateway.id, err.message) });
-    await node(req, {
-      // An idle SSE stream (the 2025 GET) must get its headers at once, not with its first event.
-      writeHead: (status, headers) => (res.writeHead(status, headers), res.flushHeaders(), res),
-      write: (chunk) => res.write(chunk),
-      end: (chunk) => res.end(chunk),
-      on: (event, listener) => res.on(event, listener),
-      get destroyed() {
-        return res.destroyed;
-      },
-    }, parsed);
+    await node(req, flushingResponse(res), parsed);
   }
 
   private callerFor(gatewayId: string, callerKey: string): CallerState {

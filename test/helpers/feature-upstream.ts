@@ -18,6 +18,7 @@ import {
   WebStandardStreamableHTTPServerTransport,
 } from '@modelcontextprotocol/server';
 import { z } from 'zod';
+import { flushingResponse } from '../../server/http/flushing-response.ts';
 
 // A feature-rich MCP upstream for gateway tests: a real v2 SDK server with
 // tools, resources, a resource template, prompts, progress, logging,
@@ -260,15 +261,7 @@ export async function startFeatureUpstream(options: { eras?: UpstreamEras; name?
 
   const node = toNodeHandler({ fetch: handle });
   const server: Server = createServer((req, res) => {
-    void node(req, {
-      writeHead: (status, headers) => (res.writeHead(status, headers), res.flushHeaders(), res),
-      write: (chunk) => res.write(chunk),
-      end: (chunk) => res.end(chunk),
-      on: (event, listener) => res.on(event, listener),
-      get destroyed() {
-        return res.destroyed;
-      },
-    });
+    void node(req, flushingResponse(res));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
