@@ -79,6 +79,31 @@ export async function startMergedGateway(specs: UpstreamSpec[], configure: (conf
   };
 }
 
+/**
+ * Gateway "hub" (name "Hub") over two upstreams, one per protocol era: "old"
+ * (2025 only) and "new" (2026-07-28 only), each through its service account.
+ */
+export async function startEraHub(): Promise<{ g: MergedGateway; hub: string }> {
+  const g = await startMergedGateway(
+    [
+      { id: 'old', eras: 'legacy' },
+      { id: 'new', eras: 'modern' },
+    ],
+    (config) => {
+      config.gateways.push({
+        id: 'hub',
+        name: 'Hub',
+        visibility: 'private',
+        servers: [
+          { upstream: 'old', identity: 'shared', shared_identity: 'old-svc' },
+          { upstream: 'new', identity: 'shared', shared_identity: 'new-svc' },
+        ],
+      });
+    },
+  );
+  return { g, hub: `${g.registry.url}/mcp/hub` };
+}
+
 export interface ClientSetup {
   token?: string;
   capabilities?: ClientOptions['capabilities'];

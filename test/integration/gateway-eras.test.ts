@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { connect, eventually, type MergedGateway, startMergedGateway } from '../helpers/merged-gateway.ts';
+import { connect, eventually, type MergedGateway, startEraHub } from '../helpers/merged-gateway.ts';
 
 // Era translation on /mcp/{gateway}, seen on the wire, and the upstream
 // sessions behind it: a 2026-07-28 client reaches a 2025-only upstream (the
@@ -21,23 +21,7 @@ const envelope = (caps: Record<string, unknown> = { elicitation: { form: {} } })
 let g: MergedGateway;
 let hub: string;
 before(async () => {
-  g = await startMergedGateway(
-    [
-      { id: 'old', eras: 'legacy' },
-      { id: 'new', eras: 'modern' },
-    ],
-    (config) => {
-      config.gateways.push({
-        id: 'hub',
-        visibility: 'private',
-        servers: [
-          { upstream: 'old', identity: 'shared', shared_identity: 'old-svc' },
-          { upstream: 'new', identity: 'shared', shared_identity: 'new-svc' },
-        ],
-      });
-    },
-  );
-  hub = `${g.registry.url}/mcp/hub`;
+  ({ g, hub } = await startEraHub());
 });
 after(() => g.close());
 

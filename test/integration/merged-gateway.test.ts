@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Client } from '@modelcontextprotocol/client';
-import { connect, ERAS, eventually, type MergedGateway, startMergedGateway } from '../helpers/merged-gateway.ts';
+import { connect, ERAS, eventually, type MergedGateway, startEraHub } from '../helpers/merged-gateway.ts';
 
 // /mcp/{gateway} as one MCP server, seen by real SDK clients of every era,
 // in front of real SDK upstreams: one that speaks only the 2025 era
@@ -15,24 +15,7 @@ const UPSTREAMS = ['old', 'new'] as const;
 let g: MergedGateway;
 let hub: string;
 before(async () => {
-  g = await startMergedGateway(
-    [
-      { id: 'old', eras: 'legacy' },
-      { id: 'new', eras: 'modern' },
-    ],
-    (config) => {
-      config.gateways.push({
-        id: 'hub',
-        name: 'Hub',
-        visibility: 'private',
-        servers: [
-          { upstream: 'old', identity: 'shared', shared_identity: 'old-svc' },
-          { upstream: 'new', identity: 'shared', shared_identity: 'new-svc' },
-        ],
-      });
-    },
-  );
-  hub = `${g.registry.url}/mcp/hub`;
+  ({ g, hub } = await startEraHub());
 });
 after(() => g.close());
 
