@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { launchChromium, outputDir } from '../helpers/browser.ts';
+import { type ClientCallback, startAuthorization as startAuthorizationFor, startClientCallback } from '../helpers/browser-client.ts';
 import { IDP_CLIENT_ID, IDP_CLIENT_SECRET, startFederatedRegistry, type FederatedRegistry } from '../helpers/federated.ts';
-import { authorizeUrl, pkce, registerClient, tokenRequest } from '../helpers/oauth.ts';
+import { tokenRequest } from '../helpers/oauth.ts';
 import { startOidcProvider, type TestIdp } from '../helpers/oidc-provider.ts';
 
 // A person signs in to a federated registry in a real browser (Debian's
@@ -19,9 +18,9 @@ const shots = outputDir('federated-sign-in');
 let idp: TestIdp;
 let f: FederatedRegistry;
 let browser: Browser;
-let callback: Server;
+let callback: ClientCallback;
 let redirectUri: string;
-const received: URL[] = [];
+let received: URL[];
 
 before(async () => {
   idp = await startOidcProvider({
@@ -33,13 +32,8 @@ before(async () => {
   f = await startFederatedRegistry({ upstream_issuer: idp.issuer, allowed_domains: ['example.com'] });
   await idp.addClient({ client_id: IDP_CLIENT_ID, client_secret: IDP_CLIENT_SECRET, redirect_uris: [`${f.registry.url}/oauth/callback`], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'] });
   browser = await launchChromium();
-  callback = createServer((req, res) => {
-    const url = new URL(req.url!, redirectUri);
-    if (url.pathname === '/callback') received.push(url);
-    res.writeHead(200, { 'content-type': 'text/html' }).end('<h1>Signed in. You can close this window.</h1>');
-  });
-  await new Promise<void>((resolve) => callback.listen(0, '127.0.0.1', resolve));
-  redirectUri = `http://127.0.0.1:${(callback.address() as AddressInfo).port}/callback`;
+  callback = await startClientCallback();
+  ({ redirectUri, received } = callback);
 });
 after(async () => {
   await browser?.close();
@@ -48,12 +42,7 @@ after(async () => {
   await idp?.close();
 });
 
-async function startAuthorization() {
-  const { client_id } = await registerClient(f.registry.url, { redirect_uris: [redirectUri], client_name: 'Federated Browser Client' });
-  const { verifier, challenge } = pkce();
-  const url = authorizeUrl(f.registry.url, { response_type: 'code', client_id, redirect_uri: redirectUri, code_challenge: challenge, code_challenge_method: 'S256', state: 'fed', resource: `${f.registry.url}/mcp/team` });
-  return { clientId: client_id, verifier, url };
-}
+const startAuthorization = () => startAuthorizationFor(f.registry.url, redirectUri, 'Federated Browser Client', 'fed');
 
 describe('federated sign-in in Chromium', () => {
   test('the registry sends the person to the IdP, and back to its consent page, then to the client with a usable code', async () => {

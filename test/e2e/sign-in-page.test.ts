@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { launchChromium, outputDir } from '../helpers/browser.ts';
+import { type ClientCallback, startAuthorization as startAuthorizationFor, startClientCallback } from '../helpers/browser-client.ts';
 import { ALICE, startFixture, type Fixture } from '../helpers/fixture.ts';
-import { authorizeUrl, pkce, registerClient, tokenRequest } from '../helpers/oauth.ts';
+import { authorizeUrl, pkce, tokenRequest } from '../helpers/oauth.ts';
 
 // A person signs in on the registry's login page in a real browser (Debian's
 // Chromium): the page works with JavaScript on and off, shows a wrong password
@@ -15,20 +14,15 @@ import { authorizeUrl, pkce, registerClient, tokenRequest } from '../helpers/oau
 const shots = outputDir('sign-in-page');
 let f: Fixture;
 let browser: Browser;
-let callback: Server;
+let callback: ClientCallback;
 let redirectUri: string;
-const received: URL[] = [];
+let received: URL[];
 
 before(async () => {
   f = await startFixture();
   browser = await launchChromium();
-  callback = createServer((req, res) => {
-    const url = new URL(req.url!, redirectUri);
-    if (url.pathname === '/callback') received.push(url);
-    res.writeHead(200, { 'content-type': 'text/html' }).end('<h1>Signed in. You can close this window.</h1>');
-  });
-  await new Promise<void>((resolve) => callback.listen(0, '127.0.0.1', resolve));
-  redirectUri = `http://127.0.0.1:${(callback.address() as AddressInfo).port}/callback`;
+  callback = await startClientCallback();
+  ({ redirectUri, received } = callback);
 });
 after(async () => {
   await browser?.close();
@@ -36,12 +30,7 @@ after(async () => {
   await f?.close();
 });
 
-async function startAuthorization() {
-  const { client_id } = await registerClient(f.registry.url, { redirect_uris: [redirectUri], client_name: 'Browser Test Client' });
-  const { verifier, challenge } = pkce();
-  const url = authorizeUrl(f.registry.url, { response_type: 'code', client_id, redirect_uri: redirectUri, code_challenge: challenge, code_challenge_method: 'S256', state: 'xyz', resource: `${f.registry.url}/mcp/team` });
-  return { clientId: client_id, verifier, url };
-}
+const startAuthorization = () => startAuthorizationFor(f.registry.url, redirectUri, 'Browser Test Client', 'xyz');
 
 describe('the login page in Chromium', () => {
   for (const javaScriptEnabled of [true, false]) {
