@@ -33,6 +33,8 @@ export function activate(context: vscode.ExtensionContext): void {
   const setting = new RegistrySetting(log);
   const registry = () => setting.current;
   const flowFor = flowsByRegistry({ onSecret: (value) => log.addSecret(value) });
+  // Any failed call to the registry makes the sidebar check it at once (declared below; called only later).
+  const registryFailed = (err: unknown) => sidebar.callFailed(err);
   const callbacks = new AuthCallbacks(log);
   const ui = new VsCodeSignInUi(context.extension.id);
   const keychain = new Keychain(context.secrets, log);
@@ -49,6 +51,7 @@ export function activate(context: vscode.ExtensionContext): void {
     refresher,
     ui,
     log,
+    failed: registryFailed,
     signIn: (url, signal) => signIn({ flow: flowFor(url), registryClient: new RegistryClient(url), callbacks, ui, log }, signal),
   });
   const gateways = new GatewayDefinitionProvider({
@@ -56,6 +59,7 @@ export function activate(context: vscode.ExtensionContext): void {
     client: (url) => new RegistryClient(url),
     sessions: vscodeSessions,
     clientCredentials: (url, gatewayId) => clientValues.header(url, gatewayId),
+    failed: registryFailed,
     log,
   });
   const sidebar = new SidebarController({
@@ -68,6 +72,7 @@ export function activate(context: vscode.ExtensionContext): void {
       replace: async (url, token) => (await refresher.replace(url, token))?.accessToken,
     },
     me: (url) => new MeClient(url),
+    health: (url) => new RegistryClient(url).health(),
     clientValues,
     // In a browser-hosted editor a loopback registry's connect page must keep its own address (see browser-url.ts).
     openExternal: async (url) => vscode.env.openExternal((vscode.env.uiKind === vscode.UIKind.Web ? keepOffEditorPortForwarding(url) : url) as unknown as vscode.Uri),
@@ -109,6 +114,8 @@ export function activate(context: vscode.ExtensionContext): void {
     }),
     // Who serves which server changed: MCP servers restart and read their tools again.
     sidebar.onDidChangeIdentities(() => gateways.bump()),
+    // The registry is back after an outage or restarted: its MCP sessions may be gone, so VS Code reconnects.
+    sidebar.onDidReconnect(() => gateways.bump()),
     sidebar.onDidEndSession(() => void prompt.show(registry())),
     refresher.onSessionEnded(() => {
       sidebar.ended();

@@ -13,6 +13,12 @@ export type Fetch = (input: string | URL, init?: RequestInit) => Promise<Respons
 
 const errorSchema = z.object({ error: z.string(), error_description: z.optional(z.string()) });
 
+/** Why a fetch failed, for people: undici's cause ("connect ECONNREFUSED 127.0.0.1:8787") rather than "fetch failed". */
+export function networkReason(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  return err.cause instanceof Error ? err.cause.message : err.message;
+}
+
 export interface JsonRequest {
   method?: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
   path: string;
@@ -35,7 +41,7 @@ export async function requestJson<S extends z.ZodMiniType>(fetchImpl: Fetch, reg
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
   } catch (err) {
-    throw new RegistryUnreachableError(`${what}: the registry at ${registry} did not answer (${err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err)})`, { cause: err });
+    throw new RegistryUnreachableError(`${what}: the registry at ${registry} did not answer (${networkReason(err)})`, { cause: err });
   }
   const text = await res.text().catch(() => '');
   let json: unknown;

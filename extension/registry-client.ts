@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
-import { requestJson, type Fetch } from './http.ts';
+import { RegistryHttpError, RegistryUnreachableError } from './errors.ts';
+import { networkReason, requestJson, type Fetch } from './http.ts';
 
 export type { Fetch } from './http.ts';
 
@@ -58,6 +59,14 @@ export interface Gateway {
   servers: GatewayServer[];
 }
 
+/** A health check gives up after this long: a registry that slow is as good as down. */
+export const HEALTH_TIMEOUT_MS = 5_000;
+
+export interface Health {
+  /** Changes whenever the registry restarts (Keygate-Epoch); undefined from a registry that does not say. */
+  epoch: string | undefined;
+}
+
 export type Me = { authenticated: false } | { authenticated: true; subject: string; name?: string | undefined; email?: string | undefined; scopes: string[] };
 
 export class RegistryClient {
@@ -78,6 +87,23 @@ export class RegistryClient {
       mcpUrl: gw.mcp_url,
       servers: gw.servers.map((s) => ({ name: s.name, upstream: s.upstream, upstreamName: s.upstream_name, identity: s.identity, mcpUrl: s.mcp_url })),
     }));
+  }
+
+  /**
+   * GET /healthz: the registry answers and can read its store. Throws
+   * RegistryUnreachableError when it does not answer, RegistryHttpError when
+   * it answers anything but 200.
+   */
+  async health(): Promise<Health> {
+    let res: Response;
+    try {
+      res = await this.fetchImpl(`${this.registry}/healthz`, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS) });
+    } catch (err) {
+      throw new RegistryUnreachableError(`${this.registry} does not answer (${networkReason(err)})`, { cause: err });
+    }
+    await res.body?.cancel();
+    if (res.status !== 200) throw new RegistryHttpError(res.status, undefined, `${this.registry} is not healthy (GET /healthz: HTTP ${res.status})`);
+    return { epoch: res.headers.get('keygate-epoch') ?? undefined };
   }
 
   /** GET /api/v1/me: who the token belongs to. */

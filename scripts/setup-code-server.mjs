@@ -9,26 +9,20 @@
 //
 // Everything but the Debian packages goes into one cache folder:
 // $KEYGATE_E2E_CACHE, else $XDG_CACHE_HOME/keygate-e2e, else
-// ~/.cache/keygate-e2e. Idempotent: a second run only checks (about a second).
-// Versions: scripts/code-server.json. Nothing is downloaded from anywhere but
-// the npm registry and the Debian archive.
+// ~/.cache/keygate-e2e, and nothing is written outside it (code-server's own
+// config and data homes included: see code-server-install.mjs). Idempotent:
+// a second run only checks (about a second). Versions: scripts/code-server.json.
+// Nothing is downloaded from anywhere but the npm registry and the Debian
+// archive. test/setup/setup-code-server.test.ts runs it as on a new machine.
 //
 // Usage: node scripts/setup-code-server.mjs
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { codeServerEnv, installPaths, parseVersion, pins } from './code-server-install.mjs';
 
-const pins = JSON.parse(readFileSync(fileURLToPath(new URL('./code-server.json', import.meta.url)), 'utf8'));
-const cache = process.env.KEYGATE_E2E_CACHE || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'keygate-e2e');
-const nodePackage = `node-${process.platform}-${process.arch}`;
-const nodeProject = join(cache, `node-v${pins.node}`);
-const nodeHome = join(nodeProject, 'node_modules', nodePackage);
-const nodeBin = join(nodeHome, 'bin', 'node');
-const codeServerProject = join(cache, `code-server-${pins.codeServer}`);
-const codeServerEntry = join(codeServerProject, 'node_modules', 'code-server', 'out', 'node', 'entry.js');
-const marker = join(codeServerProject, '.installed.json');
+const paths = installPaths();
+const { cache, nodePackage, nodeProject, nodeHome, node: nodeBin, codeServerProject, entry: codeServerEntry, marker } = paths;
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
 const started = Date.now();
@@ -104,14 +98,21 @@ function installNode() {
 }
 
 // 3. code-server ---------------------------------------------------------------
+/**
+ * What the installed code-server says its version is. On a first run it
+ * would write ~/.config/code-server/config.yaml and log a line about it before
+ * the version: its config file and data home are given, inside the install.
+ */
 function codeServerVersion() {
-  const line = output(nodeBin, [codeServerEntry, '--version'], { env: cleanEnv({}) })?.split('\n')[0];
-  return line?.split(' ')[0];
+  const env = codeServerEnv(join(paths.state, 'data'));
+  const result = spawnSync(nodeBin, [codeServerEntry, '--config', join(paths.state, 'config.yaml'), '--version'], { env, encoding: 'utf8' });
+  const said = `${result.stdout ?? ''}${result.stderr ?? ''}`.trim() || (result.error?.message ?? `exit ${result.status}`);
+  return { version: result.status === 0 ? parseVersion(result.stdout) : undefined, said };
 }
 
 function installCodeServer() {
   step(`code-server ${pins.codeServer} (npm, built with Node ${pins.node})`);
-  if (existsSync(marker) && existsSync(codeServerEntry) && codeServerVersion() === pins.codeServer) {
+  if (existsSync(marker) && existsSync(codeServerEntry) && codeServerVersion().version === pins.codeServer) {
     console.log(`    present: ${codeServerEntry}`);
     return;
   }
@@ -139,8 +140,8 @@ function installCodeServer() {
   // (the npm package ships include/node), not for the Node running this script.
   const env = cleanEnv({ PATH: `${join(nodeHome, 'bin')}${delimiter}${process.env.PATH ?? ''}`, npm_config_nodedir: nodeHome });
   run('npm', ['install', '--no-audit', '--no-fund'], { cwd: codeServerProject, env });
-  const version = codeServerVersion();
-  if (version !== pins.codeServer) fail(`code-server reports ${version ?? 'nothing'} after the install, expected ${pins.codeServer}`);
+  const { version, said } = codeServerVersion();
+  if (version !== pins.codeServer) fail(`code-server reports ${version ?? 'no version'} after the install, expected ${pins.codeServer}; it said:\n${said}`);
   writeFileSync(marker, `${JSON.stringify({ codeServer: pins.codeServer, node: pins.node, installedAt: new Date().toISOString() }, null, 2)}\n`);
   console.log(`    installed in ${seconds(since)}`);
 }

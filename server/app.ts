@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express from 'express';
 import { apiV1Router } from './api/v1.ts';
@@ -118,9 +119,12 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
 
+  // Changes whenever this registry starts: the 2025 MCP sessions of /mcp/{gateway} live in its memory and
+  // end with it. Clients that watch /healthz (the extension) restart their MCP connections when it changes.
+  const epoch = randomUUID();
   app.get('/healthz', async (_req, res) => {
     const ok = await store.healthy();
-    res.status(ok ? 200 : 503).set('Cache-Control', 'no-store').json({ status: ok ? 'ok' : 'store_unavailable' });
+    res.status(ok ? 200 : 503).set({ 'Cache-Control': 'no-store', 'Keygate-Epoch': epoch }).json({ status: ok ? 'ok' : 'store_unavailable' });
   });
 
   app.use(metadataRouter({ issuer, resources, keys, scopesSupported: config.oauth_server.scopes_supported, dynamicRegistration: config.oauth_server.dynamic_registration, clientIdMetadataDocuments: config.oauth_server.client_id_metadata_documents }));

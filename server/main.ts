@@ -13,6 +13,9 @@ import { openStore, StoreError } from './store/index.ts';
 import { Identities } from './vault/identities.ts';
 import { Vault } from './vault/vault.ts';
 
+/** Where the extension looks for a registry unless told otherwise (keygate.registryUrl's default). */
+const DEFAULT_PUBLIC_URL = 'http://127.0.0.1:8787';
+
 // keygate-registry: parse args → load config → open store → createRegistry → listen.
 
 const USAGE = `Usage: keygate-registry [--config FILE] [--port N] [--data-dir DIR]
@@ -163,8 +166,9 @@ async function main(argv: string[]): Promise<number> {
         `  data:           ${dataDir}`,
         '',
         'Next:',
-        `  - VS Code: npm run package, install dist/keygate.vsix, set keygate.registryUrl to ${publicUrl},`,
-        '    then run "Keygate: Sign In" from the command palette.',
+        '  - VS Code: `npm run try:vscode` opens VS Code (code-server) in the browser with the extension;',
+        '    in your own VS Code, install dist/keygate.vsix (`npm run package`) and run "Keygate: Sign In"',
+        publicUrl === DEFAULT_PUBLIC_URL ? '    from the command palette.' : `    from the command palette, after setting keygate.registryUrl to ${publicUrl}.`,
         `  - Any MCP client: add ${gatewayUrl} as a Streamable HTTP server; it opens this registry's sign-in page.`,
         '',
       ].join('\n'),

@@ -37,6 +37,8 @@ export interface AuthProviderDeps {
   /** One complete sign-in against `registry` (see signIn). */
   signIn(registry: string, signal: AbortSignal): Promise<StoredSession>;
   ui: Pick<SignInUi, 'withProgress'>;
+  /** A call to the registry failed: a refresh that could not be made, a sign-in that did not get through. */
+  failed?(err: unknown): void;
   log: Logger;
 }
 
@@ -81,6 +83,7 @@ export class KeygateAuthProvider implements Disposable {
       }
       // Offline or the registry is down: keep the session; the token may still work, and sign-in would not help.
       this.deps.log.warn('using the stored session without refreshing it', err);
+      this.deps.failed?.(err);
       session = await this.deps.store.get(registry);
     }
     await this.sync();
@@ -107,7 +110,10 @@ export class KeygateAuthProvider implements Disposable {
       return toAuthSession(session);
     } catch (err) {
       if (err instanceof SignInCancelledError) this.deps.log.info(`sign-in to ${registry} was cancelled`);
-      else this.deps.log.error(`sign-in to ${registry} failed`, err);
+      else {
+        this.deps.log.error(`sign-in to ${registry} failed`, err);
+        this.deps.failed?.(err);
+      }
       throw err;
     }
   }

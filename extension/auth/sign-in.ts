@@ -5,7 +5,8 @@ import type { AuthCallbacks } from './callbacks.ts';
 import type { OAuthFlow } from './oauth-flow.ts';
 import type { StoredSession } from './session-store.ts';
 
-// One sign-in, as a list of steps: discover the registry, ask the editor for
+// One sign-in, as a list of steps: check that the registry answers (before
+// any browser opens on a page that cannot load), discover it, ask the editor for
 // the redirect URI, start waiting for the redirect, send the user to the
 // registry's login page, redeem the code, ask the registry who signed in.
 
@@ -36,6 +37,9 @@ export async function signIn(deps: SignInDeps, signal?: AbortSignal): Promise<St
   const { flow, log } = deps;
   const registry = flow.registry;
   log.info(`signing in to ${registry}`);
+  // RegistryUnreachableError (or RegistryHttpError) names the registry; nothing has been opened yet.
+  await deps.registryClient.health();
+  if (signal?.aborted) throw new SignInCancelledError('sign-in was cancelled');
   await flow.discover();
   if (signal?.aborted) throw new SignInCancelledError('sign-in was cancelled');
 

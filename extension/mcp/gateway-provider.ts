@@ -25,6 +25,8 @@ export interface GatewayProviderDeps {
   sessions: SessionSource;
   /** The X-Keygate-Credentials value for a gateway's client-held servers, if it has any stored. */
   clientCredentials?(registry: string, gatewayId: string): Promise<string | undefined>;
+  /** A call to the registry failed (the sidebar's watch then checks it at once). */
+  failed?(err: unknown): void;
   log: Logger;
 }
 
@@ -72,6 +74,7 @@ export class GatewayDefinitionProvider implements Disposable {
       gateways = await this.listGateways(registry, token);
     } catch (err) {
       this.deps.log.error(`could not list the gateways of ${registry}`, err);
+      this.deps.failed?.(err);
       return [];
     }
     const { definitions, skipped } = gatewayDefinitions(registry, gateways, this.generation);

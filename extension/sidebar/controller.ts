@@ -4,17 +4,22 @@ import { describeError, RegistryHttpError, RegistryUnreachableError, SessionExpi
 import { Emitter, type Disposable, type Event } from '../events.ts';
 import type { Logger } from '../log.ts';
 import type { MeClient, MyServer, NewIdentity } from '../me-client.ts';
+import type { Health } from '../registry-client.ts';
 import type { StoredClientCredentials } from '../credentials/client-store.ts';
-import { Backoff, CONNECT_POLL_BACKOFF, CONNECT_WATCH_MS, Timer, UNREACHABLE_BACKOFF, type BackoffOptions, type Scheduler } from './schedule.ts';
+import { Backoff, CONNECT_POLL_BACKOFF, CONNECT_WATCH_MS, HEALTH_INTERVAL_MS, Timer, UNREACHABLE_BACKOFF, type BackoffOptions, type Scheduler } from './schedule.ts';
 import { buildGateways, formFields, identityDigest, serverKey } from './view-model.ts';
 
 // The sidebar's logic, without VS Code: reads the person's servers from the
 // registry, turns them into the view model, and carries out what the webview
 // asks (save a credential form, connect in the browser, disconnect, choose an
-// identity, make one private or global). Refreshes are single-flight. A
-// registry that does not answer is retried with backoff and said once, not
-// on every attempt; a browser connect is watched by polling with backoff
-// (and on window focus) until the server turns ready.
+// identity, make one private or global). Refreshes are single-flight. While
+// signed in, the registry is watched (GET /healthz every few seconds, and at
+// once when any call the extension makes fails), so an outage shows within
+// seconds even while nothing else happens; a registry that does not answer is
+// retried with backoff and said once, not on every attempt. When it comes
+// back after an outage or a restart, onDidReconnect tells the MCP side to
+// reconnect. A browser connect is watched by polling with backoff (and on
+// window focus) until the server turns ready.
 
 export interface SidebarSession {
   /** The signed-in session for `registry`, its token fresh; undefined when signed out. */
@@ -34,6 +39,8 @@ export interface SidebarDeps {
   registry(): string | undefined;
   session: SidebarSession;
   me(registry: string): Pick<MeClient, 'servers' | 'createIdentity' | 'updateIdentity' | 'deleteIdentity' | 'select' | 'clearSelection'>;
+  /** GET /healthz of `registry` (RegistryClient.health). */
+  health(registry: string): Promise<Health>;
   clientValues: ClientValues;
   /** Open a connect page in the browser. */
   openExternal(url: string): Promise<boolean>;
@@ -56,6 +63,12 @@ export class SidebarController implements Disposable {
   private readonly sessionEnded = new Emitter<void>();
   /** The registry no longer accepts the session and it could not be renewed. */
   readonly onDidEndSession: Event<void> = this.sessionEnded.event;
+  private readonly reconnected = new Emitter<void>();
+  /**
+   * The registry answers again after an outage, or restarted (a new epoch):
+   * the MCP sessions clients held with it may be gone, so they should reconnect.
+   */
+  readonly onDidReconnect: Event<void> = this.reconnected.event;
 
   private current: ViewModel = SIGNED_OUT;
   private servers: MyServer[] = [];
@@ -66,12 +79,17 @@ export class SidebarController implements Disposable {
   private running: Promise<void> | undefined;
   private again = false;
   private readonly timer: Timer;
+  private readonly healthTimer: Timer;
+  /** The epoch the registry last reported, and whether it was out of reach since. */
+  private health: { registry: string; epoch: string | undefined; outage: boolean } | undefined;
+  private checking: Promise<void> | undefined;
   private readonly unreachableBackoff: Backoff;
   private readonly pollBackoff: Backoff;
   private disposed = false;
 
   constructor(private readonly deps: SidebarDeps) {
     this.timer = new Timer(deps.scheduler);
+    this.healthTimer = new Timer(deps.scheduler);
     this.unreachableBackoff = new Backoff(deps.backoff?.unreachable ?? UNREACHABLE_BACKOFF);
     this.pollBackoff = new Backoff(deps.backoff?.connectPoll ?? CONNECT_POLL_BACKOFF);
   }
@@ -102,9 +120,58 @@ export class SidebarController implements Disposable {
     return this.running;
   }
 
-  /** The window got focus: the person may have finished a connect in the browser. */
+  /** The window got focus: the person may have finished a connect in the browser, or the registry may have gone. */
   focused(): void {
     if (this.pending.size || this.current.status === 'registry_unreachable') void this.refresh();
+    else void this.checkHealth();
+  }
+
+  /**
+   * A call to the registry made elsewhere (the MCP definitions, a token
+   * refresh, a command) failed: check now rather than at the next interval.
+   */
+  callFailed(err: unknown): void {
+    if (err instanceof SessionExpiredError || err instanceof FormError) return;
+    void this.checkHealth();
+  }
+
+  /**
+   * GET /healthz while signed in and shown ready: a failure shows the
+   * registry as unreachable at once (and retries with backoff); an answer
+   * after an outage, or with a new epoch (the registry restarted), fires
+   * onDidReconnect. Then the next check is scheduled. Single-flight.
+   */
+  checkHealth(): Promise<void> {
+    this.checking ??= this.runHealthCheck().finally(() => {
+      this.checking = undefined;
+    });
+    return this.checking;
+  }
+
+  private async runHealthCheck(): Promise<void> {
+    const registry = this.deps.registry();
+    const account = this.current.account;
+    // Still shown ready for the same registry and account (refreshes may have redrawn it meanwhile)?
+    const watched = () => this.current.status === 'ready' && registry !== undefined && this.current.registry === registry && this.current.account === account && !this.disposed;
+    if (!watched() || !registry || !account) return;
+    this.healthTimer.cancel();
+    let health: Health;
+    try {
+      health = await this.deps.health(registry);
+    } catch (err) {
+      // Unless something else changed the view meanwhile (a sign-out, another registry).
+      if (watched()) this.unreachable(registry, account, err, false);
+      return;
+    }
+    if (!watched()) return;
+    const known = this.health?.registry === registry ? this.health : undefined;
+    const restarted = known !== undefined && (health.epoch === undefined ? known.outage : health.epoch !== known.epoch);
+    this.health = { registry, epoch: health.epoch, outage: false };
+    if (restarted) {
+      this.deps.log.info(`the registry at ${registry} ${known.epoch !== health.epoch ? 'restarted' : 'is back'}: MCP connections to it restart`);
+      this.reconnected.fire();
+    }
+    this.healthTimer.schedule(HEALTH_INTERVAL_MS, () => void this.checkHealth());
   }
 
   private async load(): Promise<void> {
@@ -118,6 +185,7 @@ export class SidebarController implements Disposable {
       this.servers = [];
       this.pending.clear();
       this.timer.cancel();
+      this.healthTimer.cancel();
       this.noteIdentities();
       return this.show({ ...SIGNED_OUT, registry, ...(this.current.status === 'session_ended' && { status: 'session_ended', message: this.current.message }) });
     }
@@ -137,11 +205,14 @@ export class SidebarController implements Disposable {
       this.settlePending();
       this.noteIdentities();
       this.render(registry, session.account);
+      // Watched from now on; right away when it was out of reach, to learn whether it restarted meanwhile.
+      if (wasUnreachable || !this.healthTimer.dueAt) void this.checkHealth();
     } catch (err) {
       if (err instanceof SessionExpiredError) {
         this.servers = [];
         this.pending.clear();
         this.timer.cancel();
+        this.healthTimer.cancel();
         this.show({ registry, status: 'session_ended', message: 'The registry no longer accepts your session. Sign in again.', gateways: [] });
         this.sessionEnded.fire();
         return;
@@ -155,6 +226,9 @@ export class SidebarController implements Disposable {
     const first = !wasUnreachable;
     // Said once per outage; the retries are quiet.
     if (first) this.deps.log.warn(`the registry at ${registry} cannot be reached; retrying with backoff`, err);
+    this.healthTimer.cancel();
+    if (this.health?.registry === registry) this.health.outage = true;
+    else this.health = { registry, epoch: undefined, outage: true };
     const delay = this.unreachableBackoff.next();
     const retryAt = this.timer.schedule(delay, () => void this.refresh());
     const reason = err instanceof RegistryUnreachableError ? 'The registry does not answer.' : `The registry answered with an error: ${describeError(err)}`;
@@ -343,6 +417,8 @@ export class SidebarController implements Disposable {
   /** Forget the view (signed out, another registry) and read again. */
   reset(): Promise<void> {
     this.timer.cancel();
+    this.healthTimer.cancel();
+    if (this.health?.registry !== this.deps.registry()) this.health = undefined;
     this.pending.clear();
     this.unreachableBackoff.reset();
     this.pollBackoff.reset();
@@ -356,6 +432,7 @@ export class SidebarController implements Disposable {
     this.servers = [];
     this.pending.clear();
     this.timer.cancel();
+    this.healthTimer.cancel();
     this.show({ ...(registry && { registry }), status: 'session_ended', message: 'The registry no longer accepts your session. Sign in again.', gateways: [] });
   }
 
@@ -368,6 +445,8 @@ export class SidebarController implements Disposable {
   dispose(): void {
     this.disposed = true;
     this.timer.cancel();
+    this.healthTimer.cancel();
+    this.reconnected.dispose();
     this.viewChanged.dispose();
     this.identitiesChanged.dispose();
     this.sessionEnded.dispose();

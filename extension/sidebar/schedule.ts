@@ -25,8 +25,10 @@ export interface BackoffOptions {
   maxMs: number;
 }
 
-/** Registry down: 1 s, 2 s, 4 s … then once a minute. */
-export const UNREACHABLE_BACKOFF: BackoffOptions = { initialMs: 1_000, factor: 2, maxMs: 60_000 };
+/** Registry down: 1 s, 2 s, 4 s, 8 s, then every 15 s, so its return shows within seconds too. */
+export const UNREACHABLE_BACKOFF: BackoffOptions = { initialMs: 1_000, factor: 2, maxMs: 15_000 };
+/** Signed in and the registry answering: GET /healthz this often, so an outage shows within seconds even while idle. */
+export const HEALTH_INTERVAL_MS = 10_000;
 /** Waiting for a browser connect to finish: 2 s, 3 s, 4.5 s … then every 30 s. */
 export const CONNECT_POLL_BACKOFF: BackoffOptions = { initialMs: 2_000, factor: 1.5, maxMs: 30_000 };
 /** A connect nobody finished is no longer watched after this long (focus still refreshes). */

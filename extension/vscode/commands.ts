@@ -32,7 +32,13 @@ function isCancellation(err: unknown): boolean {
   return err instanceof Error && (err.name === 'SignInCancelledError' || err.name === 'Canceled' || /cancel/i.test(err.message));
 }
 
-async function signIn({ log }: CommandDeps): Promise<void> {
+/** The registry did not answer, or answered that it is not healthy (the class names survive VS Code's RPC). */
+function isRegistryDown(err: unknown): boolean {
+  return err instanceof Error && (err.name === 'RegistryUnreachableError' || (err.name === 'RegistryHttpError' && /\/healthz/.test(err.message)));
+}
+
+async function signIn(deps: CommandDeps): Promise<void> {
+  const { log } = deps;
   try {
     // Through vscode.authentication, so VS Code records that this extension may use the account.
     const session = await vscode.authentication.getSession(PROVIDER_ID, [...WANTED_SCOPES], { createIfNone: true });
@@ -40,7 +46,18 @@ async function signIn({ log }: CommandDeps): Promise<void> {
   } catch (err) {
     if (isCancellation(err)) return;
     log.error('sign-in failed', err);
-    void vscode.window.showErrorMessage(`Keygate: sign-in failed: ${describeError(err)}`);
+    if (!isRegistryDown(err)) {
+      void vscode.window.showErrorMessage(`Keygate: sign-in failed: ${describeError(err)}`);
+      return;
+    }
+    // Checked before the browser opens: say so, with the URL and the ways on.
+    const answer = await vscode.window.showErrorMessage(
+      `Keygate cannot reach the registry: ${describeError(err)}. Start it, or choose another registry.`,
+      'Retry',
+      'Select Registry',
+    );
+    if (answer === 'Retry') await signIn(deps);
+    else if (answer === 'Select Registry') await selectRegistry(deps);
   }
 }
 
@@ -174,6 +191,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable {
     vscode.commands.registerCommand(name, () =>
       command(deps).catch((err: unknown) => {
         deps.log.error(`${name} failed`, err);
+        deps.sidebar.callFailed(err);
         void vscode.window.showErrorMessage(`Keygate: ${describeError(err)}`);
       }),
     );

@@ -1,78 +1,23 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
+import { requireInstall } from '../../scripts/code-server-install.mjs';
+import { launchCodeServer, type RunningCodeServer } from '../../scripts/code-server-launch.ts';
 
 // A real VS Code for the tests: code-server (installed outside the repository
 // by scripts/setup-code-server.mjs) with a fresh user-data and extensions dir,
 // opened in Debian's Chromium and driven through its own UI: the command
 // palette, quick picks, notifications, dialogs and menus.
 
-const pins = JSON.parse(readFileSync(fileURLToPath(new URL('../../scripts/code-server.json', import.meta.url)), 'utf8')) as { codeServer: string; node: string };
-const SETUP = 'node scripts/setup-code-server.mjs';
-
-export interface CodeServerInstall {
-  cache: string;
-  node: string;
-  entry: string;
-  version: string;
-}
+export { QUIET_SETTINGS } from '../../scripts/code-server-launch.ts';
 
 /** Where setup-code-server.mjs put code-server; an Error that says to run it when it did not. */
-export function codeServerInstall(): CodeServerInstall {
-  const cache = process.env.KEYGATE_E2E_CACHE || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'keygate-e2e');
-  const node = join(cache, `node-v${pins.node}`, 'node_modules', `node-${process.platform}-${process.arch}`, 'bin', 'node');
-  const project = join(cache, `code-server-${pins.codeServer}`);
-  const entry = join(project, 'node_modules', 'code-server', 'out', 'node', 'entry.js');
-  const missing = [node, entry, join(project, '.installed.json')].filter((p) => !existsSync(p));
-  if (missing.length) {
-    throw new Error(
-      `code-server ${pins.codeServer} is not installed for the e2e suite (missing ${missing.join(', ')}).\n` +
-        `Run \`${SETUP}\` first (it installs Node ${pins.node} and code-server from npm into ${cache}; set KEYGATE_E2E_CACHE to put them elsewhere).`,
-    );
-  }
-  return { cache, node, entry, version: pins.codeServer };
-}
+export const codeServerInstall = () => requireInstall();
 
-/**
- * Settings that keep a fresh VS Code quiet and offline: no welcome page, tips,
- * telemetry, update or gallery checks, port-forwarding prompts or secondary
- * side bar. Chat stays on: turning AI features off (chat.disableAIFeatures)
- * also removes VS Code's MCP support.
- */
-export const QUIET_SETTINGS: Record<string, unknown> = {
-  // MCP over HTTP fails in code-server with the additional fetch support on.
-  'http.fetchAdditionalSupport': false,
-  'workbench.startupEditor': 'none',
-  'workbench.welcomePage.walkthroughs.openOnInstall': false,
-  'workbench.tips.enabled': false,
-  'workbench.enableExperiments': false,
-  'workbench.secondarySideBar.defaultVisibility': 'hidden',
-  'telemetry.telemetryLevel': 'off',
-  'update.mode': 'none',
-  'extensions.autoUpdate': false,
-  'extensions.autoCheckUpdates': false,
-  'extensions.ignoreRecommendations': true,
-  'security.workspace.trust.enabled': false,
-  'remote.autoForwardPorts': false,
-  'git.enabled': false,
-  'chat.commandCenter.enabled': false,
-  'window.commandCenter': false,
-};
-
-export interface CodeServer {
-  /** http://127.0.0.1:PORT, no trailing slash. */
-  url: string;
-  /** The URL that opens the workspace folder. */
-  workbenchUrl: string;
+export interface CodeServer extends RunningCodeServer {
+  /** The folder holding everything of this code-server (removed by stop()). */
   dir: string;
-  userDataDir: string;
-  extensionsDir: string;
-  workspace: string;
-  log(): string;
-  stop(): Promise<void>;
 }
 
 export interface CodeServerOptions {
@@ -83,107 +28,26 @@ export interface CodeServerOptions {
   startTimeoutMs?: number;
 }
 
-/** Environment for code-server: nothing inherited that would reconfigure it or point it at another VS Code. */
-function codeServerEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (/^(VSCODE_|CODE_SERVER_|ELECTRON_)/.test(key)) continue;
-    if (['NODE_OPTIONS', 'PORT', 'PASSWORD', 'HASHED_PASSWORD', 'GITHUB_TOKEN'].includes(key)) continue;
-    env[key] = value;
-  }
-  // No extension gallery: code-server would query open-vsx.org (the tests stay offline).
-  env.EXTENSIONS_GALLERY = '{}';
-  return env;
-}
-
 /**
  * Start code-server on a free loopback port with a fresh user-data dir,
  * extensions dir and empty workspace folder, the given extensions installed.
  */
 export async function startCodeServer(options: CodeServerOptions): Promise<CodeServer> {
-  const install = codeServerInstall();
   const dir = mkdtempSync(join(tmpdir(), 'keygate-vscode-'));
-  const userDataDir = join(dir, 'user-data');
-  const extensionsDir = join(dir, 'extensions');
-  const workspace = join(dir, 'workspace');
-  for (const d of [join(userDataDir, 'User'), extensionsDir, workspace]) mkdirSync(d, { recursive: true });
-  writeFileSync(join(userDataDir, 'User', 'settings.json'), `${JSON.stringify({ ...QUIET_SETTINGS, ...options.settings }, null, 2)}\n`);
-  // Its own config file, so code-server never writes ~/.config/code-server/config.yaml.
-  const config = join(dir, 'config.yaml');
-  writeFileSync(config, 'auth: none\ncert: false\n');
-  const common = ['--config', config, '--user-data-dir', userDataDir, '--extensions-dir', extensionsDir];
-  const env = codeServerEnv();
-
-  for (const vsix of options.extensions) {
-    const installed = spawnSync(install.node, [install.entry, ...common, '--install-extension', vsix], { env, encoding: 'utf8', timeout: 120_000 });
-    if (installed.status !== 0 || !/successfully installed/i.test(installed.stdout)) {
-      rmSync(dir, { recursive: true, force: true });
-      throw new Error(`code-server could not install ${vsix}:\n${installed.stdout}\n${installed.stderr}`);
-    }
-  }
-
-  // Its own process group, so stop() ends code-server and every process it started.
-  const child: ChildProcess = spawn(
-    install.node,
-    [install.entry, ...common, '--auth', 'none', '--bind-addr', '127.0.0.1:0', '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', '--disable-getting-started-override', workspace],
-    { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
-  );
-  let log = '';
-  child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      try {
-        process.kill(-child.pid!, 'SIGTERM');
-      } catch {
-        // already gone
-      }
-      const killer = setTimeout(() => {
-        try {
-          process.kill(-child.pid!, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }, 10_000);
-      await exited;
-      clearTimeout(killer);
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
-
-  const timeoutMs = options.startTimeoutMs ?? 60_000;
-  const url = await new Promise<string | undefined>((resolve) => {
-    const timer = setTimeout(() => resolve(undefined), timeoutMs);
-    const check = () => {
-      const m = /HTTP server listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(log);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
+  try {
+    const running = await launchCodeServer({ ...options, dir, workspace: join(dir, 'workspace') });
+    return {
+      ...running,
+      dir,
+      async stop() {
+        await running.stop();
+        rmSync(dir, { recursive: true, force: true });
+      },
     };
-    child.stdout!.on('data', check);
-    void exited.then(() => {
-      clearTimeout(timer);
-      resolve(undefined);
-    });
-  });
-  if (!url) {
-    const output = log;
-    await stop();
-    throw new Error(`code-server did not start within ${timeoutMs / 1000} s:\n${output}`);
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
   }
-  return {
-    url,
-    workbenchUrl: `${url}/?folder=${encodeURIComponent(workspace)}`,
-    dir,
-    userDataDir,
-    extensionsDir,
-    workspace,
-    log: () => log,
-    stop,
-  };
 }
 
 /** Poll `check` until it stops throwing (an assertion that becomes true), or throw its last error. */

@@ -20,6 +20,7 @@ after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 describe('keygate-registry', () => {
   test('without a config it runs the embedded demo: healthz, demo user, demo gateway, password printed once', { timeout: 60_000 }, async () => {
     const data = tempDir();
+    let epoch = '';
     const first = spawnRegistry(['--port', '0', '--data-dir', data]);
     try {
       const url = await first.url;
@@ -27,12 +28,19 @@ describe('keygate-registry', () => {
       assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
       const health = await fetch(`${url}/healthz`);
       assert.deepEqual(await health.json(), { status: 'ok' });
+      // The epoch names this start of the registry (its in-memory MCP sessions): the same on every answer until a restart.
+      epoch = health.headers.get('keygate-epoch') ?? '';
+      assert.match(epoch, /^[0-9a-f-]{36}$/);
+      assert.equal((await fetch(`${url}/healthz`)).headers.get('keygate-epoch'), epoch);
       await new Promise((r) => setTimeout(r, 100));
       const out = first.stdout();
       const password = /demo password:\s+(\S+)\s+\(shown once/.exec(out)?.[1];
       assert.ok(password, out);
       assert.match(out, new RegExp(`demo gateway:\\s+${url}/mcp/demo`));
       assert.match(first.stderr(), /WARNING: generated a development vault key/);
+      // Next steps: the one-command VS Code trial; the registry URL setting only because this is not its default address.
+      assert.match(out, /npm run try:vscode/);
+      assert.match(out, new RegExp(`after setting keygate\\.registryUrl to ${url}\\.`));
       // The printed credentials work: a real MCP client signs in and calls a demo tool.
       const { client } = await connectWithSignIn(`${url}/mcp/demo`, '2026-07-28', { username: 'demo', password });
       // The demo gateway has two servers: one MCP server with prefixed names.
@@ -53,7 +61,10 @@ describe('keygate-registry', () => {
 
     const second = spawnRegistry([], { KEYGATE_PORT: '0', KEYGATE_DATA_DIR: data });
     try {
-      assert.ok(await second.url, second.stderr());
+      const url = await second.url;
+      assert.ok(url, second.stderr());
+      const restarted = (await fetch(`${url}/healthz`)).headers.get('keygate-epoch');
+      assert.ok(restarted && restarted !== epoch, 'a restart gives the registry a new epoch');
       await new Promise((r) => setTimeout(r, 100));
       assert.doesNotMatch(second.stdout(), /shown once/);
       assert.match(second.stdout(), /--reset-demo-password/);

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { CLIENT_ID, OAuthFlow, type PendingAuthorization } from '../../extension/auth/oauth-flow.ts';
 import { signIn } from '../../extension/auth/sign-in.ts';
-import { AuthorizationDeniedError, DiscoveryError, IssuerMismatchError, StateMismatchError, TokenRequestError } from '../../extension/errors.ts';
+import { AuthorizationDeniedError, DiscoveryError, IssuerMismatchError, RegistryHttpError, RegistryUnreachableError, StateMismatchError, TokenRequestError } from '../../extension/errors.ts';
 import { RegistryClient } from '../../extension/registry-client.ts';
 import { ALICE, BOB, startFixture, type Fixture } from '../helpers/fixture.ts';
 import { authorizeWithLogin } from '../helpers/form.ts';
@@ -80,6 +82,46 @@ describe('extension OAuth flow against the registry', () => {
       assert.equal(h.callbacks.pending, 0);
     });
   }
+
+  test('a registry that does not answer: sign-in stops before any browser opens, naming the registry, even with its metadata cached', async () => {
+    const own = await startFixture();
+    try {
+      const h = authHarness(own.registry.url, ALICE);
+      await h.flow.discover();
+      await own.registry.stop();
+      await assert.rejects(
+        signIn({ flow: h.flow, registryClient: h.registryClient, callbacks: h.callbacks, ui: h.ui, log: h.log }),
+        (err: unknown) => err instanceof RegistryUnreachableError && err.message.startsWith(`${own.registry.url} does not answer (`) && /ECONNREFUSED/.test(err.message),
+      );
+      assert.deepEqual(h.ui.opened, [], 'no browser tab on a page that cannot load');
+      assert.equal(h.callbacks.pending, 0, 'nothing left waiting for a redirect');
+      // Back up: the same harness signs in.
+      await own.registry.start();
+      const session = await signIn({ flow: h.flow, registryClient: h.registryClient, callbacks: h.callbacks, ui: h.ui, log: h.log });
+      assert.equal(session.account.id, 'alice');
+    } finally {
+      await own.close();
+    }
+  });
+
+  test('a registry that answers /healthz with 503 (its store unreadable): sign-in stops with the status, before the browser', async () => {
+    // A stand-in for a registry whose store is down: only /healthz matters here.
+    const server = createServer((req, res) => {
+      res.writeHead(req.url === '/healthz' ? 503 : 404, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'store_unavailable' }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const h = authHarness(url, ALICE);
+      await assert.rejects(
+        signIn({ flow: h.flow, registryClient: h.registryClient, callbacks: h.callbacks, ui: h.ui, log: h.log }),
+        (err: unknown) => err instanceof RegistryHttpError && err.status === 503 && err.message === `${url} is not healthy (GET /healthz: HTTP 503)`,
+      );
+      assert.deepEqual(h.ui.opened, []);
+    } finally {
+      server.close();
+    }
+  });
 
   test('a user holding fewer scopes gets a session with just those', async () => {
     const h = authHarness(f.registry.url, BOB);

@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { ServerView, ToWebview, ViewModel } from '../../webview/protocol.ts';
 import { Keychain } from '../../extension/auth/keychain.ts';
 import { ClientCredentialStore } from '../../extension/credentials/client-store.ts';
 import { Logger } from '../../extension/log.ts';
+import { RegistryUnreachableError } from '../../extension/errors.ts';
 import { MeClient, type MyServer } from '../../extension/me-client.ts';
+import { RegistryClient } from '../../extension/registry-client.ts';
+import { HEALTH_INTERVAL_MS } from '../../extension/sidebar/schedule.ts';
 import { SidebarController, type SidebarDeps } from '../../extension/sidebar/controller.ts';
 import { buildGateways, buildServer } from '../../extension/sidebar/view-model.ts';
 import { BOB } from '../helpers/fixture.ts';
@@ -25,7 +29,7 @@ after(async () => {
   await r?.close();
 });
 
-function harness(options: { registry?: string; token?: string; replace?: (token: string) => Promise<string | undefined> } = {}) {
+function harness(options: { registry?: string; token?: string; replace?: (token: string) => Promise<string | undefined>; registryUrl?: () => string } = {}) {
   const sink = new RecordingSink();
   const log = new Logger(sink);
   const secrets = new MemorySecretStore();
@@ -34,8 +38,10 @@ function harness(options: { registry?: string; token?: string; replace?: (token:
   const opened: string[] = [];
   let token = options.token;
   const replaced: string[] = [];
+  /** Requests the controller made, by kind. */
+  const calls = { servers: 0, health: 0 };
   const deps: SidebarDeps = {
-    registry: () => options.registry ?? r.registry.url,
+    registry: options.registryUrl ?? (() => options.registry ?? r.registry.url),
     session: {
       current: async () => (token ? { accessToken: token, account: 'alice@example.com' } : undefined),
       replace: async (_registry, old) => {
@@ -43,7 +49,19 @@ function harness(options: { registry?: string; token?: string; replace?: (token:
         return options.replace ? options.replace(old) : undefined;
       },
     },
-    me: (url) => new MeClient(url),
+    me: (url) => {
+      const me = new MeClient(url);
+      return Object.assign(me, {
+        servers: (t: string) => {
+          calls.servers++;
+          return MeClient.prototype.servers.call(me, t);
+        },
+      });
+    },
+    health: (url) => {
+      calls.health++;
+      return new RegistryClient(url).health();
+    },
     clientValues,
     openExternal: async (url) => {
       opened.push(url);
@@ -61,6 +79,8 @@ function harness(options: { registry?: string; token?: string; replace?: (token:
   controller.onDidChangeIdentities(() => identityChanges++);
   let ended = 0;
   controller.onDidEndSession(() => ended++);
+  let reconnects = 0;
+  controller.onDidReconnect(() => reconnects++);
   return {
     controller,
     sink,
@@ -72,9 +92,38 @@ function harness(options: { registry?: string; token?: string; replace?: (token:
     views,
     identityChanges: () => identityChanges,
     ended: () => ended,
+    reconnects: () => reconnects,
+    calls,
     setToken: (t: string | undefined) => (token = t),
     server: (name: string): ServerView => controller.view.gateways.flatMap((g) => g.servers).find((s) => s.server === name)!,
   };
+}
+
+/** A TCP relay to 127.0.0.1:`port` on a port of its own; cut() refuses connections (and drops open ones) until restore(). */
+async function startRelay(port: string) {
+  const sockets = new Set<Socket>();
+  let server: Server | undefined;
+  let relayPort = 0;
+  const listen = async () => {
+    server = createServer((client) => {
+      const upstream = connect(Number(port), '127.0.0.1');
+      for (const s of [client, upstream]) {
+        sockets.add(s);
+        s.once('close', () => sockets.delete(s));
+        s.on('error', () => s.destroy());
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => server!.listen(relayPort, '127.0.0.1', resolve));
+    relayPort = (server!.address() as AddressInfo).port;
+  };
+  const cut = async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    server = undefined;
+  };
+  await listen();
+  return { url: `http://127.0.0.1:${relayPort}`, cut, restore: listen, close: cut };
 }
 
 /** Let the refreshes that timers started finish. */
@@ -225,27 +274,31 @@ describe('sidebar actions against the registry', () => {
   test('Connect opens the connect page and polls /me/servers with backoff until the connect finishes (or the window gets focus)', async () => {
     const h = harness({ token: await r.token() });
     await h.controller.refresh();
+    await settle();
+    // Beside the polls, the health watch's next check (10 s after the first) is pending throughout.
+    assert.deepEqual(h.scheduler.pending, [HEALTH_INTERVAL_MS]);
     const answer = (await h.controller.handle({ type: 'connect', gateway: 'team', server: 'oauth' })) as { ok: boolean; message: string };
     assert.equal(answer.ok, true);
     assert.deepEqual(h.opened, [`${r.registry.url}/connect/team/oauth`]);
     assert.equal(h.server('oauth').pending, true);
     assert.ok(h.controller.watching);
-    assert.deepEqual(h.scheduler.pending, [2000], 'first poll after 2 s');
+    assert.deepEqual(h.scheduler.pending, [2000, 10_000], 'first poll after 2 s');
     h.scheduler.advance(2000);
     await settle();
-    assert.deepEqual(h.scheduler.pending, [3000], 'then 3 s');
+    assert.deepEqual(h.scheduler.pending, [3000, 8000], 'then 3 s');
     h.scheduler.advance(3000);
     await settle();
-    assert.deepEqual(h.scheduler.pending, [4500], 'then 4.5 s');
+    assert.deepEqual(h.scheduler.pending, [4500, 5000], 'then 4.5 s');
     // Focus while still waiting: one more look, the poll keeps going.
     h.controller.focused();
     await settle();
     assert.ok(h.controller.watching);
-    // After ten minutes nobody finished it: the watch ends, no timer is left.
+    // After ten minutes nobody finished it: the watch ends; only the health watch is left.
     h.scheduler.advance(11 * 60_000);
     await settle();
     assert.equal(h.controller.watching, false);
-    assert.deepEqual(h.scheduler.pending, []);
+    assert.equal(h.scheduler.pending.length, 1);
+    assert.ok(h.scheduler.pending[0]! <= HEALTH_INTERVAL_MS);
     assert.equal(h.server('oauth').pending, false);
   });
 
@@ -258,27 +311,101 @@ describe('sidebar actions against the registry', () => {
 });
 
 describe('sidebar resilience', () => {
-  test('registry down: a clear state and retries at 1, 2, 4 s … said once in the log; back up, the list returns and the retries stop', async () => {
+  test('registry down: a clear state and retries at 1, 2, 4, 8, 15 s … said once in the log; back up, the list returns, the retries stop and the watch resumes', async () => {
     // A port nothing listens on, then the real registry at "the same place" (the registry() getter).
     let url = 'http://127.0.0.1:9';
-    const h = harness({ token: await r.token() });
-    (h.controller as unknown as { deps: SidebarDeps }).deps.registry = () => url;
+    const h = harness({ token: await r.token(), registryUrl: () => url });
     await h.controller.refresh();
     assert.equal(h.controller.view.status, 'registry_unreachable');
     assert.match(h.controller.view.message!, /does not answer/);
     assert.equal(h.controller.view.retryAt, h.scheduler.ms + 1000);
-    for (const delay of [1000, 2000, 4000, 8000]) {
+    for (const delay of [1000, 2000, 4000, 8000, 15_000, 15_000]) {
       assert.deepEqual(h.scheduler.pending, [delay]);
       h.scheduler.advance(delay);
       await settle();
     }
     assert.equal(h.sink.lines.filter((l) => l.includes('cannot be reached')).length, 1, 'one warning per outage, not one per retry');
     url = r.registry.url;
-    h.scheduler.advance(16_000);
+    h.scheduler.advance(15_000);
     await settle();
     assert.equal(h.controller.view.status, 'ready');
-    assert.deepEqual(h.scheduler.pending, []);
+    // No more retries: only the health watch is pending.
+    assert.deepEqual(h.scheduler.pending, [HEALTH_INTERVAL_MS]);
     assert.ok(h.sink.lines.some((l) => l.includes('answers again')));
+  });
+
+  test('idle and signed in: GET /healthz every 10 s and nothing else; a registry that stops shows as unreachable at the next check', async () => {
+    const own = await startSidebarRegistry();
+    try {
+      const h = harness({ token: await own.token(), registryUrl: () => own.registry.url });
+      await h.controller.refresh();
+      await settle();
+      assert.equal(h.controller.view.status, 'ready');
+      assert.deepEqual(h.calls, { servers: 1, health: 1 }, 'one health check right after the first load');
+      assert.deepEqual(h.scheduler.pending, [HEALTH_INTERVAL_MS]);
+      for (let i = 2; i <= 4; i++) {
+        h.scheduler.advance(HEALTH_INTERVAL_MS);
+        await settle();
+        assert.deepEqual(h.calls, { servers: 1, health: i }, 'while idle only /healthz is asked, once per interval');
+        assert.equal(h.controller.view.status, 'ready');
+      }
+      assert.equal(h.reconnects(), 0, 'the same registry process: nothing to reconnect');
+
+      await own.registry.stop();
+      h.scheduler.advance(HEALTH_INTERVAL_MS);
+      await settle();
+      assert.equal(h.controller.view.status, 'registry_unreachable', 'shown at the next check, without any other call');
+      assert.match(h.controller.view.message!, /does not answer/);
+      assert.ok(h.controller.view.gateways.length > 0, 'the last known gateways stay on show (greyed)');
+      assert.deepEqual(h.scheduler.pending, [1000], 'the retries with backoff take over from the watch');
+      assert.equal(h.reconnects(), 0);
+
+      // Back, as a new process on the same port and data dir: a new epoch, so MCP connections must be redone.
+      await own.registry.start();
+      h.scheduler.advance(1000);
+      await settle();
+      assert.equal(h.controller.view.status, 'ready');
+      assert.equal(h.reconnects(), 1, 'a restarted registry fires onDidReconnect once');
+      assert.ok(h.sink.lines.some((l) => /restarted: MCP connections to it restart/.test(l)), h.sink.lines.join('\n'));
+      assert.deepEqual(h.scheduler.pending, [HEALTH_INTERVAL_MS]);
+      h.scheduler.advance(HEALTH_INTERVAL_MS);
+      await settle();
+      assert.equal(h.reconnects(), 1, 'and only once');
+    } finally {
+      await own.close();
+    }
+  });
+
+  test('a restart between two checks is noticed by its new epoch; an outage of the same process is not a restart', async () => {
+    const own = await startSidebarRegistry();
+    // The registry behind a TCP relay that can be cut: a network outage, the registry process untouched.
+    const relay = await startRelay(new URL(own.registry.url).port);
+    try {
+      const h = harness({ token: await own.token(), registryUrl: () => relay.url });
+      await h.controller.refresh();
+      await settle();
+      assert.equal(h.controller.view.status, 'ready');
+      // Stopped and started again before the next check: the view never saw it down.
+      await own.registry.stop();
+      await own.registry.start();
+      h.scheduler.advance(HEALTH_INTERVAL_MS);
+      await settle();
+      assert.equal(h.controller.view.status, 'ready');
+      assert.equal(h.reconnects(), 1, 'the new epoch alone tells of the restart');
+
+      await relay.cut();
+      h.controller.callFailed(new RegistryUnreachableError('GET /api/v1/gateways: did not answer'));
+      await settle();
+      assert.equal(h.controller.view.status, 'registry_unreachable', 'a failed call elsewhere makes the watch check at once');
+      await relay.restore();
+      h.scheduler.advance(1000);
+      await settle();
+      assert.equal(h.controller.view.status, 'ready');
+      assert.equal(h.reconnects(), 1, 'the same registry process came back: its MCP sessions are intact, nothing to reconnect');
+    } finally {
+      await relay.close();
+      await own.close();
+    }
   });
 
   test('a revoked token: renewed once; when renewal fails, the session ends once (one prompt), not a loop', async () => {
