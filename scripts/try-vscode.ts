@@ -99,8 +99,8 @@ function startRegistry(): Promise<StartedRegistry> {
     const onData = (d: Buffer) => {
       out += d.toString();
       const listening = /listening on (http:\/\/\S+)/.exec(out);
-      // The demo block ends with the "Next:" list and a blank line.
-      if (!listening || !/\nNext:\n[\s\S]*\n\n/.test(out)) return;
+      // The demo block ends with the "Next:" list, whose last line is about other MCP clients.
+      if (!listening || !/\nNext:\n[\s\S]*Any MCP client[^\n]*\n/.test(out)) return;
       child.stdout!.off('data', onData);
       // What the registry logs from now on is shown as it comes.
       child.stdout!.on('data', (more: Buffer) => process.stdout.write(more));

@@ -19,6 +19,8 @@ export interface LegacySession {
   logLevel: string | undefined;
   /** resources/subscribe of this session: the URI and the connection that serves it. */
   subscriptions: Map<string, { conn: UpstreamConnection; headers: Record<string, string> }>;
+  /** The client has resumed a stream (sent Last-Event-ID): its POST streams are primed from then on. */
+  resumes: boolean;
 }
 
 export class CallerState {

@@ -108,13 +108,14 @@ export class MergedEndpoint {
         rc.record.outcome = 'unknown_session';
         return jsonRpcError(404, CODES.notFound, 'session not found', { step: 'gateway', reason: 'unknown_session' });
       }
+      if (web.headers.has('last-event-id')) session.resumes = true;
       return session.transport.handleRequest(web, { ...(body !== undefined && { parsedBody: body }), authInfo: this.authInfo({ ...rc, session }) });
     }
     if (web.method !== 'POST' || !isInitializeRequest(body)) {
       if (web.method === 'GET' || web.method === 'DELETE') return jsonRpcError(400, -32000, 'Bad Request: Mcp-Session-Id required');
       return jsonRpcError(400, -32000, 'Bad Request: Mcp-Session-Id required (start with initialize)');
     }
-    const session = { id: '', caller: rc.caller, logLevel: undefined, subscriptions: new Map() } as unknown as LegacySession;
+    const session = { id: '', caller: rc.caller, logLevel: undefined, subscriptions: new Map(), resumes: false } as unknown as LegacySession;
     session.server = this.handlers.buildServer(rc.caller.gatewayId, session);
     session.transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
@@ -127,6 +128,7 @@ export class MergedEndpoint {
       onsessionclosed: () => this.endSession(session),
     });
     session.transport.onclose = () => this.endSession(session);
+    primeOnlyWhenResuming(session);
     await session.server.connect(session.transport);
     return session.transport.handleRequest(web, { parsedBody: body, authInfo: this.authInfo({ ...rc, session }) });
   }
@@ -218,4 +220,20 @@ function parseJson(body: Buffer): unknown {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The SDK opens every POST stream of a 2025-11-25 session with a priming
+ * event (an id and empty data) so that the client may resume the stream if
+ * the server closes it early, which this gateway never does. Clients that do
+ * not resume gain nothing from it, and some trip over it (VS Code logs
+ * `Failed to parse message: ""` for each one): it is sent only once the
+ * session's client has shown that it resumes streams (sent Last-Event-ID).
+ * Every real event still carries its id.
+ */
+function primeOnlyWhenResuming(session: LegacySession): void {
+  const transport = session.transport as unknown as { writePrimingEvent?: (...args: unknown[]) => Promise<void> };
+  const prime = transport.writePrimingEvent;
+  if (typeof prime !== 'function') return;
+  transport.writePrimingEvent = (...args: unknown[]) => (session.resumes ? prime.apply(transport, args) : Promise.resolve());
 }

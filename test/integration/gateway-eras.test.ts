@@ -176,3 +176,46 @@ describe('upstream sessions', () => {
     }
   });
 });
+
+describe('2025-11-25 client streams on /mcp/{gateway}', () => {
+  const LEGACY = { accept: 'application/json, text/event-stream', 'content-type': 'application/json', 'mcp-protocol-version': '2025-11-25' };
+
+  /** POST one JSON-RPC message on the session; the SSE events of the answer as sent (id and data lines). */
+  async function post(token: string, session: string | undefined, message: Record<string, unknown>) {
+    const res = await fetch(hub, {
+      method: 'POST',
+      headers: { ...LEGACY, authorization: `Bearer ${token}`, ...(session && { 'mcp-session-id': session }) },
+      body: JSON.stringify(message),
+    });
+    const body = await res.text();
+    const events = body
+      .split('\n\n')
+      .filter((e) => e.trim())
+      .map((e) => ({ id: /^id: (.*)$/m.exec(e)?.[1], data: /^data: ?(.*)$/m.exec(e)?.[1] ?? '' }));
+    return { status: res.status, session: res.headers.get('mcp-session-id') ?? session, events };
+  }
+
+  test('a client that never resumed gets no empty priming event (VS Code cannot parse one); once it resumes a stream, its POST streams are primed', async () => {
+    const init = await post(g.aliceToken, undefined, { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'wire', version: '1' } } });
+    assert.equal(init.status, 200);
+    assert.ok(init.session, 'a session');
+    assert.deepEqual(init.events.map((e) => JSON.parse(e.data).id), [1], 'only the answer: no event with empty data');
+    await post(g.aliceToken, init.session!, { jsonrpc: '2.0', method: 'notifications/initialized' });
+    const list = await post(g.aliceToken, init.session!, { jsonrpc: '2.0', id: 2, method: 'tools/list', params: {} });
+    assert.equal(list.events.length, 1);
+    assert.equal(JSON.parse(list.events[0]!.data).id, 2);
+    assert.ok(list.events[0]!.id, 'the real event keeps its id, so a client can still resume after it');
+
+    // The client resumes a stream (GET with Last-Event-ID): from now on its POST streams are primed.
+    const resume = new AbortController();
+    const get = await fetch(hub, { headers: { ...LEGACY, authorization: `Bearer ${g.aliceToken}`, 'mcp-session-id': init.session!, 'last-event-id': list.events[0]!.id! }, signal: resume.signal });
+    assert.equal(get.status, 200);
+    resume.abort();
+    await get.body?.cancel().catch(() => undefined);
+    const primed = await post(g.aliceToken, init.session!, { jsonrpc: '2.0', id: 3, method: 'tools/list', params: {} });
+    assert.equal(primed.events.length, 2);
+    assert.equal(primed.events[0]!.data, '', 'the priming event: an id and empty data');
+    assert.ok(primed.events[0]!.id);
+    assert.equal(JSON.parse(primed.events[1]!.data).id, 3);
+  });
+});
