@@ -1,6 +1,6 @@
 import { domId, h, type Child } from './dom.ts';
 import { fieldProblem } from './fields.ts';
-import type { FieldView, GatewayView, ServerView, ViewModel } from './protocol.ts';
+import type { FieldView, GatewayView, IdentityView, ServerView, ViewModel } from './protocol.ts';
 
 // The sidebar, drawn from the view model and what the person has typed so
 // far. Pure DOM building; main.ts owns the state and the events. Controls
@@ -90,8 +90,8 @@ function renderBody(ui: UiState, view: ViewModel): Child[] {
         ...view.gateways.map((g) => renderGateway(ui, g, true)),
       ];
     case 'ready':
+      // Refresh is the view's title-bar action; no second button for it here.
       return [
-        h('div', { className: 'toolbar' }, h('button', { type: 'button', className: 'secondary', 'data-action': 'refresh' }, 'Refresh')),
         view.gateways.length ? null : h('p', { className: 'muted' }, 'No gateway is available to you on this registry.'),
         ...view.gateways.map((g) => renderGateway(ui, g, false)),
       ];
@@ -146,10 +146,18 @@ function renderServer(ui: UiState, s: ServerView, stale: boolean): HTMLElement {
   return li;
 }
 
+const OWNERS: Record<IdentityView['owner'], string> = { you: 'yours', organization: "the organization's", 'someone else': "a colleague's" };
+
+/** "yours (private)", "Service account (the organization's, global)": each thing said once. */
+function identityParts(i: IdentityView): { name: string; details: string } {
+  const unnamedOwn = i.owner === 'you' && !i.label;
+  const details = [unnamedOwn ? undefined : OWNERS[i.owner], i.availability, i.disabled ? 'disabled by an admin' : undefined].filter(Boolean).join(', ');
+  return { name: unnamedOwn ? 'yours' : i.label, details };
+}
+
 function identityLine(s: ServerView): HTMLElement {
-  const i = s.identity!;
-  const owner = i.owner === 'you' ? 'yours' : i.owner === 'organization' ? "the organization's" : "someone else's";
-  return h('p', { className: 'identity' }, 'Identity: ', h('strong', {}, i.label), ` · ${i.availability} · ${owner}${i.disabled ? ' · disabled' : ''}`);
+  const { name, details } = identityParts(s.identity!);
+  return h('p', { className: 'identity' }, 'Identity: ', h('strong', {}, name), ` (${details})`);
 }
 
 function actions(s: ServerView, busy: boolean, open: boolean): HTMLElement | null {
@@ -190,7 +198,8 @@ function chooser(s: ServerView, busy: boolean): HTMLElement {
     'select',
     { id, 'data-key': keyOf(s), disabled: busy },
     ...s.choices.map((c) => {
-      const option = h('option', { value: c.id }, `${c.label} (${c.owner === 'you' ? 'yours' : c.owner}, ${c.availability})`);
+      const { name, details } = identityParts(c);
+      const option = h('option', { value: c.id }, `${name.charAt(0).toUpperCase()}${name.slice(1)} (${details})`);
       if (c.id === s.identity?.id) option.selected = true;
       return option;
     }),

@@ -86,7 +86,8 @@ function stateOf(s: MyServer, fields: readonly FieldView[]): { state: ServerView
 }
 
 function identityView(i: Identity): IdentityView {
-  return { id: i.id, label: i.label || (i.owner === 'you' ? 'Your identity' : `${i.kind} identity`), availability: i.availability, owner: i.owner, disabled: i.disabled };
+  // One's own identity without a label is just "yours" (the webview says so); others' are named by their kind.
+  return { id: i.id, label: i.label || (i.owner === 'you' ? '' : `${i.kind} identity`), availability: i.availability, owner: i.owner, disabled: i.disabled };
 }
 
 export function buildServer(s: MyServer, clientValues: Record<string, string> | undefined, pending: boolean): ServerView {

@@ -51,7 +51,7 @@ input[type=text], input[type=password] { width: 100%; padding: .5rem .625rem; fo
 input:focus-visible, button:focus-visible { outline: 2px solid var(--accent); outline-offset: 2px; }
 button { margin-top: 1.25rem; width: 100%; padding: .55rem; font: inherit; font-weight: 600; color: #fff; background: var(--accent); border: 0; border-radius: 6px; cursor: pointer; }
 .error { color: var(--bad); border: 1px solid var(--bad); border-radius: 6px; padding: .5rem .75rem; margin: 0 0 1rem; }
-dl { margin: 0 0 1rem; font-size: .9rem; } dt { font-weight: 600; } dd { margin: 0 0 .5rem; word-break: break-all; }
+dl { margin: 0 0 1rem; font-size: .9rem; } dt { font-weight: 600; } dd { margin: 0 0 .5rem; overflow-wrap: anywhere; }
 code { font-size: .85em; }
 .muted { opacity: .7; font-weight: normal; }
 .actions { display: flex; gap: .75rem; }

@@ -101,6 +101,41 @@ describe('the login page in Chromium', () => {
     await context.close();
   });
 
+  test('the consent page in a narrow window: no word is broken across lines, long URLs wrap instead of overflowing', async () => {
+    for (const width of [320, 420, 800]) {
+      const { url } = await startAuthorization();
+      const context = await browser.newContext({ viewport: { width, height: 900 } });
+      const page = await context.newPage();
+      await page.goto(url.toString());
+      await page.fill('input[name=username]', ALICE.username);
+      await page.fill('input[name=password]', ALICE.password);
+      await Promise.all([page.waitForLoadState('load'), page.click('button[type=submit]')]);
+      await page.waitForSelector('button[value=approve]');
+      // Each word of the descriptions (the dd items without code) sits on one line: one client rect per word.
+      const broken = await page.evaluate(() => {
+        const split: string[] = [];
+        for (const dd of document.querySelectorAll('dd')) {
+          if (dd.querySelector('code')) continue;
+          const text = dd.firstChild;
+          if (!text || text.nodeType !== Node.TEXT_NODE) continue;
+          const value = text.textContent ?? '';
+          for (const m of value.matchAll(/\S+/g)) {
+            const range = document.createRange();
+            range.setStart(text, m.index);
+            range.setEnd(text, m.index + m[0].length);
+            if (range.getClientRects().length > 1) split.push(m[0]);
+          }
+        }
+        return split;
+      });
+      assert.deepEqual(broken, [], `words broken across lines at ${width}px`);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `the page is ${overflow}px wider than a ${width}px window`);
+      await page.screenshot({ path: join(shots, `7-consent-${width}px.png`), fullPage: true });
+      await context.close();
+    }
+  });
+
   test('a wrong password is shown on the page and nothing is redirected', async () => {
     const { url } = await startAuthorization();
     const before = received.length;
