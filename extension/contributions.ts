@@ -34,5 +34,7 @@ export const SIDEBAR_VIEW_ID = 'keygate.sidebar';
 export const WALKTHROUGH_ID = 'keygate.gettingStarted';
 /** A read-only document scheme: "Keygate: Show the Audit of My Calls" opens keygate-audit:/… */
 export const AUDIT_SCHEME = 'keygate-audit';
+/** The audit document's language: its configurationDefaults turn word wrap on, so a narrow editor cuts nothing off. */
+export const AUDIT_LANGUAGE = 'keygate-audit';
 
 export const REGISTRY_SETTING = { section: 'keygate', key: 'registryUrl' } as const;

@@ -2,7 +2,7 @@ import * as vscode from 'vscode';
 import { WANTED_SCOPES } from '../auth/oauth-flow.ts';
 import type { KeygateAuthProvider } from '../auth/provider.ts';
 import { formatAudit } from '../audit.ts';
-import { AUDIT_SCHEME, COMMANDS, PROVIDER_ID, SIDEBAR_VIEW_ID } from '../contributions.ts';
+import { AUDIT_LANGUAGE, AUDIT_SCHEME, COMMANDS, PROVIDER_ID, SIDEBAR_VIEW_ID } from '../contributions.ts';
 import { describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { MeClient } from '../me-client.ts';
@@ -182,7 +182,7 @@ async function showAudit({ auth, setting, auditDocuments, auditChanged }: Comman
   const uri = vscode.Uri.from({ scheme: AUDIT_SCHEME, path: `/${new URL(registry).host}/my-calls.log` });
   auditDocuments.set(uri.toString(), formatAudit(registry, session.account.label, entries, hasMore));
   auditChanged.fire(uri);
-  const doc = await vscode.workspace.openTextDocument(uri);
+  const doc = await vscode.languages.setTextDocumentLanguage(await vscode.workspace.openTextDocument(uri), AUDIT_LANGUAGE);
   await vscode.window.showTextDocument(doc, { preview: true });
 }
 

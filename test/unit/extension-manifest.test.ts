@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
+  AUDIT_LANGUAGE,
   COMMAND_TITLES,
   COMMANDS,
   MCP_PROVIDER_ID,
@@ -34,6 +35,11 @@ describe('extension manifest', () => {
   test('the authentication provider and the MCP provider are contributed under the ids the code registers', () => {
     assert.deepEqual(pkg.contributes.authentication, [{ id: PROVIDER_ID, label: PROVIDER_LABEL }]);
     assert.deepEqual(pkg.contributes.mcpServerDefinitionProviders, [{ id: MCP_PROVIDER_ID, label: MCP_PROVIDER_LABEL }]);
+  });
+
+  test('the audit document has a language of its own, word-wrapped by default', () => {
+    assert.deepEqual(pkg.contributes.languages, [{ id: AUDIT_LANGUAGE, aliases: ['Keygate Audit'] }]);
+    assert.deepEqual(pkg.contributes.configurationDefaults, { [`[${AUDIT_LANGUAGE}]`]: { 'editor.wordWrap': 'on' } });
   });
 
   test('every command is contributed in the Keygate category, and only those', () => {

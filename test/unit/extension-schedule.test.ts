@@ -78,11 +78,13 @@ describe('audit view', () => {
       new Date('2026-11-23T10:01:00Z'),
     );
     assert.deepEqual(text.split('\n').slice(3, 7), [
-      'time                      gateway/server  call             outcome           status  latency',
-      '------------------------  --------------  ---------------  ----------------  ------  -------',
-      '2026-11-23T10:00:02.000Z  demo/personal   tools/call echo  ok                200     12 ms',
-      '2026-11-23T10:00:01.000Z  demo            tools/list       identity_missing  200     3 ms',
+      '2026-11-23 10:00:02Z  tools/call echo',
+      '    demo/personal · ok · 200 · 12 ms',
+      '2026-11-23 10:00:01Z  tools/list',
+      '    demo · identity_missing · 200 · 3 ms',
     ]);
+    // Short enough for an editor beside the side bar.
+    assert.ok(text.split('\n').slice(3, 7).every((l) => l.length <= 40));
     assert.match(text, /Older calls exist/);
     assert.match(formatAudit('http://r', 'alice', [], false), /No calls recorded yet/);
   });
