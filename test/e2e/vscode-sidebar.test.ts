@@ -1,16 +1,15 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import type { Browser, Frame } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { startDemoUpstream, type DemoUpstream } from '../../server/demo/upstream.ts';
 import { launchChromium, outputDir } from '../helpers/browser.ts';
 import { codeServerInstall, eventually, saveCodeServerLogs, startCodeServer, VsCodeWindow, type CodeServer } from '../helpers/code-server.ts';
 import { ALICE, startFixture, type Fixture } from '../helpers/fixture.ts';
-import { packageVsix, serverCard, sidebarFrame, signInFromPalette, stepRunner } from '../helpers/keygate-vscode.ts';
+import { packageVsix, serverCard, sidebarFrame, signInFromPalette, stateOf, stepRunner } from '../helpers/keygate-vscode.ts';
 import { buildLmToolsExtension, echoResult, LM_TOOLS_COMMANDS, readLmToolsOutput } from '../helpers/lm-tools-extension.ts';
 import { isToolsCall, startWiretap, tappedMessages, type Wiretap } from '../helpers/wiretap.ts';
 
@@ -22,10 +21,9 @@ import { isToolsCall, startWiretap, tappedMessages, type Wiretap } from '../help
 // the server turn ready, starts the gateway in VS Code's MCP server list, and
 // a tool call through the per-user server reaches the upstream with the key
 // they typed. Signing out takes the sidebar back. Screenshots of each step in
-// test-output/vscode-sidebar/; the sidebar in the light and dark themes is
-// copied to docs/ (KEYGATE_UPDATE_DOCS=0 leaves docs/ alone).
+// test-output/vscode-sidebar/ (the docs' pictures of the sidebar come from the
+// embedded demo, in try-vscode.test.ts).
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const shots = outputDir('vscode-sidebar');
 const STEP_TIMEOUT = 3 * 60_000;
 const PERSONAL_PREFIX = 'demo-personal-';
@@ -43,24 +41,6 @@ const echoMessage = `hello as myself ${randomBytes(6).toString('hex')}`;
 let setupFailure: unknown;
 
 const step = stepRunner(() => ({ vs, setupFailure }));
-
-/** The sidebar part of the workbench, for the docs' screenshots. */
-async function screenshotSidebar(name: string): Promise<string> {
-  const path = join(shots, `${name}.png`);
-  await vs.page.locator('.part.sidebar').screenshot({ path, animations: 'disabled' });
-  return path;
-}
-
-async function colorTheme(label: string): Promise<void> {
-  await vs.runCommand('Preferences: Color Theme');
-  await vs.page.locator('.quick-input-widget input.input').fill(label);
-  await vs.page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: label }).first().waitFor();
-  await vs.page.keyboard.press('Enter');
-}
-
-async function stateOf(frame: Frame, gateway: string, name: string): Promise<string> {
-  return (await serverCard(frame, gateway, name).locator('.badge.state').getAttribute('data-state')) ?? '';
-}
 
 
 describe('Keygate sidebar in VS Code (code-server): sign in, fill a credential, use it, sign out', { timeout: 15 * 60_000 }, () => {
@@ -184,22 +164,6 @@ describe('Keygate sidebar in VS Code (code-server): sign in, fill a credential, 
       assert.ok(!text.includes(typedKey), 'the sidebar never shows the stored key');
       assert.match(text, /Disconnect/);
       await vs.screenshot('08-sidebar-credential-saved');
-      // The docs' screenshots: the sidebar in the light theme, then in the dark one.
-      // The pointer away from the sidebar, so no hover highlight is in the pictures.
-      await vs.page.mouse.move(900, 300);
-      const light = await screenshotSidebar('sidebar-light');
-      // As a person switches themes: "Preferences: Color Theme", type the theme's name, Enter.
-      await colorTheme('Dark Modern');
-      await eventually(async () => assert.ok(await vs.page.locator('.monaco-workbench.vs-dark').count()), { timeoutMs: 30_000, message: 'the dark theme applies' });
-      await vs.page.mouse.move(900, 300);
-      await new Promise((r) => setTimeout(r, 1000));
-      const dark = await screenshotSidebar('sidebar-dark');
-      if (process.env.KEYGATE_UPDATE_DOCS !== '0') {
-        copyFileSync(light, join(root, 'docs', 'sidebar-light.png'));
-        copyFileSync(dark, join(root, 'docs', 'sidebar-dark.png'));
-      }
-      await colorTheme('Light Modern');
-      await eventually(async () => assert.equal(await vs.page.locator('.monaco-workbench.vs-dark').count(), 0), { timeoutMs: 30_000, message: 'the light theme applies again' });
     }));
 
   test('starting "Keygate: Demo gateway" lists both servers\' tools; a call through the per-user server reaches the upstream with the typed key', { timeout: STEP_TIMEOUT }, () =>

@@ -83,7 +83,7 @@ export class VsCodeWindow {
   ) {}
 
   /** Open the workbench in a new browser context and wait until it is usable. */
-  static async open(browser: Browser, server: CodeServer, shots: string): Promise<VsCodeWindow> {
+  static async open(browser: Browser, server: Pick<CodeServer, 'workbenchUrl'>, shots: string): Promise<VsCodeWindow> {
     const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
     context.setDefaultTimeout(60_000);
     const page = await context.newPage();

@@ -52,7 +52,7 @@ export interface SignInShots {
  * prompt), consent when the registry asks, and code-server's /callback page
  * handing the code back. Checks the authorization request on the way.
  */
-export async function signInFromPalette(vs: VsCodeWindow, server: CodeServer, registry: string, person: { username: string; password: string }, shots: SignInShots): Promise<void> {
+export async function signInFromPalette(vs: VsCodeWindow, server: Pick<CodeServer, 'url'>, registry: string, person: { username: string; password: string }, shots: SignInShots): Promise<void> {
   await vs.runCommand('Keygate: Sign In');
   await vs.answerDialog(/wants to sign in using Keygate/, 'Allow', shots.allow);
   const { page: login, prompted } = await vs.externalPage(shots.openExternal);
@@ -115,4 +115,70 @@ export async function sidebarFrame(vs: VsCodeWindow): Promise<Frame> {
 /** A server's card in the sidebar (the list item named after the server). */
 export function serverCard(frame: Frame, gateway: string, server: string) {
   return frame.locator(`li.server[data-key="${gateway}/${server}"]`);
+}
+
+/** A server's state as its badge says it (data-state). */
+export async function stateOf(frame: Frame, gateway: string, name: string): Promise<string> {
+  return (await serverCard(frame, gateway, name).locator('.badge.state').getAttribute('data-state')) ?? '';
+}
+
+/** "Preferences: Color Theme", type the theme's name, Enter: as a person switches themes. */
+export async function colorTheme(vs: VsCodeWindow, label: string): Promise<void> {
+  await vs.runCommand('Preferences: Color Theme');
+  await vs.page.locator('.quick-input-widget input.input').fill(label);
+  await vs.page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: label }).first().waitFor();
+  await vs.page.keyboard.press('Enter');
+  const dark = /dark/i.test(label);
+  await eventually(async () => assert.equal((await vs.page.locator('.monaco-workbench.vs-dark').count()) > 0, dark), { timeoutMs: 30_000, message: `the ${label} theme applies` });
+}
+
+/** The side bar part of the workbench (the Keygate view when it is open), as a picture. */
+export async function screenshotSidebar(vs: VsCodeWindow, path: string): Promise<string> {
+  // The pointer away from the side bar, so no hover highlight is in the picture.
+  await vs.page.mouse.move(900, 300);
+  await vs.page.locator('.part.sidebar').screenshot({ path, animations: 'disabled' });
+  return path;
+}
+
+/**
+ * WCAG 2.x contrast of each element's text against the background it is
+ * drawn on (the first ancestor with an opaque background), in the webview.
+ */
+export async function textContrasts(frame: Frame, selector: string): Promise<{ text: string; ratio: number }[]> {
+  // tsx compiles the function below with esbuild's keepNames, which calls a __name helper the page lacks.
+  await frame.evaluate('globalThis.__name ??= (f) => f');
+  return frame.locator(selector).evaluateAll((elements) => {
+    const parse = (c: string) => {
+      const m = /rgba?\(([\d.]+),\s*([\d.]+),\s*([\d.]+)(?:,\s*([\d.]+))?\)/.exec(c);
+      return m ? { r: +m[1]!, g: +m[2]!, b: +m[3]!, a: m[4] === undefined ? 1 : +m[4] } : undefined;
+    };
+    const luminance = ({ r, g, b }: { r: number; g: number; b: number }) => {
+      const lin = (v: number) => {
+        const s = v / 255;
+        return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+      };
+      return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+    };
+    const background = (el: Element | null) => {
+      for (let e = el; e; e = e.parentElement) {
+        const c = parse(getComputedStyle(e).backgroundColor);
+        if (c && c.a === 1) return c;
+      }
+      // The webview's body is transparent over the side bar: VS Code passes that colour as a variable.
+      const root = getComputedStyle(document.documentElement);
+      const side = root.getPropertyValue('--vscode-sideBar-background').trim();
+      const probe = document.createElement('div');
+      probe.style.color = side || 'white';
+      document.body.append(probe);
+      const c = parse(getComputedStyle(probe).color)!;
+      probe.remove();
+      return c;
+    };
+    return elements.map((el) => {
+      const fg = parse(getComputedStyle(el).color)!;
+      const bg = background(el);
+      const [l1, l2] = [luminance(fg), luminance(bg)].sort((a, b) => b - a) as [number, number];
+      return { text: (el.textContent ?? '').trim().slice(0, 40), ratio: Math.round(((l1 + 0.05) / (l2 + 0.05)) * 100) / 100 };
+    });
+  });
 }
