@@ -218,14 +218,75 @@ describe('Keygate sidebar in VS Code (code-server): sign in, fill a credential, 
       for (const r of tap.seen) assert.equal(r.headers.authorization, `Bearer ${typedKey}`, `${r.method} ${r.path}`);
     }));
 
-  test('"Keygate: Show the Audit of My Calls" opens the calls in a read-only editor', { timeout: STEP_TIMEOUT }, () =>
+  test('the registry stops while nothing happens: within seconds the sidebar and the status bar say it is offline', { timeout: STEP_TIMEOUT }, () =>
+    step('offline', async () => {
+      const frame = await sidebarFrame(vs);
+      await frame.getByRole('heading', { name: /Demo gateway/ }).waitFor();
+      await f.registry.stop();
+      const stopped = Date.now();
+      // The health watch (every 10 s) notices it: nobody reopens the view or calls anything.
+      await frame.locator('.notice.error', { hasText: /The registry does not answer/ }).waitFor({ timeout: 30_000 });
+      await vs.page.locator('.part.statusbar').getByText('Keygate: offline').first().waitFor({ timeout: 10_000 });
+      console.log(`offline shown ${((Date.now() - stopped) / 1000).toFixed(1)} s after the registry stopped`);
+      await vs.screenshot('13-sidebar-registry-offline');
+    }));
+
+  test('the registry restarts: the sidebar is ready again, VS Code drops the dead MCP session, and the next tool call works by itself', { timeout: STEP_TIMEOUT }, () =>
+    step('restart', async () => {
+      // A new process on the same port and data dir: the merged endpoint's 2025 sessions died with the old one.
+      await f.registry.start();
+      const frame = await sidebarFrame(vs);
+      await eventually(async () => assert.equal(await stateOf(frame, 'demo', 'personal'), 'ready'), { timeoutMs: 45_000, message: 'the sidebar is ready again' });
+      await vs.page.locator('.part.statusbar').getByText('alice@example.com').first().waitFor();
+      // The extension told VS Code the definitions changed: it stops the session the registry no longer has,
+      // rather than showing it Running.
+      await eventually(
+        async () => {
+          await vs.runCommand('MCP: List Servers');
+          const labels = await vs.quickPickLabels();
+          const row = labels.find((l) => l.startsWith('Keygate: Demo gateway'));
+          assert.ok(row && !/^Keygate: Demo gateway, Running\b/.test(row), labels.join(' | '));
+        },
+        { timeoutMs: 60_000, message: 'Keygate: Demo gateway no longer shows as Running on a dead session' },
+      );
+      await vs.screenshot('14-mcp-server-after-restart');
+      await vs.closeQuickInput();
+
+      const before = tap.seen.length;
+      const calls = readLmToolsOutput(toolOutput).length;
+      await vs.runCommand(LM_TOOLS_COMMANDS.callEcho);
+      const result = await echoResult(toolOutput, calls);
+      assert.equal(result.kind, 'echo', `the tool call after the restart failed: ${JSON.stringify(result.value)}`);
+      assert.equal(result.value.text, echoMessage);
+      const call = tap.seen.slice(before).filter(isToolsCall).find((r) => tappedMessages(r).some((m) => m.params?.arguments?.message === echoMessage));
+      assert.ok(call, 'the upstream got the call made after the restart');
+      assert.equal(call.headers.authorization, `Bearer ${typedKey}`);
+      await vs.screenshot('15-tool-call-after-restart');
+    }));
+
+  test('"Keygate: Show the Audit of My Calls" opens the calls in a read-only editor that wraps, so a narrow one cuts nothing off', { timeout: STEP_TIMEOUT }, () =>
     step('audit', async () => {
       await vs.runCommand('Keygate: Show the Audit of My Calls');
       const editor = vs.page.locator('.editor-instance .view-lines');
       // The merged endpoint's calls, the tool call through the per-user server among them
       // (recorded by assignment and the upstream's own tool name).
-      await editor.filter({ hasText: /demo\/personal\s+tools\/call\s+echo/ }).first().waitFor({ timeout: 30_000 });
-      await vs.screenshot('13-audit-of-my-calls');
+      await editor.filter({ hasText: /tools\/call\s+echo/ }).first().waitFor({ timeout: 30_000 });
+      await editor.filter({ hasText: /demo\/personal\s+·\s+ok\s+·\s+200/ }).first().waitFor({ timeout: 30_000 });
+      await vs.screenshot('16-audit-of-my-calls');
+      // Narrow: the window at 760 px with the side bar open leaves the editor a few hundred pixels.
+      await vs.page.setViewportSize({ width: 760, height: 900 });
+      await eventually(
+        async () => {
+          const overflow = await vs.page.locator('.editor-instance .monaco-editor').first().evaluate((root) => {
+            const box = root.querySelector('.overflow-guard')!.getBoundingClientRect();
+            return [...root.querySelectorAll('.view-line span span')].map((s) => s.getBoundingClientRect().right - box.right).filter((d) => d > 1);
+          });
+          assert.deepEqual(overflow, [], 'text past the right edge of the narrow editor');
+        },
+        { timeoutMs: 15_000, message: 'the audit wraps in a narrow editor' },
+      );
+      await vs.screenshot('17-audit-narrow');
+      await vs.page.setViewportSize({ width: 1400, height: 900 });
     }));
 
   test('"Keygate: Sign Out": the sidebar goes back to its Sign In button and the status bar says so', { timeout: STEP_TIMEOUT }, () =>
@@ -237,6 +298,45 @@ describe('Keygate sidebar in VS Code (code-server): sign in, fill a credential, 
       await frame.getByRole('button', { name: 'Sign In', exact: true }).waitFor();
       assert.equal(await frame.locator('li.server').count(), 0, 'no servers listed when signed out');
       await vs.page.locator('.part.statusbar').getByText('Keygate: Sign In').first().waitFor();
-      await vs.screenshot('14-sidebar-signed-out-again');
+      await vs.screenshot('18-sidebar-signed-out-again');
+    }));
+
+  test('"Keygate: Sign In" with the registry down says it cannot reach it, with its URL, and opens no browser; Retry signs in once it is back', { timeout: STEP_TIMEOUT }, () =>
+    step('sign-in-offline', async () => {
+      await f.registry.stop();
+      const pages = vs.context.pages().length;
+      await vs.runCommand('Keygate: Sign In');
+      const allow = vs.dialog(/wants to sign in using Keygate/);
+      const toast = vs.page.locator('.notifications-toasts .monaco-list-row', { hasText: /Keygate cannot reach the registry/ }).first();
+      // VS Code may ask again whether Keygate may sign in; the check follows.
+      await Promise.race([allow.waitFor(), toast.waitFor()]);
+      if (await allow.isVisible()) await vs.answerDialog(/wants to sign in using Keygate/, 'Allow');
+      await toast.waitFor();
+      const text = (await toast.getAttribute('aria-label')) ?? (await toast.innerText());
+      assert.match(text, new RegExp(`${f.registry.url.replace(/[.:/]/g, '\\$&')} does not answer \\(connect ECONNREFUSED`));
+      assert.match(text, /Start it, or choose another registry/);
+      await toast.getByRole('button', { name: 'Select Registry' }).waitFor();
+      assert.equal(vs.context.pages().length, pages, 'no browser tab opened on a page that cannot load');
+      await eventually(async () => assert.equal(await vs.page.locator('.notifications-toasts .monaco-list-row', { hasText: /Signing in to Keygate/ }).count(), 0, 'no "Signing in…" left waiting'), { timeoutMs: 10_000 });
+      await vs.screenshot('19-sign-in-registry-down');
+
+      await f.registry.start();
+      const popup = vs.context.waitForEvent('page', { timeout: 60_000 });
+      await toast.getByRole('button', { name: 'Retry' }).click();
+      // VS Code may ask again (Allow; open the external website?). The browser is still signed in at
+      // the registry, which remembers the consent: the code comes straight back to VS Code.
+      const openPrompt = vs.dialog(/open the external website/);
+      const signedIn = vs.page.locator('.notifications-toasts .monaco-list-row', { hasText: /Keygate: signed in as alice@example\.com/ }).first();
+      await eventually(
+        async () => {
+          if (await allow.isVisible()) await allow.getByRole('button', { name: 'Allow', exact: true }).click();
+          if (await openPrompt.isVisible()) await openPrompt.getByRole('button', { name: 'Open', exact: true }).click();
+          assert.ok(await signedIn.isVisible(), 'signed in');
+        },
+        { timeoutMs: 60_000, intervalMs: 500, message: 'Retry signs in once the registry is back' },
+      );
+      const page = await popup;
+      await vs.screenshot('20-signed-in-after-retry');
+      await page.close();
     }));
 });

@@ -112,11 +112,13 @@ export function readLmToolsOutput(file: string): LmToolsRecord[] {
     .map((line) => JSON.parse(line) as LmToolsRecord);
 }
 
-/** The first echo tool call's outcome ("echo" or "error") once the extension has written it. */
-export function echoResult(file: string): Promise<LmToolsRecord> {
+/** The outcome ("echo" or "error") of the first echo tool call after the first `skip` records, once the extension has written it. */
+export function echoResult(file: string, skip = 0): Promise<LmToolsRecord> {
   return eventually(
     () => {
-      const record = readLmToolsOutput(file).find((r) => r.kind === 'echo' || r.kind === 'error');
+      const record = readLmToolsOutput(file)
+        .slice(skip)
+        .find((r) => r.kind === 'echo' || r.kind === 'error');
       if (!record) throw new Error('the test extension has not called the tool yet');
       return record;
     },
