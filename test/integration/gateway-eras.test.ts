@@ -219,3 +219,40 @@ describe('2025-11-25 client streams on /mcp/{gateway}', () => {
     assert.equal(JSON.parse(primed.events[1]!.data).id, 3);
   });
 });
+
+describe('a registry restart and 2025 sessions', () => {
+  test('/mcp/{gateway}/{server}: the session is the upstream\'s, bound by the vault-derived key, and outlives the restart; /mcp/{gateway}: its in-memory session ends (404 unknown_session) and the epoch says why', async () => {
+    const own = await startEraHub();
+    try {
+      const raw = await connect(`${own.hub}/old`, '2025-11-25', { token: own.g.aliceToken });
+      const merged = await connect(own.hub, '2025-11-25', { token: own.g.aliceToken });
+      try {
+        await raw.client.callTool({ name: 'echo', arguments: { message: 'before' } });
+        await merged.client.callTool({ name: 'old__echo', arguments: { message: 'before' } });
+        const epoch = (await fetch(`${own.g.registry.url}/healthz`)).headers.get('keygate-epoch');
+        const initializes = own.g.upstreams.old!.initializeCount();
+
+        await own.g.registry.stop();
+        await own.g.registry.start();
+        assert.notEqual((await fetch(`${own.g.registry.url}/healthz`)).headers.get('keygate-epoch'), epoch, 'a new epoch after the restart');
+
+        const after = await raw.client.callTool({ name: 'echo', arguments: { message: 'after' } });
+        assert.deepEqual(after.content, [{ type: 'text', text: 'after' }]);
+        assert.equal(own.g.upstreams.old!.initializeCount(), initializes, 'the raw session went on: no new initialize at the upstream');
+
+        const stale = await fetch(own.hub, {
+          method: 'POST',
+          headers: { accept: 'application/json, text/event-stream', 'content-type': 'application/json', 'mcp-protocol-version': '2025-11-25', authorization: `Bearer ${own.g.aliceToken}`, 'mcp-session-id': merged.transport.sessionId! },
+          body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/list', params: {} }),
+        });
+        assert.equal(stale.status, 404, 'the MCP transport tells the client to start a new session');
+        assert.equal(((await stale.json()) as { error: { data: { reason: string } } }).error.data.reason, 'unknown_session');
+      } finally {
+        await raw.client.close().catch(() => undefined);
+        await merged.client.close().catch(() => undefined);
+      }
+    } finally {
+      await own.g.close();
+    }
+  });
+});
