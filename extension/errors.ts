@@ -86,6 +86,11 @@ export class RegistryUnreachableError extends KeygateExtensionError {
   readonly code = 'ERR_REGISTRY_UNREACHABLE';
 }
 
+/** The registry's https certificate is not trusted here (self-signed, expired, another name): nothing was sent. */
+export class RegistryTlsError extends KeygateExtensionError {
+  readonly code = 'ERR_REGISTRY_TLS';
+}
+
 /** The registry answered 200 with a body that is not the documented shape. */
 export class RegistryResponseError extends KeygateExtensionError {
   readonly code = 'ERR_REGISTRY_RESPONSE';

@@ -1,6 +1,6 @@
 import * as z from 'zod/mini';
-import { RegistryHttpError, RegistryUnreachableError } from './errors.ts';
-import { networkReason, requestJson, type Fetch } from './http.ts';
+import { RegistryHttpError } from './errors.ts';
+import { fetchRegistry, requestJson, type Fetch } from './http.ts';
 
 export type { Fetch } from './http.ts';
 
@@ -91,16 +91,12 @@ export class RegistryClient {
 
   /**
    * GET /healthz: the registry answers and can read its store. Throws
-   * RegistryUnreachableError when it does not answer, RegistryHttpError when
-   * it answers anything but 200.
+   * RegistryUnreachableError when it does not answer, RegistryTlsError when
+   * its certificate is not trusted, RegistryHttpError when it answers
+   * anything but 200.
    */
   async health(): Promise<Health> {
-    let res: Response;
-    try {
-      res = await this.fetchImpl(`${this.registry}/healthz`, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS) });
-    } catch (err) {
-      throw new RegistryUnreachableError(`${this.registry} does not answer (${networkReason(err)})`, { cause: err });
-    }
+    const res = await fetchRegistry(this.fetchImpl, this.registry, '/healthz', { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS) });
     await res.body?.cancel();
     if (res.status !== 200) throw new RegistryHttpError(res.status, undefined, `${this.registry} is not healthy (GET /healthz: HTTP ${res.status})`);
     return { epoch: res.headers.get('keygate-epoch') ?? undefined };

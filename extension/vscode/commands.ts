@@ -32,9 +32,9 @@ function isCancellation(err: unknown): boolean {
   return err instanceof Error && (err.name === 'SignInCancelledError' || err.name === 'Canceled' || /cancel/i.test(err.message));
 }
 
-/** The registry did not answer, or answered that it is not healthy (the class names survive VS Code's RPC). */
+/** The registry did not answer, could not be trusted, or answered that it is not healthy (the class names survive VS Code's RPC). */
 function isRegistryDown(err: unknown): boolean {
-  return err instanceof Error && (err.name === 'RegistryUnreachableError' || (err.name === 'RegistryHttpError' && /\/healthz/.test(err.message)));
+  return err instanceof Error && (err.name === 'RegistryUnreachableError' || err.name === 'RegistryTlsError' || (err.name === 'RegistryHttpError' && /\/healthz/.test(err.message)));
 }
 
 async function signIn(deps: CommandDeps): Promise<void> {
@@ -51,8 +51,9 @@ async function signIn(deps: CommandDeps): Promise<void> {
       return;
     }
     // Checked before the browser opens: say so, with the URL and the ways on.
+    const way = (err as Error).name === 'RegistryTlsError' ? 'Trust its certificate (or fix it)' : 'Start it';
     const answer = await vscode.window.showErrorMessage(
-      `Keygate cannot reach the registry: ${describeError(err)}. Start it, or choose another registry.`,
+      `Keygate cannot reach the registry: ${describeError(err)}. ${way}, or choose another registry.`,
       'Retry',
       'Select Registry',
     );

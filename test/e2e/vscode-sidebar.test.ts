@@ -216,6 +216,20 @@ describe('Keygate sidebar in VS Code (code-server): sign in, fill a credential, 
       // The key the person typed in the sidebar, not the service account's, not their token.
       assert.equal(call.headers.authorization, `Bearer ${typedKey}`);
       for (const r of tap.seen) assert.equal(r.headers.authorization, `Bearer ${typedKey}`, `${r.method} ${r.path}`);
+
+      // VS Code's log of the gateway's connection: no message it could not parse (the 2025-11-25
+      // priming event, an id with empty data, used to give one per start).
+      await vs.runCommand('MCP: List Servers');
+      await vs.pick('Keygate: Demo gateway');
+      await vs.quickPickRow('Show Output').first().waitFor();
+      await vs.pick('Show Output');
+      await vs.runCommand('View: Toggle Maximized Panel');
+      const output = vs.outputPanel();
+      await output.filter({ hasText: /Connection\s+state:\s+Running/ }).first().waitFor({ timeout: 30_000 });
+      const log = (await output.innerText()).replace(/\u00a0/g, ' ');
+      assert.doesNotMatch(log, /Failed to parse message/, log);
+      await vs.screenshot('12b-mcp-server-output');
+      await vs.runCommand('View: Toggle Maximized Panel');
     }));
 
   test('the registry stops while nothing happens: within seconds the sidebar and the status bar say it is offline', { timeout: STEP_TIMEOUT }, () =>

@@ -102,10 +102,11 @@ describe('the extension signs in to a registry on https', () => {
     for (const g of r.gateways!) assert.ok(g.mcpUrl.startsWith(`${url}/mcp/`), g.mcpUrl);
   });
 
-  test('with a certificate nobody trusts: the sign-in stops at discovery with a DiscoveryError', async () => {
+  test('with a certificate nobody trusts: the sign-in stops at its first request, saying the certificate is not trusted', async () => {
     const r = await runSignIn(url, {});
     assert.equal(r.ok, false);
-    assert.equal(r.error, 'DiscoveryError', JSON.stringify(r));
+    assert.equal(r.error, 'RegistryTlsError', JSON.stringify(r));
+    assert.match(r.message!, new RegExp(`^${url.replace(/[.:/]/g, '\\$&')} has a certificate this editor does not trust \\(`), JSON.stringify(r));
   });
 });
 
