@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
 import { launchChromium, outputDir } from '../helpers/browser.ts';
 import { codeServerInstall, eventually, VsCodeWindow } from '../helpers/code-server.ts';
-import { colorTheme, screenshotSidebar, serverCard, sidebarFrame, signInFromPalette, stateOf, stepRunner, textContrasts } from '../helpers/keygate-vscode.ts';
+import { colorTheme, screenshotSidebar, serverCard, sidebarFrame, signInFromPalette, startServerFromList, stateOf, stepRunner, textContrasts } from '../helpers/keygate-vscode.ts';
 
 // `npm run try:vscode` as a newcomer runs it, from the README: one command
 // builds the extension, starts the registry on the embedded demo and
@@ -161,23 +161,7 @@ describe('npm run try:vscode: Keygate in VS Code in one command', { timeout: 15 
 
   test('"MCP: List Servers" offers "Keygate: Demo gateway", and it starts', { timeout: STEP_TIMEOUT }, () =>
     step('mcp', async () => {
-      await eventually(
-        async () => {
-          await vs.runCommand('MCP: List Servers');
-          await eventually(async () => assert.ok((await vs.quickPickLabels()).some((l) => l.startsWith('Keygate: Demo gateway'))), { timeoutMs: 10_000 });
-        },
-        { timeoutMs: 90_000, message: '"Keygate: Demo gateway" in "MCP: List Servers"' },
-      );
-      await vs.pick('Keygate: Demo gateway');
-      await vs.quickPickRow('Start Server').first().waitFor();
-      await vs.pick('Start Server');
-      await vs.runCommand('MCP: List Servers');
-      await eventually(async () => assert.ok((await vs.quickPickLabels()).some((l) => /^Keygate: Demo gateway, Running\b/.test(l)), (await vs.quickPickLabels()).join(' | ')), {
-        timeoutMs: 60_000,
-        message: 'Keygate: Demo gateway shows as Running',
-      });
-      await vs.screenshot('07-mcp-running');
-      await vs.closeQuickInput();
+      await startServerFromList(vs, 'Keygate: Demo gateway', { running: '07-mcp-running' });
     }));
 
   test('Ctrl-C stops code-server and the registry', { timeout: STEP_TIMEOUT }, () =>

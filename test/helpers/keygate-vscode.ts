@@ -182,3 +182,30 @@ export async function textContrasts(frame: Frame, selector: string): Promise<{ t
     });
   });
 }
+
+/**
+ * "MCP: List Servers" until it offers `label` (the extension lists gateways
+ * a moment after sign-in), pick it, "Start Server", and wait until the list
+ * shows it Running. `listed` names a screenshot of the list before the start.
+ */
+export async function startServerFromList(vs: VsCodeWindow, label: string, shots: { listed?: string; running: string }): Promise<void> {
+  await eventually(
+    async () => {
+      await vs.runCommand('MCP: List Servers');
+      await eventually(async () => assert.ok((await vs.quickPickLabels()).some((l) => l.startsWith(label))), { timeoutMs: 10_000 });
+    },
+    { timeoutMs: 90_000, message: `"${label}" in "MCP: List Servers"` },
+  );
+  if (shots.listed) await vs.screenshot(shots.listed);
+  await vs.pick(label);
+  await vs.quickPickRow('Start Server').first().waitFor();
+  await vs.pick('Start Server');
+  await vs.runCommand('MCP: List Servers');
+  const running = new RegExp(`^${label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, Running\\b`);
+  await eventually(async () => assert.ok((await vs.quickPickLabels()).some((l) => running.test(l)), (await vs.quickPickLabels()).join(' | ')), {
+    timeoutMs: 60_000,
+    message: `${label} shows as Running`,
+  });
+  await vs.screenshot(shots.running);
+  await vs.closeQuickInput();
+}
