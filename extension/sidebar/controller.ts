@@ -334,6 +334,7 @@ export class SidebarController implements Disposable {
       }
       if (err instanceof FormError) return result(false, err.message);
       this.deps.log.error(`${message.type} for ${gateway}/${server} failed`, err);
+      this.callFailed(err);
       const text = err instanceof RegistryHttpError ? (err.description ?? err.message) : describeError(err);
       return result(false, text);
     }

@@ -408,6 +408,24 @@ describe('sidebar resilience', () => {
     }
   });
 
+  test('an action the registry does not answer is said beside the form, and the whole view turns unreachable at once', async () => {
+    const own = await startSidebarRegistry();
+    try {
+      const h = harness({ token: await own.token(), registryUrl: () => own.registry.url });
+      await h.controller.refresh();
+      await settle();
+      assert.equal(h.controller.view.status, 'ready');
+      await own.registry.stop();
+      const answer = (await h.controller.handle({ type: 'saveCredentials', gateway: 'team', server: 'fields', values: { api_key: `${PERSONAL_PREFIX}x` }, availability: 'private' })) as { ok: boolean; message: string };
+      assert.equal(answer.ok, false);
+      assert.match(answer.message, /does not answer/);
+      await settle();
+      assert.equal(h.controller.view.status, 'registry_unreachable', 'no need to wait for the next health check');
+    } finally {
+      await own.close();
+    }
+  });
+
   test('a revoked token: renewed once; when renewal fails, the session ends once (one prompt), not a loop', async () => {
     const fresh = await r.token();
     const h = harness({ token: 'not-a-token-the-registry-knows', replace: async () => fresh });
