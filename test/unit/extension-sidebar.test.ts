@@ -126,6 +126,25 @@ async function startRelay(port: string) {
   return { url: `http://127.0.0.1:${relayPort}`, cut, restore: listen, close: cut };
 }
 
+/** A registry of the test's own (the test stops and starts it), closed afterwards. */
+async function withOwnRegistry(body: (own: SidebarRegistry) => Promise<void>): Promise<void> {
+  const own = await startSidebarRegistry();
+  try {
+    await body(own);
+  } finally {
+    await own.close();
+  }
+}
+
+/** The sidebar signed in to the registry at `url()` with `token`, its first load done and shown ready. */
+async function readyHarness(token: string, url: () => string) {
+  const h = harness({ token, registryUrl: url });
+  await h.controller.refresh();
+  await settle();
+  assert.equal(h.controller.view.status, 'ready');
+  return h;
+}
+
 /** Let the refreshes that timers started finish. */
 const settle = () => new Promise((resolve) => setTimeout(resolve, 100));
 
@@ -334,13 +353,9 @@ describe('sidebar resilience', () => {
     assert.ok(h.sink.lines.some((l) => l.includes('answers again')));
   });
 
-  test('idle and signed in: GET /healthz every 10 s and nothing else; a registry that stops shows as unreachable at the next check', async () => {
-    const own = await startSidebarRegistry();
-    try {
-      const h = harness({ token: await own.token(), registryUrl: () => own.registry.url });
-      await h.controller.refresh();
-      await settle();
-      assert.equal(h.controller.view.status, 'ready');
+  test('idle and signed in: GET /healthz every 10 s and nothing else; a registry that stops shows as unreachable at the next check', () =>
+    withOwnRegistry(async (own) => {
+      const h = await readyHarness(await own.token(), () => own.registry.url);
       assert.deepEqual(h.calls, { servers: 1, health: 1 }, 'one health check right after the first load');
       assert.deepEqual(h.scheduler.pending, [HEALTH_INTERVAL_MS]);
       for (let i = 2; i <= 4; i++) {
@@ -371,60 +386,46 @@ describe('sidebar resilience', () => {
       h.scheduler.advance(HEALTH_INTERVAL_MS);
       await settle();
       assert.equal(h.reconnects(), 1, 'and only once');
-    } finally {
-      await own.close();
-    }
-  });
+    }));
 
-  test('a restart between two checks is noticed by its new epoch; an outage of the same process is not a restart', async () => {
-    const own = await startSidebarRegistry();
-    // The registry behind a TCP relay that can be cut: a network outage, the registry process untouched.
-    const relay = await startRelay(new URL(own.registry.url).port);
-    try {
-      const h = harness({ token: await own.token(), registryUrl: () => relay.url });
-      await h.controller.refresh();
-      await settle();
-      assert.equal(h.controller.view.status, 'ready');
-      // Stopped and started again before the next check: the view never saw it down.
-      await own.registry.stop();
-      await own.registry.start();
-      h.scheduler.advance(HEALTH_INTERVAL_MS);
-      await settle();
-      assert.equal(h.controller.view.status, 'ready');
-      assert.equal(h.reconnects(), 1, 'the new epoch alone tells of the restart');
+  test('a restart between two checks is noticed by its new epoch; an outage of the same process is not a restart', () =>
+    withOwnRegistry(async (own) => {
+      // The registry behind a TCP relay that can be cut: a network outage, the registry process untouched.
+      const relay = await startRelay(new URL(own.registry.url).port);
+      try {
+        const h = await readyHarness(await own.token(), () => relay.url);
+        // Stopped and started again before the next check: the view never saw it down.
+        await own.registry.stop();
+        await own.registry.start();
+        h.scheduler.advance(HEALTH_INTERVAL_MS);
+        await settle();
+        assert.equal(h.controller.view.status, 'ready');
+        assert.equal(h.reconnects(), 1, 'the new epoch alone tells of the restart');
 
-      await relay.cut();
-      h.controller.callFailed(new RegistryUnreachableError('GET /api/v1/gateways: did not answer'));
-      await settle();
-      assert.equal(h.controller.view.status, 'registry_unreachable', 'a failed call elsewhere makes the watch check at once');
-      await relay.restore();
-      h.scheduler.advance(1000);
-      await settle();
-      assert.equal(h.controller.view.status, 'ready');
-      assert.equal(h.reconnects(), 1, 'the same registry process came back: its MCP sessions are intact, nothing to reconnect');
-    } finally {
-      await relay.close();
-      await own.close();
-    }
-  });
+        await relay.cut();
+        h.controller.callFailed(new RegistryUnreachableError('GET /api/v1/gateways: did not answer'));
+        await settle();
+        assert.equal(h.controller.view.status, 'registry_unreachable', 'a failed call elsewhere makes the watch check at once');
+        await relay.restore();
+        h.scheduler.advance(1000);
+        await settle();
+        assert.equal(h.controller.view.status, 'ready');
+        assert.equal(h.reconnects(), 1, 'the same registry process came back: its MCP sessions are intact, nothing to reconnect');
+      } finally {
+        await relay.close();
+      }
+    }));
 
-  test('an action the registry does not answer is said beside the form, and the whole view turns unreachable at once', async () => {
-    const own = await startSidebarRegistry();
-    try {
-      const h = harness({ token: await own.token(), registryUrl: () => own.registry.url });
-      await h.controller.refresh();
-      await settle();
-      assert.equal(h.controller.view.status, 'ready');
+  test('an action the registry does not answer is said beside the form, and the whole view turns unreachable at once', () =>
+    withOwnRegistry(async (own) => {
+      const h = await readyHarness(await own.token(), () => own.registry.url);
       await own.registry.stop();
       const answer = (await h.controller.handle({ type: 'saveCredentials', gateway: 'team', server: 'fields', values: { api_key: `${PERSONAL_PREFIX}x` }, availability: 'private' })) as { ok: boolean; message: string };
       assert.equal(answer.ok, false);
       assert.match(answer.message, /does not answer/);
       await settle();
       assert.equal(h.controller.view.status, 'registry_unreachable', 'no need to wait for the next health check');
-    } finally {
-      await own.close();
-    }
-  });
+    }));
 
   test('a revoked token: renewed once; when renewal fails, the session ends once (one prompt), not a loop', async () => {
     const fresh = await r.token();
