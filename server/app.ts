@@ -31,6 +31,7 @@ import { registerRouter } from './oauth/register.ts';
 import { ResourceSpace } from './oauth/resource.ts';
 import { type KeyRing, loadKeyRing, type SigningKey } from './oauth/signing-keys.ts';
 import { LoginThrottle } from './oauth/throttle.ts';
+import { Revocations } from './oauth/revocations.ts';
 import { revocationRouter } from './oauth/revoke.ts';
 import { tokenRouter } from './oauth/token.ts';
 import { BuiltinUsers } from './oauth/users.ts';
@@ -107,13 +108,17 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
       : undefined,
     `${publicUrl}/connect/signed-in`,
   );
-  const grants = new Grants(store, keys, issuer, { access: config.oauth_server.token_lifetime, refresh: config.oauth_server.refresh_token_lifetime });
-  const authenticator = new Authenticator([
-    ...(config.auth.type === 'bearer' ? [new StaticBearerTokens(config.auth.bearer?.valid_tokens ?? [], config.oauth_server.scopes_supported)] : []),
-    ...(config.oauth_server.enabled ? [new RegistryTokenValidator(keys, issuer, (jti) => grants.isAccessTokenRevoked(jti))] : []),
-    // auth.type oauth (another issuer's JWTs, introspection, UserInfo) or bearer.validation_endpoint: after the registry's own tokens, which never leave.
-    ...externalValidators(config.auth, { fetch: outbound, policy: outboundPolicy(config.outbound), log, env }),
-  ]);
+  const revocations = await Revocations.load(store, config.oauth_server.token_lifetime);
+  const grants = new Grants(store, keys, issuer, { access: config.oauth_server.token_lifetime, refresh: config.oauth_server.refresh_token_lifetime }, revocations);
+  const authenticator = new Authenticator(
+    [
+      ...(config.auth.type === 'bearer' ? [new StaticBearerTokens(config.auth.bearer?.valid_tokens ?? [], config.oauth_server.scopes_supported)] : []),
+      ...(config.oauth_server.enabled ? [new RegistryTokenValidator(keys, issuer)] : []),
+      // auth.type oauth (another issuer's JWTs, introspection, UserInfo) or bearer.validation_endpoint: after the registry's own tokens, which never leave.
+      ...externalValidators(config.auth, { fetch: outbound, policy: outboundPolicy(config.outbound), log, env }),
+    ],
+    (principal) => revocations.revoked(principal),
+  );
 
   const app = express();
   app.disable('x-powered-by');
@@ -168,7 +173,7 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
     // oauth_server.mode federated: people sign in at the upstream IdP, which sends them back to /oauth/callback.
     if (config.oauth_server.mode === 'federated') oauth.use(federatedSignIn(flow, { config: config.oauth_server, publicUrl, accounts, fetch: outbound, policy: outboundPolicy(config.outbound), log, env }));
     oauth.use(tokenRouter({ clients, accounts, grants, resources, log, keys, issuer }));
-    oauth.use(revocationRouter({ clients, accounts, grants, keys, issuer, authenticator, log }));
+    oauth.use(revocationRouter({ clients, accounts, grants, keys, issuer, log }));
     if (config.oauth_server.dynamic_registration) {
       oauth.use(registerRouter({ clients, allowedRedirectUris: config.oauth_server.allowed_redirect_uris, scopesSupported: config.oauth_server.scopes_supported, log }));
     }
@@ -227,6 +232,7 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
     audit,
     async close() {
       catalog.close();
+      revocations.close();
       await control.close();
     },
   };

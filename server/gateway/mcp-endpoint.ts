@@ -1,5 +1,5 @@
 import { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
-import { InsufficientScopeError, KeygateError } from '../http/errors.ts';
+import { InsufficientScopeError, KeygateError, RevokedTokenError } from '../http/errors.ts';
 import { type Authenticator, bearerChallenge } from '../inbound/authenticator.ts';
 import { callerKey, type Principal } from '../inbound/principal.ts';
 import type { Logger } from '../log.ts';
@@ -127,13 +127,15 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
       record.principal = principal;
     } catch (err) {
       if (!(err instanceof KeygateError)) throw err;
+      // Whose revoked token it was: the audit says who tried.
+      if (err instanceof RevokedTokenError) record.principal = err.principal as Principal;
       // RFC 6750 §3.1: a valid token without the scope needed is 403 insufficient_scope, naming the scope.
       const scope = err instanceof InsufficientScopeError ? err.scope : undefined;
       return fail(req, res, {
         status: err.status,
         code: scope === undefined ? CODES.unauthorized : CODES.forbidden,
         step: 'inbound',
-        reason: err.code,
+        reason: err instanceof RevokedTokenError ? err.reason : err.code,
         message: err.message,
         headers: { 'www-authenticate': bearerChallenge(resourceMetadata, { code: err.code, description: err.message, scope }) },
       });

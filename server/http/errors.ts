@@ -84,6 +84,20 @@ export class InvalidTokenError extends KeygateError {
   readonly code = 'invalid_token';
   readonly status = 401;
 }
+/**
+ * A token of a grant the registry ended: `invalid_token`, with why (for the
+ * audit and the JSON-RPC error's reason) and whose it was (the audit records
+ * who tried).
+ */
+export class RevokedTokenError extends InvalidTokenError {
+  constructor(
+    description: string,
+    readonly reason: string,
+    readonly principal: unknown,
+  ) {
+    super(description);
+  }
+}
 export class InsufficientScopeError extends KeygateError {
   readonly code = 'insufficient_scope';
   readonly status = 403;

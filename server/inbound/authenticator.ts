@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { InvalidTokenError } from '../http/errors.ts';
+import { InvalidTokenError, RevokedTokenError } from '../http/errors.ts';
 import { ResourceSpace } from '../oauth/resource.ts';
 import type { Principal } from './principal.ts';
 import type { TokenValidator } from './validator.ts';
@@ -8,17 +8,25 @@ const MAX_CACHED = 10_000;
 /** Tokens without an expiry of their own (static bearer tokens) are re-checked this often. */
 const UNBOUNDED_TTL = 300;
 
+/** What the registry revoked (Revocations.revoked): checked on every request, cache hit or not. */
+export type RevocationCheck = (principal: Principal) => { reason: string; description: string } | undefined;
+
 /**
  * Inbound validation: a bearer token becomes a principal, or an
  * `invalid_token` error. Validated tokens are cached by a hash of the token,
  * never past their `exp`, so the hot path pays one SHA-256 instead of a
- * signature check. Failures are never cached.
+ * signature check. Failures are never cached. Every request, cached or not,
+ * asks `revoked` whether the token's grant (or its user, or its client) has
+ * been revoked since: a lookup in memory.
  */
 export class Authenticator {
   private readonly cache = new Map<string, { principal: Principal; until: number }>();
 
   /** `validators` are asked in order (see TokenValidator). */
-  constructor(private readonly validators: TokenValidator[]) {}
+  constructor(
+    private readonly validators: TokenValidator[],
+    private readonly revoked: RevocationCheck = () => undefined,
+  ) {}
 
   /**
    * The caller of `endpoint` (a canonical resource URI): undefined for an
@@ -29,16 +37,13 @@ export class Authenticator {
     const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(authorization);
     if (!match) throw new InvalidTokenError('expected "Authorization: Bearer <token>" (RFC 6750 §2.1)');
     const principal = await this.validate(match[1]!);
+    const revoked = this.revoked(principal);
+    if (revoked) throw new RevokedTokenError(revoked.description, revoked.reason, principal);
     // RFC 8707 / MCP authorization: a token is only good for the resource it was issued for.
     if (principal.audience && !ResourceSpace.covers(principal.audience, endpoint)) {
       throw new InvalidTokenError('the access token was issued for another resource');
     }
     return principal;
-  }
-
-  /** Drop a token from the cache (it was revoked here): the next request validates it anew. */
-  forget(token: string): void {
-    this.cache.delete(createHash('sha256').update(token).digest('base64url'));
   }
 
   private async validate(token: string): Promise<Principal> {

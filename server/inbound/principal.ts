@@ -25,6 +25,12 @@ export interface Principal {
   isClient?: boolean | undefined;
   /** RFC 8693 §4.1 `act`: the agent acting for the subject (it exchanged the person's token). */
   actor?: { subject: string } | undefined;
+  /** The registry's own tokens: the grant the token belongs to (`gid`), ended as a whole when revoked. */
+  grant?: string | undefined;
+  /** The registry's own tokens: `jti`. */
+  tokenId?: string | undefined;
+  /** The registry's own tokens: `iat` (epoch seconds), against revocations of everything issued before a moment. */
+  issuedAt?: number | undefined;
 }
 
 /** Who a request runs as, for binding sessions: a person, a client as itself, or a person through an agent never share one. */

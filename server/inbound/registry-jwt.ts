@@ -24,7 +24,7 @@ export class TokenRejected extends Error {
  * principal: signed by a key of the ring (chosen by kid; the header's own
  * jwk/jku/x5u are never used), our issuer, not expired, not revoked.
  */
-export async function verifyRegistryToken(token: string, keys: KeyRing, issuer: string, isRevoked: (jti: string) => Promise<boolean> = async () => false): Promise<Principal> {
+export async function verifyRegistryToken(token: string, keys: KeyRing, issuer: string, revoked: (principal: Principal) => { description: string } | undefined = () => undefined): Promise<Principal> {
   try {
     const { payload } = await jwtVerify(
       token,
@@ -35,9 +35,8 @@ export async function verifyRegistryToken(token: string, keys: KeyRing, issuer: 
       },
       { issuer, algorithms: keys.algorithms, typ: 'at+jwt', requiredClaims: ['sub', 'exp', 'aud', 'iat', 'jti'] },
     );
-    if (await isRevoked(payload.jti!)) throw new TokenRejected('the access token has been revoked');
     const audience = Array.isArray(payload.aud) ? payload.aud : [payload.aud!];
-    return {
+    const principal: Principal = {
       subject: payload.sub!,
       name: typeof payload.name === 'string' ? payload.name : undefined,
       email: typeof payload.email === 'string' ? payload.email : undefined,
@@ -51,7 +50,13 @@ export async function verifyRegistryToken(token: string, keys: KeyRing, issuer: 
       expiresAt: payload.exp,
       ...(payload.gty === CLIENT_CREDENTIALS_GTY && { isClient: true }),
       ...(actorOf(payload.act) && { actor: actorOf(payload.act) }),
+      ...(typeof payload.gid === 'string' && { grant: payload.gid }),
+      tokenId: payload.jti,
+      issuedAt: payload.iat,
     };
+    const why = revoked(principal);
+    if (why) throw new TokenRejected(why.description);
+    return principal;
   } catch (err) {
     if (err instanceof TokenRejected) throw err;
     if (err instanceof errors.JWTExpired) throw new TokenRejected('the access token has expired');
@@ -60,14 +65,17 @@ export async function verifyRegistryToken(token: string, keys: KeyRing, issuer: 
   }
 }
 
-/** The registry's own access tokens: JWTs whose `iss` is this registry. */
+/**
+ * The registry's own access tokens: JWTs whose `iss` is this registry.
+ * Revocation is checked by the Authenticator on every request (cache hit or
+ * not), not here.
+ */
 export class RegistryTokenValidator implements TokenValidator {
   readonly name = 'registry';
 
   constructor(
     private readonly keys: KeyRing,
     private readonly issuer: string,
-    private readonly isRevoked: (jti: string) => Promise<boolean>,
   ) {}
 
   async validate(token: string): Promise<Principal | undefined> {
@@ -80,7 +88,7 @@ export class RegistryTokenValidator implements TokenValidator {
     }
     if (iss !== this.issuer) return undefined;
     try {
-      return await verifyRegistryToken(token, this.keys, this.issuer, this.isRevoked);
+      return await verifyRegistryToken(token, this.keys, this.issuer);
     } catch (err) {
       if (err instanceof TokenRejected) throw new InvalidTokenError(err.message);
       throw err;

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { z } from 'zod';
 import { InvalidScopeError, UnauthorizedClientError } from '../http/errors.ts';
@@ -43,7 +44,8 @@ export async function clientCredentials(deps: TokenDeps, req: Request, res: Resp
   // RFC 8707 §2: audience-bound to the resource asked for, else (as for sign-ins) the registry as a whole.
   const resource = deps.resources.validate(params.resource.length ? params.resource : [deps.resources.base]);
   const access = await deps.grants.accessToken(
-    { user: { sub: client.client_id, name: client.client_name }, clientId: client.client_id, scope, resource },
+    // Each token is a grant of its own: revoking one (RFC 7009) leaves the client's others alone.
+    { user: { sub: client.client_id, name: client.client_name }, clientId: client.client_id, scope, resource, grant: randomUUID() },
     { claims: { gty: CLIENT_CREDENTIALS_GTY } },
   );
   deps.log.info('client %s obtained a token as itself for %s', client.client_id, resource.join(' '));

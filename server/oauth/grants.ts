@@ -4,9 +4,13 @@ import { z } from 'zod';
 import { Collection, type Store } from '../store/index.ts';
 import type { KeyRing } from './signing-keys.ts';
 import type { Account } from './accounts.ts';
+import type { RevocationReason, Revocations } from './revocations.ts';
 
 // Authorization codes and refresh tokens are random strings handed out once;
 // only their SHA-256 is stored, so a copy of the store yields no usable token.
+// A grant is what one authorization gave one client: its code, its refresh
+// tokens (one family) and every access token issued from them, which carry
+// its id as `gid`. Ending a grant revokes all of them at once.
 
 export const codeSchema = z.object({
   client_id: z.string(),
@@ -43,31 +47,46 @@ export const randomToken = (): string => randomBytes(32).toString('base64url');
 export const tokenHash = (token: string): string => createHash('sha256').update(token).digest('base64url');
 export const epoch = (): number => Math.floor(Date.now() / 1000);
 
-const revokedSchema = z.object({ revoked_at: z.number() });
-
 export class Grants {
   readonly codes: Collection<typeof codeSchema>;
   readonly refreshTokens: Collection<typeof refreshSchema>;
-  private readonly revoked: Collection<typeof revokedSchema>;
 
   constructor(
     store: Store,
     private readonly keys: KeyRing,
     private readonly issuer: string,
     private readonly lifetimes: { access: number; refresh: number },
+    readonly revocations: Revocations,
   ) {
     this.codes = new Collection(store, 'authorization_codes', codeSchema);
     this.refreshTokens = new Collection(store, 'refresh_tokens', refreshSchema);
-    this.revoked = new Collection(store, 'revoked_access_tokens', revokedSchema);
   }
 
-  /** RFC 7009: an access token is revoked by its jti until it would have expired anyway. */
-  async revokeAccessToken(jti: string, exp: number): Promise<void> {
-    if (exp > epoch()) await this.revoked.upsert(jti, { revoked_at: epoch() }, exp);
+  /**
+   * End a grant: its access tokens are refused from the next request on (any
+   * instance, token cache or not), its refresh tokens are gone. Returns how
+   * many refresh tokens it had.
+   */
+  async end(grant: string, reason: RevocationReason): Promise<number> {
+    await this.revocations.revoke('grant', grant, reason);
+    return this.refreshTokens.destroyWhere((record) => record.family === grant);
   }
 
-  async isAccessTokenRevoked(jti: string): Promise<boolean> {
-    return (await this.revoked.find(jti)) !== undefined;
+  /** End every grant of a user made so far (deactivation); a later sign-in starts afresh. */
+  async endUser(sub: string): Promise<number> {
+    await this.revocations.revoke('subject', sub, 'user_disabled');
+    return this.refreshTokens.destroyWhere((record) => record.sub === sub);
+  }
+
+  /** End every grant of a client made so far (break-glass, deletion). */
+  async endClient(clientId: string): Promise<number> {
+    await this.revocations.revoke('client', clientId, 'client_disabled');
+    return this.refreshTokens.destroyWhere((record) => record.client_id === clientId);
+  }
+
+  /** An access token issued before grants were named (no `gid`): revoked by its jti alone. */
+  revokeAccessToken(jti: string): Promise<void> {
+    return this.revocations.revoke('jti', jti, 'token_revoked');
   }
 
   async issueCode(grant: Omit<AuthorizationCode, 'used' | 'family' | 'expires_at'>): Promise<string> {
@@ -85,21 +104,19 @@ export class Grants {
     return token;
   }
 
-  /** Revoke every refresh token of a family (replay of a code or of a rotated refresh token). */
-  revokeFamily(family: string): Promise<number> {
-    return this.refreshTokens.destroyWhere((grant) => grant.family === family);
-  }
-
-  /** An RFC 9068 JWT access token, audience-bound to the resources it was issued for. */
-  async accessToken(input: { user: Pick<Account, 'sub' | 'name' | 'email'> & Partial<Pick<Account, 'groups' | 'roles'>>; clientId: string; scope: string; resource: string[] },
+  /** An RFC 9068 JWT access token, audience-bound to the resources it was issued for, naming its grant (`gid`). */
+  async accessToken(input: { user: Pick<Account, 'sub' | 'name' | 'email'> & Partial<Pick<Account, 'groups' | 'roles'>>; clientId: string; scope: string; resource: string[]; grant: string },
     /** `claims`: `gty` (client credentials) or `act` (RFC 8693 §4.1); `lifetime`: shorter than token_lifetime (exchanged tokens). */
     options: { claims?: { gty?: string; act?: { sub: string } }; lifetime?: number } = {},
   ): Promise<{ token: string; expiresIn: number }> {
+    const wait = this.revocations.delayBeforeIssuing(input.user.sub, input.clientId);
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     const now = epoch();
     const lifetime = Math.max(1, Math.min(options.lifetime ?? this.lifetimes.access, this.lifetimes.access));
     const token = await new SignJWT({
       client_id: input.clientId,
       scope: input.scope,
+      gid: input.grant,
       ...(input.user.name && { name: input.user.name }),
       ...(input.user.email && { email: input.user.email }),
       ...options.claims,

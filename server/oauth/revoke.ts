@@ -2,7 +2,6 @@ import express, { type Request, type Response, Router } from 'express';
 import { decodeJwt, type JWTPayload } from 'jose';
 import { z } from 'zod';
 import { InvalidClientError, InvalidRequestError, UnauthorizedClientError } from '../http/errors.ts';
-import type { Authenticator } from '../inbound/authenticator.ts';
 import { CLIENT_CREDENTIALS_GTY, TokenRejected, verifyRegistryToken } from '../inbound/registry-jwt.ts';
 import type { Logger } from '../log.ts';
 import { authenticateClient, type ClientRegistry } from './clients.ts';
@@ -19,7 +18,6 @@ export interface RevocationDeps {
   grants: Grants;
   keys: KeyRing;
   issuer: string;
-  authenticator: Authenticator;
   log: Logger;
 }
 
@@ -49,8 +47,9 @@ export function revocationRouter(deps: RevocationDeps): Router {
     const refresh = await deps.grants.refreshTokens.find(tokenHash(params.token));
     if (refresh) {
       if (refresh.client_id !== client.client_id) throw new UnauthorizedClientError('this token was not issued to this client');
-      const revoked = await deps.grants.revokeFamily(refresh.family);
-      deps.log.info('client %s revoked a refresh token (%d in its family)', client.client_id, revoked);
+      // RFC 7009 §2.1: revoking a refresh token ends its grant, the access tokens issued from it included.
+      const revoked = await deps.grants.end(refresh.family, 'token_revoked');
+      deps.log.info('client %s revoked a refresh token; its grant ended (%d refresh token(s))', client.client_id, revoked);
     } else if (params.token.split('.').length === 3) {
       let claims: ReturnType<typeof decodeJwt> | undefined;
       try {
@@ -61,9 +60,11 @@ export function revocationRouter(deps: RevocationDeps): Router {
       }
       if (claims) {
         if (claims.client_id !== client.client_id) throw new UnauthorizedClientError('this token was not issued to this client');
-        await deps.grants.revokeAccessToken(claims.jti!, claims.exp!);
-        deps.authenticator.forget(params.token);
-        deps.log.info('client %s revoked an access token', client.client_id);
+        // An access token of a grant ends the grant (its refresh tokens and other access tokens too);
+        // one issued before grants were named is revoked by itself.
+        if (typeof claims.gid === 'string') await deps.grants.end(claims.gid, 'token_revoked');
+        else await deps.grants.revokeAccessToken(claims.jti!);
+        deps.log.info('client %s revoked an access token%s', client.client_id, typeof claims.gid === 'string' ? ' and its grant' : '');
       }
     }
     // §2.2: an invalid or unknown token is not an error: the client's goal is reached.
@@ -93,7 +94,7 @@ async function introspect(deps: RevocationDeps, token: string): Promise<Record<s
   }
   if (token.split('.').length !== 3) return { active: false };
   try {
-    await verifyRegistryToken(token, deps.keys, deps.issuer, (jti) => deps.grants.isAccessTokenRevoked(jti));
+    await verifyRegistryToken(token, deps.keys, deps.issuer, (principal) => deps.grants.revocations.revoked(principal));
   } catch (err) {
     if (err instanceof TokenRejected) return { active: false };
     throw err;

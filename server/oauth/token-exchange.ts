@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { z } from 'zod';
 import { TOKEN_EXCHANGE_GRANT } from '../config/sections/oauth-server.ts';
@@ -66,7 +67,7 @@ function checkRequestedType(params: Params): void {
 
 async function verifyToken(deps: TokenDeps, token: string, which: 'subject_token' | 'actor_token'): Promise<Principal> {
   try {
-    return await verifyRegistryToken(token, deps.keys, deps.issuer, (jti) => deps.grants.isAccessTokenRevoked(jti));
+    return await verifyRegistryToken(token, deps.keys, deps.issuer, (principal) => deps.grants.revocations.revoked(principal));
   } catch (err) {
     if (err instanceof TokenRejected) throw new InvalidRequestError(`${which}: ${err.message}`);
     throw err;
@@ -162,7 +163,9 @@ export async function tokenExchange(deps: TokenDeps, req: Request, res: Response
 
   // Short-lived, and never past the user's own token.
   const lifetime = Math.min(policy.lifetime, (subject.expiresAt ?? epoch()) - epoch());
-  const access = await deps.grants.accessToken({ user: account, clientId: client.client_id, scope, resource }, { claims: { act: { sub: client.client_id } }, lifetime });
+  // Part of the user's grant: when it ends (a replay, revocation, deactivation), the agent's token ends with it.
+  const grant = subject.grant ?? randomUUID();
+  const access = await deps.grants.accessToken({ user: account, clientId: client.client_id, scope, resource, grant }, { claims: { act: { sub: client.client_id } }, lifetime });
   deps.log.info('client %s exchanged a token of %s for %s', client.client_id, account.sub, resource.join(' '));
   // RFC 8693 §2.2.1: issued_token_type is REQUIRED; no refresh token (the agent exchanges again).
   tokenResponse(res, { access_token: access.token, issued_token_type: TOKEN_TYPE.access_token, token_type: 'Bearer', expires_in: access.expiresIn, scope });

@@ -6,7 +6,7 @@ import { InvalidGrantError, InvalidRequestError, InvalidScopeError, InvalidTarge
 import type { Logger } from '../log.ts';
 import { authenticateClient, type ClientRegistry } from './clients.ts';
 import { clientCredentials } from './client-credentials.ts';
-import { epoch, tokenHash, type Grants } from './grants.ts';
+import { epoch, tokenHash, type Grants, type RefreshGrant } from './grants.ts';
 import { ResourceSpace } from './resource.ts';
 import { parseScope } from './scope.ts';
 import type { KeyRing } from './signing-keys.ts';
@@ -61,6 +61,15 @@ function audienceFor(deps: TokenDeps, granted: string[], requested: string[]): s
   return canonical;
 }
 
+/** RFC 6749 §6: the scopes a refresh asks for, never wider than the grant's. */
+function refreshScope(grant: RefreshGrant, requested: string | undefined): string[] {
+  const granted = parseScope(grant.scope);
+  const asked = requested === undefined ? granted : parseScope(requested);
+  const wider = asked.filter((s) => !granted.includes(s));
+  if (wider.length) throw new InvalidScopeError(`the refresh token was not granted ${wider.join(' ')}`);
+  return asked;
+}
+
 async function currentAccount(deps: TokenDeps, sub: string): Promise<Account> {
   const account = await deps.accounts.find(sub);
   if (!account) throw new InvalidGrantError('the user of this grant no longer exists');
@@ -87,9 +96,9 @@ async function authorizationCode(deps: TokenDeps, req: Request, res: Response): 
   });
   if (!code || mismatched) throw new InvalidGrantError('the authorization code is invalid or was issued to another client');
   if (replayed) {
-    // OAuth 2.1 §4.1.3 / RFC 9700 §4.5: a replayed code revokes what it issued.
-    const revoked = await deps.grants.revokeFamily(code.family);
-    deps.log.warn('authorization code replayed for client %s; revoked %d refresh token(s)', client.client_id, revoked);
+    // OAuth 2.1 §4.1.3 / RFC 9700 §4.5: a replayed code revokes what it issued, access tokens included.
+    const revoked = await deps.grants.end(code.family, 'code_replayed');
+    deps.log.warn('authorization code replayed for client %s; ended its grant (%d refresh token(s))', client.client_id, revoked);
     throw new InvalidGrantError('the authorization code was already used');
   }
   if (code.expires_at <= epoch()) throw new InvalidGrantError('the authorization code has expired');
@@ -98,7 +107,7 @@ async function authorizationCode(deps: TokenDeps, req: Request, res: Response): 
 
   const user = await currentAccount(deps, code.sub);
   const resource = audienceFor(deps, code.resource, params.resource);
-  const access = await deps.grants.accessToken({ user, clientId: client.client_id, scope: code.scope, resource });
+  const access = await deps.grants.accessToken({ user, clientId: client.client_id, scope: code.scope, resource, grant: code.family });
   const refreshToken = await deps.grants.issueRefreshToken({
     family: code.family,
     client_id: client.client_id,
@@ -121,10 +130,17 @@ async function refreshToken(deps: TokenDeps, req: Request, res: Response): Promi
   const client = await authenticateClient(deps.clients, { authorization: req.headers.authorization, ...params });
   requireGrantType(client, 'refresh_token');
 
-  // A deactivated user's refresh token is refused without being used up, so
-  // it works again if the account is re-enabled (instead of counting as reuse).
+  // Everything that can refuse a refresh is checked before the token is used
+  // up, so a refusal (a scope or resource it was not granted, a deactivated
+  // user) leaves it usable instead of turning the retry into a replay.
   const presented = await deps.grants.refreshTokens.find(tokenHash(params.refresh_token));
-  if (presented && !presented.used && presented.client_id === client.client_id) await currentAccount(deps, presented.sub);
+  let asked: string[] | undefined;
+  let resource: string[] | undefined;
+  if (presented && !presented.used && presented.client_id === client.client_id) {
+    await currentAccount(deps, presented.sub);
+    asked = refreshScope(presented, params.scope);
+    resource = audienceFor(deps, presented.resource, params.resource);
+  }
 
   let replayed = false;
   let mismatched = false;
@@ -139,23 +155,18 @@ async function refreshToken(deps: TokenDeps, req: Request, res: Response): Promi
   });
   if (!grant || mismatched) throw new InvalidGrantError('the refresh token is invalid, expired or revoked');
   if (replayed) {
-    // OAuth 2.1 §4.3.1 / RFC 9700 §4.14.2: reuse of a rotated refresh token revokes the whole family.
-    const revoked = await deps.grants.revokeFamily(grant.family);
-    deps.log.warn('rotated refresh token reused by client %s; revoked %d token(s) of its family', client.client_id, revoked);
+    // OAuth 2.1 §4.3.1 / RFC 9700 §4.14.2: reuse of a rotated refresh token ends the whole grant, access tokens included.
+    const revoked = await deps.grants.end(grant.family, 'refresh_token_replayed');
+    deps.log.warn('rotated refresh token reused by client %s; ended its grant (%d refresh token(s))', client.client_id, revoked);
     throw new InvalidGrantError('the refresh token was already used');
   }
 
-  const granted = parseScope(grant.scope);
-  const asked = params.scope === undefined ? granted : parseScope(params.scope);
-  const wider = asked.filter((s) => !granted.includes(s));
-  if (wider.length) throw new InvalidScopeError(`the refresh token was not granted ${wider.join(' ')}`);
   const user = await currentAccount(deps, grant.sub);
   // The user's scopes may have shrunk since sign-in (an admin removed them from
   // admin_users, or edited builtin scopes): a refresh grants only what they hold now.
   const held = new Set([...user.scopes, 'offline_access']);
-  const scope = asked.filter((s) => held.has(s)).join(' ');
-  const resource = audienceFor(deps, grant.resource, params.resource);
-  const access = await deps.grants.accessToken({ user, clientId: client.client_id, scope, resource });
+  const scope = (asked ?? refreshScope(grant, params.scope)).filter((s) => held.has(s)).join(' ');
+  const access = await deps.grants.accessToken({ user, clientId: client.client_id, scope, resource: resource ?? audienceFor(deps, grant.resource, params.resource), grant: grant.family });
   const next = await deps.grants.issueRefreshToken({ ...grant, scope });
   tokenResponse(res, {
     access_token: access.token,

@@ -13,6 +13,7 @@ export type Kind =
   | 'authorization_codes'
   | 'refresh_tokens'
   | 'revoked_access_tokens'
+  | 'revocations'
   | 'identities'
   | 'selections'
   | 'upstreams'

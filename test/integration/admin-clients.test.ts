@@ -202,7 +202,7 @@ describe('admin-created clients', () => {
     assert.equal((await callEcho(`${base}/mcp/team/demo`, tokens.access_token)).status, 200);
   });
 
-  test('a headless agent: a confidential client_credentials client gets tokens as itself until it is disabled', async () => {
+  test('a headless agent: a confidential client_credentials client gets tokens as itself until it is disabled; its tokens stay revoked, new ones work once enabled', async () => {
     const created = await admin.post('/admin/clients', { client_id: 'agent', name: 'Agent', grant_types: ['client_credentials'], scopes: ['mcp:read'] });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     assert.deepEqual(created.body.redirect_uris, []);
@@ -213,9 +213,12 @@ describe('admin-created clients', () => {
     assert.equal((await callEcho(`${base}/mcp/team/demo`, token)).status, 200, 'a shared server');
     assert.equal((await admin.post('/admin/clients/agent/disable', {})).status, 200);
     assert.equal((await tokenOf()).status, 401);
-    assert.equal((await callEcho(`${base}/mcp/team/demo`, token)).reason, 'client_disabled');
+    const cut = await callEcho(`${base}/mcp/team/demo`, token);
+    assert.deepEqual([cut.status, cut.reason], [401, 'client_disabled']);
     assert.equal((await admin.post('/admin/clients/agent/enable', {})).status, 200);
-    assert.equal((await callEcho(`${base}/mcp/team/demo`, token)).status, 200);
+    assert.equal((await callEcho(`${base}/mcp/team/demo`, token)).status, 401, 'the grant ended with the disable');
+    const again = (await (await tokenOf()).json()) as { access_token: string };
+    assert.equal((await callEcho(`${base}/mcp/team/demo`, again.access_token)).status, 200);
   });
 
   test('bad bodies are 400 invalid_request naming the field; a taken id is 409', async () => {
@@ -307,7 +310,7 @@ describe('admin-created clients', () => {
 });
 
 describe('break-glass on a client', () => {
-  test("disabling cuts its tokens on the next MCP and API request, refuses refresh, sign-in and introspection; enabling restores them", async () => {
+  test("disabling ends its grants: its tokens are refused on the next MCP and API request, refresh, sign-in and introspection too; enabling lets people sign in anew", async () => {
     const created = await admin.post('/admin/clients', { client_id: 'laptop', name: 'Laptop', redirect_uris: [REDIRECT] });
     const secret = created.body.client_secret as string;
     const tokens = await tokensFor('laptop', secret);
@@ -319,12 +322,12 @@ describe('break-glass on a client', () => {
     assert.equal(off.body.disabled, true);
     assert.deepEqual({ ...off.body.switch, at: typeof off.body.switch.at }, { disabled: true, by: 'carol', at: 'number', reason: 'stolen laptop' });
 
-    // Its unexpired access token: refused at /mcp (step inbound) and /api/v1.
+    // Its unexpired access token (cached by the gateway): revoked at /mcp (step inbound) and /api/v1.
     const mcp = await callEcho(`${base}/mcp/team/demo`, tokens.access_token);
-    assert.deepEqual([mcp.status, mcp.reason], [403, 'client_disabled']);
-    assert.match(mcp.message!, /client "laptop" is disabled by an admin/);
+    assert.deepEqual([mcp.status, mcp.reason], [401, 'client_disabled']);
+    assert.match(mcp.message!, /the access token was revoked: its client is disabled by an admin/);
     const api = await apiClient(base, tokens.access_token).get('/me');
-    assert.deepEqual([api.status, api.body], [403, { error: 'access_denied', error_description: 'this client is disabled by an admin' }]);
+    assert.deepEqual([api.status, api.body], [401, { error: 'invalid_token', error_description: 'the access token was revoked: its client is disabled by an admin' }]);
     // No refresh, no new sign-in, and introspection calls its tokens inactive.
     const refused = await refresh('laptop', tokens.refresh_token, secret);
     assert.equal(refused.status, 401);
@@ -344,8 +347,10 @@ describe('break-glass on a client', () => {
     const on = await admin.post('/admin/clients/laptop/enable');
     assert.equal(on.status, 200);
     assert.equal(on.body.disabled, false);
-    assert.equal((await callEcho(`${base}/mcp/team/demo`, tokens.access_token)).status, 200, 'nothing was deleted: the token works again');
-    assert.equal((await refresh('laptop', tokens.refresh_token, secret)).status, 200, 'the refresh token was not used up');
+    assert.equal((await callEcho(`${base}/mcp/team/demo`, tokens.access_token)).status, 401, 'the grant ended: its token stays revoked');
+    assert.equal((await refresh('laptop', tokens.refresh_token, secret)).status, 400, 'and its refresh token is gone');
+    const fresh = await tokensFor('laptop', secret);
+    assert.equal((await callEcho(`${base}/mcp/team/demo`, fresh.access_token)).status, 200, 'a new sign-in works');
   });
 
   test('a read-only client can be disabled too; PUT/PATCH with disabled flips the same switch', async () => {
@@ -360,7 +365,9 @@ describe('break-glass on a client', () => {
     assert.deepEqual([patched.status, patched.body.disabled, patched.body.switch.by], [200, true, 'carol']);
     assert.equal((await callEcho(`${base}/mcp/team/demo`, tokens.access_token)).reason, 'client_disabled');
     assert.equal((await admin.call('PATCH', '/admin/clients/ci-bot', { disabled: false })).body.disabled, false);
-    assert.equal((await callEcho(`${base}/mcp/team/demo`, tokens.access_token)).status, 200);
+    assert.equal((await callEcho(`${base}/mcp/team/demo`, tokens.access_token)).status, 401, 'its grants ended');
+    const fresh = await tokensFor('ci-bot', (await admin.post('/admin/clients/ci-bot/secret', {})).body.client_secret);
+    assert.equal((await callEcho(`${base}/mcp/team/demo`, fresh.access_token)).status, 200);
     const bad = await admin.post('/admin/clients/ci-bot/disable', { reason: 'x'.repeat(501) });
     assert.equal(bad.status, 400);
   });

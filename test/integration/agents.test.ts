@@ -342,7 +342,7 @@ describe('token exchange refusals', () => {
 });
 
 describe('a deactivated user', () => {
-  test("their exchanged token stops at once, no new exchange, introspection says inactive; enabling restores it", async () => {
+  test("their exchanged token stops at once (their grant ended), no new exchange, introspection says inactive; it stays revoked after enabling", async () => {
     const carol = (await signIn(base, CAROL)).tokens.access_token;
     const admin = (path: string) => fetch(`${base}/api/v1/admin/users/${path}`, { method: 'POST', headers: { authorization: `Bearer ${carol}`, 'content-type': 'application/json' }, body: '{}' });
     const exchanged = (await exchange(alice.tokens.access_token)).body.access_token as string;
@@ -350,14 +350,14 @@ describe('a deactivated user', () => {
     assert.equal((await admin('alice/disable')).status, 200);
     try {
       const cut = await rawCall('/mcp/hub/crm-mine', exchanged);
-      assert.equal(cut.status, 403);
-      assert.match(JSON.stringify(cut.body), /deactivated/);
+      assert.equal(cut.status, 401);
+      assert.match(JSON.stringify(cut.body), /revoked: the account is deactivated/);
       await refused(exchange(alice.tokens.access_token), 'invalid_request', /deactivated/);
       const view = (await (await fetch(`${base}/oauth/introspect`, { method: 'POST', body: new URLSearchParams({ token: exchanged }), headers: reporter })).json()) as { active: boolean };
       assert.equal(view.active, false);
     } finally {
       assert.equal((await admin('alice/enable')).status, 200);
     }
-    assert.equal((await rawCall('/mcp/hub/crm-mine', exchanged)).status, 200);
+    assert.equal((await rawCall('/mcp/hub/crm-mine', exchanged)).status, 401);
   });
 });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ALICE, BOB, startFixture, type Fixture } from '../helpers/fixture.ts';
 import { authorizeWithLogin, parseForms, submitLogin } from '../helpers/form.ts';
+import { callEcho, callMethod } from '../helpers/control.ts';
 import { authorizeUrl, pkce, REDIRECT, registerClient, signIn, tokenRequest } from '../helpers/oauth.ts';
 
 // The built-in authorization server, case by case in the order RFC 6749 /
@@ -224,12 +225,19 @@ describe('token endpoint', () => {
     await expectTokenError(await redeem(c, { client_id: other.client_id }), 'invalid_grant');
   });
 
-  test('a reused authorization code is refused and revokes the tokens issued from it', async () => {
-    const c = await codeFor();
-    const first = (await (await redeem(c)).json()) as { refresh_token: string };
+  test('a reused authorization code is refused and revokes the tokens issued from it: the refresh token, and the access token at the very next MCP request', async () => {
+    const c = await codeFor(ALICE, { resource: `${base}/mcp/team` });
+    const first = (await (await redeem(c)).json()) as { access_token: string; refresh_token: string };
+    // Valid, and now in the token cache of the gateway (raw and merged endpoints).
+    for (const url of [`${base}/mcp/team/demo`, `${base}/mcp/team`]) assert.equal((await callEcho(url, first.access_token)).status, 200, url);
     assert.match(await expectTokenError(await redeem(c), 'invalid_grant'), /already used/);
     const refresh = await tokenRequest(base, { grant_type: 'refresh_token', client_id: c.clientId, refresh_token: first.refresh_token });
     await expectTokenError(refresh, 'invalid_grant');
+    for (const url of [`${base}/mcp/team/demo`, `${base}/mcp/team`]) {
+      const call = await callEcho(url, first.access_token);
+      assert.deepEqual([call.status, call.reason], [401, 'code_replayed'], url);
+      assert.match(call.message!, /the authorization code it came from was used twice/);
+    }
   });
 
   test('an expired authorization code is invalid_grant', async () => {
@@ -248,6 +256,34 @@ describe('token endpoint', () => {
     assert.match(await expectTokenError(await tokenRequest(base, { grant_type: 'refresh_token', client_id: clientId, refresh_token: tokens.refresh_token }), 'invalid_grant'), /already used/);
     // The newest token of the family is gone too.
     await expectTokenError(await tokenRequest(base, { grant_type: 'refresh_token', client_id: clientId, refresh_token: next.refresh_token }), 'invalid_grant');
+  });
+
+  test('a replayed refresh token ends the grant: the newest access token (AT2) is refused at the very next MCP request, cache or not', async () => {
+    const { clientId, tokens } = await signIn(base, ALICE, { resource: `${base}/mcp/team` });
+    const at2 = (await (await tokenRequest(base, { grant_type: 'refresh_token', client_id: clientId, refresh_token: tokens.refresh_token })).json()) as { access_token: string };
+    for (const token of [tokens.access_token, at2.access_token]) assert.equal((await callEcho(`${base}/mcp/team/demo`, token)).status, 200, 'valid, and cached');
+    await expectTokenError(await tokenRequest(base, { grant_type: 'refresh_token', client_id: clientId, refresh_token: tokens.refresh_token }), 'invalid_grant');
+    for (const token of [tokens.access_token, at2.access_token]) {
+      for (const url of [`${base}/mcp/team/demo`, `${base}/mcp/team`]) {
+        const call = await callEcho(url, token);
+        assert.deepEqual([call.status, call.reason], [401, 'refresh_token_replayed'], url);
+      }
+    }
+    // RFC 6750 §3: the challenge says so, in the protocol's own form.
+    const res = await fetch(`${base}/api/v1/me`, { headers: { authorization: `Bearer ${at2.access_token}` } });
+    assert.equal(res.status, 401);
+  });
+
+  test('a refresh refused for a scope or a resource it was not granted does not use the refresh token up: the retry works', async () => {
+    const { clientId, tokens } = await signIn(base, ALICE, { resource: `${base}/mcp/team`, scope: 'mcp:read offline_access' });
+    await expectTokenError(await tokenRequest(base, { grant_type: 'refresh_token', client_id: clientId, refresh_token: tokens.refresh_token, scope: 'mcp:read mcp:write' }), 'invalid_scope');
+    await expectTokenError(await tokenRequest(base, { grant_type: 'refresh_token', client_id: clientId, refresh_token: tokens.refresh_token, resource: base }), 'invalid_target');
+    const retried = await tokenRequest(base, { grant_type: 'refresh_token', client_id: clientId, refresh_token: tokens.refresh_token });
+    assert.equal(retried.status, 200, 'not counted as a replay');
+    const { access_token } = (await retried.json()) as { access_token: string };
+    assert.equal((await callMethod(`${base}/mcp/team/demo`, access_token, 'tools/list')).status, 200);
+    // And the grant lives on: the original access token still works.
+    assert.equal((await callMethod(`${base}/mcp/team/demo`, tokens.access_token, 'tools/list')).status, 200);
   });
 
   test('refresh may narrow the resource but not widen it, nor the scope', async () => {

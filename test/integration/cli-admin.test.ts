@@ -248,8 +248,11 @@ describe('identities, users, clients, connections and audit', () => {
     ok(off);
     assert.match(off.stdout, /^disabled: +yes$/m);
     assert.match(off.stdout, /"reason":"left the company"/);
-    assert.equal((await callEcho(`${base}/mcp/team/demo`, alice)).reason, 'user_disabled');
+    assert.deepEqual(Object.values(await callEcho(`${base}/mcp/team/demo`, alice)).slice(0, 3), [401, undefined, 'user_disabled']);
     assert.equal(json(await admin(['users', 'reactivate', 'alice', '--json'])).disabled, false);
+    // Her grants ended with the deactivation: she signs in again.
+    assert.equal((await callEcho(`${base}/mcp/team/demo`, alice)).status, 401);
+    alice = (await signIn(base, ALICE)).tokens.access_token;
     assert.equal((await callEcho(`${base}/mcp/team/demo`, alice)).status, 200);
     const self = await admin(['users', 'deactivate', 'carol']);
     assert.equal(self.code, 1);
@@ -289,8 +292,11 @@ describe('identities, users, clients, connections and audit', () => {
   test('connections: listed by user, shown, disabled (that client stops) and enabled', async () => {
     assert.equal((await callEcho(`${base}/mcp/team/demo`, alice)).status, 200);
     const list = json(await admin(['connections', 'list', '--user', 'alice', '--gateway', 'team', '--json']));
-    assert.equal(list.connections.length, 1);
-    const id = list.connections[0].id as string;
+    // One connection per client she used (she signed in again after her reactivation): the current token's.
+    const clientId = JSON.parse(Buffer.from(alice.split('.')[1]!, 'base64url').toString()).client_id as string;
+    const mine = (list.connections as { id: string; client_id: string }[]).filter((c) => c.client_id === clientId);
+    assert.equal(mine.length, 1);
+    const id = mine[0]!.id;
     const table = await admin(['connections', 'list', '--user', 'alice']);
     assert.match(table.stdout, new RegExp(`^${id} +alice +team +\\S+ +\\d{4}-`, 'm'));
     assert.match((await admin(['connections', 'get', id])).stdout, /^subject: +alice$/m);

@@ -7,11 +7,13 @@ import { Selections } from '../../server/vault/selections.ts';
 import type { AuditEntry, AuditLog } from '../../server/audit/audit.ts';
 import { UserAgent } from '../helpers/user-agent.ts';
 
-// Offboarding (MCP Manager's model): deactivating a person ends their access
-// at once (MCP calls and API calls with a still-valid token, refresh, browser
-// sessions at the registry), while the global identities they set up belong to
-// the organization and keep serving everyone else. Nothing is deleted:
-// enabling the account restores access.
+// Offboarding (MCP Manager's model): deactivating a person ends every grant
+// they hold at once (their still-valid access tokens are refused as revoked at
+// the next MCP and API request, cache or not, and across a restart; their
+// refresh tokens are gone; their browser sessions at the registry end), while
+// the global identities they set up belong to the organization and keep
+// serving everyone else. Enabling the account lets them sign in anew; the
+// ended grants stay ended.
 
 let f: Fixture;
 let base: string;
@@ -89,18 +91,22 @@ describe('deactivating a user', () => {
     assert.deepEqual({ by: res.body.switch.by, reason: res.body.switch.reason }, { by: 'carol', reason: 'left the company' });
     assert.equal(await browserSessionsOf('alice'), 0);
 
+    // Her grants ended: the token (valid, and cached by the gateway since "before") is refused as revoked.
     const mcp = await callEcho(`${base}/mcp/team/demo`, alice.tokens.access_token);
-    assert.deepEqual([mcp.status, mcp.reason], [403, 'user_disabled']);
+    assert.deepEqual([mcp.status, mcp.reason], [401, 'user_disabled']);
+    assert.match(mcp.message!, /the access token was revoked: the account is deactivated/);
     const open = await callEcho(`${base}/mcp/open/tools`, alice.tokens.access_token);
-    assert.equal(open.reason, 'user_disabled', 'a public gateway too: she is identified by her token');
+    assert.deepEqual([open.status, open.reason], [401, 'user_disabled'], 'a public gateway too: she is identified by her token');
     const api = await apiClient(base, alice.tokens.access_token).get('/me');
-    assert.deepEqual([api.status, api.body.error], [403, 'access_denied']);
+    assert.deepEqual([api.status, api.body.error], [401, 'invalid_token']);
   });
 
-  test('her refresh token is refused (and not used up)', async () => {
-    const res = await tokenRequest(base, { grant_type: 'refresh_token', refresh_token: alice.tokens.refresh_token, client_id: alice.clientId });
-    assert.equal(res.status, 400);
-    assert.deepEqual(await res.json(), { error: 'invalid_grant', error_description: 'the user of this grant is deactivated' });
+  test('her refresh tokens are gone', async () => {
+    for (const session of [alice, aliceSpare]) {
+      const res = await tokenRequest(base, { grant_type: 'refresh_token', refresh_token: session.tokens.refresh_token, client_id: session.clientId });
+      assert.equal(res.status, 400);
+      assert.deepEqual(await res.json(), { error: 'invalid_grant', error_description: 'the refresh token is invalid, expired or revoked' });
+    }
   });
 
   test('introspection says her tokens are not active', async () => {
@@ -127,7 +133,7 @@ describe('deactivating a user', () => {
   test("a deactivated admin loses the admin API at once, and the service account they created keeps serving", async () => {
     assert.equal((await carol.post('/admin/users/dave/disable')).status, 200);
     const denied = await apiClient(base, daveToken).get('/admin/users');
-    assert.deepEqual([denied.status, denied.body.error], [403, 'access_denied']);
+    assert.deepEqual([denied.status, denied.body.error], [401, 'invalid_token']);
     const call = await callEcho(`${base}/mcp/ops/demo`, bobToken, 'bot lives');
     assert.deepEqual([call.status, call.text], [200, 'bot lives']);
     assert.equal((await auditOf('bob')).at(-1)!.identity, 'dave-bot');
@@ -136,24 +142,39 @@ describe('deactivating a user', () => {
   });
 
   test('the refused calls are audited with the reason', async () => {
-    const refused = (await auditOf('alice')).filter((e) => e.outcome === 'user_disabled');
+    // Written when each response closed, in batches: wait for them.
+    let refused: AuditEntry[] = [];
+    for (let i = 0; i < 50 && refused.length < 2; i++) {
+      refused = (await auditOf('alice')).filter((e) => e.outcome === 'user_disabled');
+      if (refused.length < 2) await new Promise((r) => setTimeout(r, 50));
+    }
     assert.ok(refused.length >= 2, `${refused.length} refusals audited`);
+    // Who tried, with the token she held: the revoked token still names her.
+    assert.ok(refused.every((e) => e.status === 401 && e.subject === 'alice' && (e.client_id === alice.clientId || e.client_id === aliceSpare.clientId)), JSON.stringify(refused));
   });
 });
 
 describe('re-enabling', () => {
-  test('restores her unexpired tokens and refresh tokens: nothing was deleted', async () => {
+  test('the revocation outlives a restart of the registry', async () => {
+    await f.registry.stop();
+    await f.registry.start();
+    const mcp = await callEcho(`${base}/mcp/team/demo`, alice.tokens.access_token);
+    assert.deepEqual([mcp.status, mcp.reason], [401, 'user_disabled']);
+  });
+
+  test('lets her sign in anew; the grants that ended stay ended', async () => {
     assert.equal((await carol.post('/admin/users/alice/enable')).body.disabled, false);
-    assert.equal((await callEcho(`${base}/mcp/team/demo`, alice.tokens.access_token)).status, 200);
-    assert.equal((await apiClient(base, alice.tokens.access_token).get('/me')).status, 200);
-    assert.equal((await callEcho(`${base}/mcp/team/demo`, aliceSpare.tokens.access_token)).status, 200);
-    // Both refresh tokens work again, also the one refused while she was deactivated.
     for (const session of [alice, aliceSpare]) {
+      assert.equal((await callEcho(`${base}/mcp/team/demo`, session.tokens.access_token)).status, 401, 'an old token stays revoked');
       const res = await tokenRequest(base, { grant_type: 'refresh_token', refresh_token: session.tokens.refresh_token, client_id: session.clientId });
-      assert.equal(res.status, 200);
+      assert.equal(res.status, 400, 'an old refresh token stays gone');
     }
+    const fresh = await signIn(base, ALICE);
+    assert.equal((await callEcho(`${base}/mcp/team/demo`, fresh.tokens.access_token)).status, 200);
+    assert.equal((await apiClient(base, fresh.tokens.access_token).get('/me')).status, 200);
     await carol.post('/admin/users/dave/enable');
-    assert.equal((await apiClient(base, daveToken).get('/admin/users')).status, 200);
+    assert.equal((await apiClient(base, daveToken).get('/admin/users')).status, 401);
+    assert.equal((await apiClient(base, (await signIn(base, DAVE)).tokens.access_token).get('/admin/users')).status, 200);
   });
 
   test('her browser session stayed ended: the registry asks her to sign in again', async () => {

@@ -40,15 +40,25 @@ describe('revocation (RFC 7009)', () => {
     assert.equal(res.headers.get('cache-control'), 'no-store');
     const after = await callApi(tokens.access_token);
     assert.equal(after.status, 401);
-    assert.match(after.headers.get('www-authenticate')!, /has been revoked/);
+    assert.match(after.headers.get('www-authenticate')!, /was revoked \(RFC 7009\)/);
+    // The whole grant ended: its refresh token too.
+    const refresh = await tokenRequest(base, { grant_type: 'refresh_token', client_id: clientId, refresh_token: tokens.refresh_token });
+    assert.equal(refresh.status, 400);
+    assert.equal(((await refresh.json()) as { error: string }).error, 'invalid_grant');
   });
 
-  test('revoking a refresh token revokes its whole family', async () => {
+  test('revoking a refresh token ends its whole grant: the newest refresh token and every access token of it, cached or not', async () => {
     const { clientId, tokens } = await signIn(base, ALICE);
-    const rotated = (await (await tokenRequest(base, { grant_type: 'refresh_token', client_id: clientId, refresh_token: tokens.refresh_token })).json()) as { refresh_token: string };
+    const rotated = (await (await tokenRequest(base, { grant_type: 'refresh_token', client_id: clientId, refresh_token: tokens.refresh_token })).json()) as { access_token: string; refresh_token: string };
+    for (const token of [tokens.access_token, rotated.access_token]) assert.equal((await callApi(token)).status, 200, 'valid and now cached');
     assert.equal((await form('/oauth/revoke', { token: rotated.refresh_token, token_type_hint: 'refresh_token', client_id: clientId })).status, 200);
     const refused = await tokenRequest(base, { grant_type: 'refresh_token', client_id: clientId, refresh_token: rotated.refresh_token });
     assert.equal(refused.status, 400);
+    for (const token of [tokens.access_token, rotated.access_token]) {
+      const res = await callApi(token);
+      assert.equal(res.status, 401);
+      assert.match(res.headers.get('www-authenticate')!, /error="invalid_token", error_description="the access token was revoked \(RFC 7009\)"/);
+    }
   });
 
   test('an unknown or malformed token is not an error (§2.2)', async () => {

@@ -127,11 +127,18 @@ export function clientRoutes(deps: AdminDeps): Router {
     return view(client, await deps.catalog.switches.find(`client:${client.client_id}`));
   }
 
-  /** Flip the switch and wait until the request path holds it. */
-  async function setDisabled(req: Request, id: string, disabled: boolean, reason: string | undefined): Promise<void> {
+  /**
+   * Flip the switch and wait until the request path holds it. Disabling ends
+   * every grant the client holds (its access tokens are refused from the
+   * next request on, its refresh tokens are gone): enabling it again lets its
+   * users sign in anew, and brings nothing back.
+   */
+  async function setDisabled(req: Request, id: string, disabled: boolean, reason: string | undefined): Promise<number> {
     if (disabled) notMine(req, id, 'disable');
     await flip(deps, `client:${id}`, disabled, req.principal!.subject, reason);
+    const ended = disabled ? await deps.grants.endClient(id) : 0;
     await deps.breakGlass.settled();
+    return ended;
   }
 
   router.get('/clients', async (req, res) => {
@@ -234,18 +241,17 @@ export function clientRoutes(deps: AdminDeps): Router {
     res.set(noStore).json({ ...(await describe(await find(current.client_id))), client_secret: secret, client_secret_expires_at: 0 });
   });
 
-  // Deleting ends its refresh tokens, and a disabled switch keeps its unexpired access tokens from working.
+  // Deleting ends its grants, and a disabled switch keeps a new client of the same id from inheriting anything.
   router.delete('/clients/:id', async (req, res) => {
     const current = await stored(req.params.id);
     notMine(req, current.client_id, 'delete');
     await clients.records.destroy(current.client_id);
-    const ended = await deps.grants.refreshTokens.destroyWhere((grant) => grant.client_id === current.client_id);
-    await setDisabled(req, current.client_id, true, 'deleted');
+    const ended = await setDisabled(req, current.client_id, true, 'deleted');
     deps.log.info('admin %s deleted client %s (%d refresh token(s) ended)', req.principal!.subject, current.client_id, ended);
     res.status(204).end();
   });
 
-  // Break-glass: effective on the next request; nothing is deleted.
+  // Break-glass: effective on the next request; the client's grants end.
   for (const action of ['disable', 'enable'] as const) {
     router.post(`/clients/:id/${action}`, async (req, res) => {
       const client = await find(req.params.id);

@@ -7,12 +7,12 @@ import type { Switch } from '../../gateway/access.ts';
 
 // /api/v1/admin/users: the registry's accounts (builtin users from the
 // configuration, and people who signed in through the federated identity
-// provider). Deactivating one is offboarding: their MCP calls and API calls
-// are refused from the next request on (even with an unexpired token), their
-// refresh tokens are refused at /oauth/token, and every browser session they
-// have at the registry ends. Nothing they own is deleted, and the global
-// identities they created keep serving everyone else. Enabling restores
-// access (they sign in again in the browser).
+// provider). Deactivating one is offboarding: every grant they hold ends
+// (their access tokens are refused as revoked from the next request on, on
+// every instance; their refresh tokens are gone), and every browser session
+// they have at the registry ends. Nothing they own is deleted, and the global
+// identities they created keep serving everyone else. Enabling lets them
+// sign in again in the browser.
 
 function view(account: Account, lastLogin: number | undefined, s: Switch | undefined) {
   return {
@@ -75,6 +75,8 @@ export function userRoutes(deps: AdminDeps): Router {
         disabled,
       }));
       await flip(deps, `user:${account.sub}`, disabled, me.subject, reason);
+      // Offboarding ends every grant the person holds: their access tokens are refused from the next request on.
+      if (disabled) await deps.grants.endUser(account.sub);
       // In effect for the request path before this answers.
       await deps.breakGlass.settled();
       const ended = disabled ? await deps.endBrowserSessions(account.sub) : 0;
