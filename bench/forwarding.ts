@@ -80,7 +80,8 @@ const registry = await start([...profile, 'server/bin/keygate-registry.mjs', '--
 const registryUrl = registry.match[1]!;
 const lean = await start(['--import', 'tsx', 'bench/lean-proxy.ts'], { TARGET: upstreamUrl }, /listening on (\S+)\n/);
 const leanUrl = `${lean.match[1]!}/mcp`;
-const token = (await signIn(registryUrl, { username: 'bench', password: 'bench-password' })).tokens.access_token;
+const signedIn = await signIn(registryUrl, { username: 'bench', password: 'bench-password' });
+const token = signedIn.tokens.access_token;
 
 const meta = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {}, 'io.modelcontextprotocol/clientInfo': { name: 'bench', version: '1' } };
 const modernBody = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'add', arguments: { a: 1, b: 2 }, _meta: meta } });
@@ -115,14 +116,14 @@ interface Figures {
  * its data dir) exactly as it signs them: each request of a run can carry a
  * token the registry has not seen, so each pays the signature check.
  */
-async function mintTokens(count: number): Promise<string[]> {
+async function mintTokens(count: number, claims: (i: number) => Record<string, unknown> = () => ({ client_id: 'bench' })): Promise<string[]> {
   const ring = JSON.parse(readFileSync(join(data, 'signing-keys.json'), 'utf8')) as { keys: { jwk: JWK; alg: string; retired_at?: number }[] };
   const active = ring.keys.find((k) => k.retired_at === undefined)!;
   const key = await importJWK(active.jwk, active.alg);
   const now = Math.floor(Date.now() / 1000);
   return Promise.all(
     Array.from({ length: count }, (_, i) =>
-      new SignJWT({ scope: 'mcp:read mcp:write', client_id: 'bench' })
+      new SignJWT({ scope: 'mcp:read mcp:write', ...claims(i) })
         .setProtectedHeader({ alg: active.alg, kid: active.jwk.kid!, typ: 'at+jwt' })
         .setIssuer(registryUrl)
         .setSubject('bench')
@@ -176,6 +177,15 @@ try {
   // Enough distinct tokens that none repeats within a run (about 1,000 calls/s at most here).
   const fresh = await mintTokens(Math.max(20_000, (DURATION + 2) * 2500));
   rows.push(['2026-07-28 gateway, token cache miss', await load(gatewayUrl, modern, modernBody, registry.child.pid, fresh)]);
+  // The revocation check on a cache hit: the same call right before and right after 1,000 grants are
+  // revoked (RFC 7009, over HTTP), so both rows run on an equally warm registry.
+  rows.push(['2026-07-28 via gateway, 0 revocations', await load(gatewayUrl, { ...modern, authorization: viaGateway }, modernBody, registry.child.pid)]);
+  const revocable = await mintTokens(1000, (i) => ({ client_id: signedIn.clientId, gid: `bench-grant-${i}` }));
+  for (const t of revocable) {
+    const res = await fetch(`${registryUrl}/oauth/revoke`, { method: 'POST', body: new URLSearchParams({ token: t, client_id: signedIn.clientId }) });
+    if (res.status !== 200) throw new Error(`revoking a bench grant: ${res.status}`);
+  }
+  rows.push(['2026-07-28 via gateway, 1k revocations', await load(gatewayUrl, { ...modern, authorization: viaGateway }, modernBody, registry.child.pid)]);
   const mergedUrl = `${registryUrl}/mcp/bench`;
   rows.push(['2026-07-28 merged /mcp/{gateway}', await load(mergedUrl, { ...modern, 'mcp-name': 'demo__add', authorization: viaGateway }, mergedModernBody, registry.child.pid)]);
 
@@ -222,6 +232,12 @@ for (const era of ['2026-07-28', '2025-11-25']) {
 const hit = rows.find(([n]) => n === '2026-07-28 via gateway')![1];
 const miss = rows.find(([n]) => n === '2026-07-28 gateway, token cache miss')![1];
 console.log(`token cache: a miss (signature check) costs ${(miss.cpuPerCall! - hit.cpuPerCall!).toFixed(0)} µs CPU more per call than a hit; throughput ${(miss.rps / hit.rps).toFixed(3)}x of a hit`);
+const plain = rows.find(([n]) => n === '2026-07-28 via gateway, 0 revocations')![1];
+const checked = rows.find(([n]) => n === '2026-07-28 via gateway, 1k revocations')![1];
+console.log(
+  `revocation check on a cache hit: ${checked.cpuPerCall!.toFixed(0)} µs CPU per call with 1,000 grants revoked, ${plain.cpuPerCall!.toFixed(0)} µs with none ` +
+    `(${(checked.cpuPerCall! - plain.cpuPerCall!).toFixed(0)} µs); throughput ${(checked.rps / plain.rps).toFixed(3)}x`,
+);
 const failed = rows.filter(([, f]) => f.errors > 0);
 if (failed.length) {
   console.error(`\nerrors in: ${failed.map(([n]) => n).join(', ')}`);
