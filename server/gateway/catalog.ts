@@ -1,3 +1,4 @@
+import { DEFAULT_SCOPE_POLICY, type ScopePolicy } from './scopes.ts';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { z } from 'zod';
@@ -58,6 +59,8 @@ export interface Gateway {
   description: string | undefined;
   visibility: 'public' | 'private';
   members: Members | undefined;
+  /** Which scope each MCP method needs of a caller's token. */
+  scopes: ScopePolicy;
   servers: Map<string, Assignment>;
   disabled: boolean;
   source: 'config' | 'api';
@@ -208,6 +211,7 @@ export class CatalogHolder {
         description: gw.description,
         visibility: gw.visibility,
         members: gw.members && { users: gw.members.users, groups: gw.members.groups, emailDomains: gw.members.email_domains, scopes: gw.members.scopes },
+        scopes: gw.scopes ?? DEFAULT_SCOPE_POLICY,
         servers,
         disabled: switches.get(`gateway:${gw.id}`) === true,
         source,

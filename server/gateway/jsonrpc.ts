@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 // Errors on the MCP endpoints are JSON-RPC error responses (with the HTTP
 // status that fits), each naming the step of the request path that failed.
 
-export type Step = 'route' | 'inbound' | 'gateway' | 'assignment' | 'vault' | 'upstream';
+export type Step = 'route' | 'inbound' | 'scope' | 'gateway' | 'assignment' | 'vault' | 'upstream';
 
 export interface GatewayFailure {
   status: number;

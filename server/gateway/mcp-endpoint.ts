@@ -20,6 +20,7 @@ import { asUnconnected, ToolCache } from './unconnected.ts';
 import { parseStandInSession, standInSessionId, unconnectedResponder } from './unconnected-responder.ts';
 import { upstreamRequest } from './upstream-http.ts';
 import { UpstreamPool } from './upstream-pool.ts';
+import { holdsEveryScope, missingScope } from './scopes.ts';
 
 // The MCP endpoints: /mcp/{gateway}/{server} forwards one assignment as is;
 // /mcp/{gateway} is the gateway as one server (merged-endpoint.ts; a gateway
@@ -162,6 +163,18 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
     const refused = deps.access.check(principal, gateway);
     if (refused) return fail(req, res, refused);
 
+    // The scope each method needs (gateways[].scopes): RFC 6750 §3.1 insufficient_scope naming it, so
+    // an MCP client can step up (ask for that scope) instead of signing in again.
+    const insufficientScope = (scope: string): GatewayFailure => ({
+      status: 403,
+      code: CODES.forbidden,
+      step: 'scope',
+      reason: 'insufficient_scope',
+      message: `this call needs the scope ${scope}, which the access token was not granted`,
+      headers: { 'www-authenticate': bearerChallenge(resourceMetadata, { code: 'insufficient_scope', description: `this call needs the scope ${scope}`, scope }) },
+    });
+    const scopeLimited = !holdsEveryScope(gateway.scopes, principal);
+
     // Step 3: the assignment. /mcp/{gateway} of a gateway with several servers is the merged endpoint.
     let assignment: Assignment | undefined;
     if (route.server !== undefined) {
@@ -172,7 +185,20 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
     } else if (gateway.servers.size === 1) {
       assignment = gateway.servers.values().next().value!;
     } else {
-      return merged.handle(req, res, { gateway, principal, record });
+      return merged.handle(req, res, {
+        gateway,
+        principal,
+        record,
+        ...(scopeLimited && {
+          refuseScope: (methods: readonly (string | undefined)[], id: string | number | null) => {
+            const missing = missingScope(gateway.scopes, principal, methods);
+            if (missing === undefined) return false;
+            record.outcome = 'insufficient_scope';
+            void sendFailure(req, res, insufficientScope(missing), id);
+            return true;
+          },
+        }),
+      });
     }
     record.server = assignment.name;
     record.upstream = assignment.upstream.id;
@@ -182,7 +208,7 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
 
     // Tool policy (the assignment's allow/deny globs and its rules by caller) needs the method and
     // the tool: from the 2026-07-28 headers when present, else from the body. So does the stand-in below.
-    const needsFacts = assignment.tools !== undefined || assignment.policies !== undefined || assignment.identity === 'per_user';
+    const needsFacts = assignment.tools !== undefined || assignment.policies !== undefined || assignment.identity === 'per_user' || scopeLimited;
     let facts: RequestFacts = { calls: [], body: undefined };
     if (req.method === 'POST') {
       if (trustsHeaders(req.headers)) {
@@ -195,6 +221,13 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
           return fail(req, res, { status: 413, code: CODES.invalidRequest, step: 'route', reason: 'body_too_large', message: err.message });
         }
         facts.calls = callsOf(facts.body);
+      }
+    }
+    if (scopeLimited) {
+      const missing = missingScope(gateway.scopes, principal, facts.calls.map((c) => c.method));
+      if (missing !== undefined) {
+        record.outcome = 'insufficient_scope';
+        return void sendFailure(req, res, insufficientScope(missing), facts.body === undefined ? undefined : (facts.calls[0]?.id ?? null));
       }
     }
     if (assignment.tools) {

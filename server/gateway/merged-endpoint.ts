@@ -33,6 +33,12 @@ export interface MergedRequest {
   gateway: Gateway;
   principal: Principal | undefined;
   record: RequestRecord;
+  /**
+   * Set when the caller lacks some scope of the gateway: answers the request
+   * with 403 insufficient_scope (and returns true) when one of its methods
+   * needs a scope the caller lacks. Each request of a 2025 session is checked.
+   */
+  refuseScope?: (methods: readonly (string | undefined)[], id: string | number | null) => boolean;
 }
 
 export class MergedEndpoint {
@@ -73,7 +79,15 @@ export class MergedEndpoint {
         const name = message.params?.name ?? message.params?.uri;
         if (typeof name === 'string') request.record.name = name;
       }
+      if (request.refuseScope) {
+        const messages = (Array.isArray(parsed) ? parsed : [parsed]) as { method?: unknown; id?: unknown }[];
+        const methods = messages.map((m) => (typeof m?.method === 'string' ? m.method : undefined));
+        const first = messages.find((m) => typeof m?.method === 'string')?.id;
+        if (request.refuseScope(methods, typeof first === 'string' || typeof first === 'number' ? first : null)) return;
+      }
       if (fastPathCandidate(req) && (await tryFastPath(req, res, parsed, rc, this.handlers, { name: request.gateway.name, version: this.version }))) return;
+    } else if (request.refuseScope?.([], null)) {
+      return;
     }
     const node = toNodeHandler({ fetch: (web: Request) => this.dispatch(web, rc, parsed) }, { onerror: (err) => this.log.error('/mcp/%s: %s', request.gateway.id, err.message) });
     await node(req, flushingResponse(res), parsed);

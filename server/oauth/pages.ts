@@ -6,10 +6,12 @@ import type { Interaction } from './interaction.ts';
 // The two pages of an authorization: the login form and the consent form.
 // Both are plain HTML forms that work with JavaScript off.
 
+// What each scope lets the client do, as the MCP endpoints enforce it (server/gateway/scopes.ts).
 const SCOPE_TEXT: Record<string, string> = {
-  'mcp:read': 'Use the MCP servers you can reach: list and read',
-  'mcp:write': 'Use the MCP servers you can reach: call tools that change things',
-  offline_access: 'Stay connected while you are away (refresh tokens)',
+  'mcp:read': 'Use the MCP servers you can reach: connect, list their tools, resources and prompts, and read them',
+  'mcp:write': 'Call tools on the MCP servers you can reach (tools may change things)',
+  'mcp:admin': 'Administer this registry (gateways, identities, users and clients)',
+  offline_access: 'Stay connected while you are away (refresh tokens); on its own it reaches no MCP server',
 };
 
 export function describeScope(scope: string): string {

@@ -10,9 +10,11 @@ export const DAVE = { username: 'dave', password: 'dave admin pass phrase' };
 export function startControlFixture(overrides: (config: Record<string, any>) => void = () => {}, env: NodeJS.ProcessEnv = {}): Promise<Fixture> {
   return startFixture(
     (config) => {
+      // Here bob calls tools too (the standard fixture keeps him read-only, for the scope tests).
+      for (const user of config.oauth_server.builtin.users) if (user.username === 'bob') user.scopes = ['mcp:read', 'mcp:write'];
       config.oauth_server.builtin.users.push(
         { username: CAROL.username, password_env: 'CAROL_PASSWORD', scopes: ['mcp:read', 'mcp:write', 'mcp:admin'] },
-        { username: DAVE.username, password_env: 'DAVE_PASSWORD', scopes: ['mcp:read', 'mcp:admin'] },
+        { username: DAVE.username, password_env: 'DAVE_PASSWORD', scopes: ['mcp:read', 'mcp:write', 'mcp:admin'] },
       );
       overrides(config);
     },
@@ -55,7 +57,7 @@ const meta = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.mode
 export async function callMethod(url: string, token: string | undefined, method: string, params: Record<string, unknown> = {}): Promise<{ status: number; reason: string | undefined; body: any }> {
   const res = await fetch(url, {
     method: 'POST',
-    headers: { ...MODERN, 'mcp-method': method, ...(token && { authorization: `Bearer ${token}` }) },
+    headers: { ...MODERN, 'mcp-method': method, ...(typeof params.name === 'string' && { 'mcp-name': params.name }), ...(token && { authorization: `Bearer ${token}` }) },
     body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: { ...params, _meta: meta } }),
   });
   const body = (await res.json()) as { error?: { data?: { reason: string } } };

@@ -46,7 +46,7 @@ export async function startMergedGateway(specs: UpstreamSpec[], configure: (conf
       builtin: {
         users: [
           { username: ALICE.username, password_env: 'ALICE_PASSWORD', scopes: ['mcp:read', 'mcp:write'], email: 'alice@example.com' },
-          { username: BOB.username, password_env: 'BOB_PASSWORD', scopes: ['mcp:read'] },
+          { username: BOB.username, password_env: 'BOB_PASSWORD', scopes: ['mcp:read', 'mcp:write'] },
         ],
       },
     },

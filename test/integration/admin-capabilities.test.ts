@@ -26,11 +26,11 @@ before(async () => {
   f = await startControlFixture(
     (config) => {
       config.oauth_server.builtin.users.push(
-        { username: GWEN.username, password_env: 'GWEN_PASSWORD', scopes: ['mcp:read'], groups: ['platform'] },
-        { username: SAM.username, password_env: 'SAM_PASSWORD', scopes: ['mcp:read'], email: 'sam@servers.example' },
-        { username: IDA.username, password_env: 'IDA_PASSWORD', scopes: ['mcp:read'], roles: ['identity-admin'] },
-        { username: UMA.username, password_env: 'UMA_PASSWORD', scopes: ['mcp:read'] },
-        { username: CLEO.username, password_env: 'CLEO_PASSWORD', scopes: ['mcp:read'], groups: ['oauth-team'] },
+        { username: GWEN.username, password_env: 'GWEN_PASSWORD', scopes: ['mcp:read', 'mcp:write'], groups: ['platform'] },
+        { username: SAM.username, password_env: 'SAM_PASSWORD', scopes: ['mcp:read', 'mcp:write'], email: 'sam@servers.example' },
+        { username: IDA.username, password_env: 'IDA_PASSWORD', scopes: ['mcp:read', 'mcp:write'], roles: ['identity-admin'] },
+        { username: UMA.username, password_env: 'UMA_PASSWORD', scopes: ['mcp:read', 'mcp:write'] },
+        { username: CLEO.username, password_env: 'CLEO_PASSWORD', scopes: ['mcp:read', 'mcp:write'], groups: ['oauth-team'] },
       );
       // Dave holds mcp:admin, a token role "admin" and a group "admin": none of it is named by a role's members.
       const dave = config.oauth_server.builtin.users.find((u: { username: string }) => u.username === DAVE.username);

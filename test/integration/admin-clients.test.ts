@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { apiClient, CAROL, callEcho, startControlFixture } from '../helpers/control.ts';
+import { apiClient, callMethod, CAROL, callEcho, startControlFixture } from '../helpers/control.ts';
 import { ALICE, type Fixture } from '../helpers/fixture.ts';
 import { authorizeWithLogin } from '../helpers/form.ts';
 import { authorizeUrl, pkce, REDIRECT, registerClient, signIn, tokenRequest } from '../helpers/oauth.ts';
@@ -203,7 +203,7 @@ describe('admin-created clients', () => {
   });
 
   test('a headless agent: a confidential client_credentials client gets tokens as itself until it is disabled; its tokens stay revoked, new ones work once enabled', async () => {
-    const created = await admin.post('/admin/clients', { client_id: 'agent', name: 'Agent', grant_types: ['client_credentials'], scopes: ['mcp:read'] });
+    const created = await admin.post('/admin/clients', { client_id: 'agent', name: 'Agent', grant_types: ['client_credentials'], scopes: ['mcp:read', 'mcp:write'] });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     assert.deepEqual(created.body.redirect_uris, []);
     const tokenOf = () => tokenRequest(base, { grant_type: 'client_credentials' }, basic('agent', created.body.client_secret));
@@ -367,7 +367,7 @@ describe('break-glass on a client', () => {
     assert.equal((await admin.call('PATCH', '/admin/clients/ci-bot', { disabled: false })).body.disabled, false);
     assert.equal((await callEcho(`${base}/mcp/team/demo`, tokens.access_token)).status, 401, 'its grants ended');
     const fresh = await tokensFor('ci-bot', (await admin.post('/admin/clients/ci-bot/secret', {})).body.client_secret);
-    assert.equal((await callEcho(`${base}/mcp/team/demo`, fresh.access_token)).status, 200);
+    assert.equal((await callMethod(`${base}/mcp/team/demo`, fresh.access_token, 'tools/list')).status, 200, 'a new sign-in works (ci-bot holds mcp:read by now)');
     const bad = await admin.post('/admin/clients/ci-bot/disable', { reason: 'x'.repeat(501) });
     assert.equal(bad.status, 400);
   });

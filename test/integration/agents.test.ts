@@ -255,7 +255,10 @@ describe('token exchange: the agent acting for a user', () => {
     const ok = await exchange(bob, { ...narrow, resource: `${base}/mcp/hub/crm-mine` }, {});
     assert.equal(ok.status, 200, JSON.stringify(ok.body));
     assert.equal(ok.body.scope, 'mcp:read');
-    assert.equal((await rawCall('/mcp/hub/crm-mine', ok.body.access_token)).body.result.content[0].text, 'Bearer bob-crm-token');
+    // Its token reads for bob; calling a tool needs mcp:write, which the agent may not hold.
+    const call = await rawCall('/mcp/hub/crm-mine', ok.body.access_token);
+    assert.deepEqual([call.status, call.body.error.data.reason], [403, 'insufficient_scope']);
+    assert.match(call.body.error.message, /needs the scope mcp:write/);
     await refused(exchange(alice.tokens.access_token, { ...narrow, resource: `${base}/mcp/hub/crm-mine` }, {}), 'invalid_request', /may not act for alice \(token_exchange.users\)/);
     // Two resources allowed: it must say which.
     await refused(exchange(bob, { ...narrow, resource: [] }, {}), 'invalid_target', /name the resource/);
@@ -322,8 +325,9 @@ describe('token exchange refusals', () => {
 
   test('scope never wider than the user\'s token or than the user holds: invalid_scope', async () => {
     await refused(exchange(alice.tokens.access_token, { scope: 'mcp:read mcp:admin' }), 'invalid_scope', /mcp:admin/);
-    const bob = (await signIn(base, BOB)).tokens.access_token;
-    await refused(exchange(bob, { scope: 'mcp:write' }), 'invalid_scope', /mcp:write/);
+    // Carol holds no mcp:write.
+    const carol = (await signIn(base, CAROL)).tokens.access_token;
+    await refused(exchange(carol, { scope: 'mcp:write' }), 'invalid_scope', /mcp:write/);
     const readOnly = (await signIn(base, ALICE, { scope: 'mcp:read' })).tokens.access_token;
     await refused(exchange(readOnly, { scope: 'mcp:write' }), 'invalid_scope');
     assert.equal((await exchange(alice.tokens.access_token, { scope: 'mcp:read' })).body.scope, 'mcp:read', 'narrowing is fine');

@@ -36,9 +36,9 @@ const config = () => ({
   oauth_server: {
     builtin: {
       users: [
-        { username: 'alice', password_env: 'ALICE_PASSWORD', scopes: ['mcp:read'] },
-        { username: 'bob', password_env: 'BOB_PASSWORD', scopes: ['mcp:read'] },
-        { username: 'carol', password_env: 'CAROL_PASSWORD', scopes: ['mcp:read', 'mcp:admin'] },
+        { username: 'alice', password_env: 'ALICE_PASSWORD', scopes: ['mcp:read', 'mcp:write'] },
+        { username: 'bob', password_env: 'BOB_PASSWORD', scopes: ['mcp:read', 'mcp:write'] },
+        { username: 'carol', password_env: 'CAROL_PASSWORD', scopes: ['mcp:read', 'mcp:write', 'mcp:admin'] },
       ],
     },
   },

@@ -63,7 +63,7 @@ describe('GitHub (plain OAuth 2 and its user API)', () => {
     assert.equal(claims.sub, 'github:3000');
     assert.equal(claims.email, 'mona@example.com');
     assert.equal(claims.name, 'Mona Lisa');
-    assert.equal(tokens.scope, 'mcp:read');
+    assert.equal(tokens.scope, 'mcp:read mcp:write', 'default_scopes, by default: reading and calling tools');
     assert.deepEqual(gh.seen.slice(before).filter((s) => s.includes('/api/v3/')), ['GET /api/v3/user', 'GET /api/v3/user/emails']);
     const account = (await f.registry.store.find('accounts', 'github:3000')) as { username: string; provider: string };
     assert.equal(account.username, 'monalisa');

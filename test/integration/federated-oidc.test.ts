@@ -33,7 +33,7 @@ before(async () => {
     upstream_issuer: idp.issuer,
     scopes: ['openid', 'email', 'profile', 'groups'],
     allowed_domains: ['example.com'],
-    default_scopes: ['mcp:read'],
+    default_scopes: ['mcp:read', 'mcp:write'],
     admin_users: ['boss@example.com'],
     admin_scopes: ['mcp:read', 'mcp:write', 'mcp:admin'],
   });
@@ -101,9 +101,9 @@ describe('signing in at the upstream OpenID Connect provider', () => {
     assert.equal(claims.sub, 'oidc:alice');
     assert.equal(claims.email, 'alice@example.com', 'the email came from UserInfo (the ID token leaves it out)');
     assert.equal(claims.name, 'Alice Example');
-    assert.equal(tokens.scope, 'mcp:read');
+    assert.equal(tokens.scope, 'mcp:read mcp:write');
     const account = (await f.registry.store.find('accounts', 'oidc:alice')) as Record<string, unknown>;
-    assert.deepEqual({ provider: account.provider, username: account.username, groups: account.groups, scopes: account.scopes }, { provider: 'oidc', username: 'alice@example.com', groups: ['eng'], scopes: ['mcp:read'] });
+    assert.deepEqual({ provider: account.provider, username: account.username, groups: account.groups, scopes: account.scopes }, { provider: 'oidc', username: 'alice@example.com', groups: ['eng'], scopes: ['mcp:read', 'mcp:write'] });
   });
 
   test('an admin_users email (any case) gets admin_scopes', async () => {

@@ -47,7 +47,7 @@ before(async () => {
   r = await startRegistry(
     {
       outbound: { allow_loopback: true },
-      oauth_server: { builtin: { users: [{ username: 'alice', password_env: 'A', scopes: ['mcp:read', 'mcp:write'] }, { username: 'bob', password_env: 'B', scopes: ['mcp:read'] }] } },
+      oauth_server: { builtin: { users: [{ username: 'alice', password_env: 'A', scopes: ['mcp:read', 'mcp:write'] }, { username: 'bob', password_env: 'B', scopes: ['mcp:read', 'mcp:write'] }] } },
       upstreams: [
         { id: 'demo-fields', name: 'Demo', url: demo.url, credential: fields },
         { id: 'linear', name: 'Linear', url: linear.url, credential: { type: 'oauth', scopes: ['mcp:read'] } },

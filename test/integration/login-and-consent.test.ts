@@ -140,7 +140,7 @@ describe('consent', () => {
     assert.equal((await submitLogin(forced, ALICE.username, ALICE.password)).status, 200, 'prompt=consent shows the page anyway');
     const more = await submitLogin(ask('mcp:read mcp:write'), ALICE.username, ALICE.password);
     assert.equal(more.status, 200, 'consent page again');
-    assert.match(await more.text(), /call tools that change things/);
+    assert.match(await more.text(), /Call tools on the MCP servers you can reach/);
   });
 
   test('prompt=none without a signed-in browser is login_required; none with another value is invalid_request', async () => {

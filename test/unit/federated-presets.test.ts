@@ -134,9 +134,9 @@ describe('the policy', () => {
   });
 
   test('admin_users by username count only where the IdP controls usernames', () => {
-    const generic = policy({ admin_users: ['root'], admin_scopes: ['mcp:write'] });
-    assert.deepEqual(generic.scopes({ email: undefined, username: 'root' }), ['mcp:read'], 'a preferred_username the person may choose is not trusted');
-    const github = new FederatedPolicy(federatedSection.parse({ provider: 'github', client_id: 'c', client_secret_env: 'S', admin_users: ['root'], admin_scopes: ['mcp:write'] }), preset({ provider: 'github' }));
-    assert.deepEqual(github.scopes({ email: undefined, username: 'Root' }), ['mcp:read', 'mcp:write']);
+    const generic = policy({ admin_users: ['root'], admin_scopes: ['mcp:admin'] });
+    assert.deepEqual(generic.scopes({ email: undefined, username: 'root' }), ['mcp:read', 'mcp:write'], 'a preferred_username the person may choose is not trusted');
+    const github = new FederatedPolicy(federatedSection.parse({ provider: 'github', client_id: 'c', client_secret_env: 'S', admin_users: ['root'], admin_scopes: ['mcp:admin'] }), preset({ provider: 'github' }));
+    assert.deepEqual(github.scopes({ email: undefined, username: 'Root' }), ['mcp:read', 'mcp:write', 'mcp:admin']);
   });
 });

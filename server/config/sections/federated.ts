@@ -30,8 +30,8 @@ export const federatedSection = z
     scopes: z.array(scope).optional(),
     /** When set, only people whose verified email is in one of these domains may sign in. */
     allowed_domains: z.array(domain).default([]),
-    /** Registry scopes everyone who signs in gets. */
-    default_scopes: z.array(scope).default(['mcp:read']),
+    /** Registry scopes everyone who signs in gets: by default, reading and calling tools (mcp:read is read-only). */
+    default_scopes: z.array(scope).default(['mcp:read', 'mcp:write']),
     /** Verified emails (any provider) or usernames (GitHub logins, Keycloak usernames) that get admin_scopes too. */
     admin_users: z.array(z.string().min(1)).default([]),
     admin_scopes: z.array(scope).default([]),

@@ -143,12 +143,23 @@ export const members = z.strictObject({
   scopes: z.array(scope).default([]),
 });
 
+/** Which scope each MCP method needs (server/gateway/scopes.ts has the defaults and the method lists). */
+export const gatewayScopes = z.strictObject({
+  /** The handshake, lists, reads, prompts/get, ping, completions, logging, subscriptions. */
+  read: scope.default('mcp:read'),
+  /** tools/call, and every method not named as a read. */
+  write: scope.default('mcp:write'),
+  /** Per-method overrides, e.g. {"resources/read": "files:read"}. */
+  methods: z.record(z.string().regex(/^[a-z][a-zA-Z/_]*$/, 'expected an MCP method like tools/call'), scope).default({}),
+});
+
 export const gateway = z.strictObject({
   id,
   name: z.string().optional(),
   description: z.string().optional(),
   visibility: z.enum(['public', 'private']).default('private'),
   members: members.optional(),
+  scopes: gatewayScopes.optional(),
   servers: z.array(assignment).min(1, 'a gateway needs at least one server'),
 });
 

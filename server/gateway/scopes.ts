@@ -1,0 +1,69 @@
+import type { Principal } from '../inbound/principal.ts';
+
+// Which scope each MCP method needs on a gateway (gateways[].scopes, these
+// defaults): `mcp:read` for the handshake, every list method, reads,
+// prompts/get, ping, completions, logging and subscriptions, notifications
+// and answers to the server's own requests; `mcp:write` for tools/call and
+// anything not named here (tasks, methods of later revisions). A token
+// granted only `offline_access` reaches nothing. The scopes bind the tokens
+// this registry issues (and static bearer tokens, which hold every scope);
+// tokens of another issuer are held to auth.oauth.required_scopes instead,
+// since another IdP does not issue our scopes. Anonymous callers of a public
+// gateway present no scopes to check.
+
+export interface ScopePolicy {
+  read: string;
+  write: string;
+  /** Per-method overrides: method → the scope it needs. */
+  methods: Readonly<Record<string, string>>;
+}
+
+export const DEFAULT_SCOPE_POLICY: ScopePolicy = { read: 'mcp:read', write: 'mcp:write', methods: {} };
+
+const READ_METHODS = new Set([
+  'initialize',
+  'ping',
+  'server/discover',
+  'tools/list',
+  'resources/list',
+  'resources/templates/list',
+  'resources/read',
+  'resources/subscribe',
+  'resources/unsubscribe',
+  'subscriptions/listen',
+  'prompts/list',
+  'prompts/get',
+  'completion/complete',
+  'logging/setLevel',
+]);
+
+/** The scope `method` needs; undefined `method` is a GET stream, a DELETE, or the client's answer to a server request. */
+export function requiredScope(policy: ScopePolicy, method: string | undefined): string {
+  if (method === undefined) return policy.read;
+  const explicit = policy.methods[method];
+  if (explicit !== undefined) return explicit;
+  return READ_METHODS.has(method) || method.startsWith('notifications/') ? policy.read : policy.write;
+}
+
+/** Whether the principal's scopes are checked against the methods it calls. */
+function bound(principal: Principal | undefined): principal is Principal {
+  return principal !== undefined && (principal.provider === 'registry' || principal.provider === 'bearer');
+}
+
+/** True when the caller may call anything on the gateway: then its requests need not be read to be checked. */
+export function holdsEveryScope(policy: ScopePolicy, principal: Principal | undefined): boolean {
+  if (!bound(principal)) return true;
+  const held = new Set(principal.scopes);
+  return held.has(policy.read) && held.has(policy.write) && Object.values(policy.methods).every((s) => held.has(s));
+}
+
+/** The first scope the request needs that the caller lacks (`methods`: the JSON-RPC methods it carries; none for GET, DELETE, answers). */
+export function missingScope(policy: ScopePolicy, principal: Principal | undefined, methods: readonly (string | undefined)[]): string | undefined {
+  if (!bound(principal)) return undefined;
+  const held = new Set(principal.scopes);
+  for (const method of methods.length ? methods : [undefined]) {
+    const needed = requiredScope(policy, method);
+    if (!held.has(needed)) return needed;
+  }
+  return undefined;
+}
