@@ -19,6 +19,7 @@ const areas = [
   ['Federated sign-in', ['integration/federated-oidc.test.ts', 'integration/federated-github.test.ts', 'integration/federated-startup.test.ts', 'e2e/federated-sign-in.test.ts']],
   ['Auth configuration', ['unit/auth-config.test.ts', 'unit/config.test.ts']],
   ['Gateway request path', ['integration/gateway.test.ts']],
+  ['Scopes on the MCP endpoints', ['integration/scopes.test.ts']],
   ['Store and vault', ['unit/store.test.ts', 'unit/vault.test.ts', 'integration/vault-rotate.test.ts']],
   ['Identities, connecting, per-user and shared credentials', ['integration/identities.test.ts', 'integration/gateway-identities.test.ts', 'integration/upstream-refresh.test.ts', 'e2e/connect-pages.test.ts']],
   ['Tool filters and policies', ['integration/gateway-policy.test.ts', 'integration/tool-policies.test.ts', 'unit/policy-config.test.ts']],
