@@ -20,6 +20,7 @@ const areas = [
   ['Auth configuration', ['unit/auth-config.test.ts', 'unit/config.test.ts']],
   ['Gateway request path', ['integration/gateway.test.ts']],
   ['Scopes on the MCP endpoints', ['integration/scopes.test.ts']],
+  ['The registry\'s log', ['integration/log-injection.test.ts']],
   ['Store and vault', ['unit/store.test.ts', 'unit/vault.test.ts', 'integration/vault-rotate.test.ts']],
   ['Identities, connecting, per-user and shared credentials', ['integration/identities.test.ts', 'integration/gateway-identities.test.ts', 'integration/upstream-refresh.test.ts', 'e2e/connect-pages.test.ts']],
   ['Tool filters and policies', ['integration/gateway-policy.test.ts', 'integration/tool-policies.test.ts', 'unit/policy-config.test.ts']],
