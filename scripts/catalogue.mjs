@@ -20,6 +20,7 @@ const areas = [
   ['Auth configuration', ['unit/auth-config.test.ts', 'unit/config.test.ts']],
   ['Gateway request path', ['integration/gateway.test.ts']],
   ['Scopes on the MCP endpoints', ['integration/scopes.test.ts']],
+  ['Without the built-in authorization server', ['integration/no-authorization-server.test.ts']],
   ['The registry\'s log', ['integration/log-injection.test.ts']],
   ['Store and vault', ['unit/store.test.ts', 'unit/vault.test.ts', 'integration/vault-rotate.test.ts']],
   ['Identities, connecting, per-user and shared credentials', ['integration/identities.test.ts', 'integration/gateway-identities.test.ts', 'integration/upstream-refresh.test.ts', 'e2e/connect-pages.test.ts']],

@@ -132,7 +132,18 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
     res.status(ok ? 200 : 503).set({ 'Cache-Control': 'no-store', 'Keygate-Epoch': epoch }).json({ status: ok ? 'ok' : 'store_unavailable' });
   });
 
-  app.use(metadataRouter({ issuer, resources, keys, scopesSupported: config.oauth_server.scopes_supported, dynamicRegistration: config.oauth_server.dynamic_registration, clientIdMetadataDocuments: config.oauth_server.client_id_metadata_documents }));
+  app.use(
+    metadataRouter({
+      issuer,
+      authorizationServer: config.oauth_server.enabled,
+      authorizationServers: externalIssuers(config.auth),
+      resources,
+      keys,
+      scopesSupported: config.oauth_server.scopes_supported,
+      dynamicRegistration: config.oauth_server.dynamic_registration,
+      clientIdMetadataDocuments: config.oauth_server.client_id_metadata_documents,
+    }),
+  );
 
   const basePath = new URL(publicUrl).pathname.replace(/\/+$/, '');
   const secureCookies = publicUrl.startsWith('https:');
@@ -236,4 +247,12 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
       await control.close();
     },
   };
+}
+
+/** The issuer of another IdP whose tokens are accepted (auth.type oauth): named in the protected-resource documents when the registry issues none itself. */
+function externalIssuers(auth: Config['auth']): string[] {
+  if (auth.type !== 'oauth' || !auth.oauth) return [];
+  if (auth.oauth.issuer) return [auth.oauth.issuer];
+  // discovery_url is the issuer, or its /.well-known document.
+  return auth.oauth.discovery_url ? [auth.oauth.discovery_url.replace(/\/\.well-known\/(openid-configuration|oauth-authorization-server)$/, '')] : [];
 }

@@ -5,6 +5,14 @@ import type { KeyRing } from './signing-keys.ts';
 
 export interface MetadataDeps {
   issuer: string;
+  /**
+   * oauth_server.enabled: the registry is an authorization server. When it is
+   * not, it serves no authorization-server metadata and no JWKS, and its
+   * protected-resource documents name `authorizationServers` instead.
+   */
+  authorizationServer: boolean;
+  /** Without the built-in one: the issuer that does issue the accepted tokens (auth.oauth), if any. */
+  authorizationServers: string[];
   resources: ResourceSpace;
   keys: KeyRing;
   scopesSupported: string[];
@@ -49,7 +57,7 @@ export function metadataRouter(deps: MetadataDeps): Router {
   // OpenID Connect Discovery, which some clients try first.
   // Clients that treat an MCP URL as the issuer try both insertion
   // (/.well-known/x/mcp/team) and appending (/mcp/team/.well-known/x).
-  for (const doc of ['oauth-authorization-server', 'openid-configuration']) {
+  for (const doc of deps.authorizationServer ? ['oauth-authorization-server', 'openid-configuration'] : []) {
     router.get(`/.well-known/${doc}`, sendJson(asMetadata));
     router.get(`/.well-known/${doc}/*rest`, sendJson(asMetadata));
     router.get(`/*prefix/.well-known/${doc}`, sendJson(asMetadata));
@@ -57,9 +65,11 @@ export function metadataRouter(deps: MetadataDeps): Router {
 
   // RFC 9728: the protected resource metadata for the registry as a whole and,
   // path-inserted, for each MCP endpoint.
+  // RFC 9728 §2: authorization_servers is optional; a registry that takes static bearer tokens names none.
+  const authorizationServers = deps.authorizationServer ? [deps.issuer] : deps.authorizationServers;
   const resourceDocument = (resource: string) => ({
     resource,
-    authorization_servers: [deps.issuer],
+    ...(authorizationServers.length && { authorization_servers: authorizationServers }),
     bearer_methods_supported: ['header'],
     scopes_supported: deps.scopesSupported,
     resource_name: 'Keygate',
@@ -77,6 +87,6 @@ export function metadataRouter(deps: MetadataDeps): Router {
     res.set({ 'Cache-Control': 'public, max-age=300', 'Access-Control-Allow-Origin': '*' }).json(resourceDocument(resource));
   });
 
-  router.get('/oauth/jwks', sendJson(deps.keys.jwks));
+  if (deps.authorizationServer) router.get('/oauth/jwks', sendJson(deps.keys.jwks));
   return router;
 }
