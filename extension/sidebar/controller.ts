@@ -182,10 +182,7 @@ export class SidebarController implements Disposable {
       return undefined;
     });
     if (!session) {
-      this.servers = [];
-      this.pending.clear();
-      this.timer.cancel();
-      this.healthTimer.cancel();
+      this.dropSession();
       this.noteIdentities();
       return this.show({ ...SIGNED_OUT, registry, ...(this.current.status === 'session_ended' && { status: 'session_ended', message: this.current.message }) });
     }
@@ -209,10 +206,7 @@ export class SidebarController implements Disposable {
       if (wasUnreachable || !this.healthTimer.dueAt) void this.checkHealth();
     } catch (err) {
       if (err instanceof SessionExpiredError) {
-        this.servers = [];
-        this.pending.clear();
-        this.timer.cancel();
-        this.healthTimer.cancel();
+        this.dropSession();
         this.show({ registry, status: 'session_ended', message: 'The registry no longer accepts your session. Sign in again.', gateways: [] });
         this.sessionEnded.fire();
         return;
@@ -233,6 +227,14 @@ export class SidebarController implements Disposable {
     const retryAt = this.timer.schedule(delay, () => void this.refresh());
     const reason = err instanceof RegistryUnreachableError ? 'The registry does not answer.' : `The registry answered with an error: ${describeError(err)}`;
     this.show({ registry, account, status: 'registry_unreachable', message: reason, retryAt, gateways: this.current.gateways });
+  }
+
+  /** No session (signed out, or it ended): nothing listed, nothing polled, the registry not watched. */
+  private dropSession(): void {
+    this.servers = [];
+    this.pending.clear();
+    this.timer.cancel();
+    this.healthTimer.cancel();
   }
 
   /** Forget connects that finished (the server is no longer waiting for one) or that nobody finished in time. */
@@ -430,10 +432,7 @@ export class SidebarController implements Disposable {
   /** The session ended outside the sidebar (a refresh was refused): say so until the next sign-in. */
   ended(): void {
     const registry = this.deps.registry();
-    this.servers = [];
-    this.pending.clear();
-    this.timer.cancel();
-    this.healthTimer.cancel();
+    this.dropSession();
     this.show({ ...(registry && { registry }), status: 'session_ended', message: 'The registry no longer accepts your session. Sign in again.', gateways: [] });
   }
 

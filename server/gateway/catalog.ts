@@ -1,4 +1,3 @@
-import { DEFAULT_SCOPE_POLICY, type ScopePolicy } from './scopes.ts';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { z } from 'zod';
@@ -8,6 +7,7 @@ import type { Principal } from '../inbound/principal.ts';
 import type { Logger } from '../log.ts';
 import { Collection, type Store } from '../store/index.ts';
 import { compilePolicies, type PolicyRule } from './tool-policy.ts';
+import { DEFAULT_SCOPE_POLICY, type ScopePolicy } from './scopes.ts';
 
 // The gateways, their assignments and the upstreams they reach, as the
 // request path needs them: from the configuration file and from the admin API

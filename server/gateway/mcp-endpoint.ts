@@ -164,16 +164,26 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
     if (refused) return fail(req, res, refused);
 
     // The scope each method needs (gateways[].scopes): RFC 6750 §3.1 insufficient_scope naming it, so
-    // an MCP client can step up (ask for that scope) instead of signing in again.
-    const insufficientScope = (scope: string): GatewayFailure => ({
-      status: 403,
-      code: CODES.forbidden,
-      step: 'scope',
-      reason: 'insufficient_scope',
-      message: `this call needs the scope ${scope}, which the access token was not granted`,
-      headers: { 'www-authenticate': bearerChallenge(resourceMetadata, { code: 'insufficient_scope', description: `this call needs the scope ${scope}`, scope }) },
-    });
+    // an MCP client can step up (ask for that scope) instead of signing in again. Only a caller who
+    // lacks one of the gateway's scopes has its calls read and checked.
     const scopeLimited = !holdsEveryScope(gateway.scopes, principal);
+    /** Answers with 403 (and returns true) when a call needs a scope the caller lacks. `body`: the calls came from a body already read. */
+    const refuseScope = (calls: RequestFacts['calls'], body = true): boolean => {
+      const scope = missingScope(gateway.scopes, principal, calls.map((c) => c.method));
+      if (scope === undefined) return false;
+      record.outcome = 'insufficient_scope';
+      const failure: GatewayFailure = {
+        status: 403,
+        code: CODES.forbidden,
+        step: 'scope',
+        reason: 'insufficient_scope',
+        message: `this call needs the scope ${scope}, which the access token was not granted`,
+        headers: { 'www-authenticate': bearerChallenge(resourceMetadata, { code: 'insufficient_scope', description: `this call needs the scope ${scope}`, scope }) },
+      };
+      // Calls named by headers only: the body is peeked for the id.
+      void sendFailure(req, res, failure, body ? (calls[0]?.id ?? null) : undefined);
+      return true;
+    };
 
     // Step 3: the assignment. /mcp/{gateway} of a gateway with several servers is the merged endpoint.
     let assignment: Assignment | undefined;
@@ -189,15 +199,7 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
         gateway,
         principal,
         record,
-        ...(scopeLimited && {
-          refuseScope: (methods: readonly (string | undefined)[], id: string | number | null) => {
-            const missing = missingScope(gateway.scopes, principal, methods);
-            if (missing === undefined) return false;
-            record.outcome = 'insufficient_scope';
-            void sendFailure(req, res, insufficientScope(missing), id);
-            return true;
-          },
-        }),
+        ...(scopeLimited && { refuseScope }),
       });
     }
     record.server = assignment.name;
@@ -223,13 +225,7 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
         facts.calls = callsOf(facts.body);
       }
     }
-    if (scopeLimited) {
-      const missing = missingScope(gateway.scopes, principal, facts.calls.map((c) => c.method));
-      if (missing !== undefined) {
-        record.outcome = 'insufficient_scope';
-        return void sendFailure(req, res, insufficientScope(missing), facts.body === undefined ? undefined : (facts.calls[0]?.id ?? null));
-      }
-    }
+    if (scopeLimited && refuseScope(facts.calls, facts.body !== undefined)) return;
     if (assignment.tools) {
       const refused = facts.calls.find((c) => c.method === 'tools/call' && c.name !== undefined && !toolAllowed(assignment!.tools, c.name));
       if (refused) {

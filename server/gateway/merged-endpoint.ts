@@ -11,7 +11,7 @@ import { CallerState, type LegacySession } from './merged-caller.ts';
 import { type MergedDeps, MergedHandlers, type RequestContext } from './merged-server.ts';
 import { SessionEventStore } from './event-store.ts';
 import { fastPathCandidate, tryFastPath } from './merged-fast-path.ts';
-import { BodyTooLargeError, readBody } from './raw-policy.ts';
+import { BodyTooLargeError, callsIn, readBody, type RequestFacts } from './raw-policy.ts';
 import type { RequestRecord } from './request-record.ts';
 
 // /mcp/{gateway}, the HTTP side: both protocol eras toward the client, on one
@@ -35,10 +35,10 @@ export interface MergedRequest {
   record: RequestRecord;
   /**
    * Set when the caller lacks some scope of the gateway: answers the request
-   * with 403 insufficient_scope (and returns true) when one of its methods
+   * with 403 insufficient_scope (and returns true) when one of its calls
    * needs a scope the caller lacks. Each request of a 2025 session is checked.
    */
-  refuseScope?: (methods: readonly (string | undefined)[], id: string | number | null) => boolean;
+  refuseScope?: (calls: RequestFacts['calls']) => boolean;
 }
 
 export class MergedEndpoint {
@@ -79,14 +79,9 @@ export class MergedEndpoint {
         const name = message.params?.name ?? message.params?.uri;
         if (typeof name === 'string') request.record.name = name;
       }
-      if (request.refuseScope) {
-        const messages = (Array.isArray(parsed) ? parsed : [parsed]) as { method?: unknown; id?: unknown }[];
-        const methods = messages.map((m) => (typeof m?.method === 'string' ? m.method : undefined));
-        const first = messages.find((m) => typeof m?.method === 'string')?.id;
-        if (request.refuseScope(methods, typeof first === 'string' || typeof first === 'number' ? first : null)) return;
-      }
+      if (request.refuseScope?.(callsIn(parsed))) return;
       if (fastPathCandidate(req) && (await tryFastPath(req, res, parsed, rc, this.handlers, { name: request.gateway.name, version: this.version }))) return;
-    } else if (request.refuseScope?.([], null)) {
+    } else if (request.refuseScope?.([])) {
       return;
     }
     const node = toNodeHandler({ fetch: (web: Request) => this.dispatch(web, rc, parsed) }, { onerror: (err) => this.log.error('/mcp/%s: %s', request.gateway.id, err.message) });

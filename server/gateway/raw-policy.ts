@@ -53,6 +53,11 @@ export function callsOf(body: Buffer): RequestFacts['calls'] {
   } catch {
     return [];
   }
+  return callsIn(parsed);
+}
+
+/** Method and name of each request (or notification) in a parsed JSON-RPC message or batch. */
+export function callsIn(parsed: unknown): RequestFacts['calls'] {
   const out: RequestFacts['calls'] = [];
   for (const m of Array.isArray(parsed) ? parsed : [parsed]) {
     if (!m || typeof m !== 'object') continue;

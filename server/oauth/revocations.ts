@@ -13,11 +13,6 @@ import { epoch } from './grants.ts';
 // cache hit or not, is a lookup in memory. A revocation made here is in the
 // sets before revoke() resolves.
 
-export type RevocationKind = 'grant' | 'subject' | 'client' | 'jti';
-
-/** Why a grant ended: said in the 401 and recorded in the audit. */
-export type RevocationReason = 'code_replayed' | 'refresh_token_replayed' | 'token_revoked' | 'user_disabled' | 'client_disabled';
-
 const recordSchema = z.object({
   kind: z.enum(['grant', 'subject', 'client', 'jti']),
   key: z.string(),
@@ -25,6 +20,9 @@ const recordSchema = z.object({
   reason: z.enum(['code_replayed', 'refresh_token_replayed', 'token_revoked', 'user_disabled', 'client_disabled']),
 });
 type RevocationRecord = z.infer<typeof recordSchema>;
+export type RevocationKind = RevocationRecord['kind'];
+/** Why a grant ended: said in the 401 and recorded in the audit. */
+export type RevocationReason = RevocationRecord['reason'];
 const legacySchema = z.object({ revoked_at: z.number() });
 
 const DESCRIPTIONS: Record<RevocationReason, string> = {
