@@ -7,6 +7,7 @@ import type { AuditSink } from './audit/audit.ts';
 import { createControl } from './api/control.ts';
 import { connectRouter } from './connect/router.ts';
 import { CatalogHolder } from './gateway/catalog.ts';
+import { endpointScopes } from './gateway/scopes.ts';
 import { mcpEndpoint } from './gateway/mcp-endpoint.ts';
 import { SessionBinding } from './gateway/session-binding.ts';
 import { errorMiddleware } from './http/error-middleware.ts';
@@ -140,6 +141,7 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
       resources,
       keys,
       scopesSupported: config.oauth_server.scopes_supported,
+      mcpScopes: (path) => endpointScopes(catalog.current.gateways, path.split('/').map(decodeURIComponent)[2]),
       dynamicRegistration: config.oauth_server.dynamic_registration,
       clientIdMetadataDocuments: config.oauth_server.client_id_metadata_documents,
     }),

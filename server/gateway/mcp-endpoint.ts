@@ -20,7 +20,7 @@ import { asUnconnected, ToolCache } from './unconnected.ts';
 import { parseStandInSession, standInSessionId, unconnectedResponder } from './unconnected-responder.ts';
 import { upstreamRequest } from './upstream-http.ts';
 import { UpstreamPool } from './upstream-pool.ts';
-import { holdsEveryScope, missingScope } from './scopes.ts';
+import { endpointScopes, holdsEveryScope, missingScope } from './scopes.ts';
 
 // The MCP endpoints: /mcp/{gateway}/{server} forwards one assignment as is;
 // /mcp/{gateway} is the gateway as one server (merged-endpoint.ts; a gateway
@@ -114,12 +114,11 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
     record.gateway = route.gateway;
     record.server = route.server;
     const gateway = catalog.current.gateways.get(route.gateway);
-    if (!gateway) {
-      return fail(req, res, { status: 404, code: CODES.notFound, step: 'gateway', reason: 'unknown_gateway', message: `there is no gateway "${route.gateway}"` });
-    }
     const path = route.server === undefined ? `/mcp/${route.gateway}` : `/mcp/${route.gateway}/${route.server}`;
     const endpoint = resources.endpoint(path);
     const resourceMetadata = `${resources.base}/.well-known/oauth-protected-resource${path}`;
+    // MCP authorization: a 401 names the scopes the endpoint's methods need, so clients ask for those (never mcp:admin).
+    const challengeScope = endpointScopes(catalog.current.gateways, route.gateway).join(' ');
 
     // Step 1: inbound validation.
     let principal: Principal | undefined;
@@ -138,21 +137,25 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
         step: 'inbound',
         reason: err instanceof RevokedTokenError ? err.reason : err.code,
         message: err.message,
-        headers: { 'www-authenticate': bearerChallenge(resourceMetadata, { code: err.code, description: err.message, scope }) },
+        headers: { 'www-authenticate': bearerChallenge(resourceMetadata, { code: err.code, description: err.message }, scope ?? challengeScope) },
       });
     }
 
     // Step 2: a private gateway answers an anonymous caller with the RFC 9728
-    // challenge, so MCP clients start sign-in.
-    if (gateway.visibility === 'private' && !principal) {
+    // challenge, so MCP clients start sign-in; a gateway that does not exist
+    // answers an anonymous caller exactly alike, so it cannot tell the two apart.
+    if (!principal && (!gateway || gateway.visibility === 'private')) {
       return fail(req, res, {
         status: 401,
         code: CODES.unauthorized,
         step: 'inbound',
         reason: 'authorization_required',
-        message: `gateway "${gateway.id}" is private: sign in to use it`,
-        headers: { 'www-authenticate': bearerChallenge(resourceMetadata) },
+        message: `sign in to use gateway "${route.gateway}"`,
+        headers: { 'www-authenticate': bearerChallenge(resourceMetadata, undefined, challengeScope) },
       });
+    }
+    if (!gateway) {
+      return fail(req, res, { status: 404, code: CODES.notFound, step: 'gateway', reason: 'unknown_gateway', message: `there is no gateway "${route.gateway}"` });
     }
     if (gateway.disabled) {
       return fail(req, res, { status: 403, code: CODES.forbidden, step: 'gateway', reason: 'gateway_disabled', message: `gateway "${gateway.id}" is disabled by an admin` });
@@ -178,7 +181,7 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
         step: 'scope',
         reason: 'insufficient_scope',
         message: `this call needs the scope ${scope}, which the access token was not granted`,
-        headers: { 'www-authenticate': bearerChallenge(resourceMetadata, { code: 'insufficient_scope', description: `this call needs the scope ${scope}`, scope }) },
+        headers: { 'www-authenticate': bearerChallenge(resourceMetadata, { code: 'insufficient_scope', description: `this call needs the scope ${scope}` }, scope) },
       };
       // Calls named by headers only: the body is peeked for the id.
       void sendFailure(req, res, failure, body ? (calls[0]?.id ?? null) : undefined);
@@ -281,7 +284,7 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
         if (facts.calls.length === 0 && req.method === 'POST' && facts.body === undefined) keepBodyForAudit(req, record);
         return standIn(req, res, { assignment, unconnected, caller, principal, urlElicitation }, facts.body, init ? deps.sessions.wrap(caller, routeKey, standInSessionId(urlElicitation)) : undefined);
       }
-      const failure = resolved.failure.status === 401 ? { ...resolved.failure, headers: { 'www-authenticate': bearerChallenge(resourceMetadata) } } : resolved.failure;
+      const failure = resolved.failure.status === 401 ? { ...resolved.failure, headers: { 'www-authenticate': bearerChallenge(resourceMetadata, undefined, challengeScope) } } : resolved.failure;
       return fail(req, res, failure);
     }
     const credentialHeaders = resolved.headers;

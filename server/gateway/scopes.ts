@@ -20,6 +20,21 @@ export interface ScopePolicy {
 
 export const DEFAULT_SCOPE_POLICY: ScopePolicy = { read: 'mcp:read', write: 'mcp:write', methods: {} };
 
+/** Every scope the gateway's methods need: what its protected-resource metadata and challenges name. */
+export function scopesOf(policy: ScopePolicy): string[] {
+  return [...new Set([policy.read, policy.write, ...Object.values(policy.methods)])];
+}
+
+/**
+ * What an MCP endpoint advertises (RFC 9728 scopes_supported) and names in its 401 challenge: the scopes
+ * of its gateway (`gateway` undefined: `/mcp`, every gateway's). A gateway that does not exist answers as
+ * one with the defaults would, so the answer does not tell which gateways exist.
+ */
+export function endpointScopes(gateways: ReadonlyMap<string, { scopes: ScopePolicy }>, gateway: string | undefined): string[] {
+  const policies = gateway === undefined ? [DEFAULT_SCOPE_POLICY, ...[...gateways.values()].map((g) => g.scopes)] : [gateways.get(gateway)?.scopes ?? DEFAULT_SCOPE_POLICY];
+  return [...new Set(policies.flatMap(scopesOf))];
+}
+
 const READ_METHODS = new Set([
   'initialize',
   'ping',

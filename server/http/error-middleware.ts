@@ -22,7 +22,7 @@ export function errorMiddleware(log: Logger, resourceMetadata: string) {
         res.set('WWW-Authenticate', 'Basic realm="keygate"'); // RFC 6749 §5.2
       }
       if (err instanceof InvalidTokenError || err instanceof InsufficientScopeError) {
-        res.set('WWW-Authenticate', bearerChallenge(resourceMetadata, { code: err.code, description: err.message, ...(err instanceof InsufficientScopeError && { scope: err.scope }) }));
+        res.set('WWW-Authenticate', bearerChallenge(resourceMetadata, { code: err.code, description: err.message }, err instanceof InsufficientScopeError ? err.scope : undefined));
       }
       res.status(err.status).json(err.expose ? err.toJSON() : { error: err.code, error_description: 'the server could not complete the request' });
       return;

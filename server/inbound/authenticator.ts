@@ -70,12 +70,14 @@ export class Authenticator {
   }
 }
 
-/** RFC 6750 §3 challenge with the RFC 9728 resource_metadata pointer. */
-export function bearerChallenge(resourceMetadata: string, error?: { code: string; description: string; scope?: string }): string {
+/**
+ * RFC 6750 §3 challenge with the RFC 9728 resource_metadata pointer, and the
+ * scope the resource needs (MCP authorization: what a client should ask for).
+ * §3.1: a request without any token gets no error code.
+ */
+export function bearerChallenge(resourceMetadata: string, error?: { code: string; description: string }, scope?: string): string {
   const parts = [`Bearer resource_metadata="${resourceMetadata}"`];
-  if (error) {
-    parts.push(`error="${error.code}"`, `error_description="${error.description.replace(/["\\]/g, '')}"`);
-    if (error.scope) parts.push(`scope="${error.scope}"`);
-  }
+  if (error) parts.push(`error="${error.code}"`, `error_description="${error.description.replace(/["\\]/g, '')}"`);
+  if (scope) parts.push(`scope="${scope}"`);
   return parts.join(', ');
 }

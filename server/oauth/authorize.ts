@@ -94,7 +94,9 @@ async function validate(flow: AuthorizationFlow, raw: unknown): Promise<{ client
     const scope = grantScope(params.scope, flow.deps.scopesSupported, undefined);
     checkClientScope(client, scope);
     const { resources } = flow.deps;
-    const resource = resources.validate(params.resource.length ? params.resource : [resources.base]);
+    // Whether the gateway exists is said only once someone has signed in (Flow.next): an anonymous
+    // caller must not be able to tell a private gateway from none.
+    const resource = resources.validate(params.resource.length ? params.resource : [resources.base], { existing: false });
     const prompt = (params.prompt ?? '').split(' ').filter(Boolean);
     if (prompt.includes('none') && prompt.length > 1) throw new InvalidRequestError('prompt=none cannot be combined with other values');
     return {

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { InvalidScopeError, UnauthorizedClientError } from '../http/errors.ts';
 import { CLIENT_CREDENTIALS_GTY } from '../inbound/registry-jwt.ts';
 import { authenticateClient, type Client } from './clients.ts';
-import { parseScope } from './scope.ts';
+import { parseScope, withoutUnaskedAdmin } from './scope.ts';
 import type { TokenDeps } from './token.ts';
 import { clientAuth, many, one, parse, requireGrantType, tokenResponse } from './token-request.ts';
 
@@ -40,9 +40,9 @@ export async function clientCredentials(deps: TokenDeps, req: Request, res: Resp
   requireConfidential(client, 'client_credentials');
   requireGrantType(client, 'client_credentials');
 
-  const scope = clientScope(client, params.scope).join(' ');
   // RFC 8707 §2: audience-bound to the resource asked for, else (as for sign-ins) the registry as a whole.
   const resource = deps.resources.validate(params.resource.length ? params.resource : [deps.resources.base]);
+  const scope = withoutUnaskedAdmin(clientScope(client, params.scope), params.scope, resource, deps.resources.base).join(' ');
   const access = await deps.grants.accessToken(
     // Each token is a grant of its own: revoking one (RFC 7009) leaves the client's others alone.
     { user: { sub: client.client_id, name: client.client_name }, clientId: client.client_id, scope, resource, grant: randomUUID() },

@@ -1,6 +1,6 @@
 import type { Request, Response } from 'express';
 import { z } from 'zod';
-import { AccessDeniedError, ConsentRequiredError, InvalidRequestError, type KeygateError, LoginRequiredError } from '../http/errors.ts';
+import { AccessDeniedError, ConsentRequiredError, InvalidRequestError, InvalidTargetError, type KeygateError, LoginRequiredError } from '../http/errors.ts';
 import { sendErrorPage } from '../http/html.ts';
 import type { Logger } from '../log.ts';
 import type { Account, Accounts } from './accounts.ts';
@@ -12,7 +12,7 @@ import { epoch, type Grants } from './grants.ts';
 import type { Interaction, Interactions } from './interaction.ts';
 import { renderConsent, renderLogin } from './pages.ts';
 import type { ResourceSpace } from './resource.ts';
-import { grantScope, parseScope } from './scope.ts';
+import { grantScope, parseScope, withoutUnaskedAdmin } from './scope.ts';
 import type { LoginThrottle } from './throttle.ts';
 import type { BuiltinUsers } from './users.ts';
 
@@ -94,6 +94,12 @@ export class AuthorizationFlow {
     }
     const account = await this.deps.accounts.find(interaction.user.sub);
     if (!account || account.disabled) return this.fail(res, interaction, new AccessDeniedError('this account may not sign in'));
+    try {
+      this.deps.resources.validate(interaction.resource);
+    } catch (err) {
+      if (err instanceof InvalidTargetError) return this.fail(res, interaction, err);
+      throw err;
+    }
     const scopes = this.scopesFor(interaction, account, client);
     if (await this.needsConsent(interaction, client, account, scopes)) {
       if (interaction.prompt.includes('none')) return this.fail(res, interaction, new ConsentRequiredError('this client needs the user\'s consent (prompt=none)'));
@@ -102,9 +108,10 @@ export class AuthorizationFlow {
     await this.finish(res, interaction, account, scopes);
   }
 
-  /** What the user holds of what was asked (all they hold when nothing was), within the client's own scope. */
+  /** What the user holds of what was asked (all they hold when nothing was, but mcp:admin), within the client's own scope. */
   private scopesFor(interaction: Interaction, account: Account, client: Client): string[] {
-    const granted = parseScope(grantScope(interaction.scope, this.deps.scopesSupported, account.scopes));
+    const held = parseScope(grantScope(interaction.scope, this.deps.scopesSupported, account.scopes));
+    const granted = withoutUnaskedAdmin(held, interaction.scope, interaction.resource, this.deps.resources.base);
     if (client.scope === undefined) return granted;
     const allowed = new Set([...parseScope(client.scope), 'offline_access']);
     return granted.filter((s) => allowed.has(s));

@@ -16,6 +16,8 @@ export interface MetadataDeps {
   resources: ResourceSpace;
   keys: KeyRing;
   scopesSupported: string[];
+  /** The scopes an MCP endpoint's methods need (`/mcp`, `/mcp/{gateway}[/{server}]`): all its metadata advertises. */
+  mcpScopes(path: string): string[];
   dynamicRegistration: boolean;
   clientIdMetadataDocuments: boolean;
 }
@@ -67,24 +69,29 @@ export function metadataRouter(deps: MetadataDeps): Router {
   // path-inserted, for each MCP endpoint.
   // RFC 9728 §2: authorization_servers is optional; a registry that takes static bearer tokens names none.
   const authorizationServers = deps.authorizationServer ? [deps.issuer] : deps.authorizationServers;
-  const resourceDocument = (resource: string) => ({
+  // The registry as a whole (the admin API's audience) lists every scope; an MCP endpoint only those its
+  // methods need, so an MCP client that asks for "everything advertised" never asks for mcp:admin.
+  const resourceDocument = (resource: string, scopes: string[]) => ({
     resource,
     ...(authorizationServers.length && { authorization_servers: authorizationServers }),
     bearer_methods_supported: ['header'],
-    scopes_supported: deps.scopesSupported,
+    scopes_supported: scopes,
     resource_name: 'Keygate',
   });
-  router.get('/.well-known/oauth-protected-resource', sendJson(resourceDocument(deps.resources.base)));
+  router.get('/.well-known/oauth-protected-resource', sendJson(resourceDocument(deps.resources.base, deps.scopesSupported)));
   router.get('/.well-known/oauth-protected-resource/*rest', (req, res) => {
     const path = `/${(req.params as { rest: string[] }).rest.join('/')}`;
     let resource: string;
     try {
-      resource = deps.resources.validate([deps.resources.endpoint(path)])[0]!;
+      // Any MCP endpoint path is answered alike, existing or not: this document must not tell an
+      // anonymous caller which (private) gateways exist.
+      resource = deps.resources.validate([deps.resources.endpoint(path)], { existing: false })[0]!;
     } catch {
       res.status(404).json({ error: 'not_found', error_description: `no protected resource at ${path}` });
       return;
     }
-    res.set({ 'Cache-Control': 'public, max-age=300', 'Access-Control-Allow-Origin': '*' }).json(resourceDocument(resource));
+    const scopes = resource === deps.resources.base ? deps.scopesSupported : deps.mcpScopes(resource.slice(deps.resources.base.length));
+    res.set({ 'Cache-Control': 'public, max-age=300', 'Access-Control-Allow-Origin': '*' }).json(resourceDocument(resource, scopes));
   });
 
   if (deps.authorizationServer) router.get('/oauth/jwks', sendJson(deps.keys.jwks));

@@ -26,12 +26,15 @@ export class ResourceSpace {
   /**
    * RFC 8707 §2: each `resource` must be an absolute URI without fragment;
    * one the server does not protect is `invalid_target`. Returns the canonical forms.
+   * `existing: false` checks only that the URI names an MCP endpoint of this
+   * registry, whether or not that gateway exists: what is said to a caller
+   * not signed in yet, who must not learn which (private) gateways exist.
    */
-  validate(values: readonly string[]): string[] {
-    return [...new Set(values.map((value) => this.canonicalize(value)))];
+  validate(values: readonly string[], options: { existing?: boolean } = {}): string[] {
+    return [...new Set(values.map((value) => this.canonicalize(value, options.existing ?? true)))];
   }
 
-  private canonicalize(value: string): string {
+  private canonicalize(value: string, existing: boolean): string {
     let url: URL;
     try {
       url = new URL(value);
@@ -45,7 +48,8 @@ export class ResourceSpace {
     if (!uri.startsWith(`${this.base}/`)) throw new InvalidTargetError(`this server does not issue tokens for ${uri}`);
     const segments = uri.slice(this.base.length + 1).split('/');
     const [root, gateway, server, ...rest] = segments.map((s) => decodeURIComponent(s));
-    const known = root === 'mcp' && rest.length === 0 && (gateway === undefined || this.knows(gateway, server));
+    const shaped = root === 'mcp' && rest.length === 0 && gateway !== '' && server !== '';
+    const known = shaped && (!existing || gateway === undefined || this.knows(gateway, server));
     if (!known) throw new InvalidTargetError(`${uri} is not a resource of this server`);
     return uri;
   }

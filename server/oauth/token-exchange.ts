@@ -10,7 +10,7 @@ import { authenticateClient, type Client, type TokenExchangePolicy } from './cli
 import { requireConfidential } from './client-credentials.ts';
 import { epoch } from './grants.ts';
 import { ResourceSpace } from './resource.ts';
-import { parseScope } from './scope.ts';
+import { parseScope, withoutUnaskedAdmin } from './scope.ts';
 import type { TokenDeps } from './token.ts';
 import { clientAuth, many, one, parse, tokenResponse } from './token-request.ts';
 
@@ -141,13 +141,13 @@ function targetResources(deps: TokenDeps, params: Params, policy: TokenExchangeP
  * holds now, or than the agent's configured scopes. No offline_access: no
  * refresh token is issued.
  */
-function exchangedScope(client: Client, params: Params, subject: Principal, account: Account): string {
+function exchangedScope(deps: TokenDeps, client: Client, params: Params, subject: Principal, account: Account, resource: string[]): string {
   const clientScopes = client.scope === undefined ? undefined : parseScope(client.scope);
   const ceiling = subject.scopes.filter((s) => s !== 'offline_access' && account.scopes.includes(s) && (clientScopes === undefined || clientScopes.includes(s)));
   const asked = params.scope === undefined ? ceiling : parseScope(params.scope);
   const wider = asked.filter((s) => !ceiling.includes(s));
   if (wider.length) throw new InvalidScopeError(`the exchanged token cannot carry ${wider.join(' ')} (the most it may carry: ${ceiling.join(' ') || 'none'})`);
-  return asked.join(' ');
+  return withoutUnaskedAdmin(asked, params.scope, resource, deps.resources.base).join(' ');
 }
 
 export async function tokenExchange(deps: TokenDeps, req: Request, res: Response): Promise<void> {
@@ -159,7 +159,7 @@ export async function tokenExchange(deps: TokenDeps, req: Request, res: Response
   await checkActorToken(deps, params, client);
   const account = await checkUser(deps, subject, policy);
   const resource = targetResources(deps, params, policy, subject);
-  const scope = exchangedScope(client, params, subject, account);
+  const scope = exchangedScope(deps, client, params, subject, account, resource);
 
   // Short-lived, and never past the user's own token.
   const lifetime = Math.min(policy.lifetime, (subject.expiresAt ?? epoch()) - epoch());

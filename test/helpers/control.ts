@@ -54,14 +54,14 @@ const MODERN = { 'mcp-protocol-version': '2026-07-28', accept: 'application/json
 const meta = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {}, 'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' } };
 
 /** A 2026-07-28 request of `method` through the gateway: its status and the JSON-RPC error's reason, if any. */
-export async function callMethod(url: string, token: string | undefined, method: string, params: Record<string, unknown> = {}): Promise<{ status: number; reason: string | undefined; body: any }> {
+export async function callMethod(url: string, token: string | undefined, method: string, params: Record<string, unknown> = {}): Promise<{ status: number; headers: Headers; reason: string | undefined; body: any }> {
   const res = await fetch(url, {
     method: 'POST',
     headers: { ...MODERN, 'mcp-method': method, ...(typeof params.name === 'string' && { 'mcp-name': params.name }), ...(token && { authorization: `Bearer ${token}` }) },
     body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: { ...params, _meta: meta } }),
   });
   const body = (await res.json()) as { error?: { data?: { reason: string } } };
-  return { status: res.status, reason: body.error?.data?.reason, body };
+  return { status: res.status, headers: res.headers, reason: body.error?.data?.reason, body };
 }
 
 /** A 2026-07-28 tools/call of the demo's echo through the gateway. */

@@ -43,6 +43,14 @@ export interface TokenSet {
   token_type: string;
 }
 
+/** What an admin tool asks for: mcp:admin is granted only when asked for by name (and only for the registry as a whole). */
+export const ADMIN_SCOPE_REQUEST = 'mcp:read mcp:write mcp:admin';
+
+/** signIn as an admin tool does: asking for mcp:admin by name. */
+export function signInAdmin(base: string, user: { username: string; password: string }, options: { clientId?: string } = {}) {
+  return signIn(base, user, { ...options, scope: ADMIN_SCOPE_REQUEST });
+}
+
 /** Register, sign in as `user` and redeem the code: the happy path, returning every intermediate. */
 export async function signIn(
   base: string,

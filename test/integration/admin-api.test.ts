@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { apiClient, CAROL, callEcho, startControlFixture } from '../helpers/control.ts';
 import type { Fixture } from '../helpers/fixture.ts';
 import { ALICE } from '../helpers/fixture.ts';
-import { signIn } from '../helpers/oauth.ts';
+import { signIn, signInAdmin } from '../helpers/oauth.ts';
 
 // /api/v1/admin: every route needs mcp:admin; bodies are the configuration's
 // own schemas, checked for cross-references against the current catalog;
@@ -41,7 +41,7 @@ before(async () => {
     );
   });
   base = f.registry.url;
-  const carolToken = (await signIn(base, CAROL)).tokens.access_token;
+  const carolToken = (await signInAdmin(base, CAROL)).tokens.access_token;
   aliceToken = (await signIn(base, ALICE)).tokens.access_token;
   const record = (client: ReturnType<typeof apiClient>) => {
     const wrap =

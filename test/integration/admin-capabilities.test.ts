@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { apiClient, CAROL, callEcho, DAVE, startControlFixture } from '../helpers/control.ts';
 import { ALICE, type Fixture } from '../helpers/fixture.ts';
-import { signIn } from '../helpers/oauth.ts';
+import { signInAdmin } from '../helpers/oauth.ts';
 
 // Capabilities, not fixed role names: with access.roles configured, each
 // admin route group needs its capability, held through the roles whose
@@ -53,7 +53,7 @@ before(async () => {
   );
   base = f.registry.url;
   for (const user of [ALICE, CAROL, DAVE, GWEN, SAM, IDA, UMA, CLEO]) {
-    tokens[user.username] = (await signIn(base, user)).tokens.access_token;
+    tokens[user.username] = (await signInAdmin(base, user)).tokens.access_token;
     as[user.username] = apiClient(base, tokens[user.username]);
   }
 });

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { apiClient, callMethod, CAROL, callEcho, startControlFixture } from '../helpers/control.ts';
 import { ALICE, type Fixture } from '../helpers/fixture.ts';
 import { authorizeWithLogin } from '../helpers/form.ts';
-import { authorizeUrl, pkce, REDIRECT, registerClient, signIn, tokenRequest } from '../helpers/oauth.ts';
+import { authorizeUrl, pkce, REDIRECT, registerClient, signIn, signInAdmin, tokenRequest } from '../helpers/oauth.ts';
 
 // /api/v1/admin/clients: built-in, configured and metadata-document clients
 // listed read-only beside dynamically registered and admin-created ones; a
@@ -55,7 +55,7 @@ before(async () => {
     { CONFIG_CLIENT_SECRET: CONFIG_SECRET },
   );
   base = f.registry.url;
-  const carol = await signIn(base, CAROL);
+  const carol = await signInAdmin(base, CAROL);
   carolClientId = carol.clientId;
   const record = (client: ReturnType<typeof apiClient>) => {
     const wrap =

@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { decodeJwt, generateKeyPair, SignJWT } from 'jose';
 import { ALICE, BOB } from '../helpers/fixture.ts';
 import { auditEntries, connect, type MergedGateway, startMergedGateway } from '../helpers/merged-gateway.ts';
-import { signIn, tokenRequest, type TokenSet } from '../helpers/oauth.ts';
+import { signIn, signInAdmin, tokenRequest, type TokenSet } from '../helpers/oauth.ts';
 
 // Headless agents. An agent (a configured, confidential client) gets a token
 // as itself by client credentials (RFC 6749 §4.4): it reaches the shared
@@ -326,7 +326,7 @@ describe('token exchange refusals', () => {
   test('scope never wider than the user\'s token or than the user holds: invalid_scope', async () => {
     await refused(exchange(alice.tokens.access_token, { scope: 'mcp:read mcp:admin' }), 'invalid_scope', /mcp:admin/);
     // Carol holds no mcp:write.
-    const carol = (await signIn(base, CAROL)).tokens.access_token;
+    const carol = (await signInAdmin(base, CAROL)).tokens.access_token;
     await refused(exchange(carol, { scope: 'mcp:write' }), 'invalid_scope', /mcp:write/);
     const readOnly = (await signIn(base, ALICE, { scope: 'mcp:read' })).tokens.access_token;
     await refused(exchange(readOnly, { scope: 'mcp:write' }), 'invalid_scope');
@@ -347,7 +347,7 @@ describe('token exchange refusals', () => {
 
 describe('a deactivated user', () => {
   test("their exchanged token stops at once (their grant ended), no new exchange, introspection says inactive; it stays revoked after enabling", async () => {
-    const carol = (await signIn(base, CAROL)).tokens.access_token;
+    const carol = (await signInAdmin(base, CAROL)).tokens.access_token;
     const admin = (path: string) => fetch(`${base}/api/v1/admin/users/${path}`, { method: 'POST', headers: { authorization: `Bearer ${carol}`, 'content-type': 'application/json' }, body: '{}' });
     const exchanged = (await exchange(alice.tokens.access_token)).body.access_token as string;
     assert.equal((await rawCall('/mcp/hub/crm-mine', exchanged)).status, 200);

@@ -8,7 +8,7 @@ import { startDemoUpstream, type DemoUpstream } from '../../server/demo/upstream
 import type { Kind } from '../../server/store/index.ts';
 import type { AuditLog } from '../../server/audit/audit.ts';
 import { apiClient, callEcho } from '../helpers/control.ts';
-import { signIn, type TokenSet } from '../helpers/oauth.ts';
+import { signIn, signInAdmin, type TokenSet } from '../helpers/oauth.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
 
 // The audit log: every MCP request appended to {data dir}/audit/<UTC day>.jsonl
@@ -52,7 +52,7 @@ const config = () => ({
 const env = () => ({ ALICE_PASSWORD: USERS.alice.password, BOB_PASSWORD: USERS.bob.password, CAROL_PASSWORD: USERS.carol.password, DEMO_KEY: apiKey });
 
 async function signInAll(base: string) {
-  return { alice: (await signIn(base, USERS.alice)).tokens, bob: (await signIn(base, USERS.bob)).tokens, carol: (await signIn(base, USERS.carol)).tokens };
+  return { alice: (await signIn(base, USERS.alice)).tokens, bob: (await signIn(base, USERS.bob)).tokens, carol: (await signInAdmin(base, USERS.carol)).tokens };
 }
 
 function auditFiles(): string[] {

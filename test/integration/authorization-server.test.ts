@@ -57,8 +57,10 @@ describe('metadata (RFC 8414, RFC 9728)', () => {
     assert.deepEqual(root.authorization_servers, [base]);
     const endpoint = (await (await fetch(`${base}/.well-known/oauth-protected-resource/mcp/team/demo`)).json()) as Record<string, unknown>;
     assert.equal(endpoint.resource, `${base}/mcp/team/demo`);
-    const missing = await fetch(`${base}/.well-known/oauth-protected-resource/mcp/nope`);
-    assert.equal(missing.status, 404);
+    const outside = await fetch(`${base}/.well-known/oauth-protected-resource/api/v1`);
+    assert.equal(outside.status, 404, 'only the registry and MCP endpoints are protected resources');
+    const deeper = await fetch(`${base}/.well-known/oauth-protected-resource/mcp/team/demo/more`);
+    assert.equal(deeper.status, 404);
   });
 
   test('the JWKS publishes the public signing key with its kid, and nothing private', async () => {
@@ -117,9 +119,18 @@ describe('authorization endpoint', () => {
   });
 
   test('a resource this server does not protect is invalid_target (RFC 8707)', async () => {
-    await expectRedirectError(authorizeUrl(base, { ...good(), resource: `${base}/mcp/no-such-gateway` }), 'invalid_target');
     await expectRedirectError(authorizeUrl(base, { ...good(), resource: 'https://elsewhere.example/mcp' }), 'invalid_target');
     await expectRedirectError(authorizeUrl(base, { ...good(), resource: `${base}/mcp/team#frag` }), 'invalid_target');
+    await expectRedirectError(authorizeUrl(base, { ...good(), resource: `${base}/api/v1` }), 'invalid_target');
+  });
+
+  test('a gateway that does not exist is invalid_target once someone has signed in, not before (an anonymous caller cannot probe for private gateways)', async () => {
+    const url = authorizeUrl(base, { ...good(), resource: `${base}/mcp/no-such-gateway` });
+    const page = await fetch(url, { redirect: 'manual' });
+    assert.equal(page.status, 200, 'the login form, as for a gateway that exists');
+    const landed = await authorizeWithLogin(url, ALICE.username, ALICE.password);
+    assert.equal(landed.get('error'), 'invalid_target');
+    assert.equal(landed.get('code'), null);
   });
 
   test('the login page is a plain form with username, password and one submit button; it cannot be framed', async () => {

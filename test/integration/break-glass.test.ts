@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { apiClient, CAROL, callEcho, startControlFixture } from '../helpers/control.ts';
 import { ALICE, type Fixture } from '../helpers/fixture.ts';
-import { signIn } from '../helpers/oauth.ts';
+import { signIn, signInAdmin } from '../helpers/oauth.ts';
 import { Selections } from '../../server/vault/selections.ts';
 
 // Break-glass: an admin disables a gateway, an upstream, an identity or a
@@ -20,7 +20,7 @@ before(async () => {
     config.gateways.push({ id: 'personal', visibility: 'private', servers: [{ upstream: 'demo', name: 'mine', identity: 'per_user' }] });
   });
   base = f.registry.url;
-  admin = apiClient(base, (await signIn(base, CAROL)).tokens.access_token);
+  admin = apiClient(base, (await signInAdmin(base, CAROL)).tokens.access_token);
   aliceToken = (await signIn(base, ALICE)).tokens.access_token;
   // Alice's own (private) identity for the per-user server, chosen explicitly.
   aliceIdentity = (await f.registry.registry.identities.put({ upstream: 'demo', owner: 'alice', availability: 'private', label: 'alice key', secret: { kind: 'bearer', token: f.apiKey }, created_by: 'alice' })).id;

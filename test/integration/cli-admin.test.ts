@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CAROL, callEcho, startControlFixture } from '../helpers/control.ts';
 import { ALICE, type Fixture } from '../helpers/fixture.ts';
-import { signIn } from '../helpers/oauth.ts';
+import { signIn, signInAdmin } from '../helpers/oauth.ts';
 import { BIN } from '../helpers/spawn.ts';
 import { runAdmin } from '../../server/cli/admin.ts';
 
@@ -28,7 +28,7 @@ const ROTATED = 'service-account-token-rotated-1234';
 before(async () => {
   f = await startControlFixture();
   base = f.registry.url;
-  carol = (await signIn(base, CAROL)).tokens.access_token;
+  carol = (await signInAdmin(base, CAROL)).tokens.access_token;
   alice = (await signIn(base, ALICE)).tokens.access_token;
   const probe = createServer();
   await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));

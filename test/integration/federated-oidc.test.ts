@@ -106,9 +106,11 @@ describe('signing in at the upstream OpenID Connect provider', () => {
     assert.deepEqual({ provider: account.provider, username: account.username, groups: account.groups, scopes: account.scopes }, { provider: 'oidc', username: 'alice@example.com', groups: ['eng'], scopes: ['mcp:read', 'mcp:write'] });
   });
 
-  test('an admin_users email (any case) gets admin_scopes', async () => {
-    const { tokens } = await federatedTokens(base, person(PEOPLE.boss));
+  test('an admin_users email (any case) gets admin_scopes: mcp:admin when asked for by name', async () => {
+    const { tokens } = await federatedTokens(base, person(PEOPLE.boss), { scope: 'mcp:read mcp:write mcp:admin' });
     assert.deepEqual(tokens.scope.split(' ').sort(), ['mcp:admin', 'mcp:read', 'mcp:write']);
+    const unasked = await federatedTokens(base, person(PEOPLE.boss));
+    assert.deepEqual(unasked.tokens.scope.split(' ').sort(), ['mcp:read', 'mcp:write'], 'an MCP client asking for everything does not get mcp:admin');
   });
 
   test('the browser is signed in at the registry afterwards: a second client skips the IdP', async () => {

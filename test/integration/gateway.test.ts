@@ -41,7 +41,8 @@ describe('inbound validation', () => {
   test('a private gateway answers a caller without a token with 401 and the RFC 9728 challenge', async () => {
     const res = await callTool(`${base}/mcp/team/demo`);
     assert.equal(res.status, 401);
-    assert.equal(res.headers.get('www-authenticate'), `Bearer resource_metadata="${base}/.well-known/oauth-protected-resource/mcp/team/demo"`);
+    // RFC 6750 §3.1: no error code for a request without a token; MCP authorization: the scopes this endpoint needs.
+    assert.equal(res.headers.get('www-authenticate'), `Bearer resource_metadata="${base}/.well-known/oauth-protected-resource/mcp/team/demo", scope="mcp:read mcp:write"`);
     const body = await jsonRpcError(res);
     assert.equal(body.id, 7);
     assert.equal(body.error.data.step, 'inbound');
@@ -118,6 +119,26 @@ describe('routing', () => {
     const server = await callTool(`${base}/mcp/team/nope`, { authorization: `Bearer ${aliceToken}` });
     assert.equal(server.status, 404);
     assert.deepEqual((await jsonRpcError(server)).error.data, { step: 'assignment', reason: 'unknown_server' });
+  });
+
+  test('an anonymous caller cannot tell a private gateway from one that does not exist: the same 401, challenge and metadata document', async () => {
+    const answer = async (gateway: string, headers: Record<string, string> = {}) => {
+      const res = await callTool(`${base}/mcp/${gateway}/demo`, headers);
+      const body = await jsonRpcError(res);
+      const challenge = res.headers.get('www-authenticate')!.replaceAll(gateway, 'GW');
+      const prm = await fetch(`${base}/.well-known/oauth-protected-resource/mcp/${gateway}/demo`);
+      const doc = (await prm.json()) as Record<string, unknown>;
+      return { status: res.status, error: { ...body.error, message: body.error.message.replaceAll(gateway, 'GW') }, challenge, prm: [prm.status, { ...doc, resource: String(doc.resource).replace(gateway, 'GW') }] };
+    };
+    const privateOne = await answer('team');
+    assert.equal(privateOne.status, 401);
+    assert.deepEqual(await answer('no-such-gw'), privateOne, 'no token');
+    const forged = { authorization: 'Bearer forged.token.value' };
+    const privateForged = await answer('team', forged);
+    assert.equal(privateForged.status, 401);
+    assert.deepEqual(await answer('no-such-gw', forged), privateForged, 'an invalid token');
+    // Someone signed in is told plainly (routing, above).
+    assert.equal((await callTool(`${base}/mcp/no-such-gw/demo`, { authorization: `Bearer ${aliceToken}` })).status, 404);
   });
 
   test('/mcp/{gateway} serves a gateway with one server', async () => {

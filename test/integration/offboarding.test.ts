@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { apiClient, CAROL, callEcho, DAVE, startControlFixture } from '../helpers/control.ts';
 import { ALICE, BOB, type Fixture } from '../helpers/fixture.ts';
-import { signIn, tokenRequest, type TokenSet } from '../helpers/oauth.ts';
+import { signIn, signInAdmin, tokenRequest, type TokenSet } from '../helpers/oauth.ts';
 import { Selections } from '../../server/vault/selections.ts';
 import type { AuditEntry, AuditLog } from '../../server/audit/audit.ts';
 import { UserAgent } from '../helpers/user-agent.ts';
@@ -48,11 +48,11 @@ before(async () => {
     config.gateways.push({ id: 'personal', visibility: 'private', servers: [{ upstream: 'demo', name: 'mine', identity: 'per_user' }] });
   });
   base = f.registry.url;
-  carol = apiClient(base, (await signIn(base, CAROL)).tokens.access_token);
+  carol = apiClient(base, (await signInAdmin(base, CAROL)).tokens.access_token);
   alice = await signIn(base, ALICE);
   aliceSpare = await signIn(base, ALICE);
   bobToken = (await signIn(base, BOB)).tokens.access_token;
-  daveToken = (await signIn(base, DAVE)).tokens.access_token;
+  daveToken = (await signInAdmin(base, DAVE)).tokens.access_token;
 
   // Alice made one of her identities global; Bob chose it for his per-user server.
   aliceGlobal = (await f.registry.registry.identities.put({ upstream: 'demo', owner: 'alice', availability: 'global', label: 'team key (alice)', secret: { kind: 'bearer', token: f.apiKey }, created_by: 'alice' })).id;
@@ -174,7 +174,7 @@ describe('re-enabling', () => {
     assert.equal((await apiClient(base, fresh.tokens.access_token).get('/me')).status, 200);
     await carol.post('/admin/users/dave/enable');
     assert.equal((await apiClient(base, daveToken).get('/admin/users')).status, 401);
-    assert.equal((await apiClient(base, (await signIn(base, DAVE)).tokens.access_token).get('/admin/users')).status, 200);
+    assert.equal((await apiClient(base, (await signInAdmin(base, DAVE)).tokens.access_token).get('/admin/users')).status, 200);
   });
 
   test('her browser session stayed ended: the registry asks her to sign in again', async () => {

@@ -12,6 +12,8 @@ import { parseForms, submitLogin } from '../helpers/form.ts';
 // MCP step-up challenge), and the upstream never sees what was refused. A
 // gateway may name its own scopes (gateways[].scopes).
 
+const ROOT = { username: 'root', password: 'root admin pass phrase' };
+const OPS_SECRET = 'ops bot secret of some length';
 let f: Fixture;
 let base: string;
 const LEGACY = { accept: 'application/json, text/event-stream', 'content-type': 'application/json', 'mcp-protocol-version': '2025-11-25' };
@@ -20,11 +22,14 @@ before(async () => {
   f = await startFixture((config) => {
     config.oauth_server.scopes_supported = ['mcp:read', 'mcp:write', 'mcp:admin', 'offline_access', 'crm:call'];
     config.oauth_server.builtin.users.push({ username: 'erin', password_env: 'ERIN_PASSWORD', scopes: ['mcp:read', 'crm:call'] });
+    config.oauth_server.builtin.users.push({ username: 'root', password_env: 'ROOT_PASSWORD', scopes: ['mcp:read', 'mcp:write', 'mcp:admin'] });
+    // An admin-configured agent that holds mcp:admin among its scopes.
+    config.oauth_server.clients = [{ client_id: 'ops-bot', name: 'Ops bot', client_secret_env: 'OPS_SECRET', grant_types: ['client_credentials'], scopes: ['mcp:read', 'mcp:write', 'mcp:admin'] }];
     // Two servers: /mcp/team is the merged endpoint.
     config.gateways[0].servers.push({ upstream: 'demo', name: 'second', identity: 'shared', shared_identity: 'svc' });
     // A gateway whose tools/call needs a scope of its own.
     config.gateways.push({ id: 'crm', visibility: 'private', scopes: { write: 'crm:call' }, servers: [{ upstream: 'demo', identity: 'shared', shared_identity: 'svc' }] });
-  }, { ERIN_PASSWORD: 'erin pass phrase long' });
+  }, { ERIN_PASSWORD: 'erin pass phrase long', ROOT_PASSWORD: ROOT.password, OPS_SECRET });
   base = f.registry.url;
 });
 after(() => f?.close());
@@ -134,5 +139,73 @@ describe('scopes on the MCP endpoints', () => {
     const team = (await signIn(base, erin, { resource: `${base}/mcp/team` })).tokens.access_token;
     const elsewhere = await callMethod(`${base}/mcp/team/demo`, team, 'tools/call', { name: 'echo', arguments: { message: 'x' } });
     assert.deepEqual([elsewhere.status, elsewhere.reason], [403, 'insufficient_scope']);
+  });
+});
+
+describe('mcp:admin stays with the admin API (issue 9, item 5)', () => {
+  const prm = async (path: string) => (await (await fetch(`${base}/.well-known/oauth-protected-resource${path}`)).json()) as { scopes_supported: string[] };
+  const admin = (token: string) => fetch(`${base}/api/v1/admin/gateways`, { headers: { authorization: `Bearer ${token}` } });
+
+  test('MCP endpoints advertise only the scopes their methods need; the registry as a whole (the admin API) lists mcp:admin', async () => {
+    for (const path of ['/mcp/team', '/mcp/team/demo']) assert.deepEqual((await prm(path)).scopes_supported, ['mcp:read', 'mcp:write'], path);
+    assert.deepEqual((await prm('/mcp/crm')).scopes_supported, ['mcp:read', 'crm:call'], 'a gateway with its own scope names it');
+    assert.deepEqual((await prm('/mcp')).scopes_supported.sort(), ['crm:call', 'mcp:read', 'mcp:write']);
+    assert.ok((await prm('')).scopes_supported.includes('mcp:admin'));
+  });
+
+  test('a 401 from an MCP endpoint names the scopes to ask for, never mcp:admin (missing and invalid token alike)', async () => {
+    for (const [path, scope] of [
+      ['/mcp/team', 'mcp:read mcp:write'],
+      ['/mcp/team/demo', 'mcp:read mcp:write'],
+      ['/mcp/crm', 'mcp:read crm:call'],
+    ] as const) {
+      for (const token of [undefined, 'not-a-token']) {
+        const res = await callMethod(`${base}${path}`, token, 'tools/list');
+        assert.equal(res.status, 401);
+        assert.match(res.headers.get('www-authenticate')!, new RegExp(`scope="${scope}"`), `${path} with ${token ?? 'no token'}`);
+        assert.doesNotMatch(res.headers.get('www-authenticate')!, /mcp:admin/);
+      }
+    }
+  });
+
+  test('an admin who asks for no scope (an MCP client asking for "everything") gets no mcp:admin, and the admin API refuses that token', async () => {
+    const { tokens } = await signIn(base, ROOT);
+    assert.deepEqual(tokens.scope.split(' ').sort(), ['mcp:read', 'mcp:write']);
+    assert.equal((await admin(tokens.access_token)).status, 403);
+  });
+
+  test('mcp:admin asked for by name, for an MCP endpoint: left out of the token (the admin API is not its audience)', async () => {
+    const { tokens } = await signIn(base, ROOT, { scope: 'mcp:read mcp:admin', resource: `${base}/mcp/team` });
+    assert.equal(tokens.scope, 'mcp:read');
+    const both = await signIn(base, ROOT, { scope: 'mcp:read mcp:admin', resource: [base, `${base}/mcp/team`] });
+    assert.equal(both.tokens.scope, 'mcp:read', 'not with a second audience beside the registry either');
+    assert.equal((await admin(both.tokens.access_token)).status, 403);
+  });
+
+  test('mcp:admin asked for by name for the registry as a whole (no resource, or the registry itself): granted, and the admin API answers', async () => {
+    for (const resource of [undefined, base]) {
+      const { tokens } = await signIn(base, ROOT, { scope: 'mcp:read mcp:admin', ...(resource && { resource }) });
+      assert.equal(tokens.scope, 'mcp:read mcp:admin');
+      assert.equal((await admin(tokens.access_token)).status, 200);
+    }
+  });
+
+  test('an agent configured with mcp:admin gets it from client_credentials only by name and only for the registry', async () => {
+    const grant = async (params: Record<string, string>) => {
+      const res = await fetch(`${base}/oauth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`ops-bot:${OPS_SECRET}`).toString('base64')}` },
+        body: new URLSearchParams({ grant_type: 'client_credentials', ...params }),
+      });
+      assert.equal(res.status, 200);
+      return (await res.json()) as { access_token: string; scope: string };
+    };
+    const unasked = await grant({});
+    assert.equal(unasked.scope, 'mcp:read mcp:write');
+    assert.equal((await admin(unasked.access_token)).status, 403);
+    assert.equal((await grant({ scope: 'mcp:admin', resource: `${base}/mcp/team` })).scope, '');
+    const named = await grant({ scope: 'mcp:admin' });
+    assert.equal(named.scope, 'mcp:admin');
+    assert.equal((await admin(named.access_token)).status, 200);
   });
 });
