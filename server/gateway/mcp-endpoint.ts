@@ -263,6 +263,14 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
     const caller = callerKey(principal);
     // Bound to the identity too: after switching identities the old upstream session is not reused.
     const routeKey = `${gateway.id}/${assignment.name}/${(resolved.ok && resolved.identity?.id) || ''}`;
+    // Not connected yet (no identity, or its sign-in expired): a stand-in answers, below.
+    const unconnected = resolved.ok || resolved.failure.status === 401 ? undefined : asUnconnected(resolved.failure, resolved.connectUrl);
+    if (!resolved.ok && !unconnected) {
+      // Refused at the credential step (a disabled identity, say): said as such, also on an open 2025
+      // session, whose id is bound to an identity that cannot be resolved now (not "unknown session").
+      const failure = resolved.failure.status === 401 ? { ...resolved.failure, headers: { 'www-authenticate': bearerChallenge(resourceMetadata, undefined, challengeScope) } } : resolved.failure;
+      return fail(req, res, failure);
+    }
     const presentedSession = req.headers['mcp-session-id'];
     let upstreamSession: string | undefined;
     if (typeof presentedSession === 'string') {
@@ -272,21 +280,17 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
         return fail(req, res, { status: 404, code: CODES.notFound, step: 'gateway', reason: 'unknown_session', message: 'session not found' });
       }
     }
-    if (!resolved.ok) {
-      const unconnected = asUnconnected(resolved.failure, resolved.connectUrl);
-      if (unconnected && resolved.failure.status !== 401) {
-        // Not connected yet: a local stand-in answers (tools listed, calls say how to connect).
-        record.outcome = unconnected.reason;
-        const standInSession = upstreamSession === undefined ? undefined : parseStandInSession(upstreamSession);
-        if (upstreamSession !== undefined && !standInSession) return fail(req, res, { status: 404, code: CODES.notFound, step: 'gateway', reason: 'unknown_session', message: 'session not found' });
-        const init = facts.calls.find((c) => c.method === 'initialize');
-        const urlElicitation = init ? initializeDeclaresUrlElicitation(facts.body) : (standInSession?.urlElicitation ?? false);
-        if (facts.calls.length === 0 && req.method === 'POST' && facts.body === undefined) keepBodyForAudit(req, record);
-        return standIn(req, res, { assignment, unconnected, caller, principal, urlElicitation }, facts.body, init ? deps.sessions.wrap(caller, routeKey, standInSessionId(urlElicitation)) : undefined);
-      }
-      const failure = resolved.failure.status === 401 ? { ...resolved.failure, headers: { 'www-authenticate': bearerChallenge(resourceMetadata, undefined, challengeScope) } } : resolved.failure;
-      return fail(req, res, failure);
+    if (unconnected) {
+      // A local stand-in answers (tools listed, calls say how to connect).
+      record.outcome = unconnected.reason;
+      const standInSession = upstreamSession === undefined ? undefined : parseStandInSession(upstreamSession);
+      if (upstreamSession !== undefined && !standInSession) return fail(req, res, { status: 404, code: CODES.notFound, step: 'gateway', reason: 'unknown_session', message: 'session not found' });
+      const init = facts.calls.find((c) => c.method === 'initialize');
+      const urlElicitation = init ? initializeDeclaresUrlElicitation(facts.body) : (standInSession?.urlElicitation ?? false);
+      if (facts.calls.length === 0 && req.method === 'POST' && facts.body === undefined) keepBodyForAudit(req, record);
+      return standIn(req, res, { assignment, unconnected, caller, principal, urlElicitation }, facts.body, init ? deps.sessions.wrap(caller, routeKey, standInSessionId(urlElicitation)) : undefined);
     }
+    if (!resolved.ok) throw new Error('unreachable: every refusal is answered above');
     const credentialHeaders = resolved.headers;
     record.identity = resolved.identity?.id;
 

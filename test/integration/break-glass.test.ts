@@ -100,6 +100,36 @@ describe('identity switch', () => {
   });
 });
 
+describe('identity switch on an open 2025 session', () => {
+  const LEGACY = { accept: 'application/json, text/event-stream', 'content-type': 'application/json', 'mcp-protocol-version': '2025-11-25' };
+  async function post(session: string | undefined, message: Record<string, unknown>) {
+    const res = await fetch(`${base}/mcp/personal/mine`, { method: 'POST', headers: { ...LEGACY, authorization: `Bearer ${aliceToken}`, ...(session && { 'mcp-session-id': session }) }, body: JSON.stringify(message) });
+    const text = await res.text();
+    const data = text.split('\n').find((l) => l.startsWith('data: ') && l.length > 6);
+    return { status: res.status, session: res.headers.get('mcp-session-id') ?? undefined, body: data ? JSON.parse(data.slice(6)) : text ? JSON.parse(text) : undefined };
+  }
+  const echo = (id: number) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'echo', arguments: { message: 'on the session' } } });
+
+  test('a disabled identity answers 403 identity_disabled on the open session (not 404 unknown_session); enabled, the same session goes on', async () => {
+    const init = await post(undefined, { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bg', version: '1' } } });
+    assert.equal(init.status, 200);
+    const session = init.session!;
+    assert.ok(session);
+    await post(session, { jsonrpc: '2.0', method: 'notifications/initialized' });
+    assert.equal((await post(session, echo(2))).status, 200);
+
+    await admin.post(`/admin/identities/${aliceIdentity}/disable`, { reason: 'leaked key' });
+    const refused = await post(session, echo(3));
+    assert.deepEqual([refused.status, refused.body?.error?.data?.reason], [403, 'identity_disabled'], JSON.stringify(refused.body));
+    assert.match(refused.body.error.message, /disabled by an admin/);
+
+    await admin.post(`/admin/identities/${aliceIdentity}/enable`);
+    const again = await post(session, echo(4));
+    assert.equal(again.status, 200, 'the session was not lost');
+    assert.equal(again.body.result.content[0].text, 'on the session');
+  });
+});
+
 describe('connection switch', () => {
   test("disabling one client's connection refuses that client on that gateway only; enabling restores it", async () => {
     const laptop = await signIn(base, ALICE);
