@@ -138,6 +138,16 @@ export class Identities {
     return secretSchema.parse(JSON.parse(text));
   }
 
+  /** Can the vault open this identity's secret (the right key, an untampered record)? Reveals nothing. */
+  readable(identity: Identity): boolean {
+    try {
+      this.reveal(identity);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** Re-seal every identity under the vault's active key. Returns how many changed. */
   async resealAll(): Promise<number> {
     let changed = 0;

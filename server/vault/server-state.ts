@@ -70,6 +70,9 @@ export interface StateDeps {
   publicUrl: string;
 }
 
+/** The gateway refuses a call whose credential the vault cannot open (identity_unreadable): said the same here. */
+const UNREADABLE = 'the stored credential cannot be read (the registry\'s vault key does not open it): an admin must check the vault key';
+
 export async function serverStates(deps: StateDeps, catalog: Catalog, principal: Principal): Promise<ServerState[]> {
   const all = await deps.identities.records.list();
   const states: ServerState[] = [];
@@ -110,6 +113,7 @@ export async function stateOf(deps: StateDeps, a: Assignment, gatewayName: strin
     const shared = all.find((i) => i.id === a.sharedIdentity);
     if (!shared || shared.availability !== 'global' || shared.upstream !== a.upstream.id) return result('unavailable', 'the shared identity is missing: an admin must choose one');
     if (shared.disabled) return result('disabled', 'the shared identity is disabled by an admin');
+    if (!deps.identities.readable(shared)) return result('unavailable', UNREADABLE);
     return result('ready');
   }
   if (a.storage === 'client') return result('client_credentials', 'your Keygate client keeps these credentials and sends them with each call');
@@ -119,6 +123,8 @@ export async function stateOf(deps: StateDeps, a: Assignment, gatewayName: strin
   const needs = c.type === 'oauth' ? 'needs_authorization' : 'needs_credentials';
   if (!identity) return result(needs, c.type === 'oauth' ? `connect your ${a.upstream.name} account` : `fill in your ${a.upstream.name} credentials`);
   if (identity.disabled) return result('disabled', 'this identity is disabled by an admin', identity);
+  // What the gateway will do: refuse the call (identity_unreadable), so not "ready".
+  if (!deps.identities.readable(identity)) return result('unavailable', UNREADABLE, identity);
   // (An OAuth identity past its expiry is still ready: the next call renews it with its refresh token.)
   return result('ready', undefined, identity);
 }

@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import { startDemoUpstream, type DemoUpstream } from '../../server/demo/upstream.ts';
 import { startRegistry } from '../helpers/registry.ts';
 import { spawnRegistry } from '../helpers/spawn.ts';
+import { signIn } from '../helpers/oauth.ts';
 
 // `keygate-registry vault rotate`: every stored credential is re-sealed under
 // a new key, and the gateway goes on using it.
@@ -88,6 +89,64 @@ test('with vault.key_env: the new key in key_env, the old one in previous_key_en
       assert.equal(await callsThrough(after.url), 200, 'the new key alone opens the re-sealed credential');
     } finally {
       await after.close();
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('a credential the vault cannot open: /api/v1/me/servers says unavailable (not ready), as the gateway then refuses the call', { timeout: 60_000 }, async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'keygate-vault-unreadable-'));
+  const alice = { username: 'alice', password: 'alice pass phrase long' };
+  const withUsers = () => ({
+    ...config(),
+    vault: { key_env: 'VAULT_KEY' },
+    oauth_server: { builtin: { users: [{ username: 'alice', password_env: 'ALICE_PASSWORD', scopes: ['mcp:read', 'mcp:write'] }] } },
+    gateways: [{ id: 'g', visibility: 'private', servers: [{ upstream: 'demo', identity: 'shared', shared_identity: 'svc' }, { upstream: 'demo', name: 'mine', identity: 'per_user' }] }],
+  });
+  const env = (key: string) => ({ DEMO_KEY: apiKey, VAULT_KEY: key, ALICE_PASSWORD: alice.password });
+  const states = async (url: string, token: string) => {
+    const res = await fetch(`${url}/api/v1/me/servers`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { servers: { server: string; state: string; reason?: string }[] };
+    return Object.fromEntries(body.servers.map((s) => [s.server, s]));
+  };
+  const call = async (url: string, token: string, server: string) => {
+    const res = await fetch(`${url}/mcp/g/${server}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'echo' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { message: 'x' }, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } } }),
+    });
+    const body = (await res.json()) as { error?: { data?: { reason?: string } } };
+    return [res.status, body.error?.data?.reason];
+  };
+  const oldKey = randomBytes(32).toString('base64');
+  try {
+    const r1 = await startRegistry(withUsers(), env(oldKey), { dataDir });
+    try {
+      const token = (await signIn(r1.url, alice)).tokens.access_token;
+      const saved = await fetch(`${r1.url}/api/v1/me/identities`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ upstream: 'demo', token: apiKey }) });
+      assert.equal(saved.status, 201, await saved.clone().text());
+      const now = await states(r1.url, token);
+      assert.deepEqual([now.demo!.state, now.mine!.state], ['ready', 'ready']);
+      assert.deepEqual(await call(r1.url, token, 'mine'), [200, undefined]);
+    } finally {
+      await r1.close();
+    }
+    // The same store opened with another vault key (a lost or wrong key): neither credential opens.
+    const newKey = randomBytes(32).toString('base64');
+    const r2 = await startRegistry({ ...withUsers(), identities: [] }, env(newKey), { dataDir });
+    try {
+      const token = (await signIn(r2.url, alice)).tokens.access_token;
+      const now = await states(r2.url, token);
+      for (const server of ['demo', 'mine']) {
+        assert.equal(now[server]!.state, 'unavailable', server);
+        assert.match(now[server]!.reason!, /vault key/);
+        assert.deepEqual(await call(r2.url, token, server), [500, 'identity_unreadable'], 'what the state said');
+      }
+      assert.ok(!JSON.stringify(now).includes(apiKey));
+    } finally {
+      await r2.close();
     }
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
