@@ -320,7 +320,7 @@ describe('a per-user server the caller has not connected (raw path /mcp/{gateway
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }),
     });
     assert.equal(res.status, 401);
-    assert.equal(res.headers.get('www-authenticate'), `Bearer resource_metadata="${base}/.well-known/oauth-protected-resource/mcp/open/wiki"`);
+    assert.equal(res.headers.get('www-authenticate'), `Bearer resource_metadata="${base}/.well-known/oauth-protected-resource/mcp/open/wiki", scope="mcp:read mcp:write"`);
     assert.equal(((await res.json()) as { error: { data: { reason: string } } }).error.data.reason, 'sign_in_required');
   });
 });
