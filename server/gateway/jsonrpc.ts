@@ -16,7 +16,10 @@ export interface GatewayFailure {
 
 // JSON-RPC 2.0 reserves -32000..-32099 for implementation-defined server errors.
 export const CODES = {
+  parseError: -32700,
   invalidRequest: -32600,
+  /** MCP 2026-07-28 HeaderMismatch (Streamable HTTP, "Server Validation"). */
+  headerMismatch: -32020,
   unauthorized: -32001,
   forbidden: -32003,
   notFound: -32004,

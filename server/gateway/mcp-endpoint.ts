@@ -12,7 +12,9 @@ import { policyDenial, policyFailure, toolOffered } from './tool-policy.ts';
 import { readClientCredentials } from './client-credentials.ts';
 import { CODES, type GatewayFailure, sendFailure } from './jsonrpc.ts';
 import { MergedEndpoint } from './merged-endpoint.ts';
-import { BodyTooLargeError, callsOf, decodeMcpName, type RequestFacts, readBody, rewriteToolsList, trustsHeaders } from './raw-policy.ts';
+import { decodeMcpName, headerMismatch, isModernRequest } from './mcp-headers.ts';
+import { callsIn, type RequestFacts, rewriteToolsList, trustsHeaders } from './raw-policy.ts';
+import { bodyFailure, NOT_JSON, readJsonBody } from './request-body.ts';
 import { auditEntry, keepBodyForAudit, newRecord, type RequestRecord } from './request-record.ts';
 import { gatewayStateCodec, PendingCalls } from './round-trips.ts';
 import type { SessionBinding } from './session-binding.ts';
@@ -50,9 +52,6 @@ const FORWARD_RESPONSE = new Set(['content-type', 'cache-control', 'content-leng
 
 /** Keygate's name toward upstreams and clients. */
 const VERSION = '0.1.0';
-/** Largest body read for tool policy (the SDK's own default bound). */
-const POLICY_BODY_LIMIT = 4 * 1024 * 1024;
-
 const CORS_HEADERS = {
   'access-control-allow-methods': 'GET, POST, DELETE, OPTIONS',
   'access-control-allow-headers': 'authorization, content-type, accept, mcp-session-id, mcp-protocol-version, mcp-method, mcp-name, last-event-id',
@@ -82,9 +81,9 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
     // The audit record, filled in as the request goes, written when the response ends.
     const record: RequestRecord = newRecord();
     res.once('close', () => deps.audit.record(auditEntry(req, res, record)));
-    const fail = (req: IncomingMessage, res: ServerResponse, failure: GatewayFailure) => {
+    const fail = (req: IncomingMessage, res: ServerResponse, failure: GatewayFailure, id?: string | number | null) => {
       record.outcome = failure.reason;
-      return sendFailure(req, res, failure);
+      return sendFailure(req, res, failure, id);
     };
 
     const origin = req.headers.origin;
@@ -211,21 +210,38 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
       return fail(req, res, { status: 403, code: CODES.forbidden, step: 'assignment', reason: 'upstream_disabled', message: `upstream "${assignment.upstream.id}" is disabled by an admin` });
     }
 
-    // Tool policy (the assignment's allow/deny globs and its rules by caller) needs the method and
-    // the tool: from the 2026-07-28 headers when present, else from the body. So does the stand-in below.
-    const needsFacts = assignment.tools !== undefined || assignment.policies !== undefined || assignment.identity === 'per_user' || scopeLimited;
+    // Tool policy (the assignment's allow/deny globs and its rules by caller) and scopes judge the
+    // method and the tool of each call: read from the body, whose 2026-07-28 headers must agree with it
+    // (an upstream may route by either). Where nothing is judged, a 2026-07-28 request's headers are
+    // enough for the stand-in below, and its body streams through unread.
+    const guarded = assignment.tools !== undefined || assignment.policies !== undefined || scopeLimited;
+    const needsFacts = guarded || assignment.identity === 'per_user';
     let facts: RequestFacts = { calls: [], body: undefined };
+    /** Mirrored headers (Mcp-Method, Mcp-Name) go upstream only when they were checked against the body, or nothing was judged. */
+    let mirroredHeaders = true;
     if (req.method === 'POST') {
-      if (trustsHeaders(req.headers)) {
-        facts.calls = [{ method: req.headers['mcp-method'] as string, name: decodeMcpName(header(req, 'mcp-name')), id: null }];
+      if (trustsHeaders(req.headers) && !guarded) {
+        const name = header(req, 'mcp-name');
+        facts.calls = [{ method: req.headers['mcp-method'] as string, name: name === undefined ? undefined : decodeMcpName(name), id: null }];
       } else if (needsFacts) {
+        let parsed: unknown;
         try {
-          facts.body = await readBody(req, POLICY_BODY_LIMIT);
+          ({ body: facts.body, parsed } = await readJsonBody(req));
         } catch (err) {
-          if (!(err instanceof BodyTooLargeError)) throw err;
-          return fail(req, res, { status: 413, code: CODES.invalidRequest, step: 'route', reason: 'body_too_large', message: err.message });
+          const failure = bodyFailure(err);
+          if (!failure) throw err;
+          return fail(req, res, failure, null);
         }
-        facts.calls = callsOf(facts.body);
+        if (parsed === undefined) return fail(req, res, NOT_JSON, null);
+        facts.calls = callsIn(parsed);
+        if (guarded && isModernRequest(req.headers, parsed)) {
+          // MCP 2026-07-28, Streamable HTTP, "Server Validation": headers that disagree with the body are
+          // refused with 400 and -32020 (HeaderMismatch), before anything is forwarded.
+          const mismatch = headerMismatch(req.headers, parsed);
+          if (mismatch) return fail(req, res, { status: 400, code: CODES.headerMismatch, step: 'route', reason: 'header_mismatch', message: `Bad Request: the request headers and body disagree: ${mismatch}` }, facts.calls[0]?.id ?? null);
+        } else if (guarded) {
+          mirroredHeaders = false;
+        }
       }
     }
     if (scopeLimited && refuseScope(facts.calls, facts.body !== undefined)) return;
@@ -240,7 +256,7 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
           step: 'assignment',
           reason: 'tool_not_allowed',
           message: `tool "${refused.name}" is not available on /mcp/${gateway.id}/${assignment.name}`,
-        }, facts.body === undefined ? undefined : refused.id); // (headers only: the id is peeked from the body)
+        }, refused.id);
       }
     }
     if (assignment.policies) {
@@ -252,7 +268,7 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
         record.outcome = 'policy_denied';
         record.method = 'tools/call';
         record.name = call.name;
-        return void sendFailure(req, res, policyFailure(assignment, call.name, rule), facts.body === undefined ? undefined : call.id);
+        return void sendFailure(req, res, policyFailure(assignment, call.name, rule), call.id);
       }
     }
 
@@ -305,7 +321,7 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
           return listed.filter((t) => toolOffered(assignment!, principal, String((t as { name?: unknown }).name)));
         }
       : undefined;
-    forward(req, res, assignment, buildUpstreamHeaders(req.headers, credentialHeaders, upstreamSession), (upstreamId) => deps.sessions.wrap(caller, routeKey, upstreamId), log, facts.body, rewrite);
+    forward(req, res, assignment, buildUpstreamHeaders(req.headers, credentialHeaders, upstreamSession, mirroredHeaders), (upstreamId) => deps.sessions.wrap(caller, routeKey, upstreamId), log, facts.body, rewrite);
   }
 
   return Object.assign(handleMcp, {
@@ -335,10 +351,11 @@ function initializeDeclaresUrlElicitation(body: Buffer | undefined): boolean {
   }
 }
 
-function buildUpstreamHeaders(incoming: IncomingHttpHeaders, credential: Record<string, string>, session: string | undefined): OutgoingHttpHeaders {
+function buildUpstreamHeaders(incoming: IncomingHttpHeaders, credential: Record<string, string>, session: string | undefined, mirrored: boolean): OutgoingHttpHeaders {
   const headers: OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(incoming)) {
     if (value === undefined) continue;
+    if (!mirrored && (name === 'mcp-method' || name === 'mcp-name')) continue;
     if (FORWARD_REQUEST.has(name) || (name.startsWith('mcp-') && name !== 'mcp-session-id')) headers[name] = value;
   }
   if (session !== undefined) headers['mcp-session-id'] = session;

@@ -6,12 +6,13 @@ import { flushingResponse } from '../http/flushing-response.ts';
 import { callerKey as callerKeyOf, type Principal } from '../inbound/principal.ts';
 import type { Logger } from '../log.ts';
 import type { Gateway } from './catalog.ts';
-import { CODES } from './jsonrpc.ts';
+import { CODES, sendFailure } from './jsonrpc.ts';
 import { CallerState, type LegacySession } from './merged-caller.ts';
 import { type MergedDeps, MergedHandlers, type RequestContext } from './merged-server.ts';
 import { SessionEventStore } from './event-store.ts';
 import { fastPathCandidate, tryFastPath } from './merged-fast-path.ts';
-import { BodyTooLargeError, callsIn, readBody, type RequestFacts } from './raw-policy.ts';
+import { callsIn, type RequestFacts } from './raw-policy.ts';
+import { bodyFailure, NOT_JSON, readJsonBody } from './request-body.ts';
 import type { RequestRecord } from './request-record.ts';
 
 // /mcp/{gateway}, the HTTP side: both protocol eras toward the client, on one
@@ -23,8 +24,6 @@ import type { RequestRecord } from './request-record.ts';
 // streams make the gateway subscribe upstream for as long as they stay open.
 
 const IDLE_MS = 10 * 60_000;
-/** The SDK's own default bound on a request body. */
-const BODY_LIMIT = 4 * 1024 * 1024;
 
 const jsonRpcError = (status: number, code: number, message: string, data?: Record<string, string>) =>
   Response.json({ jsonrpc: '2.0', id: null, error: { code, message, ...(data && { data }) } }, { status, headers: { 'cache-control': 'no-store' } });
@@ -65,12 +64,13 @@ export class MergedEndpoint {
     let parsed: unknown;
     if (req.method === 'POST') {
       try {
-        parsed = parseJson(await readBody(req, BODY_LIMIT));
+        ({ parsed } = await readJsonBody(req));
       } catch (err) {
-        if (!(err instanceof BodyTooLargeError)) throw err;
-        request.record.outcome = 'body_too_large';
-        res.writeHead(413, { 'content-type': 'application/json', connection: 'close' }).end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32000, message: err.message } }));
-        return;
+        // Too large (413), or nested too deep for validation to walk (400): refused before anything parses it.
+        const failure = bodyFailure(err);
+        if (!failure) throw err;
+        request.record.outcome = failure.reason;
+        return sendFailure(req, res, failure, null);
       }
       // What the audit names when no handler does (initialize, notifications): the message's own method.
       const message = parsed as { method?: unknown; params?: { name?: unknown; uri?: unknown } } | undefined;
@@ -103,7 +103,10 @@ export class MergedEndpoint {
   private async dispatch(web: Request, rc: RequestContext, body: unknown): Promise<Response> {
     if (web.method === 'GET' || web.method === 'DELETE') return this.legacy(web, rc, undefined);
     if (!isJsonContentType(web.headers.get('content-type'))) return jsonRpcError(415, -32000, 'Unsupported Media Type: Content-Type must be application/json');
-    if (body === undefined) return jsonRpcError(400, -32700, 'Parse error: the body is not JSON');
+    if (body === undefined) {
+      rc.record.outcome = NOT_JSON.reason;
+      return jsonRpcError(NOT_JSON.status, NOT_JSON.code, NOT_JSON.message, { step: NOT_JSON.step, reason: NOT_JSON.reason });
+    }
     if (await isLegacyRequest(web, body)) return this.legacy(web, rc, body);
     return this.modern(web, rc, body);
   }
@@ -220,14 +223,6 @@ export class MergedEndpoint {
     for (const session of this.sessions.values()) void session.transport.close().catch(() => undefined);
     for (const caller of this.callers.values()) caller.close();
     this.callers.clear();
-  }
-}
-
-function parseJson(body: Buffer): unknown {
-  try {
-    return JSON.parse(body.toString('utf8'));
-  } catch {
-    return undefined;
   }
 }
 

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { toolOffered } from './tool-policy.ts';
 import { CODES } from './jsonrpc.ts';
 import type { MergedHandlers, RequestContext } from './merged-server.ts';
-import { decodeMcpName, MODERN_VERSION } from './raw-policy.ts';
+import { decodeMcpName, encodeMcpName, MODERN_VERSION } from './mcp-headers.ts';
 import type { GatewayState } from './round-trips.ts';
 import { SseParser, sseMessage } from './sse.ts';
 import { upstreamRequest } from './upstream-http.ts';
@@ -68,7 +68,8 @@ export async function tryFastPath(req: IncomingMessage, res: ServerResponse, par
     accept: 'application/json, text/event-stream',
     'mcp-protocol-version': MODERN_VERSION,
     'mcp-method': 'tools/call',
-    'mcp-name': req.headers['mcp-name'] === name ? alias.original : `=?base64?${Buffer.from(alias.original).toString('base64')}?=`,
+    // The upstream's own name, which may not be ASCII even when the client's alias is: encoded as the revision says.
+    'mcp-name': encodeMcpName(alias.original),
     'content-length': Buffer.byteLength(forwarded),
     ...reach.headers,
   });

@@ -1,16 +1,17 @@
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
+import { MODERN_VERSION } from './mcp-headers.ts';
 import { SseParser, sseMessage } from './sse.ts';
 
 // What the raw path (/mcp/{gateway}/{server}) reads of a request to apply
 // tool policy, and how it filters a tools/list answer on its way back.
 //
 // 2026-07-28 requests name their method and target in headers (Mcp-Method,
-// Mcp-Name), and a server of that revision must refuse a request whose
-// headers and body disagree (-32020): for those, the headers are enough and
-// the body streams through unread. A 2025 request has no such rule (a client
-// could send a harmless Mcp-Name beside a forbidden body), so its body is read.
-
-export const MODERN_VERSION = '2026-07-28';
+// Mcp-Name). Where nothing is judged, those are enough and the body streams
+// through unread. Where a tool filter, a tool policy or a scope applies, the
+// body is read and judged, and its headers must agree with it (mcp-headers.ts):
+// an upstream may route by either. A 2025 request has no such rule (a client
+// could send a harmless Mcp-Name beside a forbidden body): its body is judged,
+// and those headers, unchecked, are not forwarded.
 
 export interface RequestFacts {
   /** Each JSON-RPC request of the body (2025-03-26 allowed batches), or the one the headers name. */
@@ -19,41 +20,8 @@ export interface RequestFacts {
   body: Buffer | undefined;
 }
 
-/** Mcp-Name values that are not plain ASCII travel as =?base64?...?= (2026-07-28). */
-export function decodeMcpName(value: string | undefined): string | undefined {
-  if (value === undefined) return undefined;
-  const m = /^=\?base64\?(.*)\?=$/.exec(value);
-  return m ? Buffer.from(m[1]!, 'base64').toString('utf8') : value;
-}
-
 export function trustsHeaders(headers: IncomingHttpHeaders): boolean {
   return headers['mcp-protocol-version'] === MODERN_VERSION && typeof headers['mcp-method'] === 'string';
-}
-
-export class BodyTooLargeError extends Error {
-  readonly code = 'ERR_BODY_TOO_LARGE';
-}
-
-export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw new BodyTooLargeError(`the request body is larger than ${limit} bytes`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
-}
-
-/** Method and name of each request in a body (invalid JSON: none; the upstream answers it). */
-export function callsOf(body: Buffer): RequestFacts['calls'] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body.toString('utf8'));
-  } catch {
-    return [];
-  }
-  return callsIn(parsed);
 }
 
 /** Method and name of each request (or notification) in a parsed JSON-RPC message or batch. */

@@ -2,6 +2,7 @@ import { type IncomingMessage, request as httpRequest, type OutgoingHttpHeaders 
 import { request as httpsRequest } from 'node:https';
 import type { Logger } from '../log.ts';
 import type { Upstream } from './catalog.ts';
+import { mcpNameOf, MODERN_VERSION } from './mcp-headers.ts';
 import { SseParser } from './sse.ts';
 
 // One upstream MCP server reached with one identity, as the merged endpoint
@@ -15,7 +16,6 @@ import { SseParser } from './sse.ts';
 // go to that request's hooks; unsolicited ones (list_changed, resource
 // updates) to the watchers.
 
-export const MODERN_VERSION = '2026-07-28';
 export const LEGACY_VERSION = '2025-11-25';
 const PV = 'io.modelcontextprotocol/protocolVersion';
 const CAPS = 'io.modelcontextprotocol/clientCapabilities';
@@ -76,14 +76,6 @@ export interface ConnectionDeps {
 
 /** Capabilities Keygate declares to a 2025 upstream: it relays each kind to whichever client made the call. */
 const RELAYED_CAPABILITIES = { sampling: {}, elicitation: { form: {}, url: {} }, roots: { listChanged: true } };
-
-/** Mcp-Name (2026-07-28): the name a request acts on; non-ASCII values travel base64-encoded. */
-export function mcpNameOf(method: string, params: Record<string, unknown> | undefined): string | undefined {
-  const value = method === 'tools/call' || method === 'prompts/get' ? params?.name : method === 'resources/read' ? params?.uri : undefined;
-  if (typeof value !== 'string') return undefined;
-  // eslint-disable-next-line no-control-regex
-  return /^[\x20-\x7e]*$/.test(value) ? value : `=?base64?${Buffer.from(value).toString('base64')}?=`;
-}
 
 interface InFlight {
   id: RequestId;

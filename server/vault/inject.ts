@@ -2,8 +2,11 @@ import type { CredentialConfig } from '../config/sections/upstreams.ts';
 import type { Secret } from './identities.ts';
 
 // Turning a credential into the header(s) it travels upstream in. A value
-// with a line break (or any control character) could smuggle a second header:
-// it is refused, whatever its source.
+// with a line break (or any control character) could smuggle a second header,
+// and one beyond Latin-1 cannot be written in a header at all (RFC 9110 §5.5:
+// field values are octets; Node refuses it with ERR_INVALID_CHAR): either is
+// refused, whatever its source (a stored identity, X-Keygate-Credentials),
+// naming the field and never the value.
 
 export class InjectionError extends Error {
   readonly code = 'ERR_INJECTION';
@@ -11,9 +14,11 @@ export class InjectionError extends Error {
 
 // eslint-disable-next-line no-control-regex
 const UNSAFE = /[\u0000-\u001f\u007f]/;
+const BEYOND_LATIN1 = /[^\u0000-\u00ff]/;
 
 function safe(value: string, what: string): string {
   if (UNSAFE.test(value)) throw new InjectionError(`${what} contains a control character`);
+  if (BEYOND_LATIN1.test(value)) throw new InjectionError(`${what} contains a character an HTTP header cannot carry (beyond Latin-1)`);
   return value;
 }
 
