@@ -4,7 +4,7 @@ import type { CatalogHolder } from '../gateway/catalog.ts';
 import { ForbiddenError, InvalidRequestError, InvalidTokenError, NotFoundError } from '../http/errors.ts';
 import type { Principal } from '../inbound/principal.ts';
 import { kindFor, type Identities, type Secret } from '../vault/identities.ts';
-import { fieldProblems } from '../vault/inject.ts';
+import { fieldProblems, headerValueProblem } from '../vault/inject.ts';
 import type { Selections } from '../vault/selections.ts';
 import { selectable, serverStates, viewIdentity } from '../vault/server-state.ts';
 
@@ -65,11 +65,11 @@ function secretFrom(kind: string, body: { values?: Record<string, string> | unde
   switch (kind) {
     case 'bearer':
       if (!body.token) throw new InvalidRequestError('token: this upstream takes a bearer token');
-      if (/[\u0000-\u001f\u007f]/.test(body.token)) throw new InvalidRequestError('token contains a control character');
+      if (headerValueProblem(body.token)) throw new InvalidRequestError(`token ${headerValueProblem(body.token)}`);
       return { kind: 'bearer', token: body.token };
     case 'header':
       if (!body.value) throw new InvalidRequestError('value: this upstream takes a header value');
-      if (/[\u0000-\u001f\u007f]/.test(body.value)) throw new InvalidRequestError('value contains a control character');
+      if (headerValueProblem(body.value)) throw new InvalidRequestError(`value ${headerValueProblem(body.value)}`);
       return { kind: 'header', value: body.value };
     case 'fields': {
       const problems = fieldProblems(credential, body.values ?? {});

@@ -12,7 +12,7 @@ import { WEB_CLIENT_ID } from '../oauth/clients.ts';
 import { readCookie, setCookie } from '../oauth/interaction.ts';
 import { Collection, type Store } from '../store/index.ts';
 import { kindFor, type Identities, type Secret } from '../vault/identities.ts';
-import { fieldProblems } from '../vault/inject.ts';
+import { fieldProblems, headerValueProblem } from '../vault/inject.ts';
 import type { Selections } from '../vault/selections.ts';
 import { selectable, stateOf } from '../vault/server-state.ts';
 import { oauthSecret, type UpstreamOAuth, UpstreamOAuthError } from '../vault/upstream-oauth.ts';
@@ -191,8 +191,7 @@ export function connectRouter(deps: ConnectDeps): Router {
     }
     if (kind === 'bearer' || kind === 'header') {
       const value = typeof body.secret === 'string' ? body.secret : '';
-      // eslint-disable-next-line no-control-regex
-      if (!value || /[\u0000-\u001f\u007f]/.test(value)) return show(req, res, t, { error: 'Enter the value (one line, no control characters).', status: 400 });
+      if (!value || headerValueProblem(value)) return show(req, res, t, { error: 'Enter the value (one line: no control characters, nothing beyond Latin-1).', status: 400 });
       secret = kind === 'bearer' ? { kind, token: value } : { kind, value };
       const saved = await deps.identities.put({ upstream: t.a.upstream.id, owner: t.who.subject, availability, label, secret, created_by: t.who.subject }, credential);
       await deps.selections.set(t.who.subject, t.a.gateway, t.a.name, saved.id);

@@ -16,9 +16,16 @@ export class InjectionError extends Error {
 const UNSAFE = /[\u0000-\u001f\u007f]/;
 const BEYOND_LATIN1 = /[^\u0000-\u00ff]/;
 
+/** Why `value` cannot travel in an HTTP header (said when it is saved, and again if it reaches the gateway), or undefined. */
+export function headerValueProblem(value: string): string | undefined {
+  if (UNSAFE.test(value)) return 'contains a control character';
+  if (BEYOND_LATIN1.test(value)) return 'contains a character an HTTP header cannot carry (beyond Latin-1)';
+  return undefined;
+}
+
 function safe(value: string, what: string): string {
-  if (UNSAFE.test(value)) throw new InjectionError(`${what} contains a control character`);
-  if (BEYOND_LATIN1.test(value)) throw new InjectionError(`${what} contains a character an HTTP header cannot carry (beyond Latin-1)`);
+  const problem = headerValueProblem(value);
+  if (problem) throw new InjectionError(`${what} ${problem}`);
   return value;
 }
 
@@ -53,7 +60,8 @@ export function fieldProblems(credential: CredentialConfig, values: Record<strin
   for (const field of credential.fields) {
     const value = values[field.name];
     if (field.required && (value === undefined || value === '')) problems.push(`${field.label} (${field.name}) is required`);
-    if (value !== undefined && UNSAFE.test(value)) problems.push(`${field.label} (${field.name}) contains a control character`);
+    const problem = value === undefined ? undefined : headerValueProblem(value);
+    if (problem) problems.push(`${field.label} (${field.name}) ${problem}`);
     if (value !== undefined && value.length > 8192) problems.push(`${field.label} (${field.name}) is longer than 8192 characters`);
   }
   for (const name of Object.keys(values)) {

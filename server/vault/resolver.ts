@@ -98,9 +98,11 @@ export class CredentialResolver {
     }
     if (a.storage === 'client') {
       const values = clientValues ?? {};
+      // A value no header can carry is bad input (headersFor throws: 400 bad_credential), not a field left to fill in.
+      const headers = headersFor(a.upstream.credential, { kind: 'fields', values });
       const problems = fieldProblems(a.upstream.credential, values);
       if (problems.length) return this.refuse(a, 400, 'identity_missing', `fill in the credential fields for ${a.upstream.name} in your Keygate client (${problems.join('; ')})`);
-      return { ok: true, headers: headersFor(a.upstream.credential, { kind: 'fields', values }), identity: undefined };
+      return { ok: true, headers, identity: undefined };
     }
     const identityId = await this.selected(principal.subject, a);
     if (identityId === undefined) return this.refuse(a, 403, 'identity_missing', `connect your ${a.upstream.name} account to use ${this.where(a)}`, true);

@@ -144,6 +144,8 @@ describe('per-user credential fields kept by the registry', () => {
     const cases: [string, unknown, RegExp][] = [
       ['/identities', { upstream: 'nope', values: {} }, /no upstream "nope"/],
       ['/identities', { upstream: 'demo-fields', values: { api_key: 'a\r\nX-Injected: 1' } }, /control character/],
+      // A value no header can carry is refused when saved, not left to fail at every call.
+      ['/identities', { upstream: 'demo-fields', values: { api_key: 'clé-ключ' } }, /api_key\) contains a character an HTTP header cannot carry/],
       ['/identities', { upstream: 'demo-fields', values: { api_key: 'k', extra: 'x' } }, /there is no field extra/],
       ['/identities', { upstream: 'linear', token: 'x' }, /signs in with OAuth/],
       ['/identities', { upstream: 'demo-fields', values: { api_key: 'k' }, owner: 'bob' }, /unknown field owner/],

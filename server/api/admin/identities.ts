@@ -4,7 +4,7 @@ import { id as idSchema } from '../../config/sections/common.ts';
 import type { CredentialConfig } from '../../config/sections/upstreams.ts';
 import { ForbiddenError, InvalidRequestError, NotFoundError } from '../../http/errors.ts';
 import { type Identity, kindFor, ORGANIZATION, type Secret } from '../../vault/identities.ts';
-import { fieldProblems } from '../../vault/inject.ts';
+import { fieldProblems, headerValueProblem } from '../../vault/inject.ts';
 import { ConflictError, parseInput } from '../http.ts';
 import { type AdminDeps, flip, gatewayInputs, noStore, switchBody, switchView } from './deps.ts';
 
@@ -14,9 +14,14 @@ import { type AdminDeps, flip, gatewayInputs, noStore, switchBody, switchView } 
 // shared_identity must be global). Admins create service accounts: global
 // identities owned by the organization, which outlive whoever created them.
 
-// eslint-disable-next-line no-control-regex
-const UNSAFE = /[\u0000-\u001f\u007f]/;
-const secretValue = z.string().min(1).max(8192).refine((v) => !UNSAFE.test(v), 'contains a control character');
+const secretValue = z
+  .string()
+  .min(1)
+  .max(8192)
+  .superRefine((v, ctx) => {
+    const problem = headerValueProblem(v);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
 const values = z.record(z.string(), z.string().max(8192)).refine((v) => Object.keys(v).length <= 50, 'too many fields');
 
 /** One body for every kind (as the self-service API): `token` (bearer), `value` (header), `values` (fields). */
