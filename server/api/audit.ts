@@ -1,12 +1,13 @@
 import { type Response, Router } from 'express';
 import { z } from 'zod';
-import { type AuditFilter, type AuditSink, isAuditLog } from '../audit/audit.ts';
+import { ADMIN_TARGETS, type AuditFilter, type AuditSink, isAuditLog } from '../audit/audit.ts';
 import { InvalidRequestError, NotFoundError } from '../http/errors.ts';
 import { Capabilities } from './capabilities.ts';
 import { caller, parseInput } from './http.ts';
 
-// Reading the audit log: GET /api/v1/audit (admins: everyone's entries,
-// filtered) and GET /api/v1/me/audit (the caller's own entries only). JSON
+// Reading the audit log: GET /api/v1/audit (admins: everyone's MCP requests
+// and every admin change, filtered) and GET /api/v1/me/audit (the caller's own
+// MCP requests only). JSON
 // answers newest first, at most 1000 at a time; `format=jsonl` streams every
 // match oldest first as application/x-ndjson, for export.
 
@@ -24,6 +25,8 @@ const time = z.string().transform((value, ctx) => {
 });
 
 const adminQuery = z.strictObject({
+  /** mcp: MCP requests; admin: admin changes; absent: both. */
+  kind: z.enum(['mcp', 'admin'], { error: 'expected kind: mcp or admin' }).optional(),
   since: time.optional(),
   until: time.optional(),
   /** The caller's subject (`sub`). */
@@ -33,10 +36,14 @@ const adminQuery = z.strictObject({
   gateway: z.string().min(1).optional(),
   /** ok, a failure reason (connection_disabled, identity_missing...), or error for every failure. */
   outcome: z.string().min(1).optional(),
+  /** Admin changes: an action (client.create). */
+  action: z.string().regex(/^[a-z_]+\.[a-z_]+$/, 'expected an action like gateway.update').optional(),
+  /** Admin changes: a target type (gateway), or type:id (gateway:eng). */
+  target: z.string().regex(new RegExp(`^(${ADMIN_TARGETS.join('|')})(:.+)?$`), `expected a target: ${ADMIN_TARGETS.join(', ')}, or one of them with :id (gateway:eng)`).optional(),
   limit: z.string().regex(/^\d+$/, 'expected a positive integer').transform(Number).pipe(z.number().int().min(1).max(1_000_000)).optional(),
   format: z.enum(['json', 'jsonl'], { error: 'expected format: json or jsonl' }).default('json'),
 });
-const ownQuery = adminQuery.omit({ user: true });
+const ownQuery = adminQuery.omit({ user: true, kind: true, action: true, target: true });
 
 export interface AuditApiDeps {
   audit: AuditSink;
@@ -81,14 +88,14 @@ export function auditRouter(deps: AuditApiDeps): Router {
   const capabilities = deps.capabilities ?? new Capabilities(undefined);
   router.get('/audit', capabilities.require('audit_log', 'reading the audit log needs an access token'), async (req, res) => {
     const query = parseInput(adminQuery, req.query, 'query');
-    await answer(res, query, { since: query.since, until: query.until, subject: query.user, actor: query.actor, gateway: query.gateway, outcome: query.outcome });
+    await answer(res, query, { kind: query.kind, since: query.since, until: query.until, subject: query.user, actor: query.actor, gateway: query.gateway, outcome: query.outcome, action: query.action, target: query.target });
   });
 
   router.get('/me/audit', async (req, res) => {
     const me = caller(req, 'sign in to see the audit of your calls');
     const query = parseInput(ownQuery, req.query, 'query');
-    // Only the caller's own entries: their subject, as vouched for by the same kind of validator.
-    await answer(res, query, { since: query.since, until: query.until, subject: me.subject, provider: me.provider, actor: query.actor, gateway: query.gateway, outcome: query.outcome });
+    // Only the caller's own MCP requests: their subject, as vouched for by the same kind of validator.
+    await answer(res, query, { kind: 'mcp', since: query.since, until: query.until, subject: me.subject, provider: me.provider, actor: query.actor, gateway: query.gateway, outcome: query.outcome });
   });
 
   return router;

@@ -69,6 +69,7 @@ export async function createControl(deps: ControlDeps): Promise<Control> {
     resources: deps.resources,
     clients: deps.clients,
     grants: deps.grants,
+    audit,
     log,
   };
   return {

@@ -1,8 +1,12 @@
-// The audit record of each MCP request: who, through which gateway and
-// upstream, with which identity, what, how it ended and how long it took.
+// The audit log holds two kinds of record: each MCP request (who, through
+// which gateway and upstream, with which identity, what, how it ended and how
+// long it took) and each change made through the admin API (who, via what,
+// which action on which target, how it ended, the target before and after).
 // Never a secret, never a token, never a tool's arguments.
 
+/** An MCP request. Records written before kinds existed have no `kind`: they are all MCP requests. */
 export interface AuditEntry {
+  kind?: 'mcp' | undefined;
   /** ISO 8601. */
   time: string;
   request_id: string;
@@ -29,14 +33,57 @@ export interface AuditEntry {
   latency_ms: number;
 }
 
-/** Where audit entries go: appended, batched, off the request's critical path. */
+/** What an admin change was made to: `{type: "gateway", id: "eng"}` (the id is absent when unknown, e.g. a refused create). */
+export const ADMIN_TARGETS = ['upstream', 'gateway', 'identity', 'user', 'client', 'connection'] as const;
+
+export interface AdminTarget {
+  type: (typeof ADMIN_TARGETS)[number];
+  id?: string | undefined;
+}
+
+/** A change made (or attempted) through /api/v1/admin, and so through the CLI. */
+export interface AdminChange {
+  kind: 'admin';
+  /** ISO 8601: when the answer was sent. */
+  time: string;
+  request_id: string;
+  /** The admin (`sub`), the validator that vouched for them, and the OAuth client their token was issued to. */
+  subject: string;
+  provider: string;
+  client_id: string | undefined;
+  email?: string | undefined;
+  /** RFC 8693 `act`: the agent that acted for the admin. */
+  actor?: string | undefined;
+  subject_type?: 'client' | undefined;
+  /** `cli`: keygate-registry admin (its User-Agent); `api`: anything else. Informational: a caller chooses its User-Agent. */
+  via: 'api' | 'cli';
+  /** `gateway.update`, `user.deactivate`, `client.rotate_secret`... */
+  action: string;
+  target: AdminTarget;
+  /** ok; denied (401/403: the caller may not do this); failed (any other refusal). */
+  outcome: 'ok' | 'denied' | 'failed';
+  status: number;
+  /** The API's error code when the outcome is not ok (insufficient_scope, conflict...). */
+  error?: string | undefined;
+  /** Break-glass: the reason given. */
+  reason?: string | undefined;
+  /** The target as GET answers it, before and after (null: it did not exist / no longer does). Only when the change succeeded. */
+  before?: unknown;
+  after?: unknown;
+}
+
+export type AuditRecord = AuditEntry | AdminChange;
+
+/** Where audit records go: appended, batched, off the request's critical path. */
 export interface AuditSink {
-  record(entry: AuditEntry): void;
+  record(entry: AuditRecord): void;
   close(): Promise<void>;
 }
 
 /** Which entries a query wants. Times are epoch milliseconds, both ends inclusive. */
 export interface AuditFilter {
+  /** mcp or admin; absent: both. */
+  kind?: 'mcp' | 'admin' | undefined;
   since?: number | undefined;
   until?: number | undefined;
   subject?: string | undefined;
@@ -46,6 +93,10 @@ export interface AuditFilter {
   gateway?: string | undefined;
   /** An exact outcome, or `error` for every outcome but ok. */
   outcome?: string | undefined;
+  /** Admin changes: an exact action (`client.create`). */
+  action?: string | undefined;
+  /** Admin changes: a target type (`gateway`), or type and id (`gateway:eng`). */
+  target?: string | undefined;
 }
 
 export interface AuditReadOptions {
@@ -58,18 +109,26 @@ export interface AuditReadOptions {
 export interface AuditLog extends AuditSink {
   /** Everything recorded so far is readable once this resolves. */
   flush(): Promise<void>;
-  read(filter: AuditFilter, options: AuditReadOptions): AsyncIterable<AuditEntry>;
+  read(filter: AuditFilter, options: AuditReadOptions): AsyncIterable<AuditRecord>;
 }
 
 export function isAuditLog(sink: AuditSink): sink is AuditLog {
   return typeof (sink as Partial<AuditLog>).read === 'function' && typeof (sink as Partial<AuditLog>).flush === 'function';
 }
 
-export function matchesFilter(entry: AuditEntry, filter: AuditFilter): boolean {
+/** `gateway` names every gateway; `gateway:eng` one of them. */
+function isTarget(target: AdminTarget, wanted: string): boolean {
+  return wanted === target.type || (target.id !== undefined && wanted === `${target.type}:${target.id}`);
+}
+
+export function matchesFilter(entry: AuditRecord, filter: AuditFilter): boolean {
+  if (filter.kind !== undefined && (entry.kind ?? 'mcp') !== filter.kind) return false;
+  if (filter.gateway !== undefined && (entry.kind === 'admin' || entry.gateway !== filter.gateway)) return false;
+  if (filter.action !== undefined && (entry.kind !== 'admin' || entry.action !== filter.action)) return false;
+  if (filter.target !== undefined && (entry.kind !== 'admin' || !isTarget(entry.target, filter.target))) return false;
   if (filter.subject !== undefined && entry.subject !== filter.subject) return false;
   if (filter.provider !== undefined && entry.provider !== filter.provider) return false;
   if (filter.actor !== undefined && entry.actor !== filter.actor) return false;
-  if (filter.gateway !== undefined && entry.gateway !== filter.gateway) return false;
   if (filter.outcome !== undefined && (filter.outcome === 'error' ? entry.outcome === 'ok' : entry.outcome !== filter.outcome)) return false;
   if (filter.since !== undefined || filter.until !== undefined) {
     const at = Date.parse(entry.time);
@@ -81,12 +140,12 @@ export function matchesFilter(entry: AuditEntry, filter: AuditFilter): boolean {
 
 /** Keeps entries in memory (tests, and until a log is configured). */
 export class MemoryAudit implements AuditLog {
-  readonly entries: AuditEntry[] = [];
-  record(entry: AuditEntry): void {
+  readonly entries: AuditRecord[] = [];
+  record(entry: AuditRecord): void {
     this.entries.push(entry);
   }
   async flush(): Promise<void> {}
-  async *read(filter: AuditFilter, options: AuditReadOptions): AsyncIterable<AuditEntry> {
+  async *read(filter: AuditFilter, options: AuditReadOptions): AsyncIterable<AuditRecord> {
     const matching = this.entries.filter((e) => matchesFilter(e, filter));
     if (options.order === 'desc') matching.reverse();
     yield* options.limit === undefined ? matching : matching.slice(0, options.limit);
@@ -94,12 +153,12 @@ export class MemoryAudit implements AuditLog {
   async close(): Promise<void> {}
 }
 
-/** Pass every entry to `observers` too (in the background: they must be cheap and never throw). */
+/** Pass every MCP entry to `observers` too (in the background: they must be cheap and never throw). */
 export function observeAudit(sink: AuditSink, ...observers: ((entry: AuditEntry) => void)[]): AuditSink {
   return {
     record(entry) {
       sink.record(entry);
-      for (const observe of observers) observe(entry);
+      if (entry.kind !== 'admin') for (const observe of observers) observe(entry);
     },
     close: () => sink.close(),
   };

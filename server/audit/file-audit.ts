@@ -3,7 +3,7 @@ import { appendFile, mkdir, open, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Logger } from '../log.ts';
-import { type AuditEntry, type AuditFilter, type AuditLog, type AuditReadOptions, matchesFilter } from './audit.ts';
+import { type AuditFilter, type AuditLog, type AuditReadOptions, type AuditRecord, matchesFilter } from './audit.ts';
 
 // The audit log on disk: one JSONL file per UTC day ({dir}/2026-07-28.jsonl),
 // opened in append mode only, never rewritten. `record()` only pushes onto an
@@ -29,24 +29,26 @@ export interface FileAuditOptions {
 
 const dayOf = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
 
-function entryDay(entry: AuditEntry): string {
+function entryDay(entry: AuditRecord): string {
   return /^\d{4}-\d{2}-\d{2}T/.test(entry.time) ? entry.time.slice(0, 10) : dayOf(Date.now());
 }
 
 /** A line read back: parsed leniently (a torn last line after a crash is skipped, not fatal). */
-function parseLine(line: string): AuditEntry | undefined {
+function parseLine(line: string): AuditRecord | undefined {
   if (line === '') return undefined;
   try {
-    const value = JSON.parse(line) as Partial<AuditEntry> | null;
-    if (!value || typeof value.time !== 'string' || typeof value.gateway !== 'string' || typeof value.outcome !== 'string') return undefined;
-    return value as AuditEntry;
+    const value = JSON.parse(line) as Record<string, unknown> | null;
+    if (!value || typeof value.time !== 'string' || typeof value.outcome !== 'string') return undefined;
+    const target = value.target as { type?: unknown } | null | undefined;
+    if (value.kind === 'admin' ? typeof value.action !== 'string' || typeof target?.type !== 'string' : typeof value.gateway !== 'string') return undefined;
+    return value as unknown as AuditRecord;
   } catch {
     return undefined;
   }
 }
 
 export class FileAudit implements AuditLog {
-  private batch: AuditEntry[] = [];
+  private batch: AuditRecord[] = [];
   private timer: NodeJS.Timeout | undefined;
   private immediate: NodeJS.Immediate | undefined;
   private writing: Promise<void> = Promise.resolve();
@@ -67,7 +69,7 @@ export class FileAudit implements AuditLog {
     return this.options.dir;
   }
 
-  record(entry: AuditEntry): void {
+  record(entry: AuditRecord): void {
     this.batch.push(entry);
     if (this.batch.length >= this.maxBatch) {
       // Serialize outside the request that filled the batch.
@@ -99,7 +101,7 @@ export class FileAudit implements AuditLog {
     return this.dirReady;
   }
 
-  private async write(batch: AuditEntry[]): Promise<void> {
+  private async write(batch: AuditRecord[]): Promise<void> {
     const byDay = new Map<string, string[]>();
     for (const entry of batch) {
       const day = entryDay(entry);
@@ -184,7 +186,7 @@ export class FileAudit implements AuditLog {
     }
   }
 
-  async *read(filter: AuditFilter, options: AuditReadOptions): AsyncIterable<AuditEntry> {
+  async *read(filter: AuditFilter, options: AuditReadOptions): AsyncIterable<AuditRecord> {
     await this.flush();
     const first = filter.since === undefined ? undefined : dayOf(filter.since);
     const last = filter.until === undefined ? undefined : dayOf(filter.until);
@@ -204,7 +206,7 @@ export class FileAudit implements AuditLog {
         }
       } else {
         // Newest first: the last `left` matches of the day, reversed.
-        let kept: AuditEntry[] = [];
+        let kept: AuditRecord[] = [];
         for await (const entry of this.entriesOf(path, filter)) {
           kept.push(entry);
           if (kept.length > 2 * left) kept = kept.slice(-left);
@@ -217,7 +219,7 @@ export class FileAudit implements AuditLog {
     }
   }
 
-  private async *entriesOf(path: string, filter: AuditFilter): AsyncIterable<AuditEntry> {
+  private async *entriesOf(path: string, filter: AuditFilter): AsyncIterable<AuditRecord> {
     const lines = createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity });
     try {
       for await (const line of lines) {

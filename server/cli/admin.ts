@@ -19,7 +19,10 @@ const OPTION_HELP: Record<string, string> = {
   source: '--source S       only clients from builtin, config, dynamic, admin or metadata_document',
   since: '--since TIME     ISO 8601 (2026-07-28T12:00:00Z) or epoch seconds, inclusive',
   until: '--until TIME     ISO 8601 or epoch seconds, inclusive',
-  outcome: '--outcome O      ok, a reason (connection_disabled), or error (every outcome but ok)',
+  outcome: '--outcome O      ok, a reason (connection_disabled, denied), or error (every outcome but ok)',
+  kind: '--kind K         mcp (MCP requests) or admin (admin changes); default both',
+  action: '--action A      only admin changes of this action (gateway.update, user.deactivate)',
+  target: '--target T      only admin changes to this target: a type (client) or type:id (client:ci-bot)',
   limit: '--limit N        at most N entries (1-1000, default 100)',
 };
 

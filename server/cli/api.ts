@@ -32,13 +32,16 @@ export interface ApiAnswer {
   text: string;
 }
 
+/** Sent with every request, so the registry's audit can say a change came through the CLI. */
+export const USER_AGENT = `keygate-registry-cli/${(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version}`;
+
 export async function request(target: ApiTarget, method: string, path: string, body?: unknown): Promise<ApiAnswer> {
   const url = `${target.registry}/api/v1${path}`;
   let res: Response;
   try {
     res = await fetch(url, {
       method,
-      headers: { authorization: `Bearer ${target.token}`, accept: 'application/json', ...(body !== undefined && { 'content-type': 'application/json' }) },
+      headers: { authorization: `Bearer ${target.token}`, accept: 'application/json', 'user-agent': USER_AGENT, ...(body !== undefined && { 'content-type': 'application/json' }) },
       ...(body !== undefined && { body: JSON.stringify(body) }),
       signal: AbortSignal.timeout(30_000),
     });

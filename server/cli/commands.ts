@@ -29,7 +29,7 @@ export interface Resource {
 }
 
 /** Options that filter a list: each becomes a query parameter of the same name. */
-export const FILTERS = ['upstream', 'owner', 'user', 'gateway', 'source', 'since', 'until', 'outcome', 'limit'] as const;
+export const FILTERS = ['upstream', 'owner', 'user', 'gateway', 'source', 'since', 'until', 'outcome', 'limit', 'kind', 'action', 'target'] as const;
 
 type Row = Record<string, unknown>;
 
@@ -114,6 +114,23 @@ function printSecret(ctx: Context, body: Row): void {
 }
 
 const assignmentColumns: Column[] = ['name', 'upstream', 'identity', 'shared_identity', 'storage', 'mcp_url'];
+
+const AUDIT_FILTERS = ['kind', 'since', 'until', 'user', 'gateway', 'outcome', 'action', 'target'];
+const mcpColumns: Column[] = ['time', 'subject', 'gateway', 'server', 'method', 'name', 'outcome', 'status', ['latency_ms', 'ms']];
+const adminColumns: Column[] = ['time', 'subject', 'via', 'action', 'target', 'outcome', 'status'];
+const isChange = (e: Row) => e.kind === 'admin';
+const targetOf = (e: Row) => {
+  const t = e.target as { type: string; id?: string };
+  return t.id === undefined ? t.type : `${t.type}:${t.id}`;
+};
+
+/** MCP requests and admin changes each in their own columns; both kinds in one list as what happened, in a line each. */
+function auditTable(entries: Row[]): string {
+  if (!entries.some(isChange)) return table(entries, mcpColumns);
+  if (entries.every(isChange)) return table(entries.map((e) => ({ ...e, target: targetOf(e) })), adminColumns);
+  const what = (e: Row) => (isChange(e) ? [e.action, targetOf(e), `via ${e.via}`] : [e.method ?? e.http_method, e.name, `on ${e.gateway}/${e.server ?? '-'}`]).filter(Boolean).join(' ');
+  return table(entries.map((e) => ({ ...e, kind: e.kind ?? 'mcp', what: what(e) })), ['time', 'subject', 'kind', 'what', 'outcome', 'status']);
+}
 
 export const RESOURCES: Record<string, Resource> = {
   upstreams: {
@@ -227,26 +244,26 @@ export const RESOURCES: Record<string, Resource> = {
     },
   },
   audit: {
-    summary: 'the record of MCP requests',
+    summary: 'the record of MCP requests and admin changes',
     actions: {
       list: {
         args: [],
-        summary: 'the newest entries that match (--since, --until, --user, --gateway, --outcome, --limit)',
-        options: ['since', 'until', 'user', 'gateway', 'outcome', 'limit'],
+        summary: 'the newest entries that match (--kind, --since, --until, --user, --gateway, --outcome, --action, --target, --limit)',
+        options: [...AUDIT_FILTERS, 'limit'],
         async run(ctx) {
-          const { body } = await ctx.call('GET', `/audit${query(ctx, ['since', 'until', 'user', 'gateway', 'outcome', 'limit'])}`);
+          const { body } = await ctx.call('GET', `/audit${query(ctx, [...AUDIT_FILTERS, 'limit'])}`);
           if (ctx.json) return ctx.out(`${JSON.stringify(body, null, 2)}\n`);
           const { entries, has_more: more } = body as { entries: Row[]; has_more?: boolean };
-          ctx.out(table(entries, ['time', 'subject', 'gateway', 'server', 'method', 'name', 'outcome', 'status', ['latency_ms', 'ms']]));
+          ctx.out(auditTable(entries));
           if (more) ctx.out('(more entries match: narrow with --since/--until or raise --limit)\n');
         },
       },
       export: {
         args: [],
         summary: 'every matching entry, oldest first, as JSON Lines on standard output',
-        options: ['since', 'until', 'user', 'gateway', 'outcome'],
+        options: AUDIT_FILTERS,
         async run(ctx) {
-          const q = query(ctx, ['since', 'until', 'user', 'gateway', 'outcome']);
+          const q = query(ctx, AUDIT_FILTERS);
           ctx.out((await ctx.call('GET', `/audit${q ? `${q}&` : '?'}format=jsonl`)).text);
         },
       },

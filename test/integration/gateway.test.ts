@@ -286,7 +286,7 @@ describe('audit', () => {
     const audit = f.registry.registry.audit as AuditLog;
     const entries = async () => {
       const all: AuditEntry[] = [];
-      for await (const entry of audit.read({}, { order: 'asc' })) all.push(entry);
+      for await (const entry of audit.read({ kind: 'mcp' }, { order: 'asc' })) if (entry.kind !== 'admin') all.push(entry);
       return all;
     };
     const before = (await entries()).length;

@@ -67,7 +67,7 @@ after(() => f.close());
 
 async function auditOf(sub: string): Promise<AuditEntry[]> {
   const entries: AuditEntry[] = [];
-  for await (const e of (f.registry.registry.audit as AuditLog).read({ subject: sub }, { order: 'asc' })) entries.push(e);
+  for await (const e of (f.registry.registry.audit as AuditLog).read({ kind: 'mcp', subject: sub }, { order: 'asc' })) if (e.kind !== 'admin') entries.push(e);
   return entries;
 }
 

@@ -95,6 +95,12 @@ function view(c: Client, s: Switch | undefined) {
   };
 }
 
+/** The client as `GET /admin/clients/{client_id}` answers it (the audit's before and after), or undefined. */
+export async function describeClient(deps: AdminDeps, id: string) {
+  const client = await deps.clients.known(id);
+  return client && view(client, await deps.catalog.switches.find(`client:${client.client_id}`));
+}
+
 /** `POST /admin/clients/{id}`-style ids may be URLs (metadata documents): callers percent-encode them. */
 const location = (req: Request, id: string) => `${req.baseUrl}/clients/${encodeURIComponent(id)}`;
 

@@ -29,14 +29,25 @@ function view(key: string, c: ConnectionRecord, s: Switch | undefined) {
   };
 }
 
+async function lookUp(deps: AdminDeps, id: string): Promise<[string, ConnectionRecord] | undefined> {
+  const key = /^[A-Za-z0-9_-]{1,2048}$/.test(id) ? keyOf(id) : '';
+  const record = key ? await deps.connections.find(key) : undefined;
+  return record && [key, record];
+}
+
+/** The connection as `GET /admin/connections/{id}` answers it (the audit's before and after), or undefined. */
+export async function describeConnection(deps: AdminDeps, id: string) {
+  const found = await lookUp(deps, id);
+  return found && view(found[0], found[1], await deps.catalog.switches.find(`connection:${found[0]}`));
+}
+
 export function connectionRoutes(deps: AdminDeps): Router {
   const router = Router();
 
   async function find(id: string): Promise<[string, ConnectionRecord]> {
-    const key = /^[A-Za-z0-9_-]{1,2048}$/.test(id) ? keyOf(id) : '';
-    const record = key ? await deps.connections.find(key) : undefined;
-    if (!record) throw new NotFoundError(`there is no connection "${id}"`);
-    return [key, record];
+    const found = await lookUp(deps, id);
+    if (!found) throw new NotFoundError(`there is no connection "${id}"`);
+    return found;
   }
 
   router.get('/connections', async (req, res) => {
@@ -48,8 +59,9 @@ export function connectionRoutes(deps: AdminDeps): Router {
   });
 
   router.get('/connections/:id', async (req, res) => {
-    const [key, record] = await find(req.params.id);
-    res.set(noStore).json(view(key, record, await deps.catalog.switches.find(`connection:${key}`)));
+    const connection = await describeConnection(deps, req.params.id);
+    if (!connection) throw new NotFoundError(`there is no connection "${req.params.id}"`);
+    res.set(noStore).json(connection);
   });
 
   for (const action of ['disable', 'enable'] as const) {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Config } from '../../config/schema.ts';
 import type { GatewayInput, UpstreamInput } from '../../config/sections/upstreams.ts';
+import type { AuditSink } from '../../audit/audit.ts';
 import type { ConnectionLog } from '../../audit/connections.ts';
 import type { BreakGlass, Switch } from '../../gateway/access.ts';
 import type { CatalogHolder } from '../../gateway/catalog.ts';
@@ -29,6 +30,8 @@ export interface AdminDeps {
   /** /admin/clients: the OAuth clients, and their refresh tokens (ended when a client is deleted). */
   clients: ClientRegistry;
   grants: Grants;
+  /** Where each change made here is recorded (changes.ts). */
+  audit: AuditSink;
   log: Logger;
 }
 

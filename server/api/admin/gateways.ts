@@ -34,6 +34,14 @@ async function find(deps: AdminDeps, id: string) {
   return found;
 }
 
+/** The gateway as `GET /admin/gateways/{id}` answers it (the audit's before and after), or undefined. */
+export async function describeGateway(deps: AdminDeps, id: string) {
+  const found = (await gatewayInputs(deps)).find((g) => g.input.id === id);
+  if (!found) return undefined;
+  const s = await deps.catalog.switches.find(`gateway:${found.input.id}`);
+  return { ...view(deps, found.input, found.source), ...(s && { switch: switchView(s) }) };
+}
+
 function editable(found: { source: Source }, id: string): void {
   if (found.source === 'config') throw new ConflictError(`gateway "${id}" is defined in the configuration file and is read-only here; change the file (break-glass disable/enable works)`);
 }
@@ -59,9 +67,9 @@ export function gatewayRoutes(deps: AdminDeps): Router {
   });
 
   router.get('/gateways/:id', async (req, res) => {
-    const found = await find(deps, req.params.id);
-    const s = await deps.catalog.switches.find(`gateway:${found.input.id}`);
-    res.set(noStore).json({ ...view(deps, found.input, found.source), ...(s && { switch: switchView(s) }) });
+    const gateway = await describeGateway(deps, req.params.id);
+    if (!gateway) throw new NotFoundError(`there is no gateway "${req.params.id}"`);
+    res.set(noStore).json(gateway);
   });
 
   router.post('/gateways', async (req, res) => {

@@ -56,6 +56,14 @@ export function identityView(identity: Identity) {
   };
 }
 
+/** The identity as `GET /admin/identities/{id}` answers it (the audit's before and after), or undefined. */
+export async function describeIdentity(deps: AdminDeps, id: string) {
+  const identity = await deps.identities.records.find(id);
+  if (!identity) return undefined;
+  const s = await deps.catalog.switches.find(`identity:${identity.id}`);
+  return { ...identityView(identity), ...(s && { switch: switchView(s) }) };
+}
+
 /** The secret an upstream's credential kind takes, from the body; every problem is a 400 naming the field. */
 function secretFor(upstream: { id: string; credential: CredentialConfig }, body: z.infer<typeof credentialChange>): Secret {
   const kind = kindFor(upstream.credential);
@@ -108,9 +116,9 @@ export function identityRoutes(deps: AdminDeps): Router {
   });
 
   router.get('/identities/:id', async (req, res) => {
-    const identity = await find(req.params.id);
-    const s = await deps.catalog.switches.find(`identity:${identity.id}`);
-    res.set(noStore).json({ ...identityView(identity), ...(s && { switch: switchView(s) }) });
+    const identity = await describeIdentity(deps, req.params.id);
+    if (!identity) throw new NotFoundError(`there is no identity "${req.params.id}"`);
+    res.set(noStore).json(identity);
   });
 
   // A service account: global, owned by the organization, created_by the admin.

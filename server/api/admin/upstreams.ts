@@ -33,6 +33,14 @@ async function find(deps: AdminDeps, id: string) {
   return found;
 }
 
+/** The upstream as `GET /admin/upstreams/{id}` answers it (the audit's before and after), or undefined. */
+export async function describeUpstream(deps: AdminDeps, id: string) {
+  const found = (await upstreamInputs(deps)).find((u) => u.input.id === id);
+  if (!found) return undefined;
+  const s = await deps.catalog.switches.find(`upstream:${found.input.id}`);
+  return { ...view(deps, found.input, found.source), ...(s && { switch: switchView(s) }) };
+}
+
 function editable(found: { source: Source }, id: string): void {
   if (found.source === 'config') throw new ConflictError(`upstream "${id}" is defined in the configuration file and is read-only here; change the file (break-glass disable/enable works)`);
 }
@@ -52,9 +60,9 @@ export function upstreamRoutes(deps: AdminDeps): Router {
   });
 
   router.get('/upstreams/:id', async (req, res) => {
-    const found = await find(deps, req.params.id);
-    const s = await deps.catalog.switches.find(`upstream:${found.input.id}`);
-    res.set(noStore).json({ ...view(deps, found.input, found.source), ...(s && { switch: switchView(s) }) });
+    const upstream = await describeUpstream(deps, req.params.id);
+    if (!upstream) throw new NotFoundError(`there is no upstream "${req.params.id}"`);
+    res.set(noStore).json(upstream);
   });
 
   router.post('/upstreams', async (req, res) => {

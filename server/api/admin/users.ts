@@ -29,17 +29,19 @@ function view(account: Account, lastLogin: number | undefined, s: Switch | undef
   };
 }
 
+/** The user as `GET /admin/users/{sub}` answers it (the audit's before and after), or undefined. */
+export async function describeUser(deps: AdminDeps, sub: string) {
+  const account = await deps.accounts.find(sub);
+  if (!account) return undefined;
+  const record = await deps.accounts.records.find(sub);
+  return view(account, record?.last_login, await deps.catalog.switches.find(`user:${sub}`));
+}
+
 export function userRoutes(deps: AdminDeps): Router {
   const router = Router();
   const { accounts } = deps;
   const builtin = deps.config.oauth_server.builtin.users.map((u) => u.username);
-
-  async function describe(sub: string) {
-    const account = await accounts.find(sub);
-    if (!account) return undefined;
-    const record = await accounts.records.find(sub);
-    return view(account, record?.last_login, await deps.catalog.switches.find(`user:${sub}`));
-  }
+  const describe = (sub: string) => describeUser(deps, sub);
 
   async function find(sub: string): Promise<Account> {
     const account = await accounts.find(sub);
