@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { apiClient, CAROL, callEcho, startControlFixture } from '../helpers/control.ts';
 import { ALICE, BOB, type Fixture } from '../helpers/fixture.ts';
-import { signIn } from '../helpers/oauth.ts';
+import { signIn, signInAdmin } from '../helpers/oauth.ts';
 import { BIN } from '../helpers/spawn.ts';
 
 // Admin changes in the audit log (issue 9, item 12): every change made through
@@ -64,7 +64,7 @@ before(async () => {
     });
   });
   base = f.registry.url;
-  carolToken = (await signIn(base, CAROL)).tokens.access_token;
+  carolToken = (await signInAdmin(base, CAROL)).tokens.access_token;
   aliceToken = (await signIn(base, ALICE)).tokens.access_token;
   secrets.push(f.apiKey, carolToken, aliceToken);
   admin = apiClient(base, carolToken);
