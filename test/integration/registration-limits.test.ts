@@ -150,21 +150,30 @@ describe('the number of dynamic clients (oauth_server.registration.max_clients)'
 describe('clients nobody used expire (oauth_server.registration.unused_client_ttl)', () => {
   let f: Fixture;
   let base: string;
+  let admin: ReturnType<typeof apiClient>;
   before(async () => {
-    f = await startFixture((config) => {
-      config.oauth_server.registration = { unused_client_ttl: '4s', max_clients: 2 };
-    });
+    f = await startFixture(
+      (config) => {
+        config.oauth_server.builtin.users.push({ username: CAROL.username, password_env: 'CAROL_PASSWORD', scopes: ['mcp:read', 'mcp:admin'] });
+        config.oauth_server.clients = [WEB_APP];
+        config.oauth_server.registration = { unused_client_ttl: '4s', max_clients: 3 };
+      },
+      { CAROL_PASSWORD: CAROL.password },
+    );
     base = f.registry.url;
+    admin = apiClient(base, (await signIn(base, CAROL, { clientId: WEB_APP.client_id, scope: 'mcp:admin' })).tokens.access_token);
   });
   after(() => f.close());
 
-  test('a client no code was issued to is unknown at /authorize and /token once its time is up, and its place is free; a client that signed someone in stays', async () => {
+  test('a client no code was issued to is unknown at /authorize and /token once its time is up, and its place is free; one that signed someone in, or that an admin changed, stays', async () => {
     const used = (await registerFrom(base, '127.0.0.1')).body.client_id!;
     const session = await signIn(base, ALICE, { clientId: used });
+    const adopted = (await registerFrom(base, '127.0.0.1', { token_endpoint_auth_method: 'client_secret_basic' })).body;
+    assert.equal((await admin.call('PATCH', `/admin/clients/${adopted.client_id}`, { resource_server: true })).status, 200);
     const unused = (await registerFrom(base, '127.0.0.1', { token_endpoint_auth_method: 'client_secret_basic' })).body;
     const basic = { authorization: `Basic ${Buffer.from(`${unused.client_id}:${unused.client_secret}`).toString('base64')}` };
     const redeem = () => tokenRequest(base, { grant_type: 'authorization_code', code: 'never-issued', redirect_uri: REDIRECT, code_verifier: pkce().verifier }, basic);
-    assert.equal((await registerFrom(base, '127.0.0.1')).status, 503, 'two held: the cap is reached');
+    assert.equal((await registerFrom(base, '127.0.0.1')).status, 503, 'three held: the cap is reached');
     assert.equal((await redeem()).status, 400, 'known: the client authenticates, the code is what is wrong');
 
     // Wait for the unused one to go (the test's own deadline is generous; nothing is asserted about time).
@@ -180,10 +189,12 @@ describe('clients nobody used expire (oauth_server.registration.unused_client_tt
     assert.equal(refused.status, 401);
     assert.deepEqual(await refused.json(), { error: 'invalid_client', error_description: 'unknown client' });
 
-    // The used one outlived the same time: it still signs in and refreshes.
+    // The used one outlived the same time: it still signs in and refreshes; the adopted one still introspects.
     assert.equal((await authorizeStatus(base, used)).status, 200);
     const refreshed = await tokenRequest(base, { grant_type: 'refresh_token', client_id: used, refresh_token: session.tokens.refresh_token });
     assert.equal(refreshed.status, 200);
+    const introspected = await fetch(`${base}/oauth/introspect`, { method: 'POST', headers: { authorization: `Basic ${Buffer.from(`${adopted.client_id}:${adopted.client_secret}`).toString('base64')}` }, body: new URLSearchParams({ token: session.tokens.access_token }) });
+    assert.equal(((await introspected.json()) as { active: boolean }).active, true);
     // The expired one's place is free again.
     assert.equal((await registerFrom(base, '127.0.0.1')).status, 201);
   });
