@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const areas = [
-  ['Authorization endpoint, PKCE, codes, tokens, refresh rotation, DCR', ['integration/authorization-server.test.ts']],
+  ['Authorization endpoint, PKCE, codes, tokens, refresh rotation, DCR', ['integration/authorization-server.test.ts', 'integration/registration-limits.test.ts']],
   ['Clients: real registrations, configured clients, Client ID Metadata Documents, metadata paths', ['integration/clients.test.ts']],
   ['Login and consent: CSRF, browser binding, throttling, prompt, long passwords, oversized input', ['integration/login-and-consent.test.ts', 'unit/throttle.test.ts', 'e2e/sign-in-page.test.ts']],
   ['Revocation, introspection, signing keys', ['integration/tokens.test.ts']],

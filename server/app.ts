@@ -188,7 +188,7 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
     oauth.use(tokenRouter({ clients, accounts, grants, resources, log, keys, issuer }));
     oauth.use(revocationRouter({ clients, accounts, grants, keys, issuer, log }));
     if (config.oauth_server.dynamic_registration) {
-      oauth.use(registerRouter({ clients, allowedRedirectUris: config.oauth_server.allowed_redirect_uris, scopesSupported: config.oauth_server.scopes_supported, log }));
+      oauth.use(registerRouter({ clients, allowedRedirectUris: config.oauth_server.allowed_redirect_uris, scopesSupported: config.oauth_server.scopes_supported, limits: config.oauth_server.registration, log }));
     }
     app.use('/oauth', oauth);
     // MCP 2025-03-26 §2.3.3: clients that find no metadata fall back to

@@ -216,10 +216,10 @@ export const RESOURCES: Record<string, Resource> = {
   clients: {
     summary: "OAuth clients of the registry's authorization server",
     actions: {
-      list: crud.list('/admin/clients', 'clients', ['client_id', 'name', 'source', 'type', 'grant_types', 'scopes', 'disabled'], ['source']),
+      list: crud.list('/admin/clients', 'clients', ['client_id', 'name', 'source', 'type', 'grant_types', 'scopes', 'resource_server', 'disabled'], ['source']),
       get: crud.get('/admin/clients', 'client'),
-      create: crud.create('/admin/clients', 'a client (a confidential one gets its secret, shown once)', printSecret),
-      update: crud.update('/admin/clients', 'a client (name, redirect_uris, grant_types, scopes, disabled)', 'PATCH'),
+      create: crud.create('/admin/clients', 'a client (a confidential one gets its secret, shown once; resource_server: true lets it introspect tokens)', printSecret),
+      update: crud.update('/admin/clients', 'a client (name, redirect_uris, grant_types, scopes, resource_server, disabled)', 'PATCH'),
       secret: {
         args: ['ID'],
         summary: 'make a new secret for a confidential client (the old one stops working; shown once)',

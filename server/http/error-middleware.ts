@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from '../log.ts';
 import { bearerChallenge } from '../inbound/authenticator.ts';
-import { InsufficientScopeError, InvalidClientError, InvalidTokenError, KeygateError } from './errors.ts';
+import { InsufficientScopeError, InvalidClientError, InvalidTokenError, KeygateError, TemporarilyUnavailableError } from './errors.ts';
 
 /**
  * One place turns errors into `{"error","error_description"}`: a KeygateError
@@ -24,6 +24,7 @@ export function errorMiddleware(log: Logger, resourceMetadata: string) {
       if (err instanceof InvalidTokenError || err instanceof InsufficientScopeError) {
         res.set('WWW-Authenticate', bearerChallenge(resourceMetadata, { code: err.code, description: err.message }, err instanceof InsufficientScopeError ? err.scope : undefined));
       }
+      if (err instanceof TemporarilyUnavailableError && err.retryAfter !== undefined) res.set('Retry-After', String(err.retryAfter));
       res.status(err.status).json(err.expose ? err.toJSON() : { error: err.code, error_description: 'the server could not complete the request' });
       return;
     }

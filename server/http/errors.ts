@@ -38,7 +38,16 @@ export class InvalidGrantError extends KeygateError {
 }
 export class UnauthorizedClientError extends KeygateError {
   readonly code = 'unauthorized_client';
-  readonly status = 400;
+  readonly status: number = 400;
+}
+/**
+ * RFC 7662 §4: the caller authenticated, but is not a protected resource
+ * allowed to introspect. Its credentials are fine (so not invalid_client and
+ * 401, which asks it to authenticate again): unauthorized_client, and 403 as
+ * for any authenticated request that is refused.
+ */
+export class IntrospectionNotAllowedError extends UnauthorizedClientError {
+  override readonly status = 403;
 }
 export class UnsupportedGrantTypeError extends KeygateError {
   readonly code = 'unsupported_grant_type';
@@ -124,5 +133,15 @@ export class ServerError extends KeygateError {
 }
 export class TemporarilyUnavailableError extends KeygateError {
   readonly code = 'temporarily_unavailable';
-  readonly status = 503;
+  readonly status: number = 503;
+  /** Seconds, sent as Retry-After (RFC 9110 §10.2.3). */
+  readonly retryAfter: number | undefined;
+  constructor(description: string, options?: { retryAfter?: number; cause?: unknown }) {
+    super(description, options);
+    this.retryAfter = options?.retryAfter;
+  }
+}
+/** RFC 6585 §4: too many requests from this caller; Retry-After says when to try again. */
+export class TooManyRequestsError extends TemporarilyUnavailableError {
+  override readonly status = 429;
 }

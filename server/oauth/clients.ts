@@ -27,6 +27,10 @@ export const clientSchema = z.object({
   updated_at: z.number().optional(),
   /** The admin who created it (source admin). */
   created_by: z.string().optional(),
+  /** RFC 7662 §4: an admin made it a protected resource that may introspect tokens (never through registration). */
+  resource_server: z.boolean().optional(),
+  /** When a code or token was first issued to it (source dynamic): until then the record expires (oauth_server.registration.unused_client_ttl). */
+  first_used_at: z.number().optional(),
 });
 export type Client = z.infer<typeof clientSchema> & {
   /** Extra rule for clients whose redirect URIs cannot be listed exactly. */
@@ -138,8 +142,24 @@ export class ClientRegistry {
     return this.records.find(clientId);
   }
 
-  async register(client: z.infer<typeof clientSchema>): Promise<void> {
-    await this.records.upsert(client.client_id, client);
+  /** Store a client; `expiresAt` (epoch seconds): a dynamic one nobody has used yet is deleted then. */
+  async register(client: z.infer<typeof clientSchema>, expiresAt?: number): Promise<void> {
+    await this.records.upsert(client.client_id, client, expiresAt);
+  }
+
+  /** The dynamically registered clients in the store (expired ones are gone). */
+  async dynamic(): Promise<z.infer<typeof clientSchema>[]> {
+    return (await this.records.list()).filter((c) => c.source === 'dynamic');
+  }
+
+  /**
+   * A code or token is about to be issued to this client. A dynamic client's
+   * first use ends the expiry it was registered with: one store write in its
+   * life, none after.
+   */
+  async used(client: Client): Promise<void> {
+    if (client.source !== 'dynamic' || client.first_used_at !== undefined) return;
+    await this.records.update(client.client_id, (record) => record && { ...record, first_used_at: Math.floor(Date.now() / 1000) }, null);
   }
 
   /** Break-glass: an admin disabled this client (its tokens stop working, it gets no new ones). */
@@ -233,6 +253,7 @@ export function configuredClients(clients: Config['oauth_server']['clients'], en
       scope: c.scopes?.join(' '),
       client_id_issued_at: 0,
       source: 'config',
+      ...(c.resource_server && { resource_server: true }),
       ...(c.token_exchange && { tokenExchange: { resources: c.token_exchange.resources, users: c.token_exchange.users, lifetime: c.token_exchange.token_lifetime } }),
     };
   });

@@ -105,7 +105,7 @@ export class AuthorizationFlow {
       if (interaction.prompt.includes('none')) return this.fail(res, interaction, new ConsentRequiredError('this client needs the user\'s consent (prompt=none)'));
       return renderConsent(res, { action: this.action(interaction, 'consent'), interaction, client, username: account.name ?? account.username, scopes, resources: interaction.resource });
     }
-    await this.finish(res, interaction, account, scopes);
+    await this.finish(res, interaction, client, account, scopes);
   }
 
   /** What the user holds of what was asked (all they hold when nothing was, but mcp:admin), within the client's own scope. */
@@ -177,7 +177,7 @@ export class AuthorizationFlow {
     if (!account || account.disabled) return this.fail(res, interaction, new AccessDeniedError('this account may not sign in'));
     const scopes = this.scopesFor(interaction, account, client);
     await this.deps.consents.remember(account.sub, client.client_id, scopes, interaction.resource);
-    await this.finish(res, interaction, account, scopes);
+    await this.finish(res, interaction, client, account, scopes);
   }
 
   private refuseForm(res: Response, why: 'csrf' | 'browser'): void {
@@ -190,9 +190,11 @@ export class AuthorizationFlow {
   }
 
   /** Issue the code and send the browser back to the client: once per interaction. */
-  private async finish(res: Response, interaction: Interaction, account: Account, scopes: string[]): Promise<void> {
+  private async finish(res: Response, interaction: Interaction, client: Client, account: Account, scopes: string[]): Promise<void> {
     const ended = await this.deps.interactions.consume(interaction.id);
     if (!ended) return sendErrorPage(res, 400, 'This sign-in has already finished', 'Start again from your application.');
+    // A dynamic client's first code makes it a used one, which no longer expires.
+    await this.deps.clients.used(client);
     const code = await this.deps.grants.issueCode({
       client_id: interaction.client_id,
       redirect_uri: interaction.redirect_uri,

@@ -1,17 +1,33 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import express, { Router } from 'express';
 import { z } from 'zod';
-import { InvalidClientMetadataError, InvalidRedirectUriError } from '../http/errors.ts';
+import type { Config } from '../config/schema.ts';
+import { InvalidClientMetadataError, InvalidRedirectUriError, TemporarilyUnavailableError, TooManyRequestsError } from '../http/errors.ts';
 import type { Logger } from '../log.ts';
 import { AUTH_METHODS, hashSecret, type ClientRegistry } from './clients.ts';
 import { LOOPBACK_HOSTS, parseRedirectUri, redirectUriMatches, redirectUriProblem } from './redirect-uri.ts';
 import { epoch } from './grants.ts';
+import { addressKey, SlidingWindow } from './throttle.ts';
 
 // RFC 7591: dynamic client registration, what VS Code and Cursor use today.
-// Unknown metadata is ignored (§2); known metadata is validated strictly.
+// Unknown metadata is ignored (§2), so nothing an admin decides (such as
+// resource_server) can be registered; known metadata is validated strictly.
+//
+// Anyone may register, so registration is bounded (oauth_server.registration):
+// per address (429, RFC 6585), in number (503 once max_clients are held), in
+// size (what is stored: at most MAX_REDIRECT_URIS redirect URIs of at most
+// MAX_REDIRECT_URI_LENGTH characters, a 200-character name), and in time: a
+// client no code was ever issued to is deleted after unused_client_ttl.
+
+export const MAX_REDIRECT_URIS = 10;
+// 256 characters, as Microsoft Entra allows; ten URIs cover every editor we know of (VS Code registers four).
+export const MAX_REDIRECT_URI_LENGTH = 256;
 
 const registration = z.object({
-  redirect_uris: z.array(z.string()).min(1, 'redirect_uris needs at least one URI'),
+  redirect_uris: z
+    .array(z.string().max(MAX_REDIRECT_URI_LENGTH, `a redirect URI may have at most ${MAX_REDIRECT_URI_LENGTH} characters`))
+    .min(1, 'redirect_uris needs at least one URI')
+    .max(MAX_REDIRECT_URIS, `at most ${MAX_REDIRECT_URIS} redirect URIs may be registered`),
   token_endpoint_auth_method: z.enum(AUTH_METHODS, { error: `token_endpoint_auth_method must be one of ${AUTH_METHODS.join(', ')}` }).default('client_secret_basic'),
   grant_types: z
     .array(z.enum(['authorization_code', 'refresh_token'], { error: 'grant_types may hold authorization_code and refresh_token' }))
@@ -21,7 +37,7 @@ const registration = z.object({
   client_uri: z.url().optional(),
   logo_uri: z.url().optional(),
   scope: z.string().max(1000).optional(),
-  contacts: z.array(z.string()).optional(),
+  contacts: z.array(z.string().max(320)).max(10).optional(),
   tos_uri: z.url().optional(),
   policy_uri: z.url().optional(),
   software_id: z.string().max(200).optional(),
@@ -38,12 +54,33 @@ export interface RegisterDeps {
   scopesSupported: string[];
   clients: ClientRegistry;
   allowedRedirectUris: string[];
+  limits: Config['oauth_server']['registration'];
   log: Logger;
 }
 
 export function registerRouter(deps: RegisterDeps): Router {
   const router = Router();
-  router.post('/register', express.json({ limit: '32kb' }), async (req, res) => {
+  const { limits } = deps;
+  const perAddress = { max: limits.rate_limit.per_address, windowSeconds: limits.rate_limit.window };
+  const recent = new SlidingWindow();
+
+  /** RFC 6585 §4: this address registered its share for now. */
+  function checkRate(address: string): void {
+    const wait = recent.retryAfter(address, perAddress);
+    if (wait > 0) throw new TooManyRequestsError(`too many registrations from this address; try again in ${wait} s`, { retryAfter: wait });
+  }
+
+  /** The store holds max_clients dynamic clients: none more until unused ones expire or an admin deletes some. */
+  async function checkCapacity(): Promise<void> {
+    const held = (await deps.clients.dynamic()).length;
+    if (held < limits.max_clients) return;
+    deps.log.warn('dynamic registration refused: %d clients registered, the most oauth_server.registration.max_clients allows', held);
+    throw new TemporarilyUnavailableError('this registry holds as many registered clients as it allows; try again later, or ask an admin for a client');
+  }
+
+  router.post('/register', express.json({ limit: '16kb' }), async (req, res) => {
+    const address = addressKey(req.socket.remoteAddress);
+    checkRate(address);
     const parsed = registration.safeParse(req.body ?? {});
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
@@ -69,6 +106,9 @@ export function registerRouter(deps: RegisterDeps): Router {
     const grantTypes = [...new Set([...meta.grant_types, ...(meta.grant_types.includes('authorization_code') ? ['refresh_token' as const] : [])])];
     // A registered scope is what the client may later ask for: keep only what this server knows.
     const scope = meta.scope === undefined ? undefined : meta.scope.split(' ').filter((s) => deps.scopesSupported.includes(s) || s === 'offline_access').join(' ');
+    // Counted from here on, refused for capacity or not: a full registry is no cheaper to hammer.
+    recent.record(address);
+    await checkCapacity();
     const clientId = randomUUID();
     const secret = meta.token_endpoint_auth_method === 'none' ? undefined : randomBytes(32).toString('base64url');
     const issuedAt = epoch();
@@ -84,7 +124,7 @@ export function registerRouter(deps: RegisterDeps): Router {
       application_type: meta.application_type,
       client_id_issued_at: issuedAt,
       source: 'dynamic',
-    });
+    }, issuedAt + limits.unused_client_ttl);
     deps.log.info('registered client %s (%s)', clientId, meta.client_name ?? 'unnamed');
     res
       .status(201)

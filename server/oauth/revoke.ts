@@ -1,7 +1,7 @@
 import express, { type Request, type Response, Router } from 'express';
 import { decodeJwt, type JWTPayload } from 'jose';
 import { z } from 'zod';
-import { InvalidClientError, InvalidRequestError, UnauthorizedClientError } from '../http/errors.ts';
+import { IntrospectionNotAllowedError, InvalidClientError, InvalidRequestError, UnauthorizedClientError } from '../http/errors.ts';
 import { CLIENT_CREDENTIALS_GTY, TokenRejected, verifyRegistryToken } from '../inbound/registry-jwt.ts';
 import type { Logger } from '../log.ts';
 import { authenticateClient, type ClientRegistry } from './clients.ts';
@@ -71,11 +71,15 @@ export function revocationRouter(deps: RevocationDeps): Router {
     res.set('Cache-Control', 'no-store').status(200).end();
   });
 
-  // RFC 7662: resource servers (confidential clients) ask whether a token is active.
+  // RFC 7662: resource servers ask whether a token is active. §2.1: the caller
+  // authenticates; §4: and must be a protected resource allowed to ask, which
+  // only an admin decides (oauth_server.clients[].resource_server, or the admin
+  // API's resource_server): any other client would learn about anyone's tokens.
   router.post('/introspect', form, async (req: Request, res: Response) => {
     const params = parseForm(req);
     const client = await authenticateClient(deps.clients, { authorization: req.headers.authorization, client_id: params.client_id, client_secret: params.client_secret });
     if (client.token_endpoint_auth_method === 'none') throw new InvalidClientError('introspection is for clients that authenticate (RFC 7662 §2.1)');
+    if (client.resource_server !== true) throw new IntrospectionNotAllowedError('this client is not a resource server allowed to introspect tokens (RFC 7662 §4); an admin can make it one');
     res.set('Cache-Control', 'no-store').json(await introspect(deps, params.token));
   });
 

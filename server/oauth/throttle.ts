@@ -1,8 +1,10 @@
-// Login throttling: failed sign-ins are counted per (username, address), per
-// address and per username, over a sliding window. The same rules apply to
-// usernames that do not exist, so the answer never tells them apart.
-// Counters live in this process (a registry behind a load balancer counts per
-// instance).
+// Throttling in this process's memory (a registry behind a load balancer
+// counts per instance), over sliding windows.
+//
+// Login: failed sign-ins are counted per (username, address), per address and
+// per username. The same rules apply to usernames that do not exist, so the
+// answer never tells them apart.
+// Registration (RFC 7591): registrations are counted per address.
 
 export interface ThrottleRule {
   max: number;
@@ -23,13 +25,45 @@ export const DEFAULT_THROTTLE: ThrottleRules = {
 
 const MAX_KEYS = 100_000;
 
+/** When events happened, per key, for as long as a rule looks back. */
+export class SlidingWindow {
+  private readonly events = new Map<string, number[]>();
+
+  constructor(private readonly now: () => number = () => Date.now() / 1000) {}
+
+  private recent(key: string, rule: ThrottleRule): number[] {
+    const since = this.now() - rule.windowSeconds;
+    const list = (this.events.get(key) ?? []).filter((t) => t > since);
+    if (list.length) this.events.set(key, list);
+    else this.events.delete(key);
+    return list;
+  }
+
+  /** Seconds until one more event fits under the rule, or 0 when it does now. */
+  retryAfter(key: string, rule: ThrottleRule): number {
+    const list = this.recent(key, rule);
+    return list.length >= rule.max ? Math.max(1, Math.ceil(list[list.length - rule.max]! + rule.windowSeconds - this.now())) : 0;
+  }
+
+  record(key: string): void {
+    if (this.events.size > MAX_KEYS) this.events.clear(); // bounded memory under a flood
+    this.events.set(key, [...(this.events.get(key) ?? []), this.now()]);
+  }
+
+  forget(key: string): void {
+    this.events.delete(key);
+  }
+}
+
 export class LoginThrottle {
-  private readonly failures = new Map<string, number[]>();
+  private readonly failures: SlidingWindow;
 
   constructor(
     private readonly rules: ThrottleRules = DEFAULT_THROTTLE,
-    private readonly now: () => number = () => Date.now() / 1000,
-  ) {}
+    now?: () => number,
+  ) {
+    this.failures = new SlidingWindow(now);
+  }
 
   private keys(username: string, address: string): [string, ThrottleRule][] {
     const user = username.toLowerCase();
@@ -40,32 +74,34 @@ export class LoginThrottle {
     ];
   }
 
-  private recent(key: string, rule: ThrottleRule): number[] {
-    const since = this.now() - rule.windowSeconds;
-    const list = (this.failures.get(key) ?? []).filter((t) => t > since);
-    if (list.length) this.failures.set(key, list);
-    else this.failures.delete(key);
-    return list;
-  }
-
   /** Seconds to wait before another attempt, or 0 when one is allowed now. */
   retryAfter(username: string, address: string): number {
-    let wait = 0;
-    for (const [key, rule] of this.keys(username, address)) {
-      const list = this.recent(key, rule);
-      if (list.length >= rule.max) wait = Math.max(wait, Math.ceil(list[list.length - rule.max]! + rule.windowSeconds - this.now()));
-    }
-    return wait;
+    return Math.max(...this.keys(username, address).map(([key, rule]) => this.failures.retryAfter(key, rule)));
   }
 
   fail(username: string, address: string): void {
-    if (this.failures.size > MAX_KEYS) this.failures.clear(); // bounded memory under a flood
-    const t = this.now();
-    for (const [key] of this.keys(username, address)) this.failures.set(key, [...(this.failures.get(key) ?? []), t]);
+    for (const [key] of this.keys(username, address)) this.failures.record(key);
   }
 
   /** A successful sign-in clears that user's count from that address. */
   succeed(username: string, address: string): void {
-    this.failures.delete(this.keys(username, address)[0]![0]);
+    this.failures.forget(this.keys(username, address)[0]![0]);
   }
+}
+
+/**
+ * The key a per-address limit counts under: an IPv4 address (IPv4-mapped IPv6
+ * included) as is; an IPv6 address by its /64, the block one subscriber gets
+ * (RFC 6177), so rotating through it is no escape.
+ */
+export function addressKey(address: string | undefined): string {
+  if (!address) return 'unknown';
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return mapped[1]!;
+  if (!address.includes(':')) return address;
+  const [head = '', tail = ''] = address.split('%')[0]!.split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const groups = address.includes('::') ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right] : left;
+  return `${groups.slice(0, 4).map((g) => g.toLowerCase().replace(/^0+(?=.)/, '')).join(':')}::/64`;
 }

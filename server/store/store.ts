@@ -31,9 +31,10 @@ export interface Store {
   /**
    * Atomic read-modify-write of one record: `fn` sees the current payload
    * (undefined when absent or expired) and returns the new one, or undefined
-   * to delete it. No other write to the record interleaves.
+   * to delete it. No other write to the record interleaves. `expiresAt`
+   * omitted keeps the record's expiry; null makes it never expire.
    */
-  update(kind: Kind, id: string, fn: (current: unknown) => unknown, expiresAt?: number): Promise<unknown>;
+  update(kind: Kind, id: string, fn: (current: unknown) => unknown, expiresAt?: number | null): Promise<unknown>;
   /** Return the record and delete it, once: a second consume gets undefined. */
   consume(kind: Kind, id: string): Promise<unknown>;
   destroy(kind: Kind, id: string): Promise<void>;
@@ -91,7 +92,7 @@ export class Collection<S extends z.ZodType> {
   upsert(id: string, payload: z.infer<S>, expiresAt?: number): Promise<void> {
     return this.store.upsert(this.kind, id, payload, expiresAt);
   }
-  async update(id: string, fn: (current: z.infer<S> | undefined) => z.infer<S> | undefined, expiresAt?: number): Promise<z.infer<S> | undefined> {
+  async update(id: string, fn: (current: z.infer<S> | undefined) => z.infer<S> | undefined, expiresAt?: number | null): Promise<z.infer<S> | undefined> {
     return this.parse(await this.store.update(this.kind, id, (current) => fn(this.parse(current)), expiresAt));
   }
   async consume(id: string): Promise<z.infer<S> | undefined> {

@@ -50,7 +50,7 @@ before(async () => {
   f = await startControlFixture(
     (config) => {
       config.outbound = { allow_loopback: true };
-      config.oauth_server.clients = [{ client_id: 'ci-config', name: 'From the file', client_secret_env: 'CONFIG_CLIENT_SECRET', redirect_uris: [REDIRECT] }];
+      config.oauth_server.clients = [{ client_id: 'ci-config', name: 'From the file', client_secret_env: 'CONFIG_CLIENT_SECRET', redirect_uris: [REDIRECT], resource_server: true }];
     },
     { CONFIG_CLIENT_SECRET: CONFIG_SECRET },
   );
@@ -169,6 +169,7 @@ describe('admin-created clients', () => {
         redirect_uris: [REDIRECT],
         grant_types: ['authorization_code', 'refresh_token'],
         scopes: ['mcp:read', 'mcp:write'],
+        resource_server: false,
         disabled: false,
         created_at: 'number',
         updated_at: 'number',
@@ -291,6 +292,35 @@ describe('admin-created clients', () => {
         assert.match(res.body.error_description, why);
       }
     }
+  });
+
+  test('only an admin makes a client a resource server that may introspect (RFC 7662 §4), by POST or PATCH; taking it back stops it at once; a public client cannot be one', async () => {
+    const { tokens } = await signIn(base, ALICE);
+    const introspect = (id: string, secret: string) => fetch(`${base}/oauth/introspect`, { method: 'POST', headers: basic(id, secret), body: new URLSearchParams({ token: tokens.refresh_token }) });
+    const created = await admin.post('/admin/clients', { client_id: 'rs-api', name: 'Resource server', grant_types: ['client_credentials'], resource_server: true });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal(created.body.resource_server, true);
+    const view = (await (await introspect('rs-api', created.body.client_secret)).json()) as { active: boolean; sub: string };
+    assert.deepEqual([view.active, view.sub], [true, 'alice']);
+
+    // A confidential client (admin-created or self-registered) may not, until an admin says so, and no longer once they take it back.
+    const plain = await admin.post('/admin/clients', { client_id: 'later-rs', name: 'Later', grant_types: ['client_credentials'] });
+    const registered = await registerClient(base, { token_endpoint_auth_method: 'client_secret_basic' });
+    for (const [id, secret] of [['later-rs', plain.body.client_secret], [registered.client_id, registered.client_secret!]] as const) {
+      assert.equal((await admin.get(`/admin/clients/${id}`)).body.resource_server, false);
+      const refused = await introspect(id, secret);
+      assert.deepEqual([refused.status, ((await refused.json()) as { error: string }).error], [403, 'unauthorized_client'], id);
+      const marked = await admin.call('PATCH', `/admin/clients/${id}`, { resource_server: true });
+      assert.deepEqual([marked.status, marked.body.resource_server], [200, true]);
+      assert.equal((await introspect(id, secret)).status, 200, id);
+      const unmarked = await admin.call('PATCH', `/admin/clients/${id}`, { resource_server: false });
+      assert.deepEqual([unmarked.status, unmarked.body.resource_server], [200, false]);
+      assert.equal((await introspect(id, secret)).status, 403, id);
+    }
+
+    const publicClient = await admin.post('/admin/clients', { name: 'p', token_endpoint_auth_method: 'none', redirect_uris: [REDIRECT], resource_server: true });
+    assert.equal(publicClient.status, 400);
+    assert.match(publicClient.body.error_description, /^resource_server: a resource server authenticates to introspect, so it must be a confidential client/);
   });
 
   test('a new secret replaces the old one at once, and is shown once', async () => {

@@ -47,6 +47,8 @@ before(async () => {
           grant_types: ['client_credentials'],
           scopes: ['mcp:read', 'mcp:write'],
           token_exchange: { resources: ['/mcp/hub'] },
+          // It checks tokens at /oauth/introspect too.
+          resource_server: true,
         },
         {
           // Acts only for bob, only with mcp:read, only by exchange.

@@ -110,7 +110,10 @@ describe('deactivating a user', () => {
   });
 
   test('introspection says her tokens are not active', async () => {
-    const { client_secret, client_id } = (await (await fetch(`${base}/oauth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ redirect_uris: ['https://rs.example.com/cb'], token_endpoint_auth_method: 'client_secret_basic' }) })).json()) as { client_id: string; client_secret: string };
+    // A resource server an admin set up (RFC 7662 §4: only those may introspect).
+    const created = await carol.post('/admin/clients', { name: 'Resource server', grant_types: ['client_credentials'], resource_server: true });
+    assert.equal(created.status, 201);
+    const { client_secret, client_id } = created.body as { client_id: string; client_secret: string };
     const basic = { authorization: `Basic ${Buffer.from(`${client_id}:${client_secret}`).toString('base64')}` };
     for (const token of [alice.tokens.access_token, alice.tokens.refresh_token]) {
       const res = await fetch(`${base}/oauth/introspect`, { method: 'POST', headers: basic, body: new URLSearchParams({ token }) });

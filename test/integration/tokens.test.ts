@@ -20,8 +20,11 @@ const basic = (id: string, secret: string) => ({ authorization: `Basic ${Buffer.
 
 before(async () => {
   f = await startFixture((config) => {
-    config.oauth_server.clients = [{ client_id: 'resource-server', name: 'A resource server', client_secret_env: 'RS_SECRET', redirect_uris: [] }];
-  }, { RS_SECRET: 'rs-secret-value' });
+    config.oauth_server.clients = [
+      { client_id: 'resource-server', name: 'A resource server', client_secret_env: 'RS_SECRET', redirect_uris: [], resource_server: true },
+      { client_id: 'plain-confidential', name: 'A confidential client', client_secret_env: 'PLAIN_SECRET', redirect_uris: [] },
+    ];
+  }, { RS_SECRET: 'rs-secret-value', PLAIN_SECRET: 'plain-secret-value' });
   base = f.registry.url;
 });
 after(() => f.close());
@@ -83,7 +86,7 @@ describe('revocation (RFC 7009)', () => {
 });
 
 describe('introspection (RFC 7662)', () => {
-  test('a confidential client learns whether tokens are active, and what they carry', async () => {
+  test('a resource server learns whether tokens are active, and what they carry', async () => {
     const { clientId, tokens } = await signIn(base, ALICE, { resource: `${base}/mcp/team` });
     const auth = basic('resource-server', 'rs-secret-value');
     const access = (await (await form('/oauth/introspect', { token: tokens.access_token }, auth)).json()) as Record<string, unknown>;
@@ -98,6 +101,21 @@ describe('introspection (RFC 7662)', () => {
     for (const token of ['garbage', 'a.b.c']) assert.deepEqual(await (await form('/oauth/introspect', { token }, auth)).json(), { active: false });
     await form('/oauth/revoke', { token: tokens.access_token, client_id: clientId });
     assert.deepEqual(await (await form('/oauth/introspect', { token: tokens.access_token }, auth)).json(), { active: false });
+  });
+
+  test("a client an admin did not make a resource server may not introspect (RFC 7662 §4), even one that registered itself as one: 403 unauthorized_client, nothing about the token", async () => {
+    const { tokens } = await signIn(base, ALICE);
+    const registered = (await (await fetch(`${base}/oauth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ redirect_uris: ['https://rs.example.com/cb'], token_endpoint_auth_method: 'client_secret_basic', resource_server: true }) })).json()) as Record<string, unknown>;
+    assert.equal(registered.resource_server, undefined, 'RFC 7591 §2: unknown metadata is ignored, not registered');
+    const callers = [basic(registered.client_id as string, registered.client_secret as string), basic('plain-confidential', 'plain-secret-value')];
+    for (const auth of callers) {
+      for (const token of [tokens.refresh_token, tokens.access_token]) {
+        const res = await form('/oauth/introspect', { token }, auth);
+        assert.equal(res.status, 403);
+        assert.equal(res.headers.get('cache-control'), 'no-store');
+        assert.deepEqual(await res.json(), { error: 'unauthorized_client', error_description: 'this client is not a resource server allowed to introspect tokens (RFC 7662 §4); an admin can make it one' });
+      }
+    }
   });
 
   test('a public client, or a wrong secret, may not introspect', async () => {

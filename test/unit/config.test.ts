@@ -79,6 +79,9 @@ gateways:
     ['shared server without a credential', `upstreams:\n  - id: a\n    url: http://x\n    credential: { type: bearer }\ngateways:\n  - id: g\n    servers:\n      - upstream: a\n        identity: shared\n`, {}, /^gateways\[0\]\.servers\[0\]\.shared_identity: upstream "a" needs a credential/],
     ['identity for the wrong upstream', `upstreams:\n  - id: a\n    url: http://x\n    credential: { type: bearer }\n  - id: b\n    url: http://y\n    credential: { type: bearer }\nidentities:\n  - id: i\n    upstream: b\n    token_env: T\ngateways:\n  - id: g\n    servers:\n      - upstream: a\n        identity: shared\n        shared_identity: i\n`, {}, /shared_identity: identity "i" is for upstream "b", not "a"$/],
     ['bearer without tokens', 'auth:\n  type: bearer\n', {}, /^auth\.bearer\.valid_tokens: auth\.type bearer needs at least one token/],
+    ['a public resource server', 'oauth_server:\n  clients:\n    - client_id: rs\n      name: RS\n      resource_server: true\n', {}, /^oauth_server\.clients\[0\]\.resource_server: a resource server authenticates to the introspection endpoint \(RFC 7662 §2\.1\): set client_secret_env$/],
+    ['no registration limit', 'oauth_server:\n  registration:\n    rate_limit:\n      per_address: 0\n', {}, /^oauth_server\.registration\.rate_limit\.per_address: /],
+    ['unknown registration key', 'oauth_server:\n  registration:\n    max: 5\n', {}, /^oauth_server\.registration: unknown key "max"$/],
   ];
   for (const [name, text, env, expected] of bad) {
     test(`refuses: ${name}`, () => {
@@ -109,6 +112,12 @@ gateways:
     const config = parseConfig({}, '(test)');
     assert.deepEqual(config.gateways, []);
     assert.equal(config.storage.type, 'lowdb');
+  });
+
+  test('dynamic registration is bounded by default: 20 per address an hour, 1,000 clients, unused ones kept 24 h', () => {
+    assert.deepEqual(parseConfig({}, '(test)').oauth_server.registration, { rate_limit: { per_address: 20, window: 3600 }, max_clients: 1000, unused_client_ttl: 86400 });
+    const set = parseConfig({ oauth_server: { registration: { rate_limit: { window: '10m' }, unused_client_ttl: '2h' } } }, '(test)').oauth_server.registration;
+    assert.deepEqual(set, { rate_limit: { per_address: 20, window: 600 }, max_clients: 1000, unused_client_ttl: 7200 });
   });
 
   test('${ENV} expansion works on values only and can be escaped', () => {

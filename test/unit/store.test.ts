@@ -64,6 +64,19 @@ describe('lowdb store', () => {
     await store.close();
   });
 
+  test('an update keeps the expiry, sets a new one, or (null) ends it', async () => {
+    const file = tempFile();
+    const store = await LowdbStore.open(file);
+    const now = Math.floor(Date.now() / 1000);
+    for (const id of ['kept', 'moved', 'ended']) await store.upsert('clients', id, { v: 1 }, now + 600);
+    await store.update('clients', 'kept', () => ({ v: 2 }));
+    await store.update('clients', 'moved', () => ({ v: 2 }), now + 60);
+    await store.update('clients', 'ended', () => ({ v: 2 }), null);
+    const records = (JSON.parse(readFileSync(file, 'utf8')) as { collections: { clients: Record<string, { payload: unknown; expires_at?: number }> } }).collections.clients;
+    assert.deepEqual(records, { kept: { payload: { v: 2 }, expires_at: now + 600 }, moved: { payload: { v: 2 }, expires_at: now + 60 }, ended: { payload: { v: 2 } } });
+    await store.close();
+  });
+
   test('destroyWhere removes every matching record (a refresh-token family)', async () => {
     const store = await LowdbStore.open(tempFile());
     await store.upsert('refresh_tokens', '1', { family: 'f' });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { LoginThrottle } from '../../server/oauth/throttle.ts';
+import { addressKey, LoginThrottle } from '../../server/oauth/throttle.ts';
 
 test('login throttle: per user and address, per address, per user, over a sliding window (frozen clock)', () => {
   let now = 1000;
@@ -28,4 +28,19 @@ test('login throttle: per user and address, per address, per user, over a slidin
   throttle.succeed('carol', '10.3.0.1');
   throttle.fail('carol', '10.3.0.1');
   assert.equal(throttle.retryAfter('carol', '10.3.0.1'), 0);
+});
+
+test('per-address limits count IPv4 as is (mapped too) and IPv6 by its /64', () => {
+  const cases: [string | undefined, string][] = [
+    ['203.0.113.7', '203.0.113.7'],
+    ['::ffff:203.0.113.7', '203.0.113.7'],
+    ['2001:db8:1:2:aaaa:bbbb:cccc:dddd', '2001:db8:1:2::/64'],
+    ['2001:0db8:0001:0002::1', '2001:db8:1:2::/64'],
+    ['2001:db8::1', '2001:db8:0:0::/64'],
+    ['2001:db8:1:2::ffff', '2001:db8:1:2::/64'],
+    ['::1', '0:0:0:0::/64'],
+    ['fe80::1%eth0', 'fe80:0:0:0::/64'],
+    [undefined, 'unknown'],
+  ];
+  for (const [address, key] of cases) assert.equal(addressKey(address), key, String(address));
 });

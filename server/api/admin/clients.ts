@@ -15,6 +15,9 @@ import { type AdminDeps, flip, noStore, switchBody, switchView } from './deps.ts
 // edited and deleted. A client secret is made here, shown once in the answer
 // that made it, and kept only as its SHA-256 (as RFC 7591 registration does).
 //
+// resource_server: an admin allows a confidential client to introspect tokens
+// (RFC 7662 §4), the only way a client gets that (never RFC 7591 registration).
+//
 // Break-glass: disabling a client (any source) refuses it at /oauth/authorize
 // and /oauth/token (no new tokens, no refresh), makes introspection call its
 // tokens inactive, and refuses its unexpired access tokens on the next MCP or
@@ -35,6 +38,8 @@ const editable = {
   /** Omitted: the client may ask for any scope the server supports. */
   scopes: z.array(scopeToken).min(1, 'omit scopes to allow every supported scope').optional(),
   application_type: z.enum(['web', 'native']).optional(),
+  /** RFC 7662 §4: a protected resource that may introspect tokens; confidential clients only. */
+  resource_server: z.boolean().optional(),
   disabled: z.boolean().optional(),
 };
 
@@ -53,12 +58,14 @@ const createBody = z.strictObject({
 const replaceBody = createBody.extend({ token_endpoint_auth_method: createBody.shape.token_endpoint_auth_method.unwrap().optional() });
 const patchBody = z.strictObject({ ...editable }).partial();
 
-type Editable = { name: string; redirect_uris: string[]; grant_types: string[]; scopes?: string[] | undefined; application_type?: 'web' | 'native' | undefined };
+type Editable = { name: string; redirect_uris: string[]; grant_types: string[]; scopes?: string[] | undefined; application_type?: 'web' | 'native' | undefined; resource_server?: boolean | undefined };
 
 /** Rules across fields, and against the server: each problem names its field. */
 function checkClient(deps: AdminDeps, c: Editable, authMethod: string): void {
   // RFC 6749 §4.4: the client speaks for itself, so it must be able to prove who it is.
   if (c.grant_types.includes('client_credentials') && authMethod === 'none') throw new InvalidRequestError('grant_types: client_credentials is for confidential clients (token_endpoint_auth_method client_secret_basic or client_secret_post)');
+  // RFC 7662 §2.1: the introspection endpoint authenticates its callers.
+  if (c.resource_server && authMethod === 'none') throw new InvalidRequestError('resource_server: a resource server authenticates to introspect, so it must be a confidential client (token_endpoint_auth_method client_secret_basic or client_secret_post)');
   c.redirect_uris.forEach((uri, i) => {
     const problem = redirectUriProblem(uri);
     if (problem) throw new InvalidRequestError(`redirect_uris.${i}: ${problem}`);
@@ -87,6 +94,7 @@ function view(c: Client, s: Switch | undefined) {
     grant_types: c.grant_types,
     ...(scopes?.length && { scopes }),
     ...(c.application_type !== undefined && { application_type: c.application_type }),
+    resource_server: c.resource_server === true,
     disabled: s?.disabled ?? false,
     ...(c.client_id_issued_at > 0 && { created_at: c.client_id_issued_at }),
     ...('updated_at' in c && c.updated_at !== undefined && { updated_at: c.updated_at }),
@@ -175,6 +183,7 @@ export function clientRoutes(deps: AdminDeps): Router {
       response_types: input.grant_types.includes('authorization_code') ? ['code'] : [],
       scope: input.scopes?.join(' '),
       application_type: input.application_type,
+      ...(input.resource_server && { resource_server: true }),
       client_id_issued_at: now,
       updated_at: now,
       created_by: req.principal!.subject,
@@ -194,6 +203,7 @@ export function clientRoutes(deps: AdminDeps): Router {
 
   async function update(req: Request<{ id: string }>, current: StoredClient, next: Editable & { disabled?: boolean | undefined }) {
     checkClient(deps, next, current.token_endpoint_auth_method);
+    // An admin's edit keeps a registered client: it no longer expires for lack of use (a resource server never gets a code).
     await clients.records.update(current.client_id, (record) =>
       record && {
         ...record,
@@ -203,8 +213,10 @@ export function clientRoutes(deps: AdminDeps): Router {
         response_types: next.grant_types.includes('authorization_code') ? ['code'] : [],
         scope: next.scopes?.join(' '),
         application_type: next.application_type,
+        resource_server: next.resource_server || undefined,
         updated_at: epoch(),
       },
+      null,
     );
     if (next.disabled !== undefined) await setDisabled(req, current.client_id, next.disabled, undefined);
     return describe(await find(current.client_id));
@@ -231,6 +243,7 @@ export function clientRoutes(deps: AdminDeps): Router {
         grant_types: input.grant_types ?? current.grant_types,
         scopes: 'scopes' in input ? input.scopes : scopes?.length ? scopes : undefined,
         application_type: input.application_type ?? current.application_type,
+        resource_server: input.resource_server ?? current.resource_server,
         disabled: input.disabled,
       }),
     );

@@ -67,6 +67,8 @@ const staticClient = z
     token_endpoint_auth_method: z.enum(['none', 'client_secret_basic', 'client_secret_post']).optional(),
     /** Allows RFC 8693 token exchange (adds its grant type); confidential clients only. */
     token_exchange: tokenExchangePolicy.optional(),
+    /** RFC 7662 §4: a protected resource that may introspect tokens at /oauth/introspect; confidential clients only. */
+    resource_server: z.boolean().default(false),
   })
   .refine((c) => !(c.token_endpoint_auth_method && c.token_endpoint_auth_method !== 'none' && !c.client_secret_env), {
     message: 'a client that authenticates with a secret needs client_secret_env',
@@ -80,10 +82,34 @@ const staticClient = z
     message: 'token exchange is for confidential clients: set client_secret_env',
     path: ['token_exchange'],
   })
+  .refine((c) => !c.resource_server || (c.client_secret_env !== undefined && c.token_endpoint_auth_method !== 'none'), {
+    message: 'a resource server authenticates to the introspection endpoint (RFC 7662 §2.1): set client_secret_env',
+    path: ['resource_server'],
+  })
   .refine((c) => !c.grant_types.includes(TOKEN_EXCHANGE_GRANT) || c.token_exchange !== undefined, {
     message: `${TOKEN_EXCHANGE_GRANT} needs an admin's permission: set token_exchange.resources (and optionally users)`,
     path: ['token_exchange'],
   });
+
+/**
+ * RFC 7591 registration is open to anyone, so it is bounded: per address, in
+ * number, and in time for clients nobody signs in with. Defaults: one address
+ * can hold at most 24 h × 20 = 480 unused clients, under half the cap, so it
+ * takes several addresses to fill it; a person's client registers once.
+ */
+const registrationSection = z.strictObject({
+  /** Registrations from one address (an IPv6 /64) per sliding window; more are 429 with Retry-After. */
+  rate_limit: z
+    .strictObject({
+      per_address: z.number().int().positive().default(20),
+      window: duration.default(3600),
+    })
+    .default({ per_address: 20, window: 3600 }),
+  /** Dynamically registered clients the store may hold; a registration past it is 503 until some expire or an admin deletes some. */
+  max_clients: z.number().int().positive().default(1000),
+  /** A registered client that no code or token was issued to within this time is deleted. */
+  unused_client_ttl: duration.default(24 * 3600),
+});
 
 export const oauthServerSection = z.strictObject({
   enabled: z.boolean().default(true),
@@ -102,6 +128,8 @@ export const oauthServerSection = z.strictObject({
   scopes_supported: z.array(scope).default(['mcp:read', 'mcp:write', 'mcp:admin']),
   /** RFC 7591 dynamic client registration (what VS Code and Cursor use). */
   dynamic_registration: z.boolean().default(true),
+  /** Bounds on dynamic registration (see registrationSection). */
+  registration: registrationSection.default(() => registrationSection.parse({})),
   /** How long a browser stays signed in at the registry (single sign-on across clients). */
   session_lifetime: duration.default(12 * 3600),
   /** Client ID Metadata Documents: an https URL as client_id (the 2026-07-28 MCP revision's preferred registration). */

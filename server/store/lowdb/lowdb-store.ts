@@ -121,13 +121,13 @@ export class LowdbStore implements Store {
     await this.persist();
   }
 
-  async update(kind: Kind, id: string, fn: (current: unknown) => unknown, expiresAt?: number): Promise<unknown> {
+  async update(kind: Kind, id: string, fn: (current: unknown) => unknown, expiresAt?: number | null): Promise<unknown> {
     const records = this.records(kind);
     const next = fn(structuredClone(this.live(kind, id)));
     if (next === undefined) {
       delete records[id];
     } else {
-      const keep = expiresAt ?? records[id]?.expires_at;
+      const keep = expiresAt === null ? undefined : (expiresAt ?? records[id]?.expires_at);
       records[id] = { payload: structuredClone(next), ...(keep !== undefined && { expires_at: keep }) };
     }
     this.changed(kind, id);
