@@ -7,7 +7,7 @@ import type { Logger } from '../log.ts';
 import { AUTH_METHODS, hashSecret, type ClientRegistry } from './clients.ts';
 import { LOOPBACK_HOSTS, parseRedirectUri, redirectUriMatches, redirectUriProblem } from './redirect-uri.ts';
 import { epoch } from './grants.ts';
-import { addressKey, SlidingWindow } from './throttle.ts';
+import { addressKey, isLoopback, SlidingWindow } from './throttle.ts';
 
 // RFC 7591: dynamic client registration, what VS Code and Cursor use today.
 // Unknown metadata is ignored (§2), so nothing an admin decides (such as
@@ -79,8 +79,9 @@ export function registerRouter(deps: RegisterDeps): Router {
   }
 
   router.post('/register', express.json({ limit: '16kb' }), async (req, res) => {
-    const address = addressKey(req.socket.remoteAddress);
-    checkRate(address);
+    // Loopback callers are counted only with rate_limit.loopback (see the config section).
+    const address = limits.rate_limit.loopback || !isLoopback(req.socket.remoteAddress) ? addressKey(req.socket.remoteAddress) : undefined;
+    if (address !== undefined) checkRate(address);
     const parsed = registration.safeParse(req.body ?? {});
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
@@ -107,7 +108,7 @@ export function registerRouter(deps: RegisterDeps): Router {
     // A registered scope is what the client may later ask for: keep only what this server knows.
     const scope = meta.scope === undefined ? undefined : meta.scope.split(' ').filter((s) => deps.scopesSupported.includes(s) || s === 'offline_access').join(' ');
     // Counted from here on, refused for capacity or not: a full registry is no cheaper to hammer.
-    recent.record(address);
+    if (address !== undefined) recent.record(address);
     await checkCapacity();
     const clientId = randomUUID();
     const secret = meta.token_endpoint_auth_method === 'none' ? undefined : randomBytes(32).toString('base64url');

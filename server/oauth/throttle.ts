@@ -94,6 +94,14 @@ export class LoginThrottle {
  * included) as is; an IPv6 address by its /64, the block one subscriber gets
  * (RFC 6177), so rotating through it is no escape.
  */
+/** 127.0.0.0/8, ::1, or an IPv4-mapped loopback address: a caller on this machine (or a proxy on it). */
+export function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  const v4 = /^(?:::ffff:)?(\d+)\.\d+\.\d+\.\d+$/i.exec(address);
+  if (v4) return v4[1] === '127';
+  return address === '::1' || /^(0{1,4}:){7}0{0,3}1$/.test(address);
+}
+
 export function addressKey(address: string | undefined): string {
   if (!address) return 'unknown';
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);

@@ -22,18 +22,6 @@ export interface TestRegistry {
 }
 
 /**
- * Tests register many clients from 127.0.0.1, far more than the per-address
- * registration limit allows (oauth_server.registration.rate_limit, 20 an hour
- * by default): unless a test configures registration itself (those that test
- * the limits do), the limit is lifted.
- */
-function withTestDefaults(raw: Record<string, unknown>): Record<string, unknown> {
-  const oauthServer = raw.oauth_server ?? {};
-  if (typeof oauthServer !== 'object' || Array.isArray(oauthServer) || 'registration' in oauthServer) return raw;
-  return { ...raw, oauth_server: { ...oauthServer, registration: { rate_limit: { per_address: 100_000 } } } };
-}
-
-/**
  * A real registry on a real HTTP port (port 0), built from a configuration
  * object exactly as main.ts builds it, with its own temporary data dir.
  */
@@ -53,7 +41,7 @@ export async function startRegistry(raw: Record<string, unknown>, env: NodeJS.Pr
     const url = `http://127.0.0.1:${port}`;
     let store: Store | undefined;
     try {
-      const config = parseConfig(withTestDefaults(raw), '(test)', env);
+      const config = parseConfig(raw, '(test)', env);
       store = await openStore(config.storage, dataDir);
       // A configured public_url wins (as in main.ts): tests use it to restart a registry "at the same address".
       const registry = await createRegistry({ config, publicUrl: config.server.public_url ?? url, dataDir, store, log, env });

@@ -48,7 +48,8 @@ describe('registrations per address (RFC 6585)', () => {
   let base: string;
   before(async () => {
     f = await startFixture((config) => {
-      config.oauth_server.registration = { rate_limit: { per_address: 3, window: '1h' } };
+      // Counting loopback addresses too: the tests play other hosts from 127.0.0.x.
+      config.oauth_server.registration = { rate_limit: { per_address: 3, window: '1h', loopback: true } };
     });
     base = f.registry.url;
   });
@@ -65,6 +66,17 @@ describe('registrations per address (RFC 6585)', () => {
       assert.equal(refused.body.error, 'temporarily_unavailable');
       assert.match(refused.body.error_description!, new RegExp(`too many registrations from this address; try again in ${wait} s`));
       assert.equal(refused.body.client_id, undefined);
+    }
+  });
+
+  test('loopback callers are not counted unless rate_limit.loopback is set (on a registry bound to 127.0.0.1 they are everyone)', async () => {
+    const local = await startFixture((config) => {
+      config.oauth_server.registration = { rate_limit: { per_address: 3, window: '1h' } };
+    });
+    try {
+      for (let i = 0; i < 6; i++) assert.equal((await registerFrom(local.registry.url, '127.0.0.2')).status, 201, `registration ${i + 1}`);
+    } finally {
+      await local.close();
     }
   });
 

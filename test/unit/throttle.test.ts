@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { addressKey, LoginThrottle } from '../../server/oauth/throttle.ts';
+import { addressKey, isLoopback, LoginThrottle } from '../../server/oauth/throttle.ts';
 
 test('login throttle: per user and address, per address, per user, over a sliding window (frozen clock)', () => {
   let now = 1000;
@@ -43,4 +43,9 @@ test('per-address limits count IPv4 as is (mapped too) and IPv6 by its /64', () 
     [undefined, 'unknown'],
   ];
   for (const [address, key] of cases) assert.equal(addressKey(address), key, String(address));
+});
+
+test('isLoopback: 127.0.0.0/8, ::1 and their mapped forms; nothing else', () => {
+  for (const a of ['127.0.0.1', '127.8.9.10', '::ffff:127.0.0.1', '::1', '0:0:0:0:0:0:0:1']) assert.equal(isLoopback(a), true, a);
+  for (const a of ['10.0.0.1', '128.0.0.1', '::ffff:10.0.0.1', '::2', '2001:db8::1', 'fe80::1', undefined, '']) assert.equal(isLoopback(a), false, String(a));
 });

@@ -96,6 +96,11 @@ const staticClient = z
  * number, and in time for clients nobody signs in with. Defaults: one address
  * can hold at most 24 h × 20 = 480 unused clients, under half the cap, so it
  * takes several addresses to fill it; a person's client registers once.
+ * Loopback callers are not counted per address unless `loopback: true`: on a
+ * registry bound to 127.0.0.1 (npm start) they are everyone (editors, test
+ * suites), and behind a reverse proxy on the same host the proxy's address
+ * would make the limit one for all callers together, which a single flood
+ * could use up; max_clients and unused_client_ttl bound them all.
  */
 const registrationSection = z.strictObject({
   /** Registrations from one address (an IPv6 /64) per sliding window; more are 429 with Retry-After. */
@@ -103,8 +108,10 @@ const registrationSection = z.strictObject({
     .strictObject({
       per_address: z.number().int().positive().default(20),
       window: duration.default(3600),
+      /** Count loopback addresses (127.0.0.0/8, ::1) too. */
+      loopback: z.boolean().default(false),
     })
-    .default({ per_address: 20, window: 3600 }),
+    .default({ per_address: 20, window: 3600, loopback: false }),
   /** Dynamically registered clients the store may hold; a registration past it is 503 until some expire or an admin deletes some. */
   max_clients: z.number().int().positive().default(1000),
   /** A registered client that no code or token was issued to within this time is deleted. */
