@@ -114,10 +114,10 @@ gateways:
     assert.equal(config.storage.type, 'lowdb');
   });
 
-  test('dynamic registration is bounded by default: 20 per address an hour, 1,000 clients, unused ones kept 24 h', () => {
-    assert.deepEqual(parseConfig({}, '(test)').oauth_server.registration, { rate_limit: { per_address: 20, window: 3600 }, max_clients: 1000, unused_client_ttl: 86400 });
-    const set = parseConfig({ oauth_server: { registration: { rate_limit: { window: '10m' }, unused_client_ttl: '2h' } } }, '(test)').oauth_server.registration;
-    assert.deepEqual(set, { rate_limit: { per_address: 20, window: 600 }, max_clients: 1000, unused_client_ttl: 7200 });
+  test('dynamic registration is bounded by default: 20 per address an hour (loopback not counted), 1,000 clients, unused ones kept 24 h', () => {
+    assert.deepEqual(parseConfig({}, '(test)').oauth_server.registration, { rate_limit: { per_address: 20, window: 3600, loopback: false }, max_clients: 1000, unused_client_ttl: 86400 });
+    const set = parseConfig({ oauth_server: { registration: { rate_limit: { window: '10m', loopback: true }, unused_client_ttl: '2h' } } }, '(test)').oauth_server.registration;
+    assert.deepEqual(set, { rate_limit: { per_address: 20, window: 600, loopback: true }, max_clients: 1000, unused_client_ttl: 7200 });
   });
 
   test('${ENV} expansion works on values only and can be escaped', () => {
