@@ -4,34 +4,17 @@
 // upstream session), measured in the same run, in both protocol eras. Prints
 // requests/s, p50/p99 latency, their ratio, and the registry's CPU time per
 // call (from /proc, so it counts only the registry process).
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { importJWK, type JWK, SignJWT } from 'jose';
 import { signIn } from '../test/helpers/oauth.ts';
+import { startProcess as start } from './process.ts';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
-const root = fileURLToPath(new URL('..', import.meta.url));
-
-function start(args: string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
-  const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const match = ready.exec(out);
-      if (match) resolve({ child, match });
-    });
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}: ${err}`)));
-  });
-}
 
 /** utime + stime of a process, in microseconds. */
 function cpuMicros(pid: number): number {

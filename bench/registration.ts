@@ -6,17 +6,16 @@
 // address to the registry). Each time it prints how many were accepted, the
 // store's size, and the median of 7 sign-ins (authorize → login → consent →
 // token, with a configured client) before and after the flood.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { MAX_REDIRECT_URI_LENGTH, MAX_REDIRECT_URIS } from '../server/oauth/register.ts';
 import { submitConsent, submitLogin } from '../test/helpers/form.ts';
 import { authorizeUrl, pkce, REDIRECT, tokenRequest } from '../test/helpers/oauth.ts';
+import { startProcess } from './process.ts';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const USER = { username: 'bench', password: 'bench-password' };
 const CLIENT = 'bench-app';
 
@@ -62,22 +61,7 @@ function start(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
       loopback: true
 `,
   );
-  const child = spawn(process.execPath, ['server/bin/keygate-registry.mjs', '--config', config, '--port', '0', '--data-dir', dataDir], {
-    cwd: root,
-    env: { ...process.env, BENCH_PASSWORD: USER.password, KEYGATE_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const match = /listening on (\S+)\n/.exec(out);
-      if (match) resolve({ child, url: match[1]! });
-    });
-    child.once('exit', (code) => reject(new Error(`the registry exited ${code}: ${err}`)));
-  });
+  return startProcess(['server/bin/keygate-registry.mjs', '--config', config, '--port', '0', '--data-dir', dataDir], { BENCH_PASSWORD: USER.password, KEYGATE_LOG_LEVEL: 'warn' }, /listening on (\S+)\n/).then(({ child, match }) => ({ child, url: match[1]! }));
 }
 
 /** POST /oauth/register from a chosen local address; resolves to the status. */

@@ -43,6 +43,20 @@ async function authorizeStatus(base: string, clientId: string): Promise<{ status
 /** A configured public client, so the admin signs in without registering one. */
 const WEB_APP = { client_id: 'web-app', name: 'Web app', redirect_uris: [REDIRECT] };
 
+/** A registry with these registration limits, and an admin (Carol) signed in through a configured client (registering none). */
+async function withAdmin(registration: Record<string, unknown>) {
+  const f = await startFixture(
+    (config) => {
+      config.oauth_server.builtin.users.push({ username: CAROL.username, password_env: 'CAROL_PASSWORD', scopes: ['mcp:read', 'mcp:admin'] });
+      config.oauth_server.clients = [WEB_APP];
+      config.oauth_server.registration = registration;
+    },
+    { CAROL_PASSWORD: CAROL.password },
+  );
+  const base = f.registry.url;
+  return { f, base, admin: apiClient(base, (await signIn(base, CAROL, { clientId: WEB_APP.client_id, scope: 'mcp:admin' })).tokens.access_token) };
+}
+
 describe('registrations per address (RFC 6585)', () => {
   let f: Fixture;
   let base: string;
@@ -120,16 +134,7 @@ describe('the number of dynamic clients (oauth_server.registration.max_clients)'
   let base: string;
   let admin: ReturnType<typeof apiClient>;
   before(async () => {
-    f = await startFixture(
-      (config) => {
-        config.oauth_server.builtin.users.push({ username: CAROL.username, password_env: 'CAROL_PASSWORD', scopes: ['mcp:read', 'mcp:admin'] });
-        config.oauth_server.clients = [WEB_APP];
-        config.oauth_server.registration = { max_clients: 3 };
-      },
-      { CAROL_PASSWORD: CAROL.password },
-    );
-    base = f.registry.url;
-    admin = apiClient(base, (await signIn(base, CAROL, { clientId: WEB_APP.client_id, scope: 'mcp:admin' })).tokens.access_token);
+    ({ f, base, admin } = await withAdmin({ max_clients: 3 }));
     // Configured and admin-created clients are not dynamic ones: they do not count.
     assert.equal((await admin.post('/admin/clients', { client_id: 'by-admin', name: 'By an admin', redirect_uris: [REDIRECT] })).status, 201);
   });
@@ -164,16 +169,7 @@ describe('clients nobody used expire (oauth_server.registration.unused_client_tt
   let base: string;
   let admin: ReturnType<typeof apiClient>;
   before(async () => {
-    f = await startFixture(
-      (config) => {
-        config.oauth_server.builtin.users.push({ username: CAROL.username, password_env: 'CAROL_PASSWORD', scopes: ['mcp:read', 'mcp:admin'] });
-        config.oauth_server.clients = [WEB_APP];
-        config.oauth_server.registration = { unused_client_ttl: '4s', max_clients: 3 };
-      },
-      { CAROL_PASSWORD: CAROL.password },
-    );
-    base = f.registry.url;
-    admin = apiClient(base, (await signIn(base, CAROL, { clientId: WEB_APP.client_id, scope: 'mcp:admin' })).tokens.access_token);
+    ({ f, base, admin } = await withAdmin({ unused_client_ttl: '4s', max_clients: 3 }));
   });
   after(() => f.close());
 
