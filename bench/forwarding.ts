@@ -168,6 +168,8 @@ try {
     const res = await fetch(`${registryUrl}/oauth/revoke`, { method: 'POST', body: new URLSearchParams({ token: t, client_id: signedIn.clientId }) });
     if (res.status !== 200) throw new Error(`revoking a bench grant: ${res.status}`);
   }
+  // Let the registry finish what the revocations left behind (store writes, audit lines, garbage) before measuring.
+  await new Promise((resolve) => setTimeout(resolve, 3000));
   rows.push(['2026-07-28 via gateway, 1k revocations', await load(gatewayUrl, { ...modern, authorization: viaGateway }, modernBody, registry.child.pid)]);
   const mergedUrl = `${registryUrl}/mcp/bench`;
   rows.push(['2026-07-28 merged /mcp/{gateway}', await load(mergedUrl, { ...modern, 'mcp-name': 'demo__add', authorization: viaGateway }, mergedModernBody, registry.child.pid)]);

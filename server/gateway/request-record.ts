@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuditEntry } from '../audit/audit.ts';
 import type { Principal } from '../inbound/principal.ts';
+import { decodeMcpName } from './mcp-headers.ts';
 
 // The audit record of one MCP request, filled in as the request goes through
 // the steps and written when the response ends: who, which gateway, which
@@ -43,7 +44,11 @@ export function keepBodyForAudit(req: IncomingMessage, record: RequestRecord): v
 function methodAndName(req: IncomingMessage, record: RequestRecord): { method: string | undefined; name: string | undefined } {
   if (record.method !== undefined) return { method: record.method, name: record.name };
   const header = (n: string) => (typeof req.headers[n] === 'string' ? (req.headers[n] as string) : undefined);
-  if (header('mcp-method')) return { method: header('mcp-method'), name: header('mcp-name') };
+  if (header('mcp-method')) {
+    // A name sent Base64-encoded (non-ASCII, 2026-07-28) is recorded as the name it stands for.
+    const name = header('mcp-name');
+    return { method: header('mcp-method'), name: name === undefined ? undefined : (decodeMcpName(name) ?? name) };
+  }
   if (!record.body?.length) return { method: undefined, name: undefined };
   try {
     const body = JSON.parse(Buffer.concat(record.body).toString('utf8')) as { method?: unknown; params?: { name?: unknown; uri?: unknown } };

@@ -254,6 +254,22 @@ describe('an upstream tool whose name is not ASCII', () => {
     const call = g.upstreams.new!.requests.findLast((r) => r.rpc === 'tools/call' && r.name === name)!;
     assert.equal(call.headers['mcp-name'], `=?base64?${Buffer.from(name).toString('base64')}?=`);
   });
+
+  test('on the raw endpoint the encoded Mcp-Name is forwarded as sent, and the audit records the name it stands for', async () => {
+    const name = '天気 ☀';
+    const { client } = await connect(`${base}/mcp/hub/new`, '2026-07-28', { token: g.aliceToken });
+    try {
+      const answer = await client.callTool({ name, arguments: {} });
+      assert.equal((answer.content as { text: string }[])[0]!.text, name);
+    } finally {
+      await client.close();
+    }
+    const audit = await fetch(`${base}/api/v1/me/audit?limit=1000`, { headers: { authorization: `Bearer ${g.aliceToken}` } });
+    const entries = ((await audit.json()) as { entries: { server?: string; method?: string; name?: string }[] }).entries;
+    const names = entries.filter((e) => e.server === 'new' && e.method === 'tools/call').map((e) => e.name);
+    assert.ok(names.includes(name), JSON.stringify(names));
+    assert.ok(!names.some((n) => n?.startsWith('=?base64?')), 'never the encoded form');
+  });
 });
 
 describe('an early 413 on a raw per-user endpoint', () => {
