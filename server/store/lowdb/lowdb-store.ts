@@ -13,6 +13,18 @@ const now = () => Math.floor(Date.now() / 1000);
  * interleave with another) and then persisted. Concurrent persists coalesce
  * into one atomic file write.
  */
+/** Locks this process holds, released on exit: one exit listener for them all, however many stores are open. */
+const heldLocks = new Set<() => void>();
+let releaseOnExit = false;
+function holdUntilExit(release: () => void): void {
+  heldLocks.add(release);
+  if (releaseOnExit) return;
+  releaseOnExit = true;
+  process.once('exit', () => {
+    for (const r of heldLocks) r();
+  });
+}
+
 export class LowdbStore implements Store {
   private readonly db: Low<StoreFile>;
   private pending: Promise<void> | null = null;
@@ -52,7 +64,7 @@ export class LowdbStore implements Store {
     try {
       await store.db.read();
     } catch (err) {
-      store.releaseLock();
+      store.unlock();
       throw err;
     }
     const interval = options.sweepIntervalMs ?? 60_000;
@@ -77,7 +89,7 @@ export class LowdbStore implements Store {
       }
       writeFileSync(this.lockFile, String(process.pid), { mode: 0o600 });
     }
-    process.once('exit', this.releaseLock);
+    holdUntilExit(this.releaseLock);
   }
 
   /** Temp files left by a process killed mid-write: we hold the lock, so none is being written. */
@@ -213,8 +225,12 @@ export class LowdbStore implements Store {
     clearInterval(this.sweeper);
     await this.pending;
     await this.writing.catch(() => undefined);
+    this.unlock();
+  }
+
+  private unlock(): void {
     this.releaseLock();
-    process.removeListener('exit', this.releaseLock);
+    heldLocks.delete(this.releaseLock);
   }
 }
 
