@@ -3,7 +3,11 @@
 // /mcp/{gateway} (the merged endpoint: SDK server toward the client, pooled
 // upstream session), measured in the same run, in both protocol eras. Prints
 // requests/s, p50/p99 latency, their ratio, and the registry's CPU time per
-// call (from /proc, so it counts only the registry process).
+// call (from /proc, so it counts only the registry process). Also: a per-user
+// identity, a token-cache miss, 50 connections, the registry's heap after 10k
+// and after 100k calls, and a last line saying which of issue 10's targets
+// hold (against the lean proxy: throughput >= 0.95x, CPU/call <= 1.3x raw and
+// 1.5x merged, p99 at most 2 ms above).
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +15,7 @@ import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { importJWK, type JWK, SignJWT } from 'jose';
 import { signIn } from '../test/helpers/oauth.ts';
-import { startProcess as start } from './process.ts';
+import { heapUsed, startProcess as start } from './process.ts';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
@@ -56,15 +60,29 @@ gateways:
         name: second
         identity: shared
         shared_identity: svc
+  # The caller's own identity (saved through the self-service API below): its credential is decrypted on the path.
+  - id: personal
+    visibility: private
+    servers:
+      - upstream: demo
+        identity: per_user
 `,
 );
 const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
-const registry = await start([...profile, 'server/bin/keygate-registry.mjs', '--config', configFile, '--port', '0', '--data-dir', data], { DEMO_API_KEY: apiKey, BENCH_PASSWORD: 'bench-password', KEYGATE_LOG_LEVEL: 'warn' }, /listening on (\S+)\n/);
+// Through heap-probe.mjs (under --expose-gc): the bench asks the registry for its heap after a full collection.
+const registry = await start(
+  ['--expose-gc', ...profile, 'bench/heap-probe.mjs', 'server/bin/keygate-registry.mjs', '--config', configFile, '--port', '0', '--data-dir', data],
+  { DEMO_API_KEY: apiKey, BENCH_PASSWORD: 'bench-password', KEYGATE_LOG_LEVEL: 'warn' },
+  /listening on (\S+)\n/,
+  { ipc: true },
+);
 const registryUrl = registry.match[1]!;
 const lean = await start(['--import', 'tsx', 'bench/lean-proxy.ts'], { TARGET: upstreamUrl }, /listening on (\S+)\n/);
 const leanUrl = `${lean.match[1]!}/mcp`;
 const signedIn = await signIn(registryUrl, { username: 'bench', password: 'bench-password' });
 const token = signedIn.tokens.access_token;
+const saved = await fetch(`${registryUrl}/api/v1/me/identities`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ upstream: 'demo', token: apiKey }) });
+if (saved.status !== 201) throw new Error(`saving the bench user's identity: ${saved.status} ${await saved.text()}`);
 
 const meta = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {}, 'io.modelcontextprotocol/clientInfo': { name: 'bench', version: '1' } };
 const modernBody = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'add', arguments: { a: 1, b: 2 }, _meta: meta } });
@@ -119,7 +137,7 @@ async function mintTokens(count: number, claims: (i: number) => Record<string, u
   );
 }
 
-async function load(url: string, headers: Record<string, string>, body: string, pid?: number, tokens?: string[]): Promise<Figures> {
+async function load(url: string, headers: Record<string, string>, body: string, pid?: number, tokens?: string[], connections = CONNECTIONS): Promise<Figures> {
   // Every request carries its own JSON-RPC id (a session's ids must be unique: an
   // SDK server pairs answers with requests by id), and either a distinct token
   // (every request a cache miss) or the one token in `headers` (every request a hit).
@@ -133,9 +151,9 @@ async function load(url: string, headers: Record<string, string>, body: string, 
     },
   ];
   // A short warm-up, then the measured run.
-  await autocannon({ url, method: 'POST', headers, body, connections: CONNECTIONS, duration: 2, requests });
+  await autocannon({ url, method: 'POST', headers, body, connections, duration: 2, requests });
   const cpuBefore = pid ? cpuMicros(pid) : 0;
-  const result = await autocannon({ url, method: 'POST', headers, body, connections: CONNECTIONS, duration: DURATION, requests });
+  const result = await autocannon({ url, method: 'POST', headers, body, connections, duration: DURATION, requests });
   const cpuAfter = pid ? cpuMicros(pid) : 0;
   const calls = result.requests.total;
   return {
@@ -148,6 +166,8 @@ async function load(url: string, headers: Record<string, string>, body: string, 
 }
 
 const rows: [string, Figures][] = [];
+const heap: { after10k?: number; after100k?: number } = {};
+const HEAP_CALLS = Number(process.env.BENCH_HEAP_CALLS ?? 100_000);
 try {
   const direct = `Bearer ${apiKey}`;
   const viaGateway = `Bearer ${token}`;
@@ -157,6 +177,9 @@ try {
   rows.push(['2026-07-28 direct', await load(upstreamUrl, { ...modern, authorization: direct }, modernBody)]);
   rows.push(['2026-07-28 lean proxy', await load(leanUrl, { ...modern, authorization: direct }, modernBody, lean.child.pid)]);
   rows.push(['2026-07-28 via gateway', await load(gatewayUrl, { ...modern, authorization: viaGateway }, modernBody, registry.child.pid)]);
+  rows.push(['2026-07-28 per-user identity', await load(`${registryUrl}/mcp/personal/demo`, { ...modern, authorization: viaGateway }, modernBody, registry.child.pid)]);
+  rows.push(['2026-07-28 lean proxy, 50 conns', await load(leanUrl, { ...modern, authorization: direct }, modernBody, lean.child.pid, undefined, 50)]);
+  rows.push(['2026-07-28 via gateway, 50 conns', await load(gatewayUrl, { ...modern, authorization: viaGateway }, modernBody, registry.child.pid, undefined, 50)]);
   // Enough distinct tokens that none repeats within a run (about 1,000 calls/s at most here).
   const fresh = await mintTokens(Math.max(20_000, (DURATION + 2) * 2500));
   rows.push(['2026-07-28 gateway, token cache miss', await load(gatewayUrl, modern, modernBody, registry.child.pid, fresh)]);
@@ -182,6 +205,13 @@ try {
   rows.push(['2025-11-25 via gateway', await load(gatewayUrl, { ...legacy, authorization: viaGateway, 'mcp-session-id': gatewaySession }, legacyBody, registry.child.pid)]);
   const mergedSession = await legacySession(mergedUrl, viaGateway);
   rows.push(['2025-11-25 merged /mcp/{gateway}', await load(mergedUrl, { ...legacy, authorization: viaGateway, 'mcp-session-id': mergedSession }, mergedLegacyBody, registry.child.pid)]);
+
+  // The heap (after a full collection) once 10k more calls have gone through, and once 100k have: flat means no leak per call.
+  const calls = (amount: number) => autocannon({ url: gatewayUrl, method: 'POST', headers: { ...modern, authorization: viaGateway }, body: modernBody, connections: CONNECTIONS, amount });
+  await calls(10_000);
+  heap.after10k = await heapUsed(registry.child);
+  await calls(HEAP_CALLS - 10_000);
+  heap.after100k = await heapUsed(registry.child);
 } finally {
   // Each process is gone (the registry flushes its audit log on SIGTERM) before its data directory is.
   await Promise.all([registry, lean, upstream].map(({ child }) => new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : (child.once('exit', resolve), child.kill('SIGTERM'))))));
@@ -223,6 +253,32 @@ console.log(
   `revocation check on a cache hit: ${checked.cpuPerCall!.toFixed(0)} µs CPU per call with 1,000 grants revoked, ${plain.cpuPerCall!.toFixed(0)} µs with none ` +
     `(${(checked.cpuPerCall! - plain.cpuPerCall!).toFixed(0)} µs); throughput ${(checked.rps / plain.rps).toFixed(3)}x`,
 );
+const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+const heapRatio = heap.after100k! / heap.after10k!;
+console.log(`heap after ${(10_000).toLocaleString('en')} calls ${mb(heap.after10k!)}, after ${HEAP_CALLS.toLocaleString('en')} ${mb(heap.after100k!)} (${heapRatio.toFixed(3)}x)`);
+
+// Issue 10's targets, each path against the lean proxy of its era (measured in this run).
+const figures = (name: string) => rows.find(([n]) => n === name)![1];
+const verdicts: string[] = [];
+for (const [path, lean, cpuLimit] of [
+  ['2026-07-28 via gateway', '2026-07-28 lean proxy', 1.3],
+  ['2026-07-28 per-user identity', '2026-07-28 lean proxy', 1.3],
+  ['2026-07-28 via gateway, 50 conns', '2026-07-28 lean proxy, 50 conns', 1.3],
+  ['2026-07-28 merged /mcp/{gateway}', '2026-07-28 lean proxy', 1.5],
+  ['2025-11-25 via gateway', '2025-11-25 lean proxy', 1.3],
+  ['2025-11-25 merged /mcp/{gateway}', '2025-11-25 lean proxy', 1.5],
+] as const) {
+  const g = figures(path);
+  const l = figures(lean);
+  const rps = g.rps / l.rps;
+  const cpu = g.cpuPerCall! / l.cpuPerCall!;
+  const p99 = g.p99 - l.p99;
+  const missed = [rps < 0.95 && 'throughput', cpu > cpuLimit && 'CPU', p99 > 2 && 'p99'].filter(Boolean);
+  verdicts.push(`${path}: ${rps.toFixed(2)}x throughput, ${cpu.toFixed(2)}x CPU (<= ${cpuLimit}), p99 ${p99 >= 0 ? '+' : ''}${p99} ms: ${missed.length ? `misses ${missed.join(', ')}` : 'holds'}`);
+}
+verdicts.push(`heap after ${HEAP_CALLS.toLocaleString('en')} calls vs 10,000: ${heapRatio.toFixed(2)}x: ${heapRatio <= 1.1 ? 'holds' : 'misses (more than 10 % growth)'}`);
+console.log(`\ntargets (vs the lean proxy: throughput >= 0.95x, CPU/call <= 1.3x raw and 1.5x merged, p99 <= +2 ms; heap flat within 10 %):\n${verdicts.map((v) => `  ${v}`).join('\n')}`);
+
 const failed = rows.filter(([, f]) => f.errors > 0);
 if (failed.length) {
   console.error(`\nerrors in: ${failed.map(([n]) => n).join(', ')}`);
