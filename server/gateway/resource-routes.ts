@@ -36,7 +36,7 @@ export function uriOrigin(uri: string): { scheme: string; origin: string } | und
 /** Steps 3-5 for a URI no server listed and no template matches. `serving`: the servers that can serve the request; `what`: what they do ("support subscriptions"). */
 export function routeUnlisted(uri: string, serving: ServerResources[], what: string): UnlistedRoute {
   const head = `no server listed ${uri} or has a template that matches it`;
-  if (serving.length === 0) return { refused: `${head}, and no server on this gateway ${what}` };
+  if (serving.length === 0) return { refused: `${head}, and none of the servers you can use here ${what}` };
   if (serving.length === 1) return { server: serving[0]!.name };
   const target = uriOrigin(uri);
   if (target) {

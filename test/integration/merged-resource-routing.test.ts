@@ -26,6 +26,8 @@ before(async () => {
       config.gateways.push(
         { id: 'mixed', visibility: 'private', servers: [shared('feed'), shared('files')] },
         { id: 'pair', visibility: 'private', servers: [shared('alpha'), shared('beta')] },
+        // feed as a per-user server: a caller who has not connected it cannot be routed there.
+        { id: 'personal', visibility: 'private', servers: [{ upstream: 'feed', identity: 'per_user' }, shared('files')] },
       );
     },
   );
@@ -109,6 +111,22 @@ describe('subscribing to a URI no server listed', () => {
         return true;
       });
       assert.equal(reached('alpha', 'resources/subscribe', uri) + reached('beta', 'resources/subscribe', uri), 0);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('a per-user server the caller has not connected is never the one chosen: refused, and nothing reaches it', async () => {
+    const uri = 'live://ticker/45';
+    const { client } = await connect(`${g.registry.url}/mcp/personal`, '2025-11-25', { token: g.bobToken });
+    try {
+      await assert.rejects(client.subscribeResource({ uri }), (err: { code: number; message: string; data?: unknown }) => {
+        assert.equal(err.code, -32602);
+        assert.deepEqual(err.data, { uri });
+        assert.match(err.message, /and none of the servers you can use here support subscriptions/);
+        return true;
+      });
+      assert.equal(reached('feed', 'resources/subscribe', uri), 0);
     } finally {
       await client.close();
     }
