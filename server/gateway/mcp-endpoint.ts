@@ -19,7 +19,9 @@ import { auditEntry, keepBodyForAudit, newRecord, type RequestRecord } from './r
 import { gatewayStateCodec, PendingCalls } from './round-trips.ts';
 import type { SessionBinding } from './session-binding.ts';
 import { asUnconnected, ToolCache } from './unconnected.ts';
-import { parseStandInSession, standInSessionId, unconnectedResponder } from './unconnected-responder.ts';
+import { initializeParamsOf, parseStandInSession, standInSessionId, unconnectedResponder } from './unconnected-responder.ts';
+import { ContinuedSessions } from './stand-in-continuation.ts';
+import { UpstreamError } from './upstream-client.ts';
 import { upstreamRequest } from './upstream-http.ts';
 import { UpstreamPool } from './upstream-pool.ts';
 import { endpointScopes, holdsEveryScope, missingScope } from './scopes.ts';
@@ -76,6 +78,7 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
   const pool = new UpstreamPool({ log, clientInfo: { name: 'keygate', version: VERSION } });
   const merged = new MergedEndpoint({ catalog, resolver: deps.resolver, pool, tools, codec, pending, log, version: VERSION });
   const standIn = unconnectedResponder({ tools, codec, version: VERSION });
+  const continued = new ContinuedSessions(log);
 
   async function handleMcp(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // The audit record, filled in as the request goes, written when the response ends.
@@ -278,7 +281,8 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
     // 2025-era sessions: the client holds a caller-bound wrapper of the upstream's id.
     const caller = callerKey(principal);
     // Bound to the identity too: after switching identities the old upstream session is not reused.
-    const routeKey = `${gateway.id}/${assignment.name}/${(resolved.ok && resolved.identity?.id) || ''}`;
+    const routeOf = (identity: string) => `${gateway.id}/${assignment!.name}/${identity}`;
+    const routeKey = routeOf((resolved.ok && resolved.identity?.id) || '');
     // Not connected yet (no identity, or its sign-in expired): a stand-in answers, below.
     const unconnected = resolved.ok || resolved.failure.status === 401 ? undefined : asUnconnected(resolved.failure, resolved.connectUrl);
     if (!resolved.ok && !unconnected) {
@@ -289,9 +293,21 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
     }
     const presentedSession = req.headers['mcp-session-id'];
     let upstreamSession: string | undefined;
+    /** A session the stand-in opened before the person connected, going on upstream now: its key in `continued`. */
+    let continuedKey: string | undefined;
     if (typeof presentedSession === 'string') {
       upstreamSession = deps.sessions.unwrap(caller, routeKey, presentedSession);
-      if (upstreamSession === undefined || (resolved.ok && parseStandInSession(upstreamSession))) {
+      // The stand-in's sessions are bound to the route without an identity (the caller had none then).
+      const opened = resolved.ok ? parseStandInSession(upstreamSession ?? deps.sessions.unwrap(caller, routeOf(''), presentedSession) ?? '') : undefined;
+      if (resolved.ok && opened?.initialize) {
+        continuedKey = `${caller}\n${routeKey}\n${presentedSession}`;
+        try {
+          upstreamSession = (await continued.upstreamSession(continuedKey, assignment.upstream, resolved.headers, opened.initialize)).upstreamId;
+        } catch (err) {
+          if (!(err instanceof UpstreamError)) throw err;
+          return fail(req, res, upstreamFailure(err, assignment));
+        }
+      } else if (upstreamSession === undefined || opened) {
         // Streamable HTTP: an unknown session is 404, and the client starts a new one.
         return fail(req, res, { status: 404, code: CODES.notFound, step: 'gateway', reason: 'unknown_session', message: 'session not found' });
       }
@@ -301,10 +317,11 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
       record.outcome = unconnected.reason;
       const standInSession = upstreamSession === undefined ? undefined : parseStandInSession(upstreamSession);
       if (upstreamSession !== undefined && !standInSession) return fail(req, res, { status: 404, code: CODES.notFound, step: 'gateway', reason: 'unknown_session', message: 'session not found' });
-      const init = facts.calls.find((c) => c.method === 'initialize');
-      const urlElicitation = init ? initializeDeclaresUrlElicitation(facts.body) : (standInSession?.urlElicitation ?? false);
+      const init = facts.calls.some((c) => c.method === 'initialize') ? initializeParamsOf(facts.body) : undefined;
+      // MCP 2025-11-25: a client that can open a URL for the user declares capabilities.elicitation.url.
+      const urlElicitation = init ? (init.capabilities.elicitation as { url?: unknown } | undefined)?.url !== undefined : (standInSession?.urlElicitation ?? false);
       if (facts.calls.length === 0 && req.method === 'POST' && facts.body === undefined) keepBodyForAudit(req, record);
-      return standIn(req, res, { assignment, unconnected, caller, principal, urlElicitation }, facts.body, init ? deps.sessions.wrap(caller, routeKey, standInSessionId(urlElicitation)) : undefined);
+      return standIn(req, res, { assignment, unconnected, caller, principal, urlElicitation }, facts.body, init ? deps.sessions.wrap(caller, routeKey, standInSessionId(urlElicitation, init)) : undefined);
     }
     if (!resolved.ok) throw new Error('unreachable: every refusal is answered above');
     const credentialHeaders = resolved.headers;
@@ -321,7 +338,10 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
           return listed.filter((t) => toolOffered(assignment!, principal, String((t as { name?: unknown }).name)));
         }
       : undefined;
-    forward(req, res, assignment, buildUpstreamHeaders(req.headers, credentialHeaders, upstreamSession, mirroredHeaders), (upstreamId) => deps.sessions.wrap(caller, routeKey, upstreamId), log, facts.body, rewrite);
+    if (continuedKey !== undefined && req.method === 'DELETE') continued.forget(continuedKey);
+    // A continued session keeps the id the client holds.
+    const wrapSession = (upstreamId: string) => continuedKey !== undefined && typeof presentedSession === 'string' ? presentedSession : deps.sessions.wrap(caller, routeKey, upstreamId);
+    forward(req, res, assignment, buildUpstreamHeaders(req.headers, credentialHeaders, upstreamSession, mirroredHeaders), wrapSession, log, facts.body, rewrite);
   }
 
   return Object.assign(handleMcp, {
@@ -340,15 +360,16 @@ function header(req: IncomingMessage, name: string): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-/** Did this initialize body declare URL-mode elicitation (capabilities.elicitation.url)? */
-function initializeDeclaresUrlElicitation(body: Buffer | undefined): boolean {
-  if (!body) return false;
-  try {
-    const parsed = JSON.parse(body.toString('utf8')) as { params?: { capabilities?: { elicitation?: { url?: unknown } } } };
-    return parsed.params?.capabilities?.elicitation?.url !== undefined;
-  } catch {
-    return false;
-  }
+/** An upstream that failed while the gateway opened a session on the client's behalf, said as the forwarder says it. */
+function upstreamFailure(err: UpstreamError, assignment: Assignment): GatewayFailure {
+  const credential = err.reason === 'upstream_rejected_credential';
+  return {
+    status: err.reason === 'upstream_timeout' ? 504 : 502,
+    code: credential ? CODES.credential : CODES.upstream,
+    step: 'upstream',
+    reason: err.reason,
+    message: credential ? `${err.message}; an admin must check the identity assigned to /mcp/${assignment.gateway}/${assignment.name}` : err.message,
+  };
 }
 
 function buildUpstreamHeaders(incoming: IncomingHttpHeaders, credential: Record<string, string>, session: string | undefined, mirrored: boolean): OutgoingHttpHeaders {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { toNodeHandler } from '@modelcontextprotocol/node';
-import { type AuthInfo, createMcpHandler, isInitializeRequest, isJsonContentType, isLegacyRequest, WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server';
+import { type AuthInfo, createMcpHandler, isInitializeRequest, isJsonContentType, isLegacyRequest, ResourceNotFoundError, WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server';
 import { flushingResponse } from '../http/flushing-response.ts';
 import { callerKey as callerKeyOf, type Principal } from '../inbound/principal.ts';
 import type { Logger } from '../log.ts';
@@ -177,8 +177,11 @@ export class MergedEndpoint {
     await this.handlers.watchAll(rc).catch(() => undefined);
     for (const uri of uris) {
       try {
-        const a = await this.handlers.route(rc, stub, uri);
-        if (!a) continue;
+        const a = await this.handlers.route(rc, stub, uri, 'subscribe');
+        if (a instanceof ResourceNotFoundError) {
+          this.log.debug('/mcp/%s: not subscribing to %s: %s', rc.caller.gatewayId, uri, a.message);
+          continue;
+        }
         const reach = await this.handlers.reach(rc, a);
         if (!reach.ok) continue;
         await reach.conn.connect(reach.headers);

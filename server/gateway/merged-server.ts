@@ -19,6 +19,7 @@ import { readClientCredentials } from './client-credentials.ts';
 import { CODES, type GatewayFailure } from './jsonrpc.ts';
 import type { CallerState, LegacySession } from './merged-caller.ts';
 import { NameBook } from './naming.ts';
+import { routeUnlisted, type ServerResources } from './resource-routes.ts';
 import type { RequestRecord } from './request-record.ts';
 import { type GatewayState, type PendingCall, type PendingCalls } from './round-trips.ts';
 import {
@@ -40,7 +41,8 @@ import { identityKey, type UpstreamPool } from './upstream-pool.ts';
 // caller may use offers, and route each call to its assignment's upstream
 // with the identity the resolver picks for this caller. Names are prefixed
 // with the assignment (naming.ts); resource URIs stay as the upstream gave
-// them and are routed by who listed them, or whose template matches.
+// them and are routed by who listed them, or whose template matches
+// (resource-routes.ts).
 
 const ENVELOPE_CAPS = 'io.modelcontextprotocol/clientCapabilities';
 const ENVELOPE_INFO = 'io.modelcontextprotocol/clientInfo';
@@ -429,8 +431,12 @@ export class MergedHandlers {
     return { resourceTemplates: out };
   }
 
-  /** Which assignment serves a URI: the one that listed it, else the first whose template matches. */
-  async route(rc: RequestContext, ctx: ServerContext, uri: string): Promise<Assignment | undefined> {
+  /**
+   * Which assignment serves a URI (resource-routes.ts): the one that listed it, else the first whose
+   * template matches, else, for a URI nobody listed, the one server that can serve `need` (by its
+   * capabilities, then the URI's scheme and authority). A URI no rule places: resource not found, saying why.
+   */
+  async route(rc: RequestContext, ctx: ServerContext, uri: string, need: 'read' | 'subscribe' = 'read'): Promise<Assignment | ResourceNotFoundError> {
     const gateway = this.gateway(rc);
     const find = () => {
       const listed = rc.caller.routes.get(uri);
@@ -447,35 +453,57 @@ export class MergedHandlers {
       Object.assign(rc.record, record);
       a = find();
     }
-    return a;
+    if (a) return a;
+    // Not listed, no template: the servers this caller reaches that can serve the request.
+    const serving = await Promise.all(
+      [...gateway.servers.values()].map(async (s): Promise<ServerResources | undefined> => {
+        try {
+          const reach = await this.reach(rc, s);
+          if (!reach.ok) return undefined;
+          await reach.conn.connect(reach.headers);
+          const resources = reach.conn.capabilities.resources;
+          if (!resources || (need === 'subscribe' && !resources.subscribe)) return undefined;
+        } catch {
+          return undefined;
+        }
+        const uris = [...rc.caller.routes].filter(([, name]) => name === s.name).map(([u]) => u);
+        return { name: s.name, uris, templates: rc.caller.templates.filter((t) => t.assignment === s.name).map((t) => t.uriTemplate) };
+      }),
+    );
+    const routed = routeUnlisted(uri, serving.filter((s) => s !== undefined), need === 'subscribe' ? 'support subscriptions' : 'offer resources');
+    if ('server' in routed) return gateway.servers.get(routed.server)!;
+    // The SDK's resource-not-found: -32602 with data exactly { uri } (every revision).
+    return new ResourceNotFoundError(uri, `Resource not found: ${routed.refused}`);
   }
 
   async readResource(request: { params: { uri: string; [k: string]: unknown } }, rc: RequestContext, ctx: ServerContext): Promise<Record<string, unknown>> {
     const { uri } = request.params;
     const a = await this.route(rc, ctx, uri);
-    this.note(rc, 'resources/read', uri, a);
-    if (!a) {
+    if (a instanceof ResourceNotFoundError) {
+      this.note(rc, 'resources/read', uri);
       rc.record.outcome = 'unknown_resource';
-      throw new ResourceNotFoundError(uri);
+      throw a;
     }
+    this.note(rc, 'resources/read', uri, a);
     return this.routed(rc, ctx, a, 'resources/read', request.params);
   }
 
   async subscribe(request: { params: { uri: string } }, rc: RequestContext, ctx: ServerContext, on: boolean): Promise<Record<string, never>> {
     const { uri } = request.params;
     const session = rc.session;
-    const a = await this.route(rc, ctx, uri);
-    this.note(rc, on ? 'resources/subscribe' : 'resources/unsubscribe', uri, a);
-    if (!session) return {};
-    if (!on) {
-      const held = session.subscriptions.get(uri);
-      session.subscriptions.delete(uri);
-      if (held) await held.conn.unsubscribe(uri, held.headers);
+    const held = session?.subscriptions.get(uri);
+    if (!on && held) {
+      this.note(rc, 'resources/unsubscribe', uri);
+      session!.subscriptions.delete(uri);
+      await held.conn.unsubscribe(uri, held.headers);
       return {};
     }
-    if (!a) {
+    const a = await this.route(rc, ctx, uri, 'subscribe');
+    this.note(rc, on ? 'resources/subscribe' : 'resources/unsubscribe', uri, a instanceof ResourceNotFoundError ? undefined : a);
+    if (!session || !on) return {};
+    if (a instanceof ResourceNotFoundError) {
       rc.record.outcome = 'unknown_resource';
-      throw new ResourceNotFoundError(uri);
+      throw a;
     }
     const reach = await this.reach(rc, a);
     if (!reach.ok) {
@@ -532,7 +560,8 @@ export class MergedHandlers {
     } else if (ref.type === 'ref/resource' && typeof ref.uri === 'string') {
       const uri = ref.uri;
       const t = rc.caller.templates.find((x) => x.uriTemplate === uri);
-      a = t ? gateway.servers.get(t.assignment) : await this.route(rc, ctx, uri);
+      const routed = t ? gateway.servers.get(t.assignment) : await this.route(rc, ctx, uri);
+      a = routed instanceof ResourceNotFoundError ? undefined : routed;
     }
     this.note(rc, 'completion/complete', ref.name ?? ref.uri, a);
     if (!a) return { completion: { values: [], hasMore: false } };

@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { toNodeHandler } from '@modelcontextprotocol/node';
 import { createMcpHandler, inputRequired, ProtocolError, type RequestStateCodec, Server, type ServerContext, UrlElicitationRequiredError } from '@modelcontextprotocol/server';
+import { z } from 'zod';
 import type { Principal } from '../inbound/principal.ts';
 import { type Assignment, toolAllowed } from './catalog.ts';
 import { toolOffered } from './tool-policy.ts';
@@ -13,8 +15,8 @@ import { CONNECT_TOOL, connectElicitation, connectToolError, placeholderTool, su
 // server/discover, tools/list (the upstream's tools as last seen, or a
 // placeholder tool), and tools/call with the connect URL (unconnected.ts).
 // A 2025 client gets a session id that is Keygate's own: once the account is
-// connected, that id is unknown upstream, the client gets 404 and starts a
-// real session.
+// connected, the gateway opens the session upstream on the client's behalf
+// and the same id goes on there (stand-in-continuation.ts).
 
 const ENVELOPE_CAPS = 'io.modelcontextprotocol/clientCapabilities';
 
@@ -31,13 +33,54 @@ export interface StandIn {
 
 export const STAND_IN_SESSION = 'keygate-unconnected';
 
-export function standInSessionId(urlElicitation: boolean): string {
-  return `${STAND_IN_SESSION};url=${urlElicitation ? 1 : 0}`;
+/** What a 2025 client said in its initialize: replayed to the upstream once the person connects (stand-in-continuation.ts). */
+export const initializeParams = z.strictObject({
+  protocolVersion: z.string().max(64),
+  capabilities: z.record(z.string(), z.unknown()),
+  clientInfo: z.looseObject({ name: z.string(), version: z.string() }),
+});
+export type InitializeParams = z.infer<typeof initializeParams>;
+
+/** The client's initialize params, from an initialize request's body (undefined when they are not valid). */
+export function initializeParamsOf(body: Buffer | undefined): InitializeParams | undefined {
+  if (!body) return undefined;
+  try {
+    const params = (JSON.parse(body.toString('utf8')) as { params?: Record<string, unknown> }).params;
+    const parsed = initializeParams.safeParse({ protocolVersion: params?.protocolVersion, capabilities: params?.capabilities, clientInfo: params?.clientInfo });
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
-export function parseStandInSession(upstreamId: string): { urlElicitation: boolean } | undefined {
-  if (!upstreamId.startsWith(`${STAND_IN_SESSION};`)) return undefined;
-  return { urlElicitation: upstreamId.endsWith('url=1') };
+/** At most this much of a client's initialize is carried in the session id (beyond it, the session cannot go on after connecting). */
+const MAX_CARRIED = 2048;
+
+/**
+ * The stand-in's own 2025 session id (wrapped and bound to the caller by session-binding.ts, which
+ * MACs all of it): unique, and carrying what the stand-in must remember, statelessly — whether the
+ * client declared URL elicitation, and its initialize params, so the session can go on upstream once
+ * the person connects.
+ */
+export function standInSessionId(urlElicitation: boolean, init: InitializeParams | undefined): string {
+  const carried = init === undefined ? '' : JSON.stringify(init);
+  const nonce = randomBytes(16).toString('base64url');
+  return `${STAND_IN_SESSION};url=${urlElicitation ? 1 : 0};${nonce}${carried.length > 0 && carried.length <= MAX_CARRIED ? `;${carried}` : ''}`;
+}
+
+export function parseStandInSession(upstreamId: string): { urlElicitation: boolean; initialize: InitializeParams | undefined } | undefined {
+  const match = /^keygate-unconnected;url=([01])(?:;[A-Za-z0-9_-]+(?:;(\{.*\}))?)?$/s.exec(upstreamId);
+  if (!match) return undefined;
+  let initialize: InitializeParams | undefined;
+  if (match[2] !== undefined) {
+    try {
+      const parsed = initializeParams.safeParse(JSON.parse(match[2]));
+      if (parsed.success) initialize = parsed.data;
+    } catch {
+      initialize = undefined;
+    }
+  }
+  return { urlElicitation: match[1] === '1', initialize };
 }
 
 export function unconnectedResponder(deps: { tools: ToolCache; codec: RequestStateCodec<GatewayState>; version: string }) {

@@ -72,6 +72,8 @@ export interface ConnectionDeps {
   /** Era verdicts by upstream URL, shared by every identity's connection to it. */
   eras: Map<string, Era>;
   clientInfo: Implementation;
+  /** 2025 initialize params to send instead of Keygate's own (a client's session opened on its behalf: stand-in-continuation.ts). */
+  initialize?: { protocolVersion: string; capabilities: Record<string, unknown>; clientInfo: Implementation } | undefined;
 }
 
 /** Capabilities Keygate declares to a 2025 upstream: it relays each kind to whichever client made the call. */
@@ -175,7 +177,7 @@ export class UpstreamConnection {
   /** 2025: initialize, then notifications/initialized; the session id comes back as Mcp-Session-Id. */
   private async initialize(headers: Record<string, string>): Promise<void> {
     const id = `keygate-init-${this.nextId++}`;
-    const body = { jsonrpc: '2.0', id, method: 'initialize', params: { protocolVersion: LEGACY_VERSION, capabilities: RELAYED_CAPABILITIES, clientInfo: this.deps.clientInfo } };
+    const body = { jsonrpc: '2.0', id, method: 'initialize', params: this.deps.initialize ?? { protocolVersion: LEGACY_VERSION, capabilities: RELAYED_CAPABILITIES, clientInfo: this.deps.clientInfo } };
     this.initializations++;
     const res = await this.send('POST', { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers }, JSON.stringify(body), undefined);
     this.refuseCredentialFailure(res);

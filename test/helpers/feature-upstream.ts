@@ -88,7 +88,7 @@ class MemoryEventStore implements EventStore {
   }
 }
 
-export async function startFeatureUpstream(options: { eras?: UpstreamEras; name?: string; requireAuthorization?: (value: string | undefined) => boolean } = {}): Promise<FeatureUpstream> {
+export async function startFeatureUpstream(options: { eras?: UpstreamEras; name?: string; requireAuthorization?: (value: string | undefined) => boolean; /** Declare resources.subscribe (default true). */ subscriptions?: boolean } = {}): Promise<FeatureUpstream> {
   const eras = options.eras ?? 'both';
   const name = options.name ?? `feature-${eras}`;
   const requests: UpstreamRequest[] = [];
@@ -103,7 +103,7 @@ export async function startFeatureUpstream(options: { eras?: UpstreamEras; name?
     const server = new McpServer(
       { name, version: '1.2.3' },
       {
-        capabilities: { logging: {}, resources: { subscribe: true, listChanged: true }, tools: { listChanged: true }, prompts: { listChanged: true }, completions: {} },
+        capabilities: { logging: {}, resources: { subscribe: options.subscriptions ?? true, listChanged: true }, tools: { listChanged: true }, prompts: { listChanged: true }, completions: {} },
         instructions: `The ${name} test upstream.`,
       },
     );
@@ -188,6 +188,7 @@ export async function startFeatureUpstream(options: { eras?: UpstreamEras; name?
     }));
 
     // 2025 sessions subscribe with resources/subscribe (2026-07-28 clients use subscriptions/listen instead).
+    if (options.subscriptions === false) return server;
     server.server.setRequestHandler('resources/subscribe', async (request) => {
       session?.subscriptions.add(request.params.uri);
       events.push(`subscribe:${request.params.uri}`);

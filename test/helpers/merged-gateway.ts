@@ -18,6 +18,8 @@ export interface UpstreamSpec {
   eras: UpstreamEras;
   /** Which Authorization values the upstream accepts (default: any bearer token). */
   accept?: (authorization: string | undefined) => boolean;
+  /** Whether it supports resource subscriptions (default true). */
+  subscriptions?: boolean;
 }
 
 export interface MergedGateway {
@@ -37,7 +39,7 @@ export async function startMergedGateway(specs: UpstreamSpec[], configure: (conf
   const upstreams: MergedGateway['upstreams'] = {};
   for (const spec of specs) {
     const key = `${spec.id}-${randomBytes(8).toString('hex')}`;
-    const up = await startFeatureUpstream({ eras: spec.eras, name: spec.id, requireAuthorization: spec.accept ?? ((value) => value !== undefined && value.startsWith('Bearer ')) });
+    const up = await startFeatureUpstream({ eras: spec.eras, name: spec.id, requireAuthorization: spec.accept ?? ((value) => value !== undefined && value.startsWith('Bearer ')), ...(spec.subscriptions !== undefined && { subscriptions: spec.subscriptions }) });
     upstreams[spec.id] = Object.assign(up, { key });
   }
   const env: Record<string, string> = { ALICE_PASSWORD: ALICE.password, BOB_PASSWORD: BOB.password, ...extraEnv };

@@ -287,31 +287,7 @@ describe('a per-user server the caller has not connected (raw path /mcp/{gateway
     }
   });
 
-  test("the stand-in's 2025 session id is refused (404) once the account is connected, so the client starts a real session", async () => {
-    const headers = { authorization: `Bearer ${g.bobToken}`, accept: 'application/json, text/event-stream', 'content-type': 'application/json' };
-    const init = await fetch(`${base}/mcp/hub/wiki`, {
-      method: 'POST',
-      headers,
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }),
-    });
-    assert.equal(init.status, 200);
-    await init.text();
-    const session = init.headers.get('mcp-session-id')!;
-    assert.ok(session);
-    const list = () => fetch(`${base}/mcp/hub/wiki`, { method: 'POST', headers: { ...headers, 'mcp-session-id': session, 'mcp-protocol-version': '2025-11-25' }, body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }) });
-    assert.equal((await list()).status, 200, 'the stand-in keeps answering while not connected');
-    await g.registry.registry.identities.put({ id: 'bob-wiki-2', upstream: 'wiki', owner: 'bob', availability: 'private', secret: { kind: 'bearer', token: 'bob-wiki-2' } });
-    try {
-      const after = await list();
-      assert.equal(after.status, 404);
-      assert.equal(((await after.json()) as { error: { data: { reason: string } } }).error.data.reason, 'unknown_session');
-      const { client } = await connect(`${base}/mcp/hub/wiki`, '2025-11-25', { token: g.bobToken });
-      assert.equal(text(await client.callTool({ name: 'whoami', arguments: {} })), 'Bearer bob-wiki-2');
-      await client.close();
-    } finally {
-      await g.registry.store.destroy('identities', 'bob-wiki-2');
-    }
-  });
+  // The stand-in's 2025 session going on once the account is connected: test/integration/stand-in-session.test.ts.
 
   test('an anonymous caller on a per-user server still gets 401 and the RFC 9728 challenge', async () => {
     const res = await fetch(`${base}/mcp/open/wiki`, {
