@@ -244,6 +244,7 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
     resolver,
     audit,
     async close() {
+      await mcp.close();
       catalog.close();
       revocations.close();
       await control.close();

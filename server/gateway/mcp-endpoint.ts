@@ -52,6 +52,9 @@ const FORWARD_REQUEST = new Set(['content-type', 'accept', 'content-length', 'la
 /** Response headers that reach the client. */
 const FORWARD_RESPONSE = new Set(['content-type', 'cache-control', 'content-length', 'mcp-protocol-version', 'retry-after', 'x-accel-buffering']);
 
+/** How long close() waits for upstreams to answer the DELETE of their 2025 sessions. */
+const CLOSE_WAIT_MS = 2_000;
+
 /** Keygate's name toward upstreams and clients. */
 const VERSION = '0.1.0';
 const CORS_HEADERS = {
@@ -347,10 +350,15 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
   return Object.assign(handleMcp, {
     pool,
     merged,
-    close() {
+    /** The registry is closing: held calls cancelled, and every 2025 session it opened upstream ended (DELETE). */
+    async close() {
       merged.close();
       pending.close();
-      pool.close();
+      // An upstream that does not answer its DELETE does not hold the shutdown up for long.
+      let timer: NodeJS.Timeout | undefined;
+      const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS).unref()));
+      await Promise.race([Promise.all([pool.close(), continued.close()]), bound]);
+      clearTimeout(timer);
     },
   });
 }

@@ -22,6 +22,8 @@ const MAX_SESSIONS = 10_000;
 export class ContinuedSessions {
   /** (caller, route with the identity, presented id) → the upstream's session id (undefined: a stateless upstream). */
   private readonly sessions = new Map<string, Promise<{ upstreamId: string | undefined }>>();
+  /** The connections that opened them: the registry's close() ends their sessions (DELETE). */
+  private readonly connections = new Map<string, UpstreamConnection>();
 
   constructor(private readonly log: Logger) {}
 
@@ -37,9 +39,10 @@ export class ContinuedSessions {
         initialize: init,
       });
       session = connection.connect(headers).then(() => ({ upstreamId: connection.sessionId }));
-      session.catch(() => this.sessions.delete(key));
-      if (this.sessions.size >= MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!);
+      session.catch(() => this.forget(key));
+      if (this.sessions.size >= MAX_SESSIONS) this.forget(this.sessions.keys().next().value!);
       this.sessions.set(key, session);
+      this.connections.set(key, connection);
     }
     return session;
   }
@@ -47,5 +50,14 @@ export class ContinuedSessions {
   /** The client ended the session (DELETE): forget it. */
   forget(key: string): void {
     this.sessions.delete(key);
+    this.connections.delete(key);
+  }
+
+  /** The registry is closing: end every continued session at its upstream (DELETE). */
+  async close(): Promise<void> {
+    const closing = [...this.connections.values()].map((connection) => connection.close());
+    this.sessions.clear();
+    this.connections.clear();
+    await Promise.all(closing);
   }
 }

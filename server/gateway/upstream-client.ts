@@ -441,18 +441,18 @@ export class UpstreamConnection {
   }
 
   /** End the session (2025: DELETE) and every stream. */
-  close(): void {
-    if (this.closed) return;
+  /** Stop listening and end a 2025 session at the upstream (DELETE): resolves once the upstream answered, or failed to. */
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
     this.closed = true;
     this.stopStream();
-    if (this.era === 'legacy' && this.sessionId !== undefined) {
-      const headers: OutgoingHttpHeaders = this.legacyHeaders(this.latestHeaders);
-      delete headers['content-type'];
-      this.send('DELETE', headers, undefined, undefined).then(
-        (res) => res.resume(),
-        () => undefined,
-      );
-    }
+    if (this.era !== 'legacy' || this.sessionId === undefined) return Promise.resolve();
+    const headers: OutgoingHttpHeaders = this.legacyHeaders(this.latestHeaders);
+    delete headers['content-type'];
+    return this.send('DELETE', headers, undefined, undefined).then(
+      (res) => void res.resume(),
+      () => undefined,
+    );
   }
 
   private envelope(exchange: Pick<Exchange, 'clientInfo' | 'clientCapabilities' | 'logLevel'>): Record<string, unknown> {

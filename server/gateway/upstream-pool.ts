@@ -56,15 +56,17 @@ export class UpstreamPool {
     const now = Date.now();
     for (const [key, connection] of this.connections) {
       if (connection.closed || (!connection.busy && now - connection.lastUsed > this.idleMs)) {
-        connection.close();
+        void connection.close();
         this.connections.delete(key);
       }
     }
   }
 
-  close(): void {
+  /** Every pooled 2025 session ended at its upstream (DELETE), each answered or failed. */
+  async close(): Promise<void> {
     clearInterval(this.sweeper);
-    for (const connection of this.connections.values()) connection.close();
+    const closing = [...this.connections.values()].map((connection) => connection.close());
     this.connections.clear();
+    await Promise.all(closing);
   }
 }
