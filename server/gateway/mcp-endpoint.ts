@@ -18,7 +18,7 @@ import { bodyFailure, NOT_JSON, readJsonBody } from './request-body.ts';
 import { auditEntry, keepBodyForAudit, newRecord, type RequestRecord } from './request-record.ts';
 import { gatewayStateCodec, PendingCalls } from './round-trips.ts';
 import type { SessionBinding } from './session-binding.ts';
-import { asUnconnected, ToolCache } from './unconnected.ts';
+import { asUnconnected, CONNECT_TOOL, isStalePlaceholder, ToolCache } from './unconnected.ts';
 import { parseStandInSession, standInSessionId, unconnectedResponder } from './unconnected-responder.ts';
 import { upstreamRequest } from './upstream-http.ts';
 import { UpstreamPool } from './upstream-pool.ts';
@@ -307,6 +307,15 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
       return standIn(req, res, { assignment, unconnected, caller, principal, urlElicitation }, facts.body, init ? deps.sessions.wrap(caller, routeKey, standInSessionId(urlElicitation)) : undefined);
     }
     if (!resolved.ok) throw new Error('unreachable: every refusal is answered above');
+    const [only] = facts.calls;
+    if (facts.calls.length === 1 && only!.method === 'tools/call' && only!.name !== undefined && isStalePlaceholder(tools, assignment.upstream.id, only!.name)) {
+      // The placeholder tool, listed before the person connected: the upstream has no such tool; the stand-in says to list again.
+      record.outcome = 'already_connected';
+      record.method = 'tools/call';
+      record.name = CONNECT_TOOL;
+      const connected = { reason: 'already_connected', message: `your ${assignment.upstream.name} account is connected`, connectUrl: undefined };
+      return standIn(req, res, { assignment, unconnected: connected, connected: true, caller, principal, urlElicitation: false }, facts.body, undefined);
+    }
     const credentialHeaders = resolved.headers;
     record.identity = resolved.identity?.id;
 

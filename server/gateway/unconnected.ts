@@ -48,6 +48,20 @@ export function placeholderTool(name: string, serverLabel: string, u: Unconnecte
   };
 }
 
+/**
+ * A call to the placeholder tool of a server whose person has connected since
+ * the client listed it: the upstream has no such tool (unless it lists one of
+ * that name), so the call is answered here, never forwarded.
+ */
+export function isStalePlaceholder(tools: ToolCache, upstreamId: string, name: string): boolean {
+  return name === CONNECT_TOOL && !tools.get(upstreamId)?.some((t) => t.name === CONNECT_TOOL);
+}
+
+/** The answer to a stale placeholder: done, list again. */
+export function connectedResult(serverLabel: string): { content: { type: 'text'; text: string }[] } {
+  return { content: [{ type: 'text', text: `Your ${serverLabel} account is connected. List the tools again: ${serverLabel}'s own tools replace this one.` }] };
+}
+
 /** The readable tool error (clients that cannot open a URL elicitation). */
 export function connectToolError(u: Unconnected): { content: { type: 'text'; text: string }[]; isError: true } {
   const text = u.connectUrl
