@@ -160,6 +160,44 @@ describe('list_changed after a person connects an identity', () => {
   });
 });
 
+describe('list_changed through the API, and only for what changes a list', () => {
+  test('connecting through the API is told; a new label is not; removing the identity is told', async () => {
+    const alice = await v1Session(g.aliceToken);
+    const bob = await v1Session(g.bobToken);
+    const me = apiClient(base, g.aliceToken);
+    /** Every notification sent alice so far has reached her: a change told to bob alone went out after it, then a message on her own stream, which delivers in order. */
+    let round = 0;
+    const settled = async () => {
+      const bobHeard = bob.heard.toolsChanged;
+      assert.equal((await apiClient(base, g.bobToken).post('/me/identities', { upstream: 'docs', token: `bob-docs-${++round}` })).status, 201);
+      await eventually(() => bob.heard.toolsChanged > bobHeard, "bob's own change");
+      await g.upstreams.docs!.broadcastLog(`settled ${round}`);
+      await eventually(() => alice.heard.logs.includes(`settled ${round}`), "alice's stream");
+    };
+    try {
+      await alice.client.listTools();
+      await bob.client.listTools();
+      await streamsOpen([alice, bob]);
+      const created = await me.post('/me/identities', { upstream: 'personal', token: 'alice-api-token', select: { gateway: 'team', server: 'personal' } });
+      assert.equal(created.status, 201);
+      await eventually(() => alice.heard.toolsChanged > 0, 'connecting through the API is told');
+      assert.equal(text((await alice.client.callTool({ name: 'personal__whoami', arguments: {} })) as { content?: unknown }), 'Bearer alice-api-token');
+      await settled();
+      const told = alice.heard.toolsChanged;
+
+      assert.equal((await me.call('PATCH', `/me/identities/${created.body.id}`, { label: 'renamed' })).status, 200);
+      await settled();
+      assert.equal(alice.heard.toolsChanged, told, 'a new label changes no list: nothing is told');
+
+      assert.equal((await me.delete(`/me/identities/${created.body.id}`)).status, 204);
+      await eventually(() => alice.heard.toolsChanged > told, 'removing the identity is told');
+    } finally {
+      await alice.client.close();
+      await bob.client.close();
+    }
+  });
+});
+
 describe('a placeholder listed before connecting, called after', () => {
   test('is answered by the gateway on both endpoints and in both eras, never forwarded upstream', async () => {
     const legacy = await v1Session(carolToken);
