@@ -129,7 +129,11 @@ export class ListChanges {
     this.affected = [];
     const current = this.deps.catalog.current;
     for (const a of burst) if (a.upstream !== undefined) for (const g of assigning(current, a.upstream)) a.gateways?.add(g);
-    this.deps.notify((caller) => burst.some((a) => (a.gateways === undefined || a.gateways.has(caller.gatewayId)) && (a.subject === undefined || a.subject === caller.subject)));
+    try {
+      this.deps.notify((caller) => burst.some((a) => (a.gateways === undefined || a.gateways.has(caller.gatewayId)) && (a.subject === undefined || a.subject === caller.subject)));
+    } catch (err) {
+      this.deps.log.warn('list_changed: telling the sessions failed: %s', (err as Error).message);
+    }
   }
 
   close(): void {

@@ -307,8 +307,8 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
       return standIn(req, res, { assignment, unconnected, caller, principal, urlElicitation }, facts.body, init ? deps.sessions.wrap(caller, routeKey, standInSessionId(urlElicitation)) : undefined);
     }
     if (!resolved.ok) throw new Error('unreachable: every refusal is answered above');
-    const [only] = facts.calls;
-    if (facts.calls.length === 1 && only!.method === 'tools/call' && only!.name !== undefined && isStalePlaceholder(tools, assignment.upstream.id, only!.name)) {
+    const only = facts.calls.length === 1 ? facts.calls[0] : undefined;
+    if (only?.method === 'tools/call' && only.name !== undefined && isStalePlaceholder(tools, assignment, only.name)) {
       // The placeholder tool, listed before the person connected: the upstream has no such tool; the stand-in says to list again.
       record.outcome = 'already_connected';
       record.method = 'tools/call';

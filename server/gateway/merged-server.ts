@@ -267,7 +267,7 @@ export class MergedHandlers {
       rc.record.outcome = 'unknown_tool';
       throw new ProtocolError(-32602, `Unknown tool: ${name}`);
     }
-    if (isStalePlaceholder(this.deps.tools, a.upstream.id, alias.original)) {
+    if (isStalePlaceholder(this.deps.tools, a, alias.original)) {
       const reach = await this.reach(rc, a);
       // Still not connected: the placeholder says how (below). Connected since the client listed it: answered here, and the lists are new.
       if (!reach.ok) return this.routed(rc, ctx, a, 'tools/call', { ...request.params, name: alias.original });

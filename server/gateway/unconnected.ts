@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Assignment } from './catalog.ts';
 import type { GatewayFailure } from './jsonrpc.ts';
 
 // A per-user server the caller has not connected yet (no identity, or one
@@ -53,8 +54,8 @@ export function placeholderTool(name: string, serverLabel: string, u: Unconnecte
  * the client listed it: the upstream has no such tool (unless it lists one of
  * that name), so the call is answered here, never forwarded.
  */
-export function isStalePlaceholder(tools: ToolCache, upstreamId: string, name: string): boolean {
-  return name === CONNECT_TOOL && !tools.get(upstreamId)?.some((t) => t.name === CONNECT_TOOL);
+export function isStalePlaceholder(tools: ToolCache, a: Pick<Assignment, 'identity' | 'upstream'>, name: string): boolean {
+  return name === CONNECT_TOOL && a.identity === 'per_user' && !tools.get(a.upstream.id)?.some((t) => t.name === CONNECT_TOOL);
 }
 
 /** The answer to a stale placeholder: done, list again. */
