@@ -8,6 +8,7 @@ import { createControl } from './api/control.ts';
 import { connectRouter } from './connect/router.ts';
 import { CatalogHolder } from './gateway/catalog.ts';
 import { endpointScopes } from './gateway/scopes.ts';
+import { ListChanges } from './gateway/list-changes.ts';
 import { mcpEndpoint } from './gateway/mcp-endpoint.ts';
 import { SessionBinding } from './gateway/session-binding.ts';
 import { errorMiddleware } from './http/error-middleware.ts';
@@ -219,6 +220,9 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
     allowedOrigins,
     log,
   });
+  // An identity connected, a selection, an assignment or a switch changed: the person's open sessions hear list_changed.
+  const listChanges = new ListChanges({ identities: identities.records, selections, catalog, notify: (affects) => mcp.merged.listsChanged(affects), log });
+  await listChanges.load();
 
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/';
@@ -244,6 +248,7 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
     resolver,
     audit,
     async close() {
+      listChanges.close();
       await mcp.close();
       catalog.close();
       revocations.close();

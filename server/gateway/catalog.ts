@@ -146,6 +146,11 @@ export class CatalogHolder {
     return this.reloading;
   }
 
+  /** Every reload asked for so far is done (the snapshot reflects every change reported until now). */
+  settled(): Promise<void> {
+    return this.reloading;
+  }
+
   private agentFor(url: URL): HttpAgent {
     const key = url.origin;
     let agent = this.agents.get(key);

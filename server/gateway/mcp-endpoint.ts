@@ -18,7 +18,7 @@ import { bodyFailure, NOT_JSON, readJsonBody } from './request-body.ts';
 import { auditEntry, keepBodyForAudit, newRecord, type RequestRecord } from './request-record.ts';
 import { gatewayStateCodec, PendingCalls } from './round-trips.ts';
 import type { SessionBinding } from './session-binding.ts';
-import { asUnconnected, ToolCache } from './unconnected.ts';
+import { asUnconnected, CONNECT_TOOL, isStalePlaceholder, ToolCache } from './unconnected.ts';
 import { initializeParamsOf, parseStandInSession, standInSessionId, unconnectedResponder } from './unconnected-responder.ts';
 import { ContinuedSessions } from './stand-in-continuation.ts';
 import { UpstreamError } from './upstream-client.ts';
@@ -327,6 +327,15 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
       return standIn(req, res, { assignment, unconnected, caller, principal, urlElicitation }, facts.body, init ? deps.sessions.wrap(caller, routeKey, standInSessionId(urlElicitation, init)) : undefined);
     }
     if (!resolved.ok) throw new Error('unreachable: every refusal is answered above');
+    const only = facts.calls.length === 1 ? facts.calls[0] : undefined;
+    if (only?.method === 'tools/call' && only.name !== undefined && isStalePlaceholder(tools, assignment, only.name)) {
+      // The placeholder tool, listed before the person connected: the upstream has no such tool; the stand-in says to list again.
+      record.outcome = 'already_connected';
+      record.method = 'tools/call';
+      record.name = CONNECT_TOOL;
+      const connected = { reason: 'already_connected', message: `your ${assignment.upstream.name} account is connected`, connectUrl: undefined };
+      return standIn(req, res, { assignment, unconnected: connected, connected: true, caller, principal, urlElicitation: false }, facts.body, undefined);
+    }
     const credentialHeaders = resolved.headers;
     record.identity = resolved.identity?.id;
 

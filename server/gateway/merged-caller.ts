@@ -9,6 +9,7 @@ import type { RpcMessage, UpstreamConnection } from './upstream-client.ts';
 // reaches only the callers who use that connection: a per-user upstream's
 // news never goes to anyone else.
 
+const LIST_CHANGED = ['notifications/tools/list_changed', 'notifications/prompts/list_changed', 'notifications/resources/list_changed'];
 const LEVELS = ['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency'];
 
 export interface LegacySession {
@@ -38,6 +39,8 @@ export class CallerState {
   constructor(
     readonly gatewayId: string,
     readonly callerKey: string,
+    /** The person the caller acts for (whose identities and selections the lists depend on); undefined for anonymous callers and clients acting as themselves. */
+    readonly subject: string | undefined,
     private readonly log: Logger,
   ) {}
 
@@ -91,6 +94,16 @@ export class CallerState {
       default:
         break;
     }
+  }
+
+  /**
+   * What this caller may use changed at the gateway (an identity connected, a
+   * selection, an assignment, a break-glass switch): every list may differ, so
+   * each of its 2025 sessions and listen streams is told, as an upstream's own
+   * list_changed would tell them.
+   */
+  listsChanged(): void {
+    for (const method of LIST_CHANGED) this.onUpstream('', { jsonrpc: '2.0', method });
   }
 
   /** A client notification every 2025 upstream of this caller should hear (roots list_changed). */

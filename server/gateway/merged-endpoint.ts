@@ -57,7 +57,7 @@ export class MergedEndpoint {
 
   async handle(req: IncomingMessage, res: ServerResponse, request: MergedRequest): Promise<void> {
     const callerKey = callerKeyOf(request.principal);
-    const caller = this.callerFor(request.gateway.id, callerKey);
+    const caller = this.callerFor(request.gateway.id, callerKey, request.principal?.isClient ? undefined : request.principal?.subject);
     caller.lastUsed = Date.now();
     const rc: RequestContext = { principal: request.principal, headers: req.headers, record: request.record, caller, session: undefined };
     // The body is read and parsed once, here; everything after works on the parsed value.
@@ -88,11 +88,16 @@ export class MergedEndpoint {
     await node(req, flushingResponse(res), parsed);
   }
 
-  private callerFor(gatewayId: string, callerKey: string): CallerState {
+  private callerFor(gatewayId: string, callerKey: string, subject: string | undefined): CallerState {
     const key = `${gatewayId}\n${callerKey}`;
     let caller = this.callers.get(key);
-    if (!caller) this.callers.set(key, (caller = new CallerState(gatewayId, callerKey, this.log)));
+    if (!caller) this.callers.set(key, (caller = new CallerState(gatewayId, callerKey, subject, this.log)));
     return caller;
+  }
+
+  /** Tell the callers a change affects (list_changed on their open 2025 sessions and listen streams). */
+  listsChanged(affects: (caller: CallerState) => boolean): void {
+    for (const caller of this.callers.values()) if (affects(caller)) caller.listsChanged();
   }
 
   private authInfo(rc: RequestContext): AuthInfo {

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { toolOffered } from './tool-policy.ts';
+import { CONNECT_TOOL } from './unconnected.ts';
 import { CODES } from './jsonrpc.ts';
 import type { MergedHandlers, RequestContext } from './merged-server.ts';
 import { decodeMcpName, encodeMcpName, MODERN_VERSION } from './mcp-headers.ts';
@@ -48,8 +49,8 @@ export async function tryFastPath(req: IncomingMessage, res: ServerResponse, par
   if (!gateway || name === undefined) return false;
   const alias = handlers.book(gateway.id).resolve(name, gateway.servers.keys());
   const a = alias && gateway.servers.get(alias.assignment);
-  // A filtered tool, or one a policy denies this caller: the SDK path answers with the refusal.
-  if (!alias || !a || !toolOffered(a, rc.principal, alias.original)) return false;
+  // A filtered tool, or one a policy denies this caller: the SDK path answers with the refusal. The placeholder tool: the SDK path too.
+  if (!alias || !a || alias.original === CONNECT_TOOL || !toolOffered(a, rc.principal, alias.original)) return false;
   const reach = await handlers.reach(rc, a);
   if (!reach.ok || reach.conn.era !== 'modern') return false;
 

@@ -25,8 +25,10 @@ import { type GatewayState, type PendingCall, type PendingCalls } from './round-
 import {
   asUnconnected,
   CONNECT_TOOL,
+  connectedResult,
   connectElicitation,
   connectToolError,
+  isStalePlaceholder,
   placeholderTool,
   supportsUrlElicitation,
   type ToolCache,
@@ -266,6 +268,14 @@ export class MergedHandlers {
     if (!alias || !a) {
       rc.record.outcome = 'unknown_tool';
       throw new ProtocolError(-32602, `Unknown tool: ${name}`);
+    }
+    if (isStalePlaceholder(this.deps.tools, a, alias.original)) {
+      const reach = await this.reach(rc, a);
+      // Still not connected: the placeholder says how (below). Connected since the client listed it: answered here, and the lists are new.
+      if (!reach.ok) return this.routed(rc, ctx, a, 'tools/call', { ...request.params, name: alias.original });
+      rc.record.outcome = 'already_connected';
+      rc.caller.listsChanged();
+      return connectedResult(a.upstream.name);
     }
     if (!toolAllowed(a.tools, alias.original)) {
       rc.record.outcome = 'tool_not_allowed';

@@ -7,7 +7,7 @@ import type { Principal } from '../inbound/principal.ts';
 import { type Assignment, toolAllowed } from './catalog.ts';
 import { toolOffered } from './tool-policy.ts';
 import type { GatewayState } from './round-trips.ts';
-import { CONNECT_TOOL, connectElicitation, connectToolError, placeholderTool, supportsUrlElicitation, type ToolCache, type Unconnected } from './unconnected.ts';
+import { CONNECT_TOOL, connectedResult, connectElicitation, connectToolError, placeholderTool, supportsUrlElicitation, type ToolCache, type Unconnected } from './unconnected.ts';
 
 // /mcp/{gateway}/{server} for a caller who has not connected their account to
 // this per-user server yet: there is nothing to forward to, so a small local
@@ -29,6 +29,8 @@ export interface StandIn {
   principal: Principal | undefined;
   /** 2025 session ids issued by the stand-in carry whether the client declared URL elicitation (stateless: nothing else remembers it). */
   urlElicitation: boolean;
+  /** Connected since the client listed the placeholder tool: a call to it says so (unconnected.ts isStalePlaceholder). */
+  connected?: boolean;
 }
 
 export const STAND_IN_SESSION = 'keygate-unconnected';
@@ -101,6 +103,7 @@ export function unconnectedResponder(deps: { tools: ToolCache; codec: RequestSta
       });
       server.setRequestHandler('tools/call', async (req, ctx) => {
         const s = standInOf(ctx);
+        if (s.connected) return connectedResult(s.assignment.upstream.name) as never;
         const u = s.unconnected;
         if (req.params.name !== CONNECT_TOOL && !toolAllowed(s.assignment.tools, req.params.name)) {
           throw new ProtocolError(-32003, `tool "${req.params.name}" is not available on /mcp/${s.assignment.gateway}/${s.assignment.name}`, { step: 'assignment', reason: 'tool_not_allowed' });

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Assignment } from './catalog.ts';
 import type { GatewayFailure } from './jsonrpc.ts';
 
 // A per-user server the caller has not connected yet (no identity, or one
@@ -46,6 +47,20 @@ export function placeholderTool(name: string, serverLabel: string, u: Unconnecte
     inputSchema: { type: 'object', properties: {} },
     annotations: { readOnlyHint: true, openWorldHint: false },
   };
+}
+
+/**
+ * A call to the placeholder tool of a server whose person has connected since
+ * the client listed it: the upstream has no such tool (unless it lists one of
+ * that name), so the call is answered here, never forwarded.
+ */
+export function isStalePlaceholder(tools: ToolCache, a: Pick<Assignment, 'identity' | 'upstream'>, name: string): boolean {
+  return name === CONNECT_TOOL && a.identity === 'per_user' && !tools.get(a.upstream.id)?.some((t) => t.name === CONNECT_TOOL);
+}
+
+/** The answer to a stale placeholder: done, list again. */
+export function connectedResult(serverLabel: string): { content: { type: 'text'; text: string }[] } {
+  return { content: [{ type: 'text', text: `Your ${serverLabel} account is connected. List the tools again: ${serverLabel}'s own tools replace this one.` }] };
 }
 
 /** The readable tool error (clients that cannot open a URL elicitation). */

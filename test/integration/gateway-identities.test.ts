@@ -116,6 +116,8 @@ describe('per-user and shared identities reaching the upstream', () => {
       await alice.listTools();
       await bob.listTools();
       await new Promise((r) => setTimeout(r, 200)); // the upstream streams open
+      // Only what follows counts (bob's selection, changed by the test before, is told to his sessions too).
+      heard.alice = heard.bob = 0;
       g.upstreams.crm!.addTool('alices_only', 'Bearer alice-crm-token');
       await eventually(() => heard.alice > 0, 'alice hears the change');
       await new Promise((r) => setTimeout(r, 200));
