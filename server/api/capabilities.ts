@@ -2,6 +2,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { ADMIN_SCOPE, type AccessConfig, CAPABILITIES, type Capability, DEFAULT_ROLES, type RoleInput } from '../config/sections/access.ts';
 import { InsufficientScopeError, KeygateError } from '../http/errors.ts';
 import type { Principal } from '../inbound/principal.ts';
+import { matchesPrincipal } from '../inbound/principal-match.ts';
 import { caller } from './http.ts';
 
 // Capabilities, not fixed role names (MCP Manager): each admin route group
@@ -26,14 +27,7 @@ export class InsufficientCapabilityError extends KeygateError {
 /** Does the principal belong to the role: matching one of its member keys (all of `scopes`)? */
 export function isRoleMember(role: RoleInput, principal: Principal): boolean {
   const m = role.members;
-  const email = principal.email?.toLowerCase();
-  return (
-    m.users.some((u) => u === principal.subject || (email !== undefined && u.toLowerCase() === email)) ||
-    m.groups.some((g) => principal.groups.includes(g)) ||
-    (email !== undefined && m.email_domains.some((d) => email.endsWith(`@${d.toLowerCase()}`))) ||
-    (m.scopes.length > 0 && m.scopes.every((s) => principal.scopes.includes(s))) ||
-    (principal.roles !== undefined && m.roles.some((r) => principal.roles!.includes(r)))
-  );
+  return matchesPrincipal({ users: m.users, groups: m.groups, emailDomains: m.email_domains.map((d) => d.toLowerCase()), scopes: m.scopes, roles: m.roles }, principal, 'any_key');
 }
 
 export class Capabilities {

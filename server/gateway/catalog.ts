@@ -1,3 +1,4 @@
+import { matchesPrincipal, namesAnyone, type PrincipalMatch } from '../inbound/principal-match.ts';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { z } from 'zod';
@@ -46,12 +47,8 @@ export interface Assignment {
   policies: PolicyRule[] | undefined;
 }
 
-export interface Members {
-  users: string[];
-  groups: string[];
-  emailDomains: string[];
-  scopes: string[];
-}
+/** Who may use a private gateway: anyone matching one key (principal-match.ts); naming nobody, anyone signed in. */
+export type Members = PrincipalMatch;
 
 export interface Gateway {
   id: string;
@@ -88,15 +85,7 @@ export function toolAllowed(filter: ToolFilter | undefined, tool: string): boole
 export function mayUse(gateway: Gateway, principal: Principal | undefined): boolean {
   if (gateway.visibility === 'public') return true;
   if (!principal) return false;
-  const m = gateway.members;
-  if (!m || (m.users.length + m.groups.length + m.emailDomains.length + m.scopes.length === 0)) return true;
-  const email = principal.email?.toLowerCase();
-  return (
-    m.users.some((u) => u === principal.subject || (email !== undefined && u.toLowerCase() === email)) ||
-    m.groups.some((g) => principal.groups.includes(g)) ||
-    (email !== undefined && m.emailDomains.some((d) => email.endsWith(`@${d.toLowerCase()}`))) ||
-    (m.scopes.length > 0 && m.scopes.every((s) => principal.scopes.includes(s)))
-  );
+  return !namesAnyone(gateway.members) || matchesPrincipal(gateway.members!, principal, 'any_key');
 }
 
 export class Catalog {
@@ -215,7 +204,7 @@ export class CatalogHolder {
         name: gw.name ?? gw.id,
         description: gw.description,
         visibility: gw.visibility,
-        members: gw.members && { users: gw.members.users, groups: gw.members.groups, emailDomains: gw.members.email_domains, scopes: gw.members.scopes },
+        members: gw.members && { users: gw.members.users, groups: gw.members.groups, emailDomains: gw.members.email_domains.map((d) => d.toLowerCase()), scopes: gw.members.scopes, roles: gw.members.roles },
         scopes: gw.scopes ?? DEFAULT_SCOPE_POLICY,
         servers,
         disabled: switches.get(`gateway:${gw.id}`) === true,

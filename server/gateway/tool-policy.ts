@@ -1,5 +1,6 @@
 import type { PolicyRuleInput, PrincipalMatchInput } from '../config/sections/policies.ts';
 import type { Principal } from '../inbound/principal.ts';
+import { matchesPrincipal, type PrincipalMatch } from '../inbound/principal-match.ts';
 import { type Assignment, globToRegExp, toolAllowed } from './catalog.ts';
 import { CODES, type GatewayFailure } from './jsonrpc.ts';
 
@@ -9,15 +10,6 @@ import { CODES, type GatewayFailure } from './jsonrpc.ts';
 // `unless` match the call decides; none matching allows the call. A policy
 // depends only on the caller and the tool's name, never on the arguments, so
 // tools/list can hide exactly the tools a call would be refused.
-
-/** Attributes compared with the principal's (lower-cased where the comparison ignores case). */
-export interface PrincipalMatch {
-  users: string[] | undefined;
-  groups: string[] | undefined;
-  emailDomains: string[] | undefined;
-  scopes: string[] | undefined;
-  roles: string[] | undefined;
-}
 
 export interface PolicyRule {
   /** Position in the assignment's `policies` (for logs and the default message). */
@@ -46,26 +38,12 @@ export function compilePolicies(rules: PolicyRuleInput[] | undefined): PolicyRul
   return rules.map((r, index) => ({ index, action: r.action, tools: r.tools?.map(globToRegExp), when: compileMatch(r.when), unless: compileMatch(r.unless), reason: r.reason }));
 }
 
-/**
- * Does the principal match every key given (any value within a key)? An
- * anonymous caller has no attributes: it matches no key.
- */
-export function matchesPrincipal(m: PrincipalMatch, principal: Principal | undefined): boolean {
-  const email = principal?.email?.toLowerCase();
-  if (m.users && !(principal && m.users.some((u) => u === principal.subject || (email !== undefined && u.toLowerCase() === email)))) return false;
-  if (m.groups && !(principal && m.groups.some((g) => principal.groups.includes(g)))) return false;
-  if (m.emailDomains && !(email !== undefined && m.emailDomains.some((d) => email.endsWith(`@${d}`)))) return false;
-  if (m.scopes && !(principal && m.scopes.some((s) => principal.scopes.includes(s)))) return false;
-  if (m.roles && !(principal?.roles && m.roles.some((r) => principal.roles!.includes(r)))) return false;
-  return true;
-}
-
 /** The rule that decides a call of `tool` (an upstream tool name) by this caller, if any. */
 export function decidingRule(rules: PolicyRule[], principal: Principal | undefined, tool: string): PolicyRule | undefined {
   for (const rule of rules) {
     if (rule.tools && !rule.tools.some((r) => r.test(tool))) continue;
-    if (rule.when && !matchesPrincipal(rule.when, principal)) continue;
-    if (rule.unless && matchesPrincipal(rule.unless, principal)) continue;
+    if (rule.when && !matchesPrincipal(rule.when, principal, 'every_key')) continue;
+    if (rule.unless && matchesPrincipal(rule.unless, principal, 'every_key')) continue;
     return rule;
   }
   return undefined;

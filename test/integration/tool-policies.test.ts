@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { callEcho } from '../helpers/control.ts';
 import { after, before, describe, test } from 'node:test';
 import { auditEntries, connect, type MergedGateway, startMergedGateway } from '../helpers/merged-gateway.ts';
 
@@ -49,6 +50,8 @@ before(async () => {
           ],
         },
         { id: 'solo', visibility: 'private', servers: [{ upstream: 'crm', identity: 'shared', shared_identity: 'crm-svc', policies: POLICIES }] },
+        // Members by role, matched as the policies match roles (one matcher for members, policies and access roles).
+        { id: 'operators', visibility: 'private', members: { roles: ['operator'] }, servers: [{ upstream: 'crm', identity: 'shared', shared_identity: 'crm-svc' }] },
         { id: 'lobby', visibility: 'public', servers: [{ upstream: 'crm', identity: 'shared', shared_identity: 'crm-svc', policies: [{ action: 'deny', unless: { email_domains: ['example.com'] }, reason: LOBBY_REASON }] }] },
       );
     },
@@ -208,6 +211,15 @@ describe('policies on /mcp/{gateway}/{server} (raw)', () => {
     assert.equal(body.id, 9);
     assert.equal(body.error.message, WRITE_REASON);
     assert.equal(reached('crm', 'write_note'), before);
+  });
+});
+
+describe('gateway members by role', () => {
+  test("members.roles: alice (role operator) reaches the gateway; bob (role admin) is not a member", async () => {
+    const alice = await callEcho(`${base}/mcp/operators/crm`, g.aliceToken);
+    assert.equal(alice.status, 200, alice.message);
+    const bob = await callEcho(`${base}/mcp/operators/crm`, g.bobToken);
+    assert.deepEqual([bob.status, bob.reason], [403, 'not_a_member']);
   });
 });
 

@@ -141,6 +141,8 @@ export const members = z.strictObject({
   groups: z.array(z.string()).default([]),
   email_domains: z.array(z.string().regex(/^[a-z0-9.-]+\.[a-z]{2,}$/i, 'expected a domain like example.com')).default([]),
   scopes: z.array(scope).default([]),
+  /** Roles the caller's token names (builtin users' roles, auth.oauth.claims.roles_claim, federated role claims). */
+  roles: z.array(z.string().min(1)).default([]),
 });
 
 /** Which scope each MCP method needs (server/gateway/scopes.ts has the defaults and the method lists). */
