@@ -85,7 +85,7 @@ export class MergedEndpoint {
       const session = this.sessions.get(String(req.headers['mcp-session-id']));
       if (session && session.caller === caller) {
         if (answerAsk(res, parsed, session)) return;
-        if (sessionFastPathCandidate(req, session) && (await trySessionFastPath(res, parsed, { ...rc, session }, this.handlers))) return;
+        if (sessionFastPathCandidate(req, session) && (await trySessionFastPath(res, parsed, { ...rc, session }, this.handlers, () => this.legacy(webRequest(req), rc, parsed)))) return;
       }
     } else if (request.refuseScope?.([])) {
       return;
@@ -246,4 +246,14 @@ function primeOnlyWhenResuming(session: LegacySession): void {
   const prime = transport.writePrimingEvent;
   if (typeof prime !== 'function') return;
   transport.writePrimingEvent = (...args: unknown[]) => (session.resumes ? prime.apply(transport, args) : Promise.resolve());
+}
+
+/** The request as the SDK transport reads it (its body is passed parsed). */
+function webRequest(req: IncomingMessage): Request {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined || name === 'content-length') continue;
+    for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
+  }
+  return new Request(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, { method: req.method ?? 'POST', headers });
 }

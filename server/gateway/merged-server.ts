@@ -287,9 +287,8 @@ export class MergedHandlers {
    * The 2025 session fast path's route for a tools/call (merged-session-fast-path.ts): the
    * assignment's reach and the upstream's own tool name; undefined for whatever callTool
    * answers otherwise (an unknown, filtered or denied tool, an identity not connected, a
-   * disabled upstream), so the SDK path gives that answer; undefined too unless the pooled
-   * connection is a 2025 session already: a 2026-07-28 upstream's input_required becomes
-   * real requests to a 2025 client only in the SDK server (translation between eras).
+   * disabled upstream), so the SDK path gives that answer; undefined too while the pooled
+   * connection has not learnt its upstream's era (the SDK path connects it).
    */
   async fastRoute(rc: RequestContext, name: string): Promise<FastRoute | undefined> {
     const gateway = this.deps.catalog.current.gateways.get(rc.caller.gatewayId);
@@ -297,23 +296,28 @@ export class MergedHandlers {
     const a = alias && gateway.servers.get(alias.assignment);
     if (!alias || !a || !toolOffered(a, rc.principal, alias.original)) return undefined;
     const reach = await this.reach(rc, a);
-    return reach.ok && reach.conn.era === 'legacy' ? { original: alias.original, reach } : undefined;
+    return reach.ok && reach.conn.era !== undefined ? { original: alias.original, reach } : undefined;
   }
 
-  /** The fast path's call: what `routed` does for a 2025 client, as the JSON-RPC message the SDK server would send. */
-  async fastCall(rc: RequestContext, ctx: ServerContext, route: FastRoute, params: Record<string, unknown>, id: RequestId): Promise<RpcMessage> {
+  /**
+   * The fast path's call: what `routed` does for a 2025 client, as the JSON-RPC message the SDK
+   * server would send; or, when a 2026-07-28 upstream answers input_required, that answer for
+   * the SDK path to take over with (its server turns the rounds into real requests to the client).
+   */
+  async fastCall(rc: RequestContext, ctx: ServerContext, route: FastRoute, params: Record<string, unknown>, id: RequestId): Promise<{ message: RpcMessage } | { inputRequired: RpcMessage }> {
     const { reach } = route;
     this.note(rc, 'tools/call', route.original, reach.a);
     rc.record.identity = reach.identity;
     try {
       await reach.conn.connect(reach.headers);
       const answer = await reach.conn.request('tools/call', params, this.exchange(rc, ctx, reach, this.client(rc, ctx)));
-      return { jsonrpc: '2.0', id, result: await this.answer(answer, rc, reach) };
+      if (answer.result?.resultType === 'input_required') return { inputRequired: answer };
+      return { message: { jsonrpc: '2.0', id, result: await this.answer(answer, rc, reach) } };
     } catch (err) {
       // As the SDK server words a thrown error (its 2025 codec sends -32002 as -32602).
       const e = this.upstreamFailure(err, rc, reach.a) as { code?: unknown; message?: string; data?: unknown };
       const code = typeof e.code === 'number' && Number.isSafeInteger(e.code) ? e.code : -32603;
-      return { jsonrpc: '2.0', id, error: { code: code === -32002 ? -32602 : code, message: e.message ?? 'Internal error', ...(e.data !== undefined && { data: e.data }) } };
+      return { message: { jsonrpc: '2.0', id, error: { code: code === -32002 ? -32602 : code, message: e.message ?? 'Internal error', ...(e.data !== undefined && { data: e.data }) } } };
     }
   }
 
@@ -341,7 +345,10 @@ export class MergedHandlers {
       }
       // A 2025 upstream may ask the client things mid-call; a 2026-07-28 client can only answer between rounds.
       if (view.modern && reach.conn.era === 'legacy' && MULTI_ROUND_TRIP.has(method)) return await this.hold(rc, ctx, reach, view, method, forwarded);
-      const answer = await reach.conn.request(method, forwarded, this.exchange(rc, ctx, reach, view));
+      // The fast path's first round, handed over (merged-session-fast-path.ts): the upstream is not asked twice.
+      const handedOver = state === undefined ? rc.session?.fast.handedOver.get(ctx.mcpReq.id) : undefined;
+      if (handedOver) rc.session!.fast.handedOver.delete(ctx.mcpReq.id);
+      const answer = handedOver ?? (await reach.conn.request(method, forwarded, this.exchange(rc, ctx, reach, view)));
       return await this.answer(answer, rc, reach);
     } catch (err) {
       throw this.upstreamFailure(err, rc, a);

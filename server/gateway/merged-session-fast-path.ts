@@ -34,12 +34,14 @@ const ASK_TIMEOUT_MS = 60_000;
 export interface FastPathState {
   asks: Map<string, (reply: Pick<RpcMessage, 'result' | 'error'>) => void>;
   calls: Map<RequestId, AbortController>;
+  /** A 2026-07-28 upstream's input_required first round, by the client's request id, for the SDK path to go on from. */
+  handedOver: Map<RequestId, RpcMessage>;
   nextAsk: number;
   nextStream: number;
 }
 
 export function fastPathState(): FastPathState {
-  return { asks: new Map(), calls: new Map(), nextAsk: 1, nextStream: 1 };
+  return { asks: new Map(), calls: new Map(), handedOver: new Map(), nextAsk: 1, nextStream: 1 };
 }
 
 interface Body {
@@ -89,8 +91,13 @@ export function answerAsk(res: ServerResponse, parsed: unknown, session: LegacyS
   return true;
 }
 
-/** Serve a tools/call of a 2025 session, or return false (nothing written) for the SDK path to answer. */
-export async function trySessionFastPath(res: ServerResponse, parsed: unknown, rc: RequestContext & { session: LegacySession }, handlers: MergedHandlers): Promise<boolean> {
+/**
+ * Serve a tools/call of a 2025 session, or return false (nothing written) for the SDK path to
+ * answer. `sdk` runs the same request through the SDK path: when a 2026-07-28 upstream answers
+ * input_required, that path goes on from this first round (the SDK server turns the rounds into
+ * requests to the client) and its answer is relayed here.
+ */
+export async function trySessionFastPath(res: ServerResponse, parsed: unknown, rc: RequestContext & { session: LegacySession }, handlers: MergedHandlers, sdk: () => Promise<Response>): Promise<boolean> {
   const body = parsed as Body | undefined;
   if (!isObject(body) || body.jsonrpc !== '2.0' || body.method !== 'tools/call' || (typeof body.id !== 'string' && typeof body.id !== 'number')) return false;
   const params = body.params;
@@ -128,7 +135,19 @@ export async function trySessionFastPath(res: ServerResponse, parsed: unknown, r
   } as unknown as ServerContext;
 
   try {
-    const message = await handlers.fastCall(rc, ctx, route, { ...params, name: route.original }, id);
+    const outcome = await handlers.fastCall(rc, ctx, route, { ...params, name: route.original }, id);
+    if ('inputRequired' in outcome) {
+      session.fast.calls.delete(id);
+      session.fast.handedOver.set(id, outcome.inputRequired);
+      await writing;
+      try {
+        await relay(await sdk(), res);
+      } finally {
+        session.fast.handedOver.delete(id);
+      }
+      return true;
+    }
+    const { message } = outcome;
     // Cancelled: as the SDK server, no answer.
     if (abort.signal.aborted) {
       await writing;
@@ -170,4 +189,17 @@ function ask(session: LegacySession, request: { method: string; params?: unknown
     });
     emit({ jsonrpc: '2.0', id, method: request.method, params: request.params ?? {} }).catch((err: Error) => fail(err.message));
   });
+}
+
+/** The SDK path's answer, onto this response (after what the fast path already streamed, if anything). */
+async function relay(answer: Response, res: ServerResponse): Promise<void> {
+  if (!res.headersSent) res.writeHead(answer.status, Object.fromEntries(answer.headers));
+  else if (!answer.headers.get('content-type')?.startsWith('text/event-stream')) {
+    // An SSE stream is open already and the SDK path answered in another form: nothing it says fits in it.
+    await answer.body?.cancel();
+    return void res.end();
+  }
+  const reader = answer.body?.getReader();
+  for (let next = await reader?.read(); next && !next.done; next = await reader!.read()) if (!res.destroyed) res.write(next.value);
+  res.end();
 }

@@ -20,6 +20,7 @@ before(async () => {
     [
       { id: 'old', eras: 'legacy' },
       { id: 'down', eras: 'legacy' },
+      { id: 'new', eras: 'modern' },
     ],
     (config) => {
       config.gateways.push({
@@ -35,6 +36,7 @@ before(async () => {
           },
           { upstream: 'down', identity: 'shared', shared_identity: 'down-svc' },
           { upstream: 'old', name: 'mine', identity: 'per_user' },
+          { upstream: 'new', identity: 'shared', shared_identity: 'new-svc' },
         ],
       });
     },
@@ -129,6 +131,45 @@ describe('2025 session on /mcp/{gateway}: the tools/call fast path', () => {
     assert.deepEqual([audited.method, audited.server, audited.upstream], ['tools/call', 'old', 'old']);
   });
 
+  test('a call to a 2026-07-28 upstream is one request too; its input_required is fulfilled on the session without asking the upstream twice', async () => {
+    const s = await open(g.aliceToken, { elicitation: { form: {} } });
+    await call(s, 'new__echo', { message: 'warm' });
+    const up = g.upstreams.new!;
+    let seenBefore = up.requests.length;
+    const id = nextId;
+    const a = await call(s, 'new__echo', { message: 'modern' });
+    assert.match(a.type, /^application\/json/);
+    assert.deepEqual(a.events.map((e) => e.message), [{ jsonrpc: '2.0', id, result: { content: [{ type: 'text', text: 'modern' }] } }]);
+    // (The gateway's own subscriptions/listen stream to the upstream may open meanwhile.)
+    assert.deepEqual(up.requests.slice(seenBefore).filter((r) => r.rpc !== 'subscriptions/listen').map((r) => [r.rpc, r.name]), [['tools/call', 'echo']]);
+
+    seenBefore = up.requests.length;
+    const confirmId = nextId++;
+    const res = await fetch(hub, {
+      method: 'POST',
+      headers: { ...LEGACY, authorization: `Bearer ${s.token}`, 'mcp-session-id': s.sid },
+      body: JSON.stringify({ jsonrpc: '2.0', id: confirmId, method: 'tools/call', params: { name: 'new__confirm', arguments: { action: 'land' } } }),
+    });
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = '';
+    const until = async (found: () => Record<string, any> | undefined) => {
+      for (let m = found(); ; m = found()) {
+        if (m) return m;
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`stream ended: ${text}`);
+        text += value;
+      }
+    };
+    const elicit = await until(() => parseSse(text).find((e) => e.message.method === 'elicitation/create')?.message);
+    assert.equal(elicit.params.message, 'Really land?');
+    assert.equal((await send(s, { jsonrpc: '2.0', id: elicit.id, result: { action: 'accept', content: { ok: true } } })).status, 202);
+    const answer = await until(() => parseSse(text).find((e) => e.message.id === confirmId)?.message);
+    assert.deepEqual(answer.result.content, [{ type: 'text', text: 'confirmed land' }]);
+    const rounds = up.requests.slice(seenBefore).filter((r) => r.rpc === 'tools/call');
+    assert.equal(rounds.length, 2, 'the first round once, then the retry with the answer');
+    assert.ok((rounds[1]!.body as { params: { inputResponses?: unknown } }).params.inputResponses, 'the retry carries the answer');
+  });
+
   test('answers exactly as the SDK path does, progress notifications included', async () => {
     const fast = await open(g.aliceToken);
     const sdk = await viaSdk(g.aliceToken);
@@ -137,8 +178,10 @@ describe('2025 session on /mcp/{gateway}: the tools/call fast path', () => {
       ['old__whoami', {}],
       ['old__count', { n: 3 }, { progressToken: 'p1' }],
       ['old__echo', { message: 42 }],
+      ['new__echo', { message: 'modern' }],
+      ['new__count', { n: 2 }, { progressToken: 'p2' }],
     ];
-    for (const s of [fast, sdk]) await call(s, 'old__echo', { message: 'warm' });
+    for (const s of [fast, sdk]) for (const up of ['old', 'new']) await call(s, `${up}__echo`, { message: 'warm' });
     for (const [name, args, meta] of calls) {
       const onFast = await call(fast, name, args, meta);
       const onSdk = await call(sdk, name, args, meta);
