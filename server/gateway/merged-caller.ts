@@ -1,5 +1,7 @@
 import type { McpHttpHandler, Server, UriTemplate, WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server';
 import type { Logger } from '../log.ts';
+import type { SessionEventStore } from './event-store.ts';
+import type { FastPathState } from './merged-session-fast-path.ts';
 import type { RpcMessage, UpstreamConnection } from './upstream-client.ts';
 
 // One caller's view of one merged gateway: their 2025 sessions, the
@@ -17,6 +19,10 @@ export interface LegacySession {
   caller: CallerState;
   server: Server;
   transport: WebStandardStreamableHTTPServerTransport;
+  /** The session's stored events (both paths: the SDK transport's and the fast path's streams). */
+  events: SessionEventStore;
+  /** The tools/call fast path's requests to the client and calls in flight (merged-session-fast-path.ts). */
+  fast: FastPathState;
   logLevel: string | undefined;
   /** resources/subscribe of this session: the URI and the connection that serves it. */
   subscriptions: Map<string, { conn: UpstreamConnection; headers: Record<string, string> }>;

@@ -11,6 +11,7 @@ import { CallerState, type LegacySession } from './merged-caller.ts';
 import { type MergedDeps, MergedHandlers, type RequestContext } from './merged-server.ts';
 import { SessionEventStore } from './event-store.ts';
 import { fastPathCandidate, tryFastPath } from './merged-fast-path.ts';
+import { answerAsk, fastPathState, sessionFastPathCandidate, trySessionFastPath } from './merged-session-fast-path.ts';
 import { callsIn, type RequestFacts } from './raw-policy.ts';
 import { bodyFailure, NOT_JSON, readJsonBody } from './request-body.ts';
 import type { RequestRecord } from './request-record.ts';
@@ -81,6 +82,11 @@ export class MergedEndpoint {
       }
       if (request.refuseScope?.(callsIn(parsed))) return;
       if (fastPathCandidate(req) && (await tryFastPath(req, res, parsed, rc, this.handlers, { name: request.gateway.name, version: this.version }))) return;
+      const session = this.sessions.get(String(req.headers['mcp-session-id']));
+      if (session && session.caller === caller) {
+        if (answerAsk(res, parsed, session)) return;
+        if (sessionFastPathCandidate(req, session) && (await trySessionFastPath(res, parsed, { ...rc, session }, this.handlers, () => this.legacy(webRequest(req), rc, parsed)))) return;
+      }
     } else if (request.refuseScope?.([])) {
       return;
     }
@@ -132,11 +138,11 @@ export class MergedEndpoint {
       if (web.method === 'GET' || web.method === 'DELETE') return jsonRpcError(400, -32000, 'Bad Request: Mcp-Session-Id required');
       return jsonRpcError(400, -32000, 'Bad Request: Mcp-Session-Id required (start with initialize)');
     }
-    const session = { id: '', caller: rc.caller, logLevel: undefined, subscriptions: new Map(), resumes: false } as unknown as LegacySession;
+    const session = { id: '', caller: rc.caller, logLevel: undefined, subscriptions: new Map(), resumes: false, events: new SessionEventStore(), fast: fastPathState() } as unknown as LegacySession;
     session.server = this.handlers.buildServer(rc.caller.gatewayId, session);
     session.transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
-      eventStore: new SessionEventStore(),
+      eventStore: session.events,
       onsessioninitialized: (id) => {
         session.id = id;
         this.sessions.set(id, session);
@@ -248,4 +254,14 @@ function primeOnlyWhenResuming(session: LegacySession): void {
   const prime = transport.writePrimingEvent;
   if (typeof prime !== 'function') return;
   transport.writePrimingEvent = (...args: unknown[]) => (session.resumes ? prime.apply(transport, args) : Promise.resolve());
+}
+
+/** The request as the SDK transport reads it (its body is passed parsed). */
+function webRequest(req: IncomingMessage): Request {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined || name === 'content-length') continue;
+    for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
+  }
+  return new Request(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, { method: req.method ?? 'POST', headers });
 }

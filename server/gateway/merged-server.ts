@@ -35,7 +35,7 @@ import {
   type ToolDefinition,
   type Unconnected,
 } from './unconnected.ts';
-import { type Exchange, type Implementation, type RpcMessage, type UpstreamConnection, UpstreamError } from './upstream-client.ts';
+import { type Exchange, type Implementation, type RequestId, type RpcMessage, type UpstreamConnection, UpstreamError } from './upstream-client.ts';
 import { identityKey, type UpstreamPool } from './upstream-pool.ts';
 
 // /mcp/{gateway} as one MCP server: an SDK `Server` (one per 2025 session,
@@ -76,6 +76,12 @@ export interface MergedDeps {
 type Reach =
   | { ok: true; a: Assignment; conn: UpstreamConnection; headers: Record<string, string>; identity: string | undefined }
   | { ok: false; a: Assignment; failure: GatewayFailure; unconnected: Unconnected | undefined };
+
+/** Where the 2025 fast path sends a tools/call. */
+export interface FastRoute {
+  original: string;
+  reach: Extract<Reach, { ok: true }>;
+}
 
 /** What the client is, per era: the 2025 session's initialize, or the 2026-07-28 request's envelope. */
 interface ClientView {
@@ -289,6 +295,44 @@ export class MergedHandlers {
     return this.routed(rc, ctx, a, 'tools/call', { ...request.params, name: alias.original });
   }
 
+  /**
+   * The 2025 session fast path's route for a tools/call (merged-session-fast-path.ts): the
+   * assignment's reach and the upstream's own tool name; undefined for whatever callTool
+   * answers otherwise (an unknown, filtered or denied tool, an identity not connected, a
+   * disabled upstream), so the SDK path gives that answer; undefined too while the pooled
+   * connection has not learnt its upstream's era (the SDK path connects it).
+   */
+  async fastRoute(rc: RequestContext, name: string): Promise<FastRoute | undefined> {
+    const gateway = this.deps.catalog.current.gateways.get(rc.caller.gatewayId);
+    const alias = gateway && this.book(gateway.id).resolve(name, gateway.servers.keys());
+    const a = alias && gateway.servers.get(alias.assignment);
+    if (!alias || !a || !toolOffered(a, rc.principal, alias.original)) return undefined;
+    const reach = await this.reach(rc, a);
+    return reach.ok && reach.conn.era !== undefined ? { original: alias.original, reach } : undefined;
+  }
+
+  /**
+   * The fast path's call: what `routed` does for a 2025 client, as the JSON-RPC message the SDK
+   * server would send; or, when a 2026-07-28 upstream answers input_required, that answer for
+   * the SDK path to take over with (its server turns the rounds into real requests to the client).
+   */
+  async fastCall(rc: RequestContext, ctx: ServerContext, route: FastRoute, params: Record<string, unknown>, id: RequestId): Promise<{ message: RpcMessage } | { inputRequired: RpcMessage }> {
+    const { reach } = route;
+    this.note(rc, 'tools/call', route.original, reach.a);
+    rc.record.identity = reach.identity;
+    try {
+      await reach.conn.connect(reach.headers);
+      const answer = await reach.conn.request('tools/call', params, this.exchange(rc, ctx, reach, this.client(rc, ctx)));
+      if (answer.result?.resultType === 'input_required') return { inputRequired: answer };
+      return { message: { jsonrpc: '2.0', id, result: await this.answer(answer, rc, reach) } };
+    } catch (err) {
+      // As the SDK server words a thrown error (its 2025 codec sends -32002 as -32602).
+      const e = this.upstreamFailure(err, rc, reach.a) as { code?: unknown; message?: string; data?: unknown };
+      const code = typeof e.code === 'number' && Number.isSafeInteger(e.code) ? e.code : -32603;
+      return { message: { jsonrpc: '2.0', id, error: { code: code === -32002 ? -32602 : code, message: e.message ?? 'Internal error', ...(e.data !== undefined && { data: e.data }) } } };
+    }
+  }
+
   /** A request routed to one assignment: identity, then forwarding (with the multi-round-trip cases). */
   private async routed(rc: RequestContext, ctx: ServerContext, a: Assignment, method: string, params: Record<string, unknown>): Promise<Record<string, unknown>> {
     const state = ctx.mcpReq.requestState<GatewayState>();
@@ -313,14 +357,17 @@ export class MergedHandlers {
       }
       // A 2025 upstream may ask the client things mid-call; a 2026-07-28 client can only answer between rounds.
       if (view.modern && reach.conn.era === 'legacy' && MULTI_ROUND_TRIP.has(method)) return await this.hold(rc, ctx, reach, view, method, forwarded);
-      const answer = await reach.conn.request(method, forwarded, this.exchange(rc, ctx, reach, view));
+      // The fast path's first round, handed over (merged-session-fast-path.ts): the upstream is not asked twice.
+      const handedOver = state === undefined ? rc.session?.fast.handedOver.get(ctx.mcpReq.id) : undefined;
+      if (handedOver) rc.session!.fast.handedOver.delete(ctx.mcpReq.id);
+      const answer = handedOver ?? (await reach.conn.request(method, forwarded, this.exchange(rc, ctx, reach, view)));
       return await this.answer(answer, rc, reach);
     } catch (err) {
       throw this.upstreamFailure(err, rc, a);
     }
   }
 
-  private upstreamFailure(err: unknown, rc: RequestContext, a: Assignment): unknown {
+  upstreamFailure(err: unknown, rc: RequestContext, a: Assignment): unknown {
     if (!(err instanceof UpstreamError)) return err;
     rc.record.outcome = err.reason;
     const code = err.reason === 'upstream_rejected_credential' ? CODES.credential : CODES.upstream;
@@ -328,7 +375,7 @@ export class MergedHandlers {
     return new ProtocolError(code, message, { step: 'upstream', reason: err.reason });
   }
 
-  private async answer(answer: RpcMessage, rc: RequestContext, reach: Extract<Reach, { ok: true }>): Promise<Record<string, unknown>> {
+  async answer(answer: RpcMessage, rc: RequestContext, reach: Extract<Reach, { ok: true }>): Promise<Record<string, unknown>> {
     if (answer.error) {
       rc.record.outcome = 'upstream_error';
       throw new ProtocolError(answer.error.code, answer.error.message, answer.error.data);
