@@ -306,7 +306,8 @@ export class MergedHandlers {
     const gateway = this.deps.catalog.current.gateways.get(rc.caller.gatewayId);
     const alias = gateway && this.book(gateway.id).resolve(name, gateway.servers.keys());
     const a = alias && gateway.servers.get(alias.assignment);
-    if (!alias || !a || !toolOffered(a, rc.principal, alias.original)) return undefined;
+    // The placeholder tool (connected since, or not yet): the SDK path answers it, as every refusal.
+    if (!alias || !a || alias.original === CONNECT_TOOL || !toolOffered(a, rc.principal, alias.original)) return undefined;
     const reach = await this.reach(rc, a);
     return reach.ok && reach.conn.era !== undefined ? { original: alias.original, reach } : undefined;
   }

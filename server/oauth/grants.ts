@@ -109,8 +109,11 @@ export class Grants {
     /** `claims`: `gty` (client credentials) or `act` (RFC 8693 §4.1); `lifetime`: shorter than token_lifetime (exchanged tokens). */
     options: { claims?: { gty?: string; act?: { sub: string } }; lifetime?: number } = {},
   ): Promise<{ token: string; expiresIn: number }> {
-    const wait = this.revocations.delayBeforeIssuing(input.user.sub, input.clientId);
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    // Until the second of a revocation of this subject or client has passed (a timer may fire a little
+    // early against the wall clock: asked again until it has).
+    for (let wait = this.revocations.delayBeforeIssuing(input.user.sub, input.clientId); wait > 0; wait = this.revocations.delayBeforeIssuing(input.user.sub, input.clientId)) {
+      await new Promise((resolve) => setTimeout(resolve, wait + 1));
+    }
     const now = epoch();
     const lifetime = Math.max(1, Math.min(options.lifetime ?? this.lifetimes.access, this.lifetimes.access));
     const token = await new SignJWT({
