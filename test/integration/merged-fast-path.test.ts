@@ -67,6 +67,20 @@ function parseSse(text: string): Answer['events'] {
   return events;
 }
 
+/** Reads an SSE response until `found` finds the message wanted in what arrived so far. */
+function sseReader(res: Response) {
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let text = '';
+  return async (found: (text: string) => Record<string, any> | undefined) => {
+    for (let m = found(text); ; m = found(text)) {
+      if (m) return m;
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`stream ended: ${text}`);
+      text += value;
+    }
+  };
+}
+
 async function send(s: Session, message: Record<string, unknown>): Promise<Answer> {
   const res = await fetch(hub, { method: 'POST', headers: { ...LEGACY, authorization: `Bearer ${s.token}`, 'mcp-session-id': s.sid }, body: JSON.stringify(message) });
   const type = res.headers.get('content-type') ?? '';
@@ -150,20 +164,11 @@ describe('2025 session on /mcp/{gateway}: the tools/call fast path', () => {
       headers: { ...LEGACY, authorization: `Bearer ${s.token}`, 'mcp-session-id': s.sid },
       body: JSON.stringify({ jsonrpc: '2.0', id: confirmId, method: 'tools/call', params: { name: 'new__confirm', arguments: { action: 'land' } } }),
     });
-    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-    let text = '';
-    const until = async (found: () => Record<string, any> | undefined) => {
-      for (let m = found(); ; m = found()) {
-        if (m) return m;
-        const { value, done } = await reader.read();
-        if (done) throw new Error(`stream ended: ${text}`);
-        text += value;
-      }
-    };
-    const elicit = await until(() => parseSse(text).find((e) => e.message.method === 'elicitation/create')?.message);
+    const until = sseReader(res);
+    const elicit = await until((text) => parseSse(text).find((e) => e.message.method === 'elicitation/create')?.message);
     assert.equal(elicit.params.message, 'Really land?');
     assert.equal((await send(s, { jsonrpc: '2.0', id: elicit.id, result: { action: 'accept', content: { ok: true } } })).status, 202);
-    const answer = await until(() => parseSse(text).find((e) => e.message.id === confirmId)?.message);
+    const answer = await until((text) => parseSse(text).find((e) => e.message.id === confirmId)?.message);
     assert.deepEqual(answer.result.content, [{ type: 'text', text: 'confirmed land' }]);
     const rounds = up.requests.slice(seenBefore).filter((r) => r.rpc === 'tools/call');
     assert.equal(rounds.length, 2, 'the first round once, then the retry with the answer');
@@ -233,21 +238,12 @@ describe('2025 session on /mcp/{gateway}: the tools/call fast path', () => {
       body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'old__confirm', arguments: { action: 'launch' } } }),
     });
     assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
-    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-    let text = '';
-    const until = async (found: () => Record<string, any> | undefined) => {
-      for (let m = found(); ; m = found()) {
-        if (m) return m;
-        const { value, done } = await reader.read();
-        if (done) throw new Error(`stream ended: ${text}`);
-        text += value;
-      }
-    };
-    const elicit = await until(() => parseSse(text).find((e) => e.message.method === 'elicitation/create')?.message);
+    const until = sseReader(res);
+    const elicit = await until((text) => parseSse(text).find((e) => e.message.method === 'elicitation/create')?.message);
     assert.equal(elicit.params.message, 'Really launch?');
     const reply = await send(s, { jsonrpc: '2.0', id: elicit.id, result: { action: 'accept', content: { ok: true } } });
     assert.equal(reply.status, 202);
-    const answer = await until(() => parseSse(text).find((e) => e.message.id === id)?.message);
+    const answer = await until((text) => parseSse(text).find((e) => e.message.id === id)?.message);
     assert.deepEqual(answer.result.content, [{ type: 'text', text: 'confirmed launch' }]);
     // An answer to a request nobody sent goes to the SDK path, which has no use for it either.
     assert.notEqual((await send(s, { jsonrpc: '2.0', id: elicit.id, result: { action: 'accept' } })).status, 500);
