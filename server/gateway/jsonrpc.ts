@@ -18,6 +18,13 @@ export interface GatewayFailure {
 export const CODES = {
   parseError: -32700,
   invalidRequest: -32600,
+  methodNotFound: -32601,
+  invalidParams: -32602,
+  internalError: -32603,
+  /** The SDKs' generic server error: a transport-level refusal (media type, missing session). */
+  serverError: -32000,
+  /** MCP: resource not found (2025 SDKs send it as -32602). */
+  resourceNotFound: -32002,
   /** MCP 2026-07-28 HeaderMismatch (Streamable HTTP, "Server Validation"). */
   headerMismatch: -32020,
   unauthorized: -32001,

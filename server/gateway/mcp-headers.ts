@@ -10,9 +10,6 @@ import type { IncomingHttpHeaders } from 'node:http';
 export const MODERN_VERSION = '2026-07-28';
 const ENVELOPE_VERSION = 'io.modelcontextprotocol/protocolVersion';
 
-/** Streamable HTTP, "Server Validation": 400 Bad Request with this JSON-RPC code. */
-export const HEADER_MISMATCH = -32020;
-
 const PREFIX = '=?base64?';
 const SUFFIX = '?=';
 const CANONICAL_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;

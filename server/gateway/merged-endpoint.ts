@@ -113,7 +113,7 @@ export class MergedEndpoint {
 
   private async dispatch(web: Request, rc: RequestContext, body: unknown): Promise<Response> {
     if (web.method === 'GET' || web.method === 'DELETE') return this.legacy(web, rc, undefined);
-    if (!isJsonContentType(web.headers.get('content-type'))) return jsonRpcError(415, -32000, 'Unsupported Media Type: Content-Type must be application/json');
+    if (!isJsonContentType(web.headers.get('content-type'))) return jsonRpcError(415, CODES.serverError, 'Unsupported Media Type: Content-Type must be application/json');
     if (body === undefined) {
       rc.record.outcome = NOT_JSON.reason;
       return jsonRpcError(NOT_JSON.status, NOT_JSON.code, NOT_JSON.message, { step: NOT_JSON.step, reason: NOT_JSON.reason });
@@ -135,8 +135,8 @@ export class MergedEndpoint {
       return session.transport.handleRequest(web, { ...(body !== undefined && { parsedBody: body }), authInfo: this.authInfo({ ...rc, session }) });
     }
     if (web.method !== 'POST' || !isInitializeRequest(body)) {
-      if (web.method === 'GET' || web.method === 'DELETE') return jsonRpcError(400, -32000, 'Bad Request: Mcp-Session-Id required');
-      return jsonRpcError(400, -32000, 'Bad Request: Mcp-Session-Id required (start with initialize)');
+      if (web.method === 'GET' || web.method === 'DELETE') return jsonRpcError(400, CODES.serverError, 'Bad Request: Mcp-Session-Id required');
+      return jsonRpcError(400, CODES.serverError, 'Bad Request: Mcp-Session-Id required (start with initialize)');
     }
     const session = { id: '', caller: rc.caller, logLevel: undefined, subscriptions: new Map(), resumes: false, events: new SessionEventStore(), fast: fastPathState() } as unknown as LegacySession;
     session.server = this.handlers.buildServer(rc.caller.gatewayId, session);

@@ -192,7 +192,7 @@ export class MergedHandlers {
               return { result: result as Record<string, unknown> };
             } catch (err) {
               const e = err as { code?: unknown; message: string; data?: unknown };
-              return { error: { code: typeof e.code === 'number' ? e.code : -32603, message: e.message, ...(e.data !== undefined && { data: e.data }) } };
+              return { error: { code: typeof e.code === 'number' ? e.code : CODES.internalError, message: e.message, ...(e.data !== undefined && { data: e.data }) } };
             }
           },
       clientInfo: view.info,
@@ -273,7 +273,7 @@ export class MergedHandlers {
     this.note(rc, 'tools/call', a ? alias.original : name, a);
     if (!alias || !a) {
       rc.record.outcome = 'unknown_tool';
-      throw new ProtocolError(-32602, `Unknown tool: ${name}`);
+      throw new ProtocolError(CODES.invalidParams, `Unknown tool: ${name}`);
     }
     if (isStalePlaceholder(this.deps.tools, a, alias.original)) {
       const reach = await this.reach(rc, a);
@@ -329,8 +329,8 @@ export class MergedHandlers {
     } catch (err) {
       // As the SDK server words a thrown error (its 2025 codec sends -32002 as -32602).
       const e = this.upstreamFailure(err, rc, reach.a) as { code?: unknown; message?: string; data?: unknown };
-      const code = typeof e.code === 'number' && Number.isSafeInteger(e.code) ? e.code : -32603;
-      return { message: { jsonrpc: '2.0', id, error: { code: code === -32002 ? -32602 : code, message: e.message ?? 'Internal error', ...(e.data !== undefined && { data: e.data }) } } };
+      const code = typeof e.code === 'number' && Number.isSafeInteger(e.code) ? e.code : CODES.internalError;
+      return { message: { jsonrpc: '2.0', id, error: { code: code === CODES.resourceNotFound ? CODES.invalidParams : code, message: e.message ?? 'Internal error', ...(e.data !== undefined && { data: e.data }) } } };
     }
   }
 
@@ -338,7 +338,7 @@ export class MergedHandlers {
   private async routed(rc: RequestContext, ctx: ServerContext, a: Assignment, method: string, params: Record<string, unknown>): Promise<Record<string, unknown>> {
     const state = ctx.mcpReq.requestState<GatewayState>();
     if (state !== undefined && (typeof state !== 'object' || state.c !== rc.caller.callerKey || state.a !== a.name)) {
-      throw new ProtocolError(-32602, 'Invalid or expired requestState');
+      throw new ProtocolError(CODES.invalidParams, 'Invalid or expired requestState');
     }
     const view = this.client(rc, ctx);
     const reach = await this.reach(rc, a);
@@ -401,7 +401,7 @@ export class MergedHandlers {
         ...this.exchange(rc, ctx, reach, view),
         signal,
         onNotification: (m) => call?.relay?.(m),
-        onRequest: (m) => (capable(m) ? ask(m) : Promise.resolve({ error: { code: -32601, message: `the client did not declare support for ${m.method}` } })),
+        onRequest: (m) => (capable(m) ? ask(m) : Promise.resolve({ error: { code: CODES.methodNotFound, message: `the client did not declare support for ${m.method}` } })),
       }),
     );
     return this.round(call, rc, ctx, reach, view);
@@ -409,7 +409,7 @@ export class MergedHandlers {
 
   private async resume(state: Extract<GatewayState, { k: 'pending' }>, rc: RequestContext, ctx: ServerContext, reach: Extract<Reach, { ok: true }>): Promise<Record<string, unknown>> {
     const call = this.deps.pending.get(state.p, rc.caller.callerKey);
-    if (!call) throw new ProtocolError(-32602, 'Invalid or expired requestState: the held call is over; call again');
+    if (!call) throw new ProtocolError(CODES.invalidParams, 'Invalid or expired requestState: the held call is over; call again');
     call.respond(ctx.mcpReq.inputResponses);
     return this.round(call, rc, ctx, reach, this.client(rc, ctx));
   }
@@ -571,7 +571,7 @@ export class MergedHandlers {
     if (session.subscriptions.has(uri)) return {};
     try {
       await reach.conn.connect(reach.headers);
-      if (!reach.conn.capabilities.resources?.subscribe) throw new ProtocolError(-32601, `server "${a.name}" does not support resource subscriptions`);
+      if (!reach.conn.capabilities.resources?.subscribe) throw new ProtocolError(CODES.methodNotFound, `server "${a.name}" does not support resource subscriptions`);
       await reach.conn.subscribe(uri, reach.headers);
     } catch (err) {
       const rpc = (err as { rpc?: { code: number; message: string; data?: unknown } }).rpc;
@@ -601,7 +601,7 @@ export class MergedHandlers {
     this.note(rc, 'prompts/get', a ? alias.original : request.params.name, a);
     if (!alias || !a) {
       rc.record.outcome = 'unknown_prompt';
-      throw new ProtocolError(-32602, `Unknown prompt: ${request.params.name}`);
+      throw new ProtocolError(CODES.invalidParams, `Unknown prompt: ${request.params.name}`);
     }
     return this.routed(rc, ctx, a, 'prompts/get', { ...request.params, name: alias.original });
   }
@@ -672,7 +672,7 @@ export class MergedHandlers {
     );
     const rc = (ctx: ServerContext): RequestContext => {
       const found = (ctx.http?.authInfo?.extra as { keygate?: RequestContext } | undefined)?.keygate;
-      if (!found) throw new ProtocolError(-32603, 'request context missing');
+      if (!found) throw new ProtocolError(CODES.internalError, 'request context missing');
       return session ? { ...found, session } : found;
     };
     server.setRequestHandler('tools/list', (_req, ctx) => this.listTools(rc(ctx), ctx) as Promise<any>);

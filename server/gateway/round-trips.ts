@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createRequestStateCodec, type RequestStateCodec } from '@modelcontextprotocol/server';
 import type { RpcMessage } from './upstream-client.ts';
+import { CODES } from './jsonrpc.ts';
 
 // Multi-round-trip requests across eras (2026-07-28, "input_required"):
 //
@@ -67,7 +68,7 @@ export class PendingCall {
 
   private settle(outcome: { answer: RpcMessage } | { error: unknown }): void {
     this.outcome = outcome;
-    for (const { reply } of this.asks.values()) reply({ error: { code: -32603, message: 'the call ended' } });
+    for (const { reply } of this.asks.values()) reply({ error: { code: CODES.internalError, message: 'the call ended' } });
     this.asks.clear();
     this.wake?.();
   }

@@ -2,6 +2,7 @@ import { type IncomingMessage, request as httpRequest, type OutgoingHttpHeaders 
 import { request as httpsRequest } from 'node:https';
 import type { Logger } from '../log.ts';
 import type { Upstream } from './catalog.ts';
+import { CODES } from './jsonrpc.ts';
 import { mcpNameOf, MODERN_VERSION } from './mcp-headers.ts';
 import { SseParser } from './sse.ts';
 
@@ -287,9 +288,9 @@ export class UpstreamConnection {
       const target = entry ?? [...this.inFlight.values()].reverse().find((e) => e.exchange.onRequest);
       const handler = target?.exchange.onRequest;
       try {
-        reply = handler ? await handler(message) : { error: { code: -32601, message: `no client is waiting that could answer ${message.method}` } };
+        reply = handler ? await handler(message) : { error: { code: CODES.methodNotFound, message: `no client is waiting that could answer ${message.method}` } };
       } catch (err) {
-        reply = { error: { code: -32603, message: (err as Error).message } };
+        reply = { error: { code: CODES.internalError, message: (err as Error).message } };
       }
     }
     const headers = entry?.exchange.headers ?? this.latestHeaders;
