@@ -8,7 +8,12 @@ import type { IncomingHttpHeaders } from 'node:http';
 // servers on either side agree with the gateway byte for byte.
 
 export const MODERN_VERSION = '2026-07-28';
-const ENVELOPE_VERSION = 'io.modelcontextprotocol/protocolVersion';
+/** The 2025 revision Keygate speaks to an upstream that has no 2026-07-28. */
+export const LEGACY_VERSION = '2025-11-25';
+/** The 2025 revisions a session may name in MCP-Protocol-Version (what the SDK transport accepts). */
+export const LEGACY_VERSIONS: ReadonlySet<string> = new Set([LEGACY_VERSION, '2025-06-18', '2025-03-26']);
+/** 2026-07-28: the `_meta` key of a request's protocol version. */
+export const ENVELOPE_VERSION = 'io.modelcontextprotocol/protocolVersion';
 
 const PREFIX = '=?base64?';
 const SUFFIX = '?=';

@@ -3,7 +3,7 @@ import { toolOffered } from './tool-policy.ts';
 import { CONNECT_TOOL } from './unconnected.ts';
 import { CODES } from './jsonrpc.ts';
 import type { MergedHandlers, RequestContext } from './merged-server.ts';
-import { decodeMcpName, encodeMcpName, MODERN_VERSION } from './mcp-headers.ts';
+import { decodeMcpName, encodeMcpName, ENVELOPE_VERSION as PV, MODERN_VERSION } from './mcp-headers.ts';
 import type { GatewayState } from './round-trips.ts';
 import { SseParser, sseMessage } from './sse.ts';
 import { upstreamRequest } from './upstream-http.ts';
@@ -20,7 +20,6 @@ import { upstreamRequest } from './upstream-http.ts';
 // known, a retry round, a caller not connected yet, a refused tool, a body
 // whose headers disagree) declines, and the SDK path answers it.
 
-const PV = 'io.modelcontextprotocol/protocolVersion';
 const CAPS = 'io.modelcontextprotocol/clientCapabilities';
 const SERVER_INFO = 'io.modelcontextprotocol/serverInfo';
 

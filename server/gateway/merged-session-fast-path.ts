@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ServerContext } from '@modelcontextprotocol/server';
 import type { LegacySession } from './merged-caller.ts';
+import { LEGACY_VERSIONS } from './mcp-headers.ts';
 import type { MergedHandlers, RequestContext } from './merged-server.ts';
 import { sseMessage } from './sse.ts';
 import type { RequestId, RpcMessage } from './upstream-client.ts';
@@ -25,8 +26,6 @@ import type { RequestId, RpcMessage } from './upstream-client.ts';
 // that resumes streams (those get the SDK's primed streams). The SDK path
 // answers those, so a refusal reads the same on either path.
 
-/** The 2025 revisions a session may name in MCP-Protocol-Version (what the SDK transport accepts). */
-const LEGACY_VERSIONS = new Set(['2025-11-25', '2025-06-18', '2025-03-26']);
 /** As the SDK server: a request to the client that gets no answer fails after 60 s. */
 const ASK_TIMEOUT_MS = 60_000;
 

@@ -3,7 +3,7 @@ import { request as httpsRequest } from 'node:https';
 import type { Logger } from '../log.ts';
 import type { Upstream } from './catalog.ts';
 import { CODES } from './jsonrpc.ts';
-import { mcpNameOf, MODERN_VERSION } from './mcp-headers.ts';
+import { ENVELOPE_VERSION as PV, LEGACY_VERSION, mcpNameOf, MODERN_VERSION } from './mcp-headers.ts';
 import { SseParser } from './sse.ts';
 
 // One upstream MCP server reached with one identity, as the merged endpoint
@@ -17,8 +17,6 @@ import { SseParser } from './sse.ts';
 // go to that request's hooks; unsolicited ones (list_changed, resource
 // updates) to the watchers.
 
-export const LEGACY_VERSION = '2025-11-25';
-const PV = 'io.modelcontextprotocol/protocolVersion';
 const CAPS = 'io.modelcontextprotocol/clientCapabilities';
 const INFO = 'io.modelcontextprotocol/clientInfo';
 const LOG_LEVEL = 'io.modelcontextprotocol/logLevel';
