@@ -1,3 +1,6 @@
+import { isIP } from 'node:net';
+import { classifyAddress } from '../net/outbound.ts';
+
 // Throttling in this process's memory (a registry behind a load balancer
 // counts per instance), over sliding windows.
 //
@@ -89,23 +92,23 @@ export class LoginThrottle {
   }
 }
 
+/** An IPv4-mapped IPv6 address (::ffff:a.b.c.d) as the IPv4 address it is; any other as is. */
+const unmapped = (address: string) => /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1] ?? address;
+
+/** 127.0.0.0/8, ::1, or an IPv4-mapped loopback address: a caller on this machine (or a proxy on it). */
+export function isLoopback(address: string | undefined): boolean {
+  const ip = address && unmapped(address);
+  return !!ip && isIP(ip) !== 0 && classifyAddress(ip) === 'loopback';
+}
+
 /**
  * The key a per-address limit counts under: an IPv4 address (IPv4-mapped IPv6
  * included) as is; an IPv6 address by its /64, the block one subscriber gets
  * (RFC 6177), so rotating through it is no escape.
  */
-/** 127.0.0.0/8, ::1, or an IPv4-mapped loopback address: a caller on this machine (or a proxy on it). */
-export function isLoopback(address: string | undefined): boolean {
-  if (!address) return false;
-  const v4 = /^(?:::ffff:)?(\d+)\.\d+\.\d+\.\d+$/i.exec(address);
-  if (v4) return v4[1] === '127';
-  return address === '::1' || /^(0{1,4}:){7}0{0,3}1$/.test(address);
-}
-
-export function addressKey(address: string | undefined): string {
-  if (!address) return 'unknown';
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return mapped[1]!;
+export function addressKey(raw: string | undefined): string {
+  if (!raw) return 'unknown';
+  const address = unmapped(raw);
   if (!address.includes(':')) return address;
   const [head = '', tail = ''] = address.split('%')[0]!.split('::');
   const left = head ? head.split(':') : [];
