@@ -60,17 +60,22 @@ function parse<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
   return result.data;
 }
 
+/** A value that will travel in a header: refused, naming `field` (never the value), when no header can carry it. */
+function headerValue(field: string, value: string): string {
+  const problem = headerValueProblem(value);
+  if (problem) throw new InvalidRequestError(`${field} ${problem}`);
+  return value;
+}
+
 /** The secret for an upstream of this credential kind, from a request body; throws with what is wrong. */
 function secretFrom(kind: string, body: { values?: Record<string, string> | undefined; token?: string | undefined; value?: string | undefined }, credential: Parameters<typeof fieldProblems>[0]): Secret {
   switch (kind) {
     case 'bearer':
       if (!body.token) throw new InvalidRequestError('token: this upstream takes a bearer token');
-      if (headerValueProblem(body.token)) throw new InvalidRequestError(`token ${headerValueProblem(body.token)}`);
-      return { kind: 'bearer', token: body.token };
+      return { kind: 'bearer', token: headerValue('token', body.token) };
     case 'header':
       if (!body.value) throw new InvalidRequestError('value: this upstream takes a header value');
-      if (headerValueProblem(body.value)) throw new InvalidRequestError(`value ${headerValueProblem(body.value)}`);
-      return { kind: 'header', value: body.value };
+      return { kind: 'header', value: headerValue('value', body.value) };
     case 'fields': {
       const problems = fieldProblems(credential, body.values ?? {});
       if (problems.length) throw new InvalidRequestError(`values: ${problems.join('; ')}`);
