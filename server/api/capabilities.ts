@@ -2,7 +2,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { ADMIN_SCOPE, type AccessConfig, CAPABILITIES, type Capability, DEFAULT_ROLES, type RoleInput } from '../config/sections/access.ts';
 import { InsufficientScopeError, KeygateError } from '../http/errors.ts';
 import type { Principal } from '../inbound/principal.ts';
-import { matchesPrincipal } from '../inbound/principal-match.ts';
+import { matchesPrincipal } from '../catalog/principal-match.ts';
 import { caller } from './http.ts';
 
 // Capabilities, not fixed role names (MCP Manager): each admin route group

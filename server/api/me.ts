@@ -1,6 +1,6 @@
 import express, { type Request, Router } from 'express';
 import { z } from 'zod';
-import type { CatalogHolder } from '../gateway/catalog.ts';
+import type { CatalogHolder } from '../catalog/catalog.ts';
 import { ForbiddenError, InvalidRequestError, InvalidTokenError, NotFoundError } from '../http/errors.ts';
 import type { Principal } from '../inbound/principal.ts';
 import { kindFor, type Identities, type Secret } from '../vault/identities.ts';

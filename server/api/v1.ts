@@ -1,10 +1,10 @@
 import { type NextFunction, type Request, type Response, Router } from 'express';
-import { type CatalogHolder, mayUse } from '../gateway/catalog.ts';
+import { type CatalogHolder, mayUse } from '../catalog/catalog.ts';
 import type { Authenticator } from '../inbound/authenticator.ts';
 import type { Principal } from '../inbound/principal.ts';
 import type { ResourceSpace } from '../oauth/resource.ts';
 import { AccessDeniedError } from '../http/errors.ts';
-import type { BreakGlass } from '../gateway/access.ts';
+import type { BreakGlass } from '../catalog/access.ts';
 import type { AuditSink } from '../audit/audit.ts';
 import { type AdminDeps, adminRouter } from './admin/index.ts';
 import { auditRouter } from './audit.ts';

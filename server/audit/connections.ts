@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { connectionKey } from '../gateway/access.ts';
+import { connectionKey } from '../catalog/access.ts';
 import type { Logger } from '../log.ts';
 import { Collection, type Store } from '../store/index.ts';
 import type { AuditEntry } from './audit.ts';

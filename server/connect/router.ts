@@ -1,8 +1,8 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import express, { type Request, type Response, Router } from 'express';
 import { z } from 'zod';
-import type { Assignment, CatalogHolder } from '../gateway/catalog.ts';
-import { mayUse } from '../gateway/catalog.ts';
+import type { Assignment, CatalogHolder } from '../catalog/catalog.ts';
+import { mayUse } from '../catalog/catalog.ts';
 import { sendErrorPage } from '../http/html.ts';
 import type { Principal } from '../inbound/principal.ts';
 import type { Logger } from '../log.ts';

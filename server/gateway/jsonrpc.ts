@@ -1,38 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { GatewayFailure } from '../catalog/failure.ts';
 
-// Errors on the MCP endpoints are JSON-RPC error responses (with the HTTP
-// status that fits), each naming the step of the request path that failed.
-
-export type Step = 'route' | 'inbound' | 'scope' | 'gateway' | 'assignment' | 'vault' | 'upstream';
-
-export interface GatewayFailure {
-  status: number;
-  code: number;
-  step: Step;
-  reason: string;
-  message: string;
-  headers?: Record<string, string>;
-}
-
-// JSON-RPC 2.0 reserves -32000..-32099 for implementation-defined server errors.
-export const CODES = {
-  parseError: -32700,
-  invalidRequest: -32600,
-  methodNotFound: -32601,
-  invalidParams: -32602,
-  internalError: -32603,
-  /** The SDKs' generic server error: a transport-level refusal (media type, missing session). */
-  serverError: -32000,
-  /** MCP: resource not found (2025 SDKs send it as -32602). */
-  resourceNotFound: -32002,
-  /** MCP 2026-07-28 HeaderMismatch (Streamable HTTP, "Server Validation"). */
-  headerMismatch: -32020,
-  unauthorized: -32001,
-  forbidden: -32003,
-  notFound: -32004,
-  upstream: -32010,
-  credential: -32011,
-} as const;
+// The one place a GatewayFailure becomes a response on the MCP endpoints.
 
 const MAX_ID_PEEK = 64 * 1024;
 

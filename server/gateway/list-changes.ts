@@ -2,7 +2,7 @@ import type { Logger } from '../log.ts';
 import type { Collection } from '../store/index.ts';
 import { type identitySchema, ORGANIZATION } from '../vault/identities.ts';
 import type { Selections } from '../vault/selections.ts';
-import type { Catalog, CatalogHolder } from './catalog.ts';
+import type { Catalog, CatalogHolder } from '../catalog/catalog.ts';
 import type { CallerState } from './merged-caller.ts';
 
 // When what a person may use through a gateway changes at the registry, the

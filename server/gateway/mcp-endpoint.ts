@@ -6,11 +6,12 @@ import type { Logger } from '../log.ts';
 import type { ResourceSpace } from '../oauth/resource.ts';
 import type { AuditSink } from '../audit/audit.ts';
 import type { CredentialResolver } from '../vault/resolver.ts';
-import type { AccessChecks } from './access.ts';
-import { type Assignment, type CatalogHolder, mayUse, toolAllowed } from './catalog.ts';
-import { policyDenial, policyFailure, toolOffered } from './tool-policy.ts';
+import type { AccessChecks } from '../catalog/access.ts';
+import { type Assignment, type CatalogHolder, mayUse, toolAllowed } from '../catalog/catalog.ts';
+import { policyDenial, policyFailure, toolOffered } from '../catalog/tool-policy.ts';
 import { readClientCredentials } from './client-credentials.ts';
-import { CODES, type GatewayFailure, sendFailure } from './jsonrpc.ts';
+import { CODES, type GatewayFailure } from '../catalog/failure.ts';
+import { sendFailure } from './jsonrpc.ts';
 import { MergedEndpoint } from './merged-endpoint.ts';
 import { decodeMcpName, headerMismatch, isModernRequest } from './mcp-headers.ts';
 import { callsIn, type RequestFacts, rewriteToolsList, trustsHeaders } from './raw-policy.ts';
@@ -24,7 +25,7 @@ import { ContinuedSessions } from './stand-in-continuation.ts';
 import { UpstreamError } from './upstream-client.ts';
 import { upstreamRequest } from './upstream-http.ts';
 import { UpstreamPool } from './upstream-pool.ts';
-import { endpointScopes, holdsEveryScope, missingScope } from './scopes.ts';
+import { endpointScopes, holdsEveryScope, missingScope } from '../catalog/scopes.ts';
 
 // The MCP endpoints: /mcp/{gateway}/{server} forwards one assignment as is;
 // /mcp/{gateway} is the gateway as one server (merged-endpoint.ts; a gateway

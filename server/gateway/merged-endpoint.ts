@@ -5,8 +5,9 @@ import { type AuthInfo, createMcpHandler, isInitializeRequest, isJsonContentType
 import { flushingResponse } from '../http/flushing-response.ts';
 import { callerKey as callerKeyOf, type Principal } from '../inbound/principal.ts';
 import type { Logger } from '../log.ts';
-import type { Gateway } from './catalog.ts';
-import { CODES, sendFailure } from './jsonrpc.ts';
+import type { Gateway } from '../catalog/catalog.ts';
+import { CODES } from '../catalog/failure.ts';
+import { sendFailure } from './jsonrpc.ts';
 import { CallerState, type LegacySession } from './merged-caller.ts';
 import { type MergedDeps, MergedHandlers, type RequestContext } from './merged-server.ts';
 import { SessionEventStore } from './event-store.ts';

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { toolOffered } from './tool-policy.ts';
+import { toolOffered } from '../catalog/tool-policy.ts';
 import { CONNECT_TOOL } from './unconnected.ts';
-import { CODES } from './jsonrpc.ts';
+import { CODES } from '../catalog/failure.ts';
 import type { MergedHandlers, RequestContext } from './merged-server.ts';
 import { decodeMcpName, encodeMcpName, ENVELOPE_VERSION as PV, MODERN_VERSION } from './mcp-headers.ts';
 import type { GatewayState } from './round-trips.ts';

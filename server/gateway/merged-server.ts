@@ -13,10 +13,10 @@ import {
 import type { Principal } from '../inbound/principal.ts';
 import type { Logger } from '../log.ts';
 import type { CredentialResolver } from '../vault/resolver.ts';
-import { type Assignment, type CatalogHolder, type Gateway, toolAllowed } from './catalog.ts';
-import { policyDenial, policyFailure, toolOffered } from './tool-policy.ts';
+import { type Assignment, type CatalogHolder, type Gateway, toolAllowed } from '../catalog/catalog.ts';
+import { policyDenial, policyFailure, toolOffered } from '../catalog/tool-policy.ts';
 import { readClientCredentials } from './client-credentials.ts';
-import { CODES, type GatewayFailure } from './jsonrpc.ts';
+import { CODES, type GatewayFailure } from '../catalog/failure.ts';
 import type { CallerState, LegacySession } from './merged-caller.ts';
 import { NameBook } from './naming.ts';
 import { routeUnlisted, type ServerResources } from './resource-routes.ts';

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { CODES, type GatewayFailure } from './jsonrpc.ts';
+import { CODES, type GatewayFailure } from '../catalog/failure.ts';
 
 // A request body the gateway reads itself (the merged endpoint always; the
 // raw endpoint for tool policy, scopes and per-user servers): bounded in size

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createRequestStateCodec, type RequestStateCodec } from '@modelcontextprotocol/server';
 import type { RpcMessage } from './upstream-client.ts';
-import { CODES } from './jsonrpc.ts';
+import { CODES } from '../catalog/failure.ts';
 
 // Multi-round-trip requests across eras (2026-07-28, "input_required"):
 //

@@ -1,5 +1,5 @@
 import type { Logger } from '../log.ts';
-import type { Upstream } from './catalog.ts';
+import type { Upstream } from '../catalog/catalog.ts';
 import type { InitializeParams } from './unconnected-responder.ts';
 import { UpstreamConnection } from './upstream-client.ts';
 

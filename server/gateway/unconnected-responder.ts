@@ -4,8 +4,8 @@ import { toNodeHandler } from '@modelcontextprotocol/node';
 import { createMcpHandler, inputRequired, ProtocolError, type RequestStateCodec, Server, type ServerContext, UrlElicitationRequiredError } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import type { Principal } from '../inbound/principal.ts';
-import { type Assignment, toolAllowed } from './catalog.ts';
-import { toolOffered } from './tool-policy.ts';
+import { type Assignment, toolAllowed } from '../catalog/catalog.ts';
+import { toolOffered } from '../catalog/tool-policy.ts';
 import type { GatewayState } from './round-trips.ts';
 import { CONNECT_TOOL, connectedResult, connectElicitation, connectToolError, placeholderTool, supportsUrlElicitation, type ToolCache, type Unconnected } from './unconnected.ts';
 

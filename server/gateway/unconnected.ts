@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Assignment } from './catalog.ts';
-import type { GatewayFailure } from './jsonrpc.ts';
+import type { Assignment } from '../catalog/catalog.ts';
+import type { GatewayFailure } from '../catalog/failure.ts';
 
 // A per-user server the caller has not connected yet (no identity, or one
 // whose sign-in expired): its tools are still listed (as last seen at the

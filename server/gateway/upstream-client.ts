@@ -1,8 +1,8 @@
 import { type IncomingMessage, request as httpRequest, type OutgoingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Logger } from '../log.ts';
-import type { Upstream } from './catalog.ts';
-import { CODES } from './jsonrpc.ts';
+import type { Upstream } from '../catalog/catalog.ts';
+import { CODES } from '../catalog/failure.ts';
 import { ENVELOPE_VERSION as PV, LEGACY_VERSION, mcpNameOf, MODERN_VERSION } from './mcp-headers.ts';
 import { SseParser } from './sse.ts';
 

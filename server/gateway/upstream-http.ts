@@ -1,6 +1,6 @@
 import { type ClientRequest, request as httpRequest, type OutgoingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { Upstream } from './catalog.ts';
+import type { Upstream } from '../catalog/catalog.ts';
 
 /** A raw HTTP request to an upstream's MCP URL, on its pooled keep-alive agent. */
 export function upstreamRequest(upstream: Upstream, method: string, headers: OutgoingHttpHeaders): ClientRequest {

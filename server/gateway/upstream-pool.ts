@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '../log.ts';
-import type { Upstream } from './catalog.ts';
+import type { Upstream } from '../catalog/catalog.ts';
 import { type Era, type Implementation, UpstreamConnection } from './upstream-client.ts';
 
 // Upstream sessions pooled per (upstream, identity): every call of every

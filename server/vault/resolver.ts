@@ -1,5 +1,5 @@
-import type { Assignment } from '../gateway/catalog.ts';
-import { CODES, type GatewayFailure } from '../gateway/jsonrpc.ts';
+import type { Assignment } from '../catalog/catalog.ts';
+import { CODES, type GatewayFailure } from '../catalog/failure.ts';
 import type { Principal } from '../inbound/principal.ts';
 import type { Logger } from '../log.ts';
 import { type Identities, type Identity, ORGANIZATION, type Secret } from './identities.ts';

@@ -1,5 +1,5 @@
 import type { CredentialField } from '../config/sections/upstreams.ts';
-import { type Assignment, type Catalog, mayUse } from '../gateway/catalog.ts';
+import { type Assignment, type Catalog, mayUse } from '../catalog/catalog.ts';
 import type { Principal } from '../inbound/principal.ts';
 import { type Identities, type Identity, ORGANIZATION } from './identities.ts';
 import type { Selections } from './selections.ts';

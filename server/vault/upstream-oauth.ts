@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Logger } from '../log.ts';
 import type { FetchLike } from '../net/outbound.ts';
 import { Collection, type Store } from '../store/index.ts';
-import type { Upstream } from '../gateway/catalog.ts';
+import type { Upstream } from '../catalog/catalog.ts';
 import type { Secret } from './identities.ts';
 import { sealedSchema, type Vault } from './vault.ts';
 

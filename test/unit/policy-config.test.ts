@@ -4,7 +4,7 @@ import { Capabilities } from '../../server/api/capabilities.ts';
 import { ConfigError, parseConfig } from '../../server/config/load.ts';
 import { policies as policiesSchema } from '../../server/config/sections/policies.ts';
 import type { Principal } from '../../server/inbound/principal.ts';
-import { compilePolicies, decidingRule } from '../../server/gateway/tool-policy.ts';
+import { compilePolicies, decidingRule } from '../../server/catalog/tool-policy.ts';
 
 // Tool policies and access roles in the configuration: the structured rule
 // form, its errors (naming the key path), and how rules and roles match a

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { type Request, Router } from 'express';
 import { z } from 'zod';
-import type { Switch } from '../../gateway/access.ts';
+import type { Switch } from '../../catalog/access.ts';
 import { InvalidRequestError, NotFoundError } from '../../http/errors.ts';
 import { AUTH_METHODS, type Client, type clientSchema, hashSecret } from '../../oauth/clients.ts';
 import { redirectUriProblem } from '../../oauth/redirect-uri.ts';

@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import type { ConnectionRecord } from '../../audit/connections.ts';
 import { NotFoundError } from '../../http/errors.ts';
-import type { Switch } from '../../gateway/access.ts';
+import type { Switch } from '../../catalog/access.ts';
 import { parseInput } from '../http.ts';
 import { type AdminDeps, flip, noStore, switchBody, switchView } from './deps.ts';
 

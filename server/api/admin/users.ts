@@ -3,7 +3,7 @@ import { NotFoundError } from '../../http/errors.ts';
 import type { Account } from '../../oauth/accounts.ts';
 import { ConflictError, parseInput } from '../http.ts';
 import { type AdminDeps, flip, noStore, switchBody, switchView } from './deps.ts';
-import type { Switch } from '../../gateway/access.ts';
+import type { Switch } from '../../catalog/access.ts';
 
 // /api/v1/admin/users: the registry's accounts (builtin users from the
 // configuration, and people who signed in through the federated identity

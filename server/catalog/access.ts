@@ -3,7 +3,7 @@ import type { Principal } from '../inbound/principal.ts';
 import type { Accounts } from '../oauth/accounts.ts';
 import type { Collection } from '../store/index.ts';
 import type { Gateway, switchSchema } from './catalog.ts';
-import { CODES, type GatewayFailure } from './jsonrpc.ts';
+import { CODES, type GatewayFailure } from './failure.ts';
 
 /**
  * Break-glass checks on the request path that depend on who is calling: a

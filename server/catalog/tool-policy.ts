@@ -1,8 +1,8 @@
 import type { PolicyRuleInput, PrincipalMatchInput } from '../config/sections/policies.ts';
 import type { Principal } from '../inbound/principal.ts';
-import { matchesPrincipal, type PrincipalMatch } from '../inbound/principal-match.ts';
+import { matchesPrincipal, type PrincipalMatch } from './principal-match.ts';
 import { type Assignment, globToRegExp, toolAllowed } from './catalog.ts';
-import { CODES, type GatewayFailure } from './jsonrpc.ts';
+import { CODES, type GatewayFailure } from './failure.ts';
 
 // Tool policies of an assignment: allow / deny rules on the upstream's tools
 // by who is calling. Evaluated on the request path, synchronously, over rules

@@ -1,4 +1,4 @@
-import type { Principal } from './principal.ts';
+import type { Principal } from '../inbound/principal.ts';
 
 // Who-matches-whom, in one place: a gateway's members, an access role's
 // members and a tool policy's `when` / `unless` all name attributes of the

@@ -1,4 +1,4 @@
-import { matchesPrincipal, namesAnyone, type PrincipalMatch } from '../inbound/principal-match.ts';
+import { matchesPrincipal, namesAnyone, type PrincipalMatch } from './principal-match.ts';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { z } from 'zod';
