@@ -15,9 +15,13 @@ export interface GatewayFailure {
   headers?: Record<string, string>;
 }
 
-/** A GatewayFailure thrown by a pipeline step: the pipeline catches it and answers with it. */
+/** A GatewayFailure thrown by a pipeline step: the endpoint catches it and answers with it. */
 export class GatewayError extends Error {
-  constructor(readonly failure: GatewayFailure) {
+  constructor(
+    readonly failure: GatewayFailure,
+    /** The JSON-RPC id of the call refused; undefined: read from the body, if it was not read yet. */
+    readonly id?: string | number | null,
+  ) {
     super(failure.message);
   }
 }

@@ -6,15 +6,15 @@ import { flushingResponse } from '../http/flushing-response.ts';
 import { callerKey as callerKeyOf, type Principal } from '../inbound/principal.ts';
 import type { Logger } from '../log.ts';
 import type { Gateway } from '../catalog/catalog.ts';
-import { CODES } from '../catalog/failure.ts';
-import { sendFailure } from './jsonrpc.ts';
+import { CODES, type GatewayFailure } from '../catalog/failure.ts';
+import { bearerChallenge } from '../inbound/authenticator.ts';
+import * as step from './steps.ts';
 import { CallerState, type LegacySession } from './merged-caller.ts';
 import { type MergedDeps, MergedHandlers, type RequestContext } from './merged-server.ts';
 import { SessionEventStore } from './event-store.ts';
 import { fastPathCandidate, tryFastPath } from './merged-fast-path.ts';
 import { answerAsk, fastPathState, sessionFastPathCandidate, trySessionFastPath } from './merged-session-fast-path.ts';
-import { callsIn, type RequestFacts } from './raw-policy.ts';
-import { bodyFailure, NOT_JSON, readJsonBody } from './request-body.ts';
+import { callsIn } from './raw-policy.ts';
 import type { RequestRecord } from './request-record.ts';
 
 // /mcp/{gateway}, the HTTP side: both protocol eras toward the client, on one
@@ -27,6 +27,8 @@ import type { RequestRecord } from './request-record.ts';
 
 const IDLE_MS = 10 * 60_000;
 
+const UNSUPPORTED_MEDIA_TYPE: GatewayFailure = { status: 415, code: CODES.serverError, step: 'route', reason: 'unsupported_media_type', message: 'Unsupported Media Type: Content-Type must be application/json' };
+
 const jsonRpcError = (status: number, code: number, message: string, data?: Record<string, string>) =>
   Response.json({ jsonrpc: '2.0', id: null, error: { code, message, ...(data && { data }) } }, { status, headers: { 'cache-control': 'no-store' } });
 
@@ -34,12 +36,11 @@ export interface MergedRequest {
   gateway: Gateway;
   principal: Principal | undefined;
   record: RequestRecord;
-  /**
-   * Set when the caller lacks some scope of the gateway: answers the request
-   * with 403 insufficient_scope (and returns true) when one of its calls
-   * needs a scope the caller lacks. Each request of a 2025 session is checked.
-   */
-  refuseScope?: (calls: RequestFacts['calls']) => boolean;
+  /** The caller lacks some scope of the gateway: each call (each request of a 2025 session too) is checked. */
+  scopeLimited: boolean;
+  /** For the insufficient_scope and sign-in challenges. */
+  resourceMetadata: string;
+  challengeScope: string;
 }
 
 export class MergedEndpoint {
@@ -57,6 +58,7 @@ export class MergedEndpoint {
     this.sweeper = setInterval(() => this.sweep(), 60_000).unref();
   }
 
+  /** The request, past the steps every request takes (mcp-endpoint.ts): refusals are thrown as GatewayError and answered there. */
   async handle(req: IncomingMessage, res: ServerResponse, request: MergedRequest): Promise<void> {
     const callerKey = callerKeyOf(request.principal);
     const caller = this.callerFor(request.gateway.id, callerKey, request.principal?.isClient ? undefined : request.principal?.subject);
@@ -65,34 +67,51 @@ export class MergedEndpoint {
     // The body is read and parsed once, here; everything after works on the parsed value.
     let parsed: unknown;
     if (req.method === 'POST') {
-      try {
-        ({ parsed } = await readJsonBody(req));
-      } catch (err) {
-        // Too large (413), or nested too deep for validation to walk (400): refused before anything parses it.
-        const failure = bodyFailure(err);
-        if (!failure) throw err;
-        request.record.outcome = failure.reason;
-        return sendFailure(req, res, failure, null);
-      }
+      if (!isJsonContentType(req.headers['content-type'] ?? null)) step.refuse(UNSUPPORTED_MEDIA_TYPE, null);
+      parsed = (await step.readParsed(req)).value;
       // What the audit names when no handler does (initialize, notifications): the message's own method.
       const message = parsed as { method?: unknown; params?: { name?: unknown; uri?: unknown } } | undefined;
-      if (request.record.method === undefined && typeof message?.method === 'string') {
+      if (typeof message?.method === 'string') {
         request.record.method = message.method;
         const name = message.params?.name ?? message.params?.uri;
         if (typeof name === 'string') request.record.name = name;
       }
-      if (request.refuseScope?.(callsIn(parsed))) return;
+      await this.judge(rc, request, parsed);
       if (fastPathCandidate(req) && (await tryFastPath(req, res, parsed, rc, this.handlers, { name: request.gateway.name, version: this.version }))) return;
       const session = this.sessions.get(String(req.headers['mcp-session-id']));
       if (session && session.caller === caller) {
         if (answerAsk(res, parsed, session)) return;
         if (sessionFastPathCandidate(req, session) && (await trySessionFastPath(res, parsed, { ...rc, session }, this.handlers, () => this.legacy(webRequest(req), rc, parsed)))) return;
       }
-    } else if (request.refuseScope?.([])) {
-      return;
+    } else if (request.scopeLimited) {
+      step.scope(request.gateway, request.principal, [], request.resourceMetadata, undefined);
     }
     const node = toNodeHandler({ fetch: (web: Request) => this.dispatch(web, rc, parsed) }, { onerror: (err) => this.log.error('/mcp/%s: %s', request.gateway.id, err.message) });
     await node(req, flushingResponse(res), parsed);
+  }
+
+  /**
+   * The per-call steps of steps.ts for a request of one call naming a tool or
+   * a prompt: the server it routes to (its upstream switched on), the scope,
+   * the tool filter and policies, and the caller's credential there. A
+   * refusal reads as it does on that server's raw endpoint. Lists, and calls
+   * the gateway cannot route by name, are judged by the handlers as they go
+   * (a refused server is left out of a list).
+   */
+  private async judge(rc: RequestContext, request: MergedRequest, parsed: unknown): Promise<void> {
+    const calls = callsIn(parsed);
+    const single = !Array.isArray(parsed) && calls.length === 1 && calls[0]!.id !== null ? calls[0]! : undefined;
+    const target = single && this.handlers.target(request.gateway.id, single.method, single.name);
+    if (target) step.upstreamEnabled(target.a, single.id);
+    if (request.scopeLimited) step.scope(request.gateway, request.principal, calls, request.resourceMetadata, calls[0]?.id ?? null);
+    if (!target) return;
+    rc.record.server = target.a.name;
+    rc.record.upstream = target.a.upstream.id;
+    step.policy(target.a, request.principal, [{ ...single, name: target.original }], rc.record, this.handlers.deps.tools);
+    const reach = await this.handlers.reach(rc, target.a);
+    // Not connected yet: the handlers answer with the placeholder's instructions, as the raw endpoint's stand-in does.
+    if (reach.ok || reach.unconnected) return;
+    step.refuse(reach.failure.status === 401 ? { ...reach.failure, headers: { 'www-authenticate': bearerChallenge(request.resourceMetadata, undefined, request.challengeScope) } } : reach.failure, single.id);
   }
 
   private callerFor(gatewayId: string, callerKey: string, subject: string | undefined): CallerState {
@@ -114,11 +133,6 @@ export class MergedEndpoint {
 
   private async dispatch(web: Request, rc: RequestContext, body: unknown): Promise<Response> {
     if (web.method === 'GET' || web.method === 'DELETE') return this.legacy(web, rc, undefined);
-    if (!isJsonContentType(web.headers.get('content-type'))) return jsonRpcError(415, CODES.serverError, 'Unsupported Media Type: Content-Type must be application/json');
-    if (body === undefined) {
-      rc.record.outcome = NOT_JSON.reason;
-      return jsonRpcError(NOT_JSON.status, NOT_JSON.code, NOT_JSON.message, { step: NOT_JSON.step, reason: NOT_JSON.reason });
-    }
     if (await isLegacyRequest(web, body)) return this.legacy(web, rc, body);
     return this.modern(web, rc, body);
   }

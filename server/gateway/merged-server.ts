@@ -13,10 +13,11 @@ import {
 import type { Principal } from '../inbound/principal.ts';
 import type { Logger } from '../log.ts';
 import type { CredentialResolver } from '../vault/resolver.ts';
-import { type Assignment, type CatalogHolder, type Gateway, toolAllowed } from '../catalog/catalog.ts';
-import { policyDenial, policyFailure, toolOffered } from '../catalog/tool-policy.ts';
+import { type Assignment, type CatalogHolder, type Gateway } from '../catalog/catalog.ts';
+import { toolOffered } from '../catalog/tool-policy.ts';
 import { readClientCredentials } from './client-credentials.ts';
-import { CODES, type GatewayFailure } from '../catalog/failure.ts';
+import { CODES, GatewayError, type GatewayFailure } from '../catalog/failure.ts';
+import * as step from './steps.ts';
 import type { CallerState, LegacySession } from './merged-caller.ts';
 import { NameBook } from './naming.ts';
 import { routeUnlisted, type ServerResources } from './resource-routes.ts';
@@ -119,6 +120,15 @@ export class MergedHandlers {
     let book = this.books.get(gateway);
     if (!book) this.books.set(gateway, (book = new NameBook()));
     return book;
+  }
+
+  /** The assignment a tools/call or prompts/get names (by its merged name), and the upstream's own name. */
+  target(gatewayId: string, method: string, name: string | undefined): { a: Assignment; original: string } | undefined {
+    if ((method !== 'tools/call' && method !== 'prompts/get') || name === undefined) return undefined;
+    const gateway = this.deps.catalog.current.gateways.get(gatewayId);
+    const alias = gateway && this.book(gateway.id).resolve(name, gateway.servers.keys());
+    const a = alias && gateway.servers.get(alias.assignment);
+    return a ? { a, original: alias.original } : undefined;
   }
 
   gateway(rc: RequestContext): Gateway {
@@ -283,14 +293,13 @@ export class MergedHandlers {
       rc.caller.listsChanged();
       return connectedResult(a.upstream.name);
     }
-    if (!toolAllowed(a.tools, alias.original)) {
-      rc.record.outcome = 'tool_not_allowed';
-      throw new ProtocolError(CODES.forbidden, `tool "${name}" is not available on gateway "${gateway.id}": server "${a.name}" does not allow "${alias.original}"`, { step: 'assignment', reason: 'tool_not_allowed' });
-    }
-    const denied = policyDenial(a, rc.principal, alias.original);
-    if (denied) {
-      rc.record.outcome = 'policy_denied';
-      throw failureError(policyFailure(a, alias.original, denied));
+    // The filter and the policies, as on the raw endpoint (a call the endpoint judged before never gets here refused).
+    try {
+      step.policy(a, rc.principal, [{ method: 'tools/call', name: alias.original, id: null }], rc.record, this.deps.tools);
+    } catch (err) {
+      if (!(err instanceof GatewayError)) throw err;
+      rc.record.outcome = err.failure.reason;
+      throw failureError(err.failure);
     }
     return this.routed(rc, ctx, a, 'tools/call', { ...request.params, name: alias.original });
   }

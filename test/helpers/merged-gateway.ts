@@ -147,3 +147,19 @@ export async function eventually(check: () => boolean, what: string, timeoutMs =
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/**
+ * The JSON-RPC error a call was refused with, as an SDK client throws it: a
+ * ProtocolError (an error in the answer; a 2026-07-28 client reads one from an
+ * HTTP error's body too), or an SdkHttpError whose body holds it (a 2025
+ * session's POST answered with an HTTP error status, as both endpoints answer
+ * a refusal), with that status.
+ */
+export function rpcError(err: unknown): { code: unknown; message: string; data: { step?: string; reason?: string } | undefined; status: number | undefined } {
+  const e = err as { code?: unknown; message: string; data?: { status?: number; text?: string; step?: string; reason?: string } };
+  if (typeof e.data?.text === 'string') {
+    const body = JSON.parse(e.data.text) as { error: { code: unknown; message: string; data?: { step?: string; reason?: string } } };
+    return { ...body.error, data: body.error.data, status: e.data.status };
+  }
+  return { code: e.code, message: e.message, data: e.data, status: undefined };
+}

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { encodeClientCredentials } from '../../server/gateway/client-credentials.ts';
 import { ALICE } from '../helpers/fixture.ts';
-import { connect, type MergedGateway, startMergedGateway } from '../helpers/merged-gateway.ts';
+import { connect, type MergedGateway, rpcError, startMergedGateway } from '../helpers/merged-gateway.ts';
 import { signIn } from '../helpers/oauth.ts';
 import { isToolsCall, startWiretap, type Wiretap } from '../helpers/wiretap.ts';
 
@@ -219,10 +219,13 @@ describe('X-Keygate-Credentials with a value no HTTP header can carry', () => {
   });
 
   for (const era of ['2026-07-28', '2025-11-25'] as const) {
-    test(`${era}: the merged endpoint answers the call with a JSON-RPC error naming the field, never the value; the other servers keep working`, async () => {
+    test(`${era}: the merged endpoint refuses the call as the raw endpoint does (400, naming the field, never the value); the other servers keep working`, async () => {
       const { client } = await connect(`${base}/mcp/hub`, era, { token: g.aliceToken, headers: header });
       try {
-        await assert.rejects(client.callTool({ name: 'keys__echo', arguments: { message: 'x' } }), (err: { data?: { reason?: string }; message: string }) => {
+        await assert.rejects(client.callTool({ name: 'keys__echo', arguments: { message: 'x' } }), (thrown: unknown) => {
+          // As on the raw endpoint: 400 (a 2025 session's client reports the HTTP error, holding the JSON-RPC error).
+          const err = rpcError(thrown);
+          if (era === '2025-11-25') assert.equal(err.status, 400);
           assert.equal(err.data?.reason, 'bad_credential');
           assert.match(err.message, /api_key/);
           assert.ok(!err.message.includes(secret) && !err.message.includes('€'), 'the secret is not echoed');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { auditEntries, connect, type MergedGateway, startMergedGateway } from '../helpers/merged-gateway.ts';
+import { auditEntries, connect, type MergedGateway, rpcError, startMergedGateway } from '../helpers/merged-gateway.ts';
 
 // Tool filters (an assignment's allow / deny globs) on both endpoints, the
 // same upstream assigned twice (shared for reads, per-user for writes), the
@@ -66,7 +66,7 @@ describe('the same upstream assigned twice, with different schemes and filters (
         await assert.rejects(client.callTool({ name: 'crm-read__write_note', arguments: { text: 'sneaky' } }), (err: { code: number; data: unknown; message: string }) => {
           assert.equal(err.code, -32003);
           assert.deepEqual(err.data, { step: 'assignment', reason: 'tool_not_allowed' });
-          assert.match(err.message, /server "crm-read" does not allow "write_note"/);
+          assert.match(err.message, /tool "write_note" is not available on \/mcp\/hub\/crm-read/);
           return true;
         });
         assert.equal(callsOf('write_note'), before, 'the refused call never reached the upstream');
@@ -180,7 +180,10 @@ describe('failures on /mcp/{gateway}, in the JSON-RPC form naming the step', () 
     try {
       await g.registry.store.update('identities', 'crm-svc', (current) => ({ ...(current as object), disabled: true }));
       try {
-        await assert.rejects(client.callTool({ name: 'crm-read__whoami', arguments: {} }), (err: { data: unknown }) => {
+        // As on the raw endpoint, and as the break-glass table says: 403 (the 2025 client reports the HTTP error, holding the JSON-RPC error).
+        await assert.rejects(client.callTool({ name: 'crm-read__whoami', arguments: {} }), (thrown: unknown) => {
+          const err = rpcError(thrown);
+          assert.equal(err.status, 403);
           assert.deepEqual(err.data, { step: 'vault', reason: 'identity_disabled' });
           return true;
         });
@@ -190,7 +193,9 @@ describe('failures on /mcp/{gateway}, in the JSON-RPC form naming the step', () 
       assert.equal(text(await client.callTool({ name: 'crm-read__whoami', arguments: {} })), `Bearer ${g.upstreams.crm!.key}`, 're-enabled: works again');
       await g.registry.store.upsert('switches', 'upstream:crm', { disabled: true, at: Date.now() });
       await catalog.reload();
-      await assert.rejects(client.callTool({ name: 'crm-read__echo', arguments: { message: 'x' } }), (err: { code: number; data: unknown }) => {
+      await assert.rejects(client.callTool({ name: 'crm-read__echo', arguments: { message: 'x' } }), (thrown: unknown) => {
+        const err = rpcError(thrown);
+        assert.equal(err.status, 403);
         assert.equal(err.code, -32003);
         assert.deepEqual(err.data, { step: 'assignment', reason: 'upstream_disabled' });
         return true;

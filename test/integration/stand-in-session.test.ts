@@ -14,8 +14,9 @@ let g: MergedGateway;
 let base: string;
 let endpoint: string;
 before(async () => {
-  g = await startMergedGateway([{ id: 'wiki', eras: 'both' }], (config) => {
+  g = await startMergedGateway([{ id: 'wiki', eras: 'both' }, { id: 'notes', eras: 'both' }], (config) => {
     config.gateways.push({ id: 'team', visibility: 'private', servers: [{ upstream: 'wiki', identity: 'per_user' }] });
+    config.gateways.push({ id: 'filtered', visibility: 'private', servers: [{ upstream: 'notes', identity: 'per_user', tools: { allow: ['echo'] } }] });
   });
   base = g.registry.url;
   endpoint = `${base}/mcp/team/wiki`;
@@ -125,6 +126,22 @@ describe('a 2025 session opened before connecting, on /mcp/{gateway}/{server}', 
       assert.equal((await listOn(g.aliceToken, session)).status, 200, 'alice herself goes on');
     } finally {
       await removeCredential(g.aliceToken, alices);
+    }
+  });
+});
+
+describe('the placeholder tool on a raw per-user endpoint with a tool filter', () => {
+  test('is answered by the stand-in (how to connect), not refused by the filter, which judges only the upstream\'s tools', async () => {
+    const { client } = await connect(`${base}/mcp/filtered/notes`, '2026-07-28', { token: g.bobToken });
+    try {
+      assert.deepEqual((await client.listTools()).tools.map((t) => t.name), ['keygate_connect_account']);
+      const answer = await client.callTool({ name: 'keygate_connect_account', arguments: {} });
+      assert.equal(answer.isError, true);
+      assert.match(text(answer), /connect/i);
+      // The filter still judges the upstream's tools: whoami is not allowed here, connected or not.
+      await assert.rejects(client.callTool({ name: 'whoami', arguments: {} }), (err: { data?: { reason?: string } }) => err.data?.reason === 'tool_not_allowed');
+    } finally {
+      await client.close();
     }
   });
 });

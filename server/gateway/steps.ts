@@ -1,0 +1,267 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type AccessChecks } from '../catalog/access.ts';
+import { type Assignment, type CatalogHolder, type Gateway, mayUse, toolAllowed } from '../catalog/catalog.ts';
+import { CODES, GatewayError, type GatewayFailure } from '../catalog/failure.ts';
+import { endpointScopes, holdsEveryScope, missingScope } from '../catalog/scopes.ts';
+import { policyDenial, policyFailure } from '../catalog/tool-policy.ts';
+import { InsufficientScopeError, KeygateError, RevokedTokenError } from '../http/errors.ts';
+import { type Authenticator, bearerChallenge } from '../inbound/authenticator.ts';
+import type { Principal } from '../inbound/principal.ts';
+import type { ResourceSpace } from '../oauth/resource.ts';
+import { decodeMcpName, headerMismatch, isModernRequest } from './mcp-headers.ts';
+import { callsIn, type RequestFacts, trustsHeaders } from './raw-policy.ts';
+import { bodyFailure, NOT_JSON, readJsonBody } from './request-body.ts';
+import type { RequestRecord } from './request-record.ts';
+import { isStalePlaceholder, type ToolCache } from './unconnected.ts';
+
+// The steps of an MCP request, in the order both endpoints run them:
+//
+//   origin → route → authenticate → gateway → membership → breakGlass
+//     → assignment → read → scope → policy → credential → forward
+//
+// Each step is a function named after it. A step that refuses throws a
+// GatewayError (server/catalog/failure.ts) carrying the step, the reason, the
+// HTTP status and the JSON-RPC code; the endpoint turns it into the response
+// in one place (mcp-endpoint.ts, with jsonrpc.ts sendFailure). The raw
+// endpoint (/mcp/{gateway}/{server}) runs them for its one assignment; the
+// merged endpoint (/mcp/{gateway}) runs the same per-call steps (assignment,
+// scope, policy, credential) for the server a call is routed to
+// (merged-endpoint.ts), so a refusal reads the same on both.
+
+/** One MCP request on its way through the steps: what each step found out. */
+export interface McpRequest {
+  req: IncomingMessage;
+  res: ServerResponse;
+  /** The audit record, filled in as the request goes. */
+  record: RequestRecord;
+  /** /mcp/{gateway} or /mcp/{gateway}/{server}. */
+  path: string;
+  gatewayId: string;
+  /** The {server} segment; undefined on /mcp/{gateway}. */
+  server: string | undefined;
+  /** The RFC 8707 resource this endpoint is, and its RFC 9728 metadata URL. */
+  endpoint: string;
+  resourceMetadata: string;
+  principal: Principal | undefined;
+  gateway: Gateway;
+  assignment: Assignment;
+  /** The calls of the body (or of its 2026-07-28 headers), and the body when it was read. */
+  facts: RequestFacts;
+  /** Mirrored headers (Mcp-Method, Mcp-Name) go upstream only when they were checked against the body, or nothing was judged. */
+  mirroredHeaders: boolean;
+}
+
+/** Throw a refusal, answered with the call's JSON-RPC id (undefined: peeked from the body). */
+export function refuse(failure: GatewayFailure, id?: string | number | null): never {
+  throw new GatewayError(failure, id);
+}
+
+const CORS_HEADERS = {
+  'access-control-allow-methods': 'GET, POST, DELETE, OPTIONS',
+  'access-control-allow-headers': 'authorization, content-type, accept, mcp-session-id, mcp-protocol-version, mcp-method, mcp-name, last-event-id',
+  'access-control-expose-headers': 'mcp-session-id, mcp-protocol-version, www-authenticate',
+  'access-control-max-age': '600',
+};
+
+/** origin: MCP transports validate Origin, so a DNS-rebinding page cannot reach the gateway. True when the request was a preflight, answered here. */
+export function origin(req: IncomingMessage, res: ServerResponse, allowed: Set<string>): boolean {
+  const origin = req.headers.origin;
+  if (origin === undefined) return false;
+  if (!allowed.has(origin)) {
+    refuse({ status: 403, code: CODES.forbidden, step: 'route', reason: 'origin_not_allowed', message: `requests from origin ${origin} are not allowed; add it to server.allowed_origins` });
+  }
+  res.setHeader('access-control-allow-origin', origin);
+  res.setHeader('vary', 'Origin');
+  if (req.method === 'OPTIONS') {
+    res.writeHead(204, CORS_HEADERS).end();
+    return true;
+  }
+  res.setHeader('access-control-expose-headers', CORS_HEADERS['access-control-expose-headers']);
+  return false;
+}
+
+/** route: /mcp/{gateway} or /mcp/{gateway}/{server}, with a method MCP uses. */
+export function route(req: IncomingMessage): { gatewayId: string; server: string | undefined; path: string } {
+  const parts = (req.url ?? '/').split('?', 1)[0]!.split('/');
+  // ['', 'mcp', gateway, server?]
+  if (parts.length < 3 || parts.length > 4 || parts[1] !== 'mcp' || !parts[2]) {
+    refuse({ status: 404, code: CODES.notFound, step: 'route', reason: 'not_found', message: 'MCP endpoints are /mcp/{gateway} and /mcp/{gateway}/{server}' });
+  }
+  if (req.method !== 'POST' && req.method !== 'GET' && req.method !== 'DELETE') {
+    refuse({ status: 405, code: CODES.invalidRequest, step: 'route', reason: 'method_not_allowed', message: `${req.method} is not an MCP method here; use POST, GET or DELETE`, headers: { allow: 'GET, POST, DELETE' } });
+  }
+  const gatewayId = parts[2];
+  const server = parts[3] || undefined; // a trailing slash is the gateway
+  return { gatewayId, server, path: server === undefined ? `/mcp/${gatewayId}` : `/mcp/${gatewayId}/${server}` };
+}
+
+/** The resource and the scopes a 401 on this endpoint names (MCP authorization: never mcp:admin). */
+export function challengeOf(resources: ResourceSpace, catalog: CatalogHolder, path: string, gatewayId: string) {
+  return {
+    endpoint: resources.endpoint(path),
+    resourceMetadata: `${resources.base}/.well-known/oauth-protected-resource${path}`,
+    scope: endpointScopes(catalog.current.gateways, gatewayId).join(' '),
+  };
+}
+
+/** authenticate: the bearer token, validated for this endpoint; undefined for an anonymous caller. */
+export async function authenticate(
+  req: IncomingMessage,
+  record: RequestRecord,
+  authenticator: Authenticator,
+  challenge: ReturnType<typeof challengeOf>,
+): Promise<Principal | undefined> {
+  try {
+    const principal = await authenticator.authenticate(req.headers.authorization, challenge.endpoint);
+    record.principal = principal;
+    return principal;
+  } catch (err) {
+    if (!(err instanceof KeygateError)) throw err;
+    // Whose revoked token it was: the audit says who tried.
+    if (err instanceof RevokedTokenError) record.principal = err.principal as Principal;
+    // RFC 6750 §3.1: a valid token without the scope needed is 403 insufficient_scope, naming the scope.
+    const scope = err instanceof InsufficientScopeError ? err.scope : undefined;
+    refuse({
+      status: err.status,
+      code: scope === undefined ? CODES.unauthorized : CODES.forbidden,
+      step: 'inbound',
+      reason: err instanceof RevokedTokenError ? err.reason : err.code,
+      message: err.message,
+      headers: { 'www-authenticate': bearerChallenge(challenge.resourceMetadata, { code: err.code, description: err.message }, scope ?? challenge.scope) },
+    });
+  }
+}
+
+/**
+ * gateway: it exists and is enabled. A private gateway answers an anonymous
+ * caller with the RFC 9728 challenge, so MCP clients start sign-in; a gateway
+ * that does not exist answers an anonymous caller exactly alike, so it cannot
+ * tell the two apart.
+ */
+export function gateway(catalog: CatalogHolder, gatewayId: string, principal: Principal | undefined, challenge: ReturnType<typeof challengeOf>): Gateway {
+  const found = catalog.current.gateways.get(gatewayId);
+  if (!principal && (!found || found.visibility === 'private')) {
+    refuse({
+      status: 401,
+      code: CODES.unauthorized,
+      step: 'inbound',
+      reason: 'authorization_required',
+      message: `sign in to use gateway "${gatewayId}"`,
+      headers: { 'www-authenticate': bearerChallenge(challenge.resourceMetadata, undefined, challenge.scope) },
+    });
+  }
+  if (!found) refuse({ status: 404, code: CODES.notFound, step: 'gateway', reason: 'unknown_gateway', message: `there is no gateway "${gatewayId}"` });
+  if (found.disabled) refuse({ status: 403, code: CODES.forbidden, step: 'gateway', reason: 'gateway_disabled', message: `gateway "${found.id}" is disabled by an admin` });
+  return found;
+}
+
+/** membership: the gateway's members (anyone, when it names none). */
+export function membership(gateway: Gateway, principal: Principal | undefined): void {
+  if (!mayUse(gateway, principal)) refuse({ status: 403, code: CODES.forbidden, step: 'gateway', reason: 'not_a_member', message: `you are not a member of gateway "${gateway.id}"` });
+}
+
+/** breakGlass: the switches that follow the caller (a deactivated user, a disabled connection). */
+export function breakGlass(access: AccessChecks, gateway: Gateway, principal: Principal | undefined): void {
+  const refused = access.check(principal, gateway);
+  if (refused) refuse(refused);
+}
+
+/** assignment: the server a call goes to is assigned here and its upstream is not switched off. */
+export function assignment(gateway: Gateway, server: string): Assignment {
+  const found = gateway.servers.get(server);
+  if (!found) refuse({ status: 404, code: CODES.notFound, step: 'assignment', reason: 'unknown_server', message: `gateway "${gateway.id}" has no server "${server}"` });
+  upstreamEnabled(found);
+  return found;
+}
+
+export function upstreamEnabled(a: Assignment, id?: string | number | null): void {
+  if (a.upstream.disabled) refuse({ status: 403, code: CODES.forbidden, step: 'assignment', reason: 'upstream_disabled', message: `upstream "${a.upstream.id}" is disabled by an admin` }, id);
+}
+
+/**
+ * read: the calls a request carries, for the steps that judge them. A
+ * 2026-07-28 request whose headers name the call streams through unread where
+ * nothing is judged; otherwise the body is read (bounded), and where something
+ * is judged its 2026-07-28 headers must agree with it (an upstream may route
+ * by either): MCP 2026-07-28 "Server Validation", 400 and -32020.
+ */
+export async function read(req: IncomingMessage, judged: boolean, needed: boolean): Promise<{ facts: RequestFacts; mirroredHeaders: boolean }> {
+  const facts: RequestFacts = { calls: [], body: undefined };
+  if (req.method !== 'POST') return { facts, mirroredHeaders: true };
+  if (trustsHeaders(req.headers) && !judged) {
+    const name = req.headers['mcp-name'];
+    facts.calls = [{ method: req.headers['mcp-method'] as string, name: typeof name === 'string' ? decodeMcpName(name) : undefined, id: null }];
+    return { facts, mirroredHeaders: true };
+  }
+  if (!needed) return { facts, mirroredHeaders: true };
+  const parsed = await readParsed(req);
+  facts.body = parsed.body;
+  facts.calls = callsIn(parsed.value);
+  if (!judged) return { facts, mirroredHeaders: true };
+  if (!isModernRequest(req.headers, parsed.value)) return { facts, mirroredHeaders: false };
+  const mismatch = headerMismatch(req.headers, parsed.value);
+  if (mismatch) refuse({ status: 400, code: CODES.headerMismatch, step: 'route', reason: 'header_mismatch', message: `Bad Request: the request headers and body disagree: ${mismatch}` }, facts.calls[0]?.id ?? null);
+  return { facts, mirroredHeaders: true };
+}
+
+/** The body read whole and parsed, or the refusal of one too large, too deep, or not JSON. */
+export async function readParsed(req: IncomingMessage): Promise<{ body: Buffer; value: unknown }> {
+  let read: { body: Buffer; parsed: unknown };
+  try {
+    read = await readJsonBody(req);
+  } catch (err) {
+    const failure = bodyFailure(err);
+    if (!failure) throw err;
+    refuse(failure, null);
+  }
+  if (read.parsed === undefined) refuse(NOT_JSON, null);
+  return { body: read.body, value: read.parsed };
+}
+
+/** Does the caller hold every scope of the gateway (then no call needs to be read for the scope step)? */
+export function scopeLimited(gateway: Gateway, principal: Principal | undefined): boolean {
+  return !holdsEveryScope(gateway.scopes, principal);
+}
+
+/**
+ * scope: each method needs a scope of the gateway's (gateways[].scopes); a
+ * call needing one the token lacks is RFC 6750 §3.1 insufficient_scope,
+ * naming it, so an MCP client can step up instead of signing in again.
+ * `id`: the first call's, or undefined when the calls came from headers (peeked).
+ */
+export function scope(gateway: Gateway, principal: Principal | undefined, calls: RequestFacts['calls'], resourceMetadata: string, id: string | number | null | undefined): void {
+  const needed = missingScope(gateway.scopes, principal, calls.map((c) => c.method));
+  if (needed === undefined) return;
+  refuse({
+    status: 403,
+    code: CODES.forbidden,
+    step: 'scope',
+    reason: 'insufficient_scope',
+    message: `this call needs the scope ${needed}, which the access token was not granted`,
+    headers: { 'www-authenticate': bearerChallenge(resourceMetadata, { code: 'insufficient_scope', description: `this call needs the scope ${needed}` }, needed) },
+  }, id);
+}
+
+/**
+ * policy: the assignment's tool filter (tools.allow/deny) and its tool
+ * policies judge each tools/call; the first call refused is answered with an
+ * HTTP 200 JSON-RPC error (the client shows it; it is no HTTP failure to retry
+ * or re-authorize on), and nothing is forwarded.
+ */
+export function policy(a: Assignment, principal: Principal | undefined, calls: RequestFacts['calls'], record: RequestRecord, tools: ToolCache): void {
+  for (const call of calls) {
+    // The gateway's own placeholder (listed before the person connected) is no upstream tool: the stand-in answers it.
+    if (call.method !== 'tools/call' || call.name === undefined || isStalePlaceholder(tools, a, call.name)) continue;
+    const rule = toolAllowed(a.tools, call.name) ? a.policies && policyDenial(a, principal, call.name) : undefined;
+    const failure: GatewayFailure | undefined = !toolAllowed(a.tools, call.name)
+      ? { status: 200, code: CODES.forbidden, step: 'assignment', reason: 'tool_not_allowed', message: `tool "${call.name}" is not available on /mcp/${a.gateway}/${a.name}` }
+      : rule
+        ? policyFailure(a, call.name, rule)
+        : undefined;
+    if (!failure) continue;
+    // The audit names the call refused (in a batch, not necessarily the first).
+    record.method = 'tools/call';
+    record.name = call.name;
+    refuse(failure, call.id);
+  }
+}
