@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express from 'express';
 import { apiV1Router } from './api/v1.ts';
+import { CODES } from './catalog/failure.ts';
 import type { Config } from './config/schema.ts';
 import type { AuditSink } from './audit/audit.ts';
 import { createControl } from './api/control.ts';
@@ -229,7 +230,7 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
     if ((url.startsWith('/mcp/') || url === '/mcp' || url.startsWith('/mcp?')) && !url.includes('/.well-known/')) {
       mcp(req, res).catch((err: unknown) => {
         log.error('MCP request failed: %s', err instanceof Error ? (err.stack ?? err.message) : String(err));
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32603, message: 'internal error' } }));
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: CODES.internalError, message: 'internal error' } }));
         else res.destroy();
       });
       return;

@@ -31,11 +31,7 @@ export async function sendFailure(req: IncomingMessage, res: ServerResponse, fai
     res.destroy();
     return;
   }
-  const body = JSON.stringify({
-    jsonrpc: '2.0',
-    id,
-    error: { code: failure.code, message: failure.message, data: { step: failure.step, reason: failure.reason } },
-  });
+  const body = failureBody(failure, id);
   res.writeHead(failure.status, {
     'content-type': 'application/json',
     'cache-control': 'no-store',
@@ -43,4 +39,17 @@ export async function sendFailure(req: IncomingMessage, res: ServerResponse, fai
     ...failure.headers,
   });
   res.end(body);
+}
+
+/** The same answer as a fetch Response (where the SDK's web-standard transport answers: merged-endpoint.ts). */
+export function failureResponse(failure: GatewayFailure, id: string | number | null = null): Response {
+  return new Response(failureBody(failure, id), { status: failure.status, headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...failure.headers } });
+}
+
+function failureBody(failure: GatewayFailure, id: string | number | null): string {
+  return JSON.stringify({
+    jsonrpc: '2.0',
+    id,
+    error: { code: failure.code, message: failure.message, data: { step: failure.step, reason: failure.reason } },
+  });
 }

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuditSink } from '../audit/audit.ts';
 import type { AccessChecks } from '../catalog/access.ts';
 import type { CatalogHolder } from '../catalog/catalog.ts';
-import { CODES, GatewayError, type GatewayFailure } from '../catalog/failure.ts';
+import { GatewayError } from '../catalog/failure.ts';
 import { toolOffered } from '../catalog/tool-policy.ts';
 import { type Authenticator, bearerChallenge } from '../inbound/authenticator.ts';
 import { callerKey } from '../inbound/principal.ts';
@@ -44,9 +44,6 @@ export interface McpEndpointDeps {
   allowedOrigins: Set<string>;
   log: Logger;
 }
-
-/** Streamable HTTP: an unknown session is 404, and the client starts a new one. */
-const UNKNOWN_SESSION: GatewayFailure = { status: 404, code: CODES.notFound, step: 'gateway', reason: 'unknown_session', message: 'session not found' };
 
 /** How long close() waits for upstreams to answer the DELETE of their 2025 sessions. */
 const CLOSE_WAIT_MS = 2_000;
@@ -139,7 +136,7 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
           step.refuse(upstreamFailure(err, assignment));
         }
       } else if (upstreamSession === undefined || opened) {
-        step.refuse(UNKNOWN_SESSION);
+        step.refuse(step.UNKNOWN_SESSION);
       }
     }
 
@@ -147,7 +144,7 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
       // A local stand-in answers (tools listed, calls say how to connect).
       record.outcome = unconnected!.reason;
       const standInSession = upstreamSession === undefined ? undefined : parseStandInSession(upstreamSession);
-      if (upstreamSession !== undefined && !standInSession) step.refuse(UNKNOWN_SESSION);
+      if (upstreamSession !== undefined && !standInSession) step.refuse(step.UNKNOWN_SESSION);
       const init = facts.calls.some((c) => c.method === 'initialize') ? initializeParamsOf(facts.body) : undefined;
       // MCP 2025-11-25: a client that can open a URL for the user declares capabilities.elicitation.url.
       const urlElicitation = init ? (init.capabilities.elicitation as { url?: unknown } | undefined)?.url !== undefined : (standInSession?.urlElicitation ?? false);

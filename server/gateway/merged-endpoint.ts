@@ -8,6 +8,7 @@ import type { Logger } from '../log.ts';
 import type { Gateway } from '../catalog/catalog.ts';
 import { CODES, type GatewayFailure } from '../catalog/failure.ts';
 import { bearerChallenge } from '../inbound/authenticator.ts';
+import { failureResponse } from './jsonrpc.ts';
 import * as step from './steps.ts';
 import { CallerState, type LegacySession } from './merged-caller.ts';
 import { type MergedDeps, MergedHandlers, type RequestContext } from './merged-server.ts';
@@ -29,8 +30,8 @@ const IDLE_MS = 10 * 60_000;
 
 const UNSUPPORTED_MEDIA_TYPE: GatewayFailure = { status: 415, code: CODES.serverError, step: 'route', reason: 'unsupported_media_type', message: 'Unsupported Media Type: Content-Type must be application/json' };
 
-const jsonRpcError = (status: number, code: number, message: string, data?: Record<string, string>) =>
-  Response.json({ jsonrpc: '2.0', id: null, error: { code, message, ...(data && { data }) } }, { status, headers: { 'cache-control': 'no-store' } });
+/** Streamable HTTP (2025): a request without a session, other than initialize. */
+const SESSION_REQUIRED: GatewayFailure = { status: 400, code: CODES.serverError, step: 'route', reason: 'session_required', message: 'Bad Request: Mcp-Session-Id required (start with initialize)' };
 
 export interface MergedRequest {
   gateway: Gateway;
@@ -143,15 +144,15 @@ export class MergedEndpoint {
       const session = this.sessions.get(sid);
       // A session is its caller's only: another caller presenting the id learns nothing.
       if (!session || session.caller !== rc.caller) {
-        rc.record.outcome = 'unknown_session';
-        return jsonRpcError(404, CODES.notFound, 'session not found', { step: 'gateway', reason: 'unknown_session' });
+        rc.record.outcome = step.UNKNOWN_SESSION.reason;
+        return failureResponse(step.UNKNOWN_SESSION);
       }
       if (web.headers.has('last-event-id')) session.resumes = true;
       return session.transport.handleRequest(web, { ...(body !== undefined && { parsedBody: body }), authInfo: this.authInfo({ ...rc, session }) });
     }
     if (web.method !== 'POST' || !isInitializeRequest(body)) {
-      if (web.method === 'GET' || web.method === 'DELETE') return jsonRpcError(400, CODES.serverError, 'Bad Request: Mcp-Session-Id required');
-      return jsonRpcError(400, CODES.serverError, 'Bad Request: Mcp-Session-Id required (start with initialize)');
+      rc.record.outcome = SESSION_REQUIRED.reason;
+      return failureResponse(SESSION_REQUIRED);
     }
     const session = { id: '', caller: rc.caller, logLevel: undefined, subscriptions: new Map(), resumes: false, events: new SessionEventStore(), fast: fastPathState() } as unknown as LegacySession;
     session.server = this.handlers.buildServer(rc.caller.gatewayId, session);

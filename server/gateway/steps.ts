@@ -51,6 +51,9 @@ export interface McpRequest {
   mirroredHeaders: boolean;
 }
 
+/** Streamable HTTP: an unknown session (or another caller's) is 404, and the client starts a new one. */
+export const UNKNOWN_SESSION: GatewayFailure = { status: 404, code: CODES.notFound, step: 'gateway', reason: 'unknown_session', message: 'session not found' };
+
 /** Throw a refusal, answered with the call's JSON-RPC id (undefined: peeked from the body). */
 export function refuse(failure: GatewayFailure, id?: string | number | null): never {
   throw new GatewayError(failure, id);

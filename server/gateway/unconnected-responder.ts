@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { toNodeHandler } from '@modelcontextprotocol/node';
-import { createMcpHandler, inputRequired, ProtocolError, type RequestStateCodec, Server, type ServerContext, UrlElicitationRequiredError } from '@modelcontextprotocol/server';
+import { createMcpHandler, inputRequired, type RequestStateCodec, Server, type ServerContext, UrlElicitationRequiredError } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import type { Principal } from '../inbound/principal.ts';
-import { type Assignment, toolAllowed } from '../catalog/catalog.ts';
+import type { Assignment } from '../catalog/catalog.ts';
 import { toolOffered } from '../catalog/tool-policy.ts';
 import type { GatewayState } from './round-trips.ts';
 import { CONNECT_TOOL, connectedResult, connectElicitation, connectToolError, placeholderTool, supportsUrlElicitation, type ToolCache, type Unconnected } from './unconnected.ts';
@@ -105,9 +105,7 @@ export function unconnectedResponder(deps: { tools: ToolCache; codec: RequestSta
         const s = standInOf(ctx);
         if (s.connected) return connectedResult(s.assignment.upstream.name) as never;
         const u = s.unconnected;
-        if (req.params.name !== CONNECT_TOOL && !toolAllowed(s.assignment.tools, req.params.name)) {
-          throw new ProtocolError(-32003, `tool "${req.params.name}" is not available on /mcp/${s.assignment.gateway}/${s.assignment.name}`, { step: 'assignment', reason: 'tool_not_allowed' });
-        }
+        // (The tool filter and policies judged the call before the stand-in was asked: steps.ts policy.)
         const envelope = ctx.mcpReq.envelope as Record<string, unknown> | undefined;
         const modern = envelope !== undefined && ENVELOPE_CAPS in envelope;
         const url = u.connectUrl;
