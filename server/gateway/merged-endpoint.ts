@@ -8,7 +8,9 @@ import type { Logger } from '../log.ts';
 import type { Gateway } from '../catalog/catalog.ts';
 import { CODES, type GatewayFailure } from '../catalog/failure.ts';
 import { bearerChallenge } from '../inbound/authenticator.ts';
+import { upstreamFailure } from './forward.ts';
 import { failureResponse } from './jsonrpc.ts';
+import { UpstreamError } from './upstream-client.ts';
 import * as step from './steps.ts';
 import { CallerState, type LegacySession } from './merged-caller.ts';
 import { type MergedDeps, MergedHandlers, type RequestContext } from './merged-server.ts';
@@ -110,8 +112,19 @@ export class MergedEndpoint {
     rc.record.upstream = target.a.upstream.id;
     step.policy(target.a, request.principal, [{ ...single, name: target.original }], rc.record, this.handlers.deps.tools);
     const reach = await this.handlers.reach(rc, target.a);
+    if (reach.ok) {
+      // forward, its first half: an upstream that cannot be reached (or refuses the credential) when the gateway
+      // first connects to it answers 502/504 as on the raw endpoint. (Connected once, this costs nothing.)
+      try {
+        await reach.conn.connect(reach.headers);
+      } catch (err) {
+        if (!(err instanceof UpstreamError)) throw err;
+        step.refuse(upstreamFailure(err, target.a), single.id);
+      }
+      return;
+    }
     // Not connected yet: the handlers answer with the placeholder's instructions, as the raw endpoint's stand-in does.
-    if (reach.ok || reach.unconnected) return;
+    if (reach.unconnected) return;
     step.refuse(reach.failure.status === 401 ? { ...reach.failure, headers: { 'www-authenticate': bearerChallenge(request.resourceMetadata, undefined, request.challengeScope) } } : reach.failure, single.id);
   }
 

@@ -150,7 +150,10 @@ describe('failures on /mcp/{gateway}, in the JSON-RPC form naming the step', () 
       const names = (await client.listTools()).tools.map((t) => t.name);
       assert.ok(names.includes('crm-read__echo'), 'the others are still listed');
       assert.ok(!names.some((n) => n.startsWith('dead__')));
-      await assert.rejects(client.callTool({ name: 'dead__echo', arguments: {} }), (err: { code: number; data: unknown }) => {
+      // As on the raw endpoint: 502 (the 2025 client reports the HTTP error, holding the JSON-RPC error).
+      await assert.rejects(client.callTool({ name: 'dead__echo', arguments: {} }), (thrown: unknown) => {
+        const err = rpcError(thrown);
+        assert.equal(err.status, 502);
         assert.equal(err.code, -32010);
         assert.deepEqual(err.data, { step: 'upstream', reason: 'upstream_unreachable' });
         return true;
@@ -163,7 +166,8 @@ describe('failures on /mcp/{gateway}, in the JSON-RPC form naming the step', () 
   test('an upstream that refuses the credential: the upstream step, and an admin must look at the identity', async () => {
     const { client } = await connect(`${base}/mcp/hub`, '2026-07-28', { token: g.aliceToken });
     try {
-      await assert.rejects(client.callTool({ name: 'locked__echo', arguments: { message: 'x' } }), (err: { code: number; data: unknown; message: string }) => {
+      await assert.rejects(client.callTool({ name: 'locked__echo', arguments: { message: 'x' } }), (thrown: unknown) => {
+        const err = rpcError(thrown);
         assert.equal(err.code, -32011);
         assert.deepEqual(err.data, { step: 'upstream', reason: 'upstream_rejected_credential' });
         assert.match(err.message, /\/mcp\/hub\/locked/);
