@@ -122,7 +122,10 @@ export const assignment = z
     /** Path segment under the gateway: /mcp/{gateway}/{name}. Defaults to the upstream id. */
     name: id.optional(),
     /** On /mcp/{gateway}, its tools and prompts are offered as <prefix>__<name>. Defaults to the name; "" keeps its names as they are. */
-    prefix: z.union([z.literal(''), id], { error: 'expected a prefix: an id (letters, digits, ".", "_" or "-"), or "" to keep the names as they are' }).optional(),
+    prefix: z
+      .string()
+      .regex(/^(?:[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?)?$/, 'expected a prefix: a lowercase id of letters, digits, ".", "_" or "-" (1-64 chars), or "" to keep the names as they are')
+      .optional(),
     /** shared: one service-account identity for everyone; per_user: each person brings their own. */
     identity: z.enum(['shared', 'per_user'], { error: 'expected identity: shared or per_user' }),
     shared_identity: id.optional(),
