@@ -3,9 +3,13 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { toNodeHandler } from '@modelcontextprotocol/node';
 import {
+  createMcpHandler,
   type EventStore,
   hostHeaderValidationResponse,
+  inputRequired,
+  inputResponse,
   isInitializeRequest,
+  isLegacyRequest,
   type JSONRPCMessage,
   localhostAllowedHostnames,
   localhostAllowedOrigins,
@@ -23,9 +27,12 @@ import { flushingResponse } from '../../server/http/flushing-response.ts';
 // tools, resources, prompts and utilities its server scenarios call by their
 // fixed names, written with our v2 SDK's low-level Server (so every answer is
 // the wire shape the scenario describes), served in the 2025 era (sessions,
-// an event store for resumption, SSE retry hints) with localhost Host/Origin
-// validation. A port of what the suite's reference server does; the
-// conformance test proves it passes the suite when called directly.
+// an event store for resumption, SSE retry hints), and on request in the
+// 2026-07-28 era too, with localhost Host/Origin validation. Sampling and
+// elicitation are written once as input_required: real server-to-client
+// requests on a 2025 session, embedded requests in 2026-07-28. A port of what
+// the suite's reference server does; the conformance test proves it passes
+// the suite when called directly.
 
 const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==';
 const WAV = 'UklGRiYAAABXQVZFZm10IBAAAAABAAEAQB8AAAB9AAACABAAZGF0YQIAAAA=';
@@ -83,7 +90,14 @@ const PROMPTS = [
 
 const text = (t: string) => ({ content: [{ type: 'text' as const, text: t }] });
 
-async function callTool(server: Server, name: string, args: Record<string, unknown>, ctx: ServerContext): Promise<Record<string, unknown>> {
+/** A form elicitation (input_required), then the answer as text. */
+function elicit(ctx: ServerContext, message: string, requestedSchema: Record<string, unknown>, said = 'Elicitation completed'): Record<string, unknown> {
+  const view = inputResponse(ctx.mcpReq.inputResponses, 'form');
+  if (view.kind !== 'elicit') return inputRequired({ inputRequests: { form: inputRequired.elicit({ message, requestedSchema: requestedSchema as never }) } }) as never;
+  return text(`${said}: action=${view.action}, content=${JSON.stringify(view.content ?? {})}`);
+}
+
+async function callTool(name: string, args: Record<string, unknown>, ctx: ServerContext): Promise<Record<string, unknown>> {
   switch (name) {
     case 'test_simple_text':
       return text('This is a simple text response for testing.');
@@ -123,74 +137,57 @@ async function callTool(server: Server, name: string, args: Record<string, unkno
       await sleep(100);
       return text('Reconnection test completed successfully. If you received this, the client properly reconnected after stream closure.');
     case 'test_sampling': {
-      const answer = await ctx.mcpReq.requestSampling({ messages: [{ role: 'user', content: { type: 'text', text: String(args.prompt ?? '') } }], maxTokens: 100 });
-      const content = answer.content as { text?: string } | { text?: string }[];
+      const view = inputResponse(ctx.mcpReq.inputResponses, 'sample');
+      if (view.kind !== 'sampling') return inputRequired({ inputRequests: { sample: inputRequired.createMessage({ messages: [{ role: 'user', content: { type: 'text', text: String(args.prompt ?? '') } }], maxTokens: 100 }) } }) as never;
+      const content = view.result.content as { text?: string } | { text?: string }[];
       return text(`LLM response: ${(Array.isArray(content) ? content[0]?.text : content.text) ?? 'No response'}`);
     }
-    case 'test_elicitation': {
-      const answer = await ctx.mcpReq.elicitInput({
-        mode: 'form',
-        message: String(args.message ?? ''),
-        requestedSchema: {
-          type: 'object',
-          properties: { username: { type: 'string', description: "User's response" }, email: { type: 'string', description: "User's email address" } },
-          required: ['username', 'email'],
+    case 'test_elicitation':
+      return elicit(ctx, String(args.message ?? ''), {
+        type: 'object',
+        properties: { username: { type: 'string', description: "User's response" }, email: { type: 'string', description: "User's email address" } },
+        required: ['username', 'email'],
+      }, 'User response');
+    case 'test_elicitation_sep1034_defaults':
+      return elicit(ctx, 'Please review and update the form fields with defaults', {
+        type: 'object',
+        properties: {
+          name: { type: 'string', description: 'User name', default: 'John Doe' },
+          age: { type: 'integer', description: 'User age', default: 30 },
+          score: { type: 'number', description: 'User score', default: 95.5 },
+          status: { type: 'string', description: 'User status', enum: ['active', 'inactive', 'pending'], default: 'active' },
+          verified: { type: 'boolean', description: 'Verification status', default: true },
         },
+        required: [],
       });
-      return text(`User response: action=${answer.action}, content=${JSON.stringify(answer.content ?? {})}`);
-    }
-    case 'test_elicitation_sep1034_defaults': {
-      const answer = await ctx.mcpReq.elicitInput({
-        mode: 'form',
-        message: 'Please review and update the form fields with defaults',
-        requestedSchema: {
-          type: 'object',
-          properties: {
-            name: { type: 'string', description: 'User name', default: 'John Doe' },
-            age: { type: 'integer', description: 'User age', default: 30 },
-            score: { type: 'number', description: 'User score', default: 95.5 },
-            status: { type: 'string', description: 'User status', enum: ['active', 'inactive', 'pending'], default: 'active' },
-            verified: { type: 'boolean', description: 'Verification status', default: true },
+    case 'test_elicitation_sep1330_enums':
+      return elicit(ctx, 'Please pick from the enums', {
+        type: 'object',
+        properties: {
+          untitledSingle: { type: 'string', enum: ['option1', 'option2', 'option3'] },
+          titledSingle: {
+            type: 'string',
+            oneOf: [
+              { const: 'value1', title: 'First Option' },
+              { const: 'value2', title: 'Second Option' },
+              { const: 'value3', title: 'Third Option' },
+            ],
           },
-          required: [],
-        },
-      });
-      return text(`Elicitation completed: action=${answer.action}, content=${JSON.stringify(answer.content ?? {})}`);
-    }
-    case 'test_elicitation_sep1330_enums': {
-      const answer = await ctx.mcpReq.elicitInput({
-        mode: 'form',
-        message: 'Please pick from the enums',
-        requestedSchema: {
-          type: 'object',
-          properties: {
-            untitledSingle: { type: 'string', enum: ['option1', 'option2', 'option3'] },
-            titledSingle: {
-              type: 'string',
-              oneOf: [
-                { const: 'value1', title: 'First Option' },
-                { const: 'value2', title: 'Second Option' },
-                { const: 'value3', title: 'Third Option' },
+          legacyEnum: { type: 'string', enum: ['opt1', 'opt2', 'opt3'], enumNames: ['Option One', 'Option Two', 'Option Three'] },
+          untitledMulti: { type: 'array', items: { type: 'string', enum: ['option1', 'option2', 'option3'] } },
+          titledMulti: {
+            type: 'array',
+            items: {
+              anyOf: [
+                { const: 'value1', title: 'First Choice' },
+                { const: 'value2', title: 'Second Choice' },
+                { const: 'value3', title: 'Third Choice' },
               ],
             },
-            legacyEnum: { type: 'string', enum: ['opt1', 'opt2', 'opt3'], enumNames: ['Option One', 'Option Two', 'Option Three'] },
-            untitledMulti: { type: 'array', items: { type: 'string', enum: ['option1', 'option2', 'option3'] } },
-            titledMulti: {
-              type: 'array',
-              items: {
-                anyOf: [
-                  { const: 'value1', title: 'First Choice' },
-                  { const: 'value2', title: 'Second Choice' },
-                  { const: 'value3', title: 'Third Choice' },
-                ],
-              },
-            },
           },
-          required: [],
-        } as never,
+        },
+        required: [],
       });
-      return text(`Elicitation completed: action=${answer.action}, content=${JSON.stringify(answer.content ?? {})}`);
-    }
     case 'json_schema_2020_12_tool':
       return text(`received ${JSON.stringify(args)}`);
     default:
@@ -205,7 +202,7 @@ function build(subscriptions: Set<string>): Server {
   );
   const template = new UriTemplate(TEMPLATE.uriTemplate);
   server.setRequestHandler('tools/list', async () => ({ tools: TOOLS }) as never);
-  server.setRequestHandler('tools/call', async (req, ctx) => (await callTool(server, req.params.name, (req.params.arguments ?? {}) as Record<string, unknown>, ctx)) as never);
+  server.setRequestHandler('tools/call', async (req, ctx) => (await callTool(req.params.name, (req.params.arguments ?? {}) as Record<string, unknown>, ctx)) as never);
   server.setRequestHandler('resources/list', async () => ({ resources: RESOURCES }));
   server.setRequestHandler('resources/templates/list', async () => ({ resourceTemplates: [TEMPLATE] }));
   server.setRequestHandler('resources/read', async (req) => {
@@ -284,13 +281,21 @@ class MemoryEventStore implements EventStore {
 
 export interface ConformanceServer {
   url: string;
+  /** Every JSON-RPC request it was sent: the era it came in, the method and the tool or prompt name. */
+  requests: { era: 'legacy' | 'modern'; method: string; name: string | undefined }[];
   close(): Promise<void>;
 }
 
-/** The conformance "everything" server on 127.0.0.1, port 0, at /mcp. */
-export async function startConformanceServer(): Promise<ConformanceServer> {
+/**
+ * The conformance "everything" server on 127.0.0.1, port 0, at /mcp: in the
+ * 2025 era only (`legacy`), or in both (`both`: a 2026-07-28 request is
+ * served statelessly, as a gateway that speaks that era first will ask).
+ */
+export async function startConformanceServer(options: { eras?: 'legacy' | 'both' } = {}): Promise<ConformanceServer> {
+  const modern = options.eras === 'both' ? createMcpHandler(() => build(new Set()), { legacy: 'reject' }) : undefined;
   const sessions = new Map<string, { transport: WebStandardStreamableHTTPServerTransport; server: Server }>();
   const eventStore = new MemoryEventStore();
+  const requests: ConformanceServer['requests'] = [];
   const rpcError = (status: number, code: number, message: string) => Response.json({ jsonrpc: '2.0', error: { code, message }, id: null }, { status });
 
   async function handle(req: Request): Promise<Response> {
@@ -299,6 +304,10 @@ export async function startConformanceServer(): Promise<ConformanceServer> {
     const refused = hostHeaderValidationResponse(req, localhostAllowedHostnames()) ?? originValidationResponse(req, localhostAllowedOrigins());
     if (refused) return refused;
     const body = req.method === 'POST' ? await req.clone().json().catch(() => undefined) : undefined;
+    const rpc = body as { method?: unknown; params?: { name?: unknown } } | undefined;
+    const legacy = req.method !== 'POST' || !modern || (await isLegacyRequest(req, body));
+    if (typeof rpc?.method === 'string') requests.push({ era: legacy ? 'legacy' : 'modern', method: rpc.method, name: typeof rpc.params?.name === 'string' ? rpc.params.name : undefined });
+    if (modern && !legacy) return modern.fetch(req);
     const sid = req.headers.get('mcp-session-id');
     if (sid) {
       const session = sessions.get(sid);
@@ -326,8 +335,10 @@ export async function startConformanceServer(): Promise<ConformanceServer> {
   const { port } = http.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}/mcp`,
+    requests,
     async close() {
       await Promise.all([...sessions.values()].map((s) => s.transport.close().catch(() => undefined)));
+      await modern?.close();
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
     },

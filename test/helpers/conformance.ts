@@ -136,6 +136,7 @@ export async function startBearerShim(target: string, token: string): Promise<{ 
 export interface ConformanceGateway {
   /** The conformance server, direct. */
   direct: string;
+  upstream: ConformanceServer;
   /** /mcp/conf through the bearer shim (alice's token). */
   gateway: string;
   registry: TestRegistry;
@@ -146,9 +147,12 @@ export interface ConformanceGateway {
  * Gateway "conf": the conformance server (assignment "conformance", prefix ""
  * so its tools and prompts keep the names the scenarios call) and a second
  * MCP server ("feature", its tools offered as feature__<name>), both shared.
+ * With `eras: 'both'` the conformance server also speaks 2026-07-28, which
+ * the gateway then speaks to it (the suite, direct, still speaks 2025): every
+ * scenario crosses eras at the gateway.
  */
-export async function startConformanceGateway(): Promise<ConformanceGateway> {
-  const conformance: ConformanceServer = await startConformanceServer();
+export async function startConformanceGateway(options: { eras?: 'legacy' | 'both' } = {}): Promise<ConformanceGateway> {
+  const conformance: ConformanceServer = await startConformanceServer({ eras: options.eras ?? 'legacy' });
   const key = `feature-${randomBytes(8).toString('hex')}`;
   const feature: FeatureUpstream = await startFeatureUpstream({ name: 'feature', requireAuthorization: (v) => v === `Bearer ${key}` });
   let registry: TestRegistry | undefined;
@@ -181,7 +185,7 @@ export async function startConformanceGateway(): Promise<ConformanceGateway> {
     );
     const token = (await signIn(registry.url, ALICE)).tokens.access_token;
     shim = await startBearerShim(`${registry.url}/mcp/conf`, token);
-    return { direct: conformance.url, gateway: shim.url, registry, close };
+    return { direct: conformance.url, upstream: conformance, gateway: shim.url, registry, close };
   } catch (err) {
     await close();
     throw err;
