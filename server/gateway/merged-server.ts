@@ -678,7 +678,7 @@ export class MergedHandlers {
       { name: gateway?.name ?? gatewayId, version: this.deps.version },
       {
         capabilities: { tools: { listChanged: true }, resources: { subscribe: true, listChanged: true }, prompts: { listChanged: true }, logging: {}, completions: {} },
-        instructions: `${gateway?.description ? `${gateway.description}\n\n` : ''}Keygate gateway "${gateway?.name ?? gatewayId}": the tools and prompts of each server are named <server>__<name>; servers: ${names.join(', ')}.`,
+        instructions: `${gateway?.description ? `${gateway.description}\n\n` : ''}Keygate gateway "${gateway?.name ?? gatewayId}": the tools and prompts of each server are named <server>__<name> unless said otherwise; servers: ${names.join(', ')}.`,
         requestState: { verify: this.deps.codec.verify },
       },
     );
