@@ -38,6 +38,8 @@ export interface Assignment {
   gateway: string;
   /** The path segment: /mcp/{gateway}/{name}. */
   name: string;
+  /** What /mcp/{gateway} puts before its tool and prompt names (`<prefix>__<name>`); "" for none. */
+  prefix: string;
   upstream: Upstream;
   identity: 'shared' | 'per_user';
   sharedIdentity: string | undefined;
@@ -191,6 +193,7 @@ export class CatalogHolder {
         servers.set(name, {
           gateway: gw.id,
           name,
+          prefix: a.prefix ?? name,
           upstream,
           identity: a.identity,
           sharedIdentity: a.shared_identity,

@@ -46,7 +46,7 @@ export async function tryFastPath(req: IncomingMessage, res: ServerResponse, par
 
   const gateway = handlers.deps.catalog.current.gateways.get(rc.caller.gatewayId);
   if (!gateway || name === undefined) return false;
-  const alias = handlers.book(gateway.id).resolve(name, gateway.servers.keys());
+  const alias = handlers.book(gateway.id).resolve(name, gateway.servers.values());
   const a = alias && gateway.servers.get(alias.assignment);
   // A filtered tool, or one a policy denies this caller: the SDK path answers with the refusal. The placeholder tool: the SDK path too.
   if (!alias || !a || alias.original === CONNECT_TOOL || !toolOffered(a, rc.principal, alias.original)) return false;

@@ -19,7 +19,7 @@ import { readClientCredentials } from './client-credentials.ts';
 import { CODES, GatewayError, type GatewayFailure } from '../catalog/failure.ts';
 import * as step from './steps.ts';
 import type { CallerState, LegacySession } from './merged-caller.ts';
-import { NameBook } from './naming.ts';
+import { exposedName, NameBook } from './naming.ts';
 import { routeUnlisted, type ServerResources } from './resource-routes.ts';
 import type { RequestRecord } from './request-record.ts';
 import { type GatewayState, type PendingCall, type PendingCalls } from './round-trips.ts';
@@ -250,6 +250,8 @@ export class MergedHandlers {
   async listTools(rc: RequestContext, ctx: ServerContext): Promise<{ tools: ToolDefinition[] }> {
     this.note(rc, 'tools/list', undefined);
     const book = this.book(rc.caller.gatewayId);
+    const all = [...this.gateway(rc).servers.values()];
+    const expose = (a: Assignment) => (tools: ToolDefinition[]) => this.exposed(rc, a, tools, (t) => book.expose(a, t.name, all));
     const tools = await this.merge<ToolDefinition>(
       rc,
       ctx,
@@ -258,7 +260,7 @@ export class MergedHandlers {
         const listed = (await this.listAll(reach, 'tools/list', 'tools', rc, ctx)) as ToolDefinition[];
         this.deps.tools.remember(reach.a.upstream.id, listed);
         // Hidden: what the filter leaves out, and what a policy denies this caller.
-        return listed.filter((t) => toolOffered(reach.a, rc.principal, t.name)).map((t) => ({ ...t, name: book.expose(reach.a.name, t.name) }));
+        return expose(reach.a)(listed.filter((t) => toolOffered(reach.a, rc.principal, t.name)));
       },
       (reach) => {
         if (!reach.unconnected) {
@@ -267,17 +269,28 @@ export class MergedHandlers {
         }
         // Not connected yet: the tools as last seen at the upstream, else a placeholder that says how to connect.
         const cached = this.deps.tools.get(reach.a.upstream.id)?.filter((t) => toolOffered(reach.a, rc.principal, t.name));
-        if (cached?.length) return cached.map((t) => ({ ...t, name: book.expose(reach.a.name, t.name) }));
-        return [placeholderTool(book.expose(reach.a.name, CONNECT_TOOL), reach.a.upstream.name, reach.unconnected)];
+        if (cached?.length) return expose(reach.a)(cached);
+        const placeholder = book.expose(reach.a, CONNECT_TOOL, all);
+        return placeholder === undefined ? [] : [placeholderTool(placeholder, reach.a.upstream.name, reach.unconnected)];
       },
     );
     return { tools };
   }
 
+  /** Items under their merged names; one whose name would be another server's is left out (naming.ts), and logged. */
+  private exposed<T extends { name: string }>(rc: RequestContext, a: Assignment, items: T[], name: (item: T) => string | undefined): T[] {
+    return items.flatMap((item) => {
+      const exposed = name(item);
+      if (exposed !== undefined) return [{ ...item, name: exposed }];
+      this.deps.log.warn('/mcp/%s: "%s" of server "%s" is left out: the name belongs to another server of the gateway', rc.caller.gatewayId, item.name, a.name);
+      return [];
+    });
+  }
+
   async callTool(request: { params: { name: string; [k: string]: unknown } }, rc: RequestContext, ctx: ServerContext): Promise<Record<string, unknown>> {
     const { name } = request.params;
     const gateway = this.gateway(rc);
-    const alias = this.book(gateway.id).resolve(name, gateway.servers.keys());
+    const alias = this.book(gateway.id).resolve(name, gateway.servers.values());
     const a = alias && gateway.servers.get(alias.assignment);
     // The audit names the assignment (server) and the upstream's own tool name.
     this.note(rc, 'tools/call', a ? alias.original : name, a);
@@ -313,7 +326,7 @@ export class MergedHandlers {
    */
   async fastRoute(rc: RequestContext, name: string): Promise<FastRoute | undefined> {
     const gateway = this.deps.catalog.current.gateways.get(rc.caller.gatewayId);
-    const alias = gateway && this.book(gateway.id).resolve(name, gateway.servers.keys());
+    const alias = gateway && this.book(gateway.id).resolve(name, gateway.servers.values());
     const a = alias && gateway.servers.get(alias.assignment);
     // The placeholder tool (connected since, or not yet): the SDK path answers it, as every refusal.
     if (!alias || !a || alias.original === CONNECT_TOOL || !toolOffered(a, rc.principal, alias.original)) return undefined;
@@ -461,39 +474,37 @@ export class MergedHandlers {
 
   async listResources(rc: RequestContext, ctx: ServerContext): Promise<{ resources: Record<string, unknown>[] }> {
     this.note(rc, 'resources/list', undefined);
-    const book = this.book(rc.caller.gatewayId);
     const seen = new Set<string>();
     const lists = await this.merge(rc, ctx, 'resources', async (reach) => {
       const listed = await this.listAll(reach, 'resources/list', 'resources', rc, ctx);
-      return listed.map((r) => ({ r, a: reach.a.name }));
+      return listed.map((r) => ({ r, a: reach.a.name, prefix: reach.a.prefix }));
     });
     const resources: Record<string, unknown>[] = [];
-    for (const { r, a } of lists) {
+    for (const { r, a, prefix } of lists) {
       if (typeof r.uri !== 'string' || seen.has(r.uri)) continue; // one URI, one route: the first assignment that lists it
       seen.add(r.uri);
       rc.caller.routes.set(r.uri, a);
-      resources.push({ ...r, name: book.expose(a, String(r.name ?? r.uri)) });
+      resources.push({ ...r, name: exposedName(prefix, String(r.name ?? r.uri)) });
     }
     return { resources };
   }
 
   async listTemplates(rc: RequestContext, ctx: ServerContext): Promise<{ resourceTemplates: Record<string, unknown>[] }> {
     this.note(rc, 'resources/templates/list', undefined);
-    const book = this.book(rc.caller.gatewayId);
     const lists = await this.merge(rc, ctx, 'resources', async (reach) => {
       const listed = await this.listAll(reach, 'resources/templates/list', 'resourceTemplates', rc, ctx);
-      return listed.map((t) => ({ t, a: reach.a.name }));
+      return listed.map((t) => ({ t, a: reach.a.name, prefix: reach.a.prefix }));
     });
     rc.caller.templates = [];
     const out: Record<string, unknown>[] = [];
-    for (const { t, a } of lists) {
+    for (const { t, a, prefix } of lists) {
       if (typeof t.uriTemplate !== 'string') continue;
       try {
         rc.caller.templates.push({ assignment: a, uriTemplate: t.uriTemplate, matcher: new UriTemplate(t.uriTemplate) });
       } catch {
         continue;
       }
-      out.push({ ...t, name: book.expose(a, String(t.name ?? t.uriTemplate)) });
+      out.push({ ...t, name: exposedName(prefix, String(t.name ?? t.uriTemplate)) });
     }
     return { resourceTemplates: out };
   }
@@ -596,16 +607,17 @@ export class MergedHandlers {
   async listPrompts(rc: RequestContext, ctx: ServerContext): Promise<{ prompts: Record<string, unknown>[] }> {
     this.note(rc, 'prompts/list', undefined);
     const book = this.book(rc.caller.gatewayId);
+    const all = [...this.gateway(rc).servers.values()];
     const prompts = await this.merge(rc, ctx, 'prompts', async (reach) => {
       const listed = await this.listAll(reach, 'prompts/list', 'prompts', rc, ctx);
-      return listed.filter((p) => typeof p.name === 'string').map((p) => ({ ...p, name: book.expose(reach.a.name, p.name as string) }));
+      return this.exposed(rc, reach.a, listed.filter((p) => typeof p.name === 'string') as { name: string }[], (p) => book.expose(reach.a, p.name, all));
     });
     return { prompts };
   }
 
   async getPrompt(request: { params: { name: string; [k: string]: unknown } }, rc: RequestContext, ctx: ServerContext): Promise<Record<string, unknown>> {
     const gateway = this.gateway(rc);
-    const alias = this.book(gateway.id).resolve(request.params.name, gateway.servers.keys());
+    const alias = this.book(gateway.id).resolve(request.params.name, gateway.servers.values());
     const a = alias && gateway.servers.get(alias.assignment);
     this.note(rc, 'prompts/get', a ? alias.original : request.params.name, a);
     if (!alias || !a) {
@@ -621,7 +633,7 @@ export class MergedHandlers {
     let a: Assignment | undefined;
     let params: Record<string, unknown> = request.params;
     if (ref.type === 'ref/prompt' && typeof ref.name === 'string') {
-      const alias = this.book(gateway.id).resolve(ref.name, gateway.servers.keys());
+      const alias = this.book(gateway.id).resolve(ref.name, gateway.servers.values());
       a = alias && gateway.servers.get(alias.assignment);
       if (alias) params = { ...request.params, ref: { ...ref, name: alias.original } };
     } else if (ref.type === 'ref/resource' && typeof ref.uri === 'string') {
@@ -670,12 +682,12 @@ export class MergedHandlers {
   /** The SDK server for a 2025 session (one per session) or one 2026-07-28 request. */
   buildServer(gatewayId: string, session: LegacySession | undefined): Server {
     const gateway = this.deps.catalog.current.gateways.get(gatewayId);
-    const names = gateway ? [...gateway.servers.keys()] : [];
+    const names = gateway ? [...gateway.servers.values()].map((a) => (a.prefix === a.name ? a.name : a.prefix === '' ? `${a.name} (names as they are)` : `${a.name} (as ${a.prefix}__<name>)`)) : [];
     const server = new Server(
       { name: gateway?.name ?? gatewayId, version: this.deps.version },
       {
         capabilities: { tools: { listChanged: true }, resources: { subscribe: true, listChanged: true }, prompts: { listChanged: true }, logging: {}, completions: {} },
-        instructions: `${gateway?.description ? `${gateway.description}\n\n` : ''}Keygate gateway "${gateway?.name ?? gatewayId}": the tools and prompts of each server are named <server>__<name>; servers: ${names.join(', ')}.`,
+        instructions: `${gateway?.description ? `${gateway.description}\n\n` : ''}Keygate gateway "${gateway?.name ?? gatewayId}": the tools and prompts of each server are named <server>__<name> unless said otherwise; servers: ${names.join(', ')}.`,
         requestState: { verify: this.deps.codec.verify },
       },
     );

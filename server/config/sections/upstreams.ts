@@ -121,6 +121,11 @@ export const assignment = z
     upstream: id,
     /** Path segment under the gateway: /mcp/{gateway}/{name}. Defaults to the upstream id. */
     name: id.optional(),
+    /** On /mcp/{gateway}, its tools and prompts are offered as <prefix>__<name>. Defaults to the name; "" keeps its names as they are. */
+    prefix: z
+      .string()
+      .regex(/^(?:[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?)?$/, 'expected a prefix: a lowercase id of letters, digits, ".", "_" or "-" (1-64 chars), or "" to keep the names as they are')
+      .optional(),
     /** shared: one service-account identity for everyone; per_user: each person brings their own. */
     identity: z.enum(['shared', 'per_user'], { error: 'expected identity: shared or per_user' }),
     shared_identity: id.optional(),
@@ -211,11 +216,22 @@ export function checkReferences(upstreams: UpstreamInput[], identities: Identity
 
   gateways.forEach((gw, g) => {
     const names = new Set<string>();
+    const prefixes = new Map<string, string>();
     gw.servers.forEach((server, s) => {
       const path = ['gateways', g, 'servers', s];
       const name = server.name ?? server.upstream;
       if (names.has(name)) issues.push({ path: [...path, 'name'], message: `two servers of gateway "${gw.id}" are named "${name}"; give one a name:` });
       names.add(name);
+      // One prefix, one server: otherwise /mcp/{gateway} could not tell whose a tool or prompt name is.
+      const prefix = server.prefix ?? name;
+      const other = prefixes.get(prefix);
+      if (other !== undefined && other !== name) {
+        issues.push({
+          path: [...path, 'prefix'],
+          message: prefix === '' ? `servers "${other}" and "${name}" of gateway "${gw.id}" both keep their names unprefixed (prefix: ""); only one server of a gateway may` : `servers "${other}" and "${name}" of gateway "${gw.id}" both offer their names under the prefix "${prefix}"`,
+        });
+      }
+      if (other === undefined) prefixes.set(prefix, name);
       const up = byId.get(server.upstream);
       if (!up) return void issues.push({ path: [...path, 'upstream'], message: `no upstream with id "${server.upstream}"` });
       const kind = up.credential.type;
