@@ -126,7 +126,7 @@ export class MergedHandlers {
   target(gatewayId: string, method: string, name: string | undefined): { a: Assignment; original: string } | undefined {
     if ((method !== 'tools/call' && method !== 'prompts/get') || name === undefined) return undefined;
     const gateway = this.deps.catalog.current.gateways.get(gatewayId);
-    const alias = gateway && this.book(gateway.id).resolve(name, gateway.servers.keys());
+    const alias = gateway && this.book(gateway.id).resolve(name, gateway.servers.values());
     const a = alias && gateway.servers.get(alias.assignment);
     return a ? { a, original: alias.original } : undefined;
   }
