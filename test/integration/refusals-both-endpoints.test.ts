@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { apiClient } from '../helpers/control.ts';
 import { type FeatureUpstream, startFeatureUpstream } from '../helpers/feature-upstream.ts';
-import { signIn, signInAdmin } from '../helpers/oauth.ts';
+import { signIn, signInAdmin, tokenRequest } from '../helpers/oauth.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { startWiretap, tappedMessages, type Wiretap } from '../helpers/wiretap.ts';
 
@@ -49,6 +49,7 @@ const USERS = {
 
 const KEY_A = `alpha-${randomBytes(8).toString('hex')}`;
 const KEY_B = `beta-${randomBytes(8).toString('hex')}`;
+const ROBOT_SECRET = randomBytes(16).toString('hex');
 
 let alpha: FeatureUpstream;
 let beta: FeatureUpstream;
@@ -81,6 +82,8 @@ before(async () => {
             { username: 'carol', password_env: 'CAROL_PASSWORD', scopes: ['mcp:read', 'mcp:write', 'mcp:admin'] },
           ],
         },
+        // An agent acting as itself (client credentials).
+        clients: [{ client_id: 'robot', name: 'Robot', client_secret_env: 'ROBOT_SECRET', grant_types: ['client_credentials'], scopes: ['mcp:read', 'mcp:write'] }],
       },
       upstreams: [
         { id: 'alpha', url: alphaUrl, credential: { type: 'bearer' } },
@@ -106,7 +109,7 @@ before(async () => {
         { id: 'lobby', visibility: 'public', servers: [{ upstream: 'alpha', identity: 'per_user' }, betaServer] },
       ],
     },
-    { ALICE_PASSWORD: USERS.alice.password, ERIN_PASSWORD: USERS.erin.password, MALLORY_PASSWORD: USERS.mallory.password, CAROL_PASSWORD: USERS.carol.password, KEY_A, KEY_B },
+    { ALICE_PASSWORD: USERS.alice.password, ERIN_PASSWORD: USERS.erin.password, MALLORY_PASSWORD: USERS.mallory.password, CAROL_PASSWORD: USERS.carol.password, KEY_A, KEY_B, ROBOT_SECRET },
   );
   base = registry.url;
   admin = apiClient(base, (await signInAdmin(base, USERS.carol)).tokens.access_token);
@@ -304,6 +307,17 @@ const ROWS: Row[] = [
     gateway: 'lobby',
     caller: async () => ({ token: undefined }),
     expect: { status: 401, code: CREDENTIAL, step: 'vault', reason: 'sign_in_required', challenge: '' },
+  },
+  {
+    name: 'a client acting as itself (client credentials) on a per-user server',
+    eras: [MODERN],
+    gateway: 'personal',
+    caller: async () => {
+      const res = await tokenRequest(base, { grant_type: 'client_credentials' }, { authorization: `Basic ${Buffer.from(`robot:${ROBOT_SECRET}`).toString('base64')}` });
+      assert.equal(res.status, 200);
+      return { token: ((await res.json()) as { access_token: string }).access_token };
+    },
+    expect: { status: 403, code: FORBIDDEN, step: 'vault', reason: 'agent_without_user' },
   },
   {
     name: 'a credential value no header can carry (storage: client)',
