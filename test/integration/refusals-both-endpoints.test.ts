@@ -19,6 +19,9 @@ import { startWiretap, tappedMessages, type Wiretap } from '../helpers/wiretap.t
 // denies) are HTTP 200 with the JSON-RPC error; every other refusal is its
 // HTTP status, on both endpoints. Each test also holds both answers to the
 // expected status, code, step and reason: two equally wrong answers fail.
+// An upstream's own failures are met twice: on the merged endpoint's first
+// call to it (its SDK path answers), and after a call went through (its fast
+// paths answer).
 
 type Era = '2026-07-28' | '2025-11-25';
 const MODERN: Era = '2026-07-28';
@@ -155,6 +158,8 @@ interface Row {
   gateway?: string;
   server?: string;
   caller?: () => Promise<Caller>;
+  /** Make one call that goes through on each endpoint first (the merged endpoint's fast paths serve a warm route). */
+  warm?: boolean;
   /** After the 2025 sessions are open: flip what the row is about; returns how to flip it back. */
   setup?: (caller: Caller) => Promise<(() => Promise<void>) | void>;
   request?: {
@@ -367,7 +372,7 @@ const ROWS: Row[] = [
     expect: { status: 404, code: NOT_FOUND, step: 'gateway', reason: 'unknown_session' },
   },
   {
-    name: 'an upstream that cannot be reached',
+    name: "an upstream that cannot be reached, on the gateway's first call to it",
     setup: async () => {
       tapA.outage('unreachable');
       return async () => tapA.outage(undefined);
@@ -375,7 +380,7 @@ const ROWS: Row[] = [
     expect: { status: 502, code: UPSTREAM, step: 'upstream', reason: 'upstream_unreachable' },
   },
   {
-    name: 'an upstream that does not answer in time',
+    name: "an upstream that does not answer in time, on the gateway's first call to it",
     gateway: 'slow',
     setup: async () => {
       tapSlow.outage('silent');
@@ -384,7 +389,35 @@ const ROWS: Row[] = [
     expect: { status: 504, code: UPSTREAM, step: 'upstream', reason: 'upstream_timeout', forwarded: null },
   },
   {
-    name: 'an upstream refusing the credential it was sent (401)',
+    name: "an upstream refusing the credential it was sent (401), on the gateway's first call to it",
+    setup: async () => {
+      alphaRefuses = true;
+      return async () => void (alphaRefuses = false);
+    },
+    expect: { status: 502, code: CREDENTIAL, step: 'upstream', reason: 'upstream_rejected_credential', forwarded: null },
+  },
+  {
+    name: 'an upstream that cannot be reached, after a call went through',
+    warm: true,
+    setup: async () => {
+      tapA.outage('unreachable');
+      return async () => tapA.outage(undefined);
+    },
+    expect: { status: 502, code: UPSTREAM, step: 'upstream', reason: 'upstream_unreachable' },
+  },
+  {
+    name: 'an upstream that does not answer in time, after a call went through',
+    warm: true,
+    gateway: 'slow',
+    setup: async () => {
+      tapSlow.outage('silent');
+      return async () => tapSlow.outage(undefined);
+    },
+    expect: { status: 504, code: UPSTREAM, step: 'upstream', reason: 'upstream_timeout', forwarded: null },
+  },
+  {
+    name: 'an upstream refusing the credential it was sent (401), after a call went through',
+    warm: true,
     setup: async () => {
       alphaRefuses = true;
       return async () => void (alphaRefuses = false);
@@ -410,6 +443,12 @@ for (const row of ROWS) {
         const opener = caller.opener ?? caller.token!;
         const rawSessionUrl = `${base}/mcp/${gateway}/${row.request?.sessionServer ?? server}`;
         sessions = row.request?.session !== undefined ? [row.request.session, row.request.session] : [await openSession(rawSessionUrl, opener, caller.openHeaders), await openSession(merged.url, opener, caller.openHeaders)];
+      }
+      if (row.warm) {
+        for (const [endpoint, i] of [[raw, 0], [merged, 1]] as const) {
+          const ok = await send(endpoint.url, era, endpoint.name, sessions[i], caller, {});
+          assert.deepEqual([ok.status, ok.code], [200, undefined], `a call through ${endpoint.url} goes through first`);
+        }
       }
       const undo = await row.setup?.(caller);
       let answers: Answer[];
