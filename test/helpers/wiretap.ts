@@ -20,6 +20,11 @@ export interface Wiretap {
   /** Put this in front of `target` (an http URL): same path, same query. */
   urlFor(target: string): string;
   seen: TappedRequest[];
+  /**
+   * An outage of the upstream behind the tap: 'unreachable' closes open connections and resets new
+   * ones; 'silent' records each request and never answers it; undefined ends the outage.
+   */
+  outage(mode: 'unreachable' | 'silent' | undefined): void;
   close(): Promise<void>;
 }
 
@@ -32,6 +37,7 @@ export interface Wiretap {
 export async function startWiretap(): Promise<Wiretap> {
   const seen: TappedRequest[] = [];
   let target: URL | undefined;
+  let outage: 'unreachable' | 'silent' | undefined;
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -44,6 +50,7 @@ export async function startWiretap(): Promise<Wiretap> {
         body = undefined;
       }
       seen.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body });
+      if (outage === 'silent') return;
       if (!target) {
         res.writeHead(502).end('wiretap: no target');
         return;
@@ -60,6 +67,9 @@ export async function startWiretap(): Promise<Wiretap> {
       upstream.end(raw);
     });
   });
+  server.on('connection', (socket) => {
+    if (outage === 'unreachable') socket.destroy();
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
@@ -69,6 +79,10 @@ export async function startWiretap(): Promise<Wiretap> {
       return `${base}${parsed.pathname}${parsed.search}`;
     },
     seen,
+    outage(mode) {
+      outage = mode;
+      if (mode === 'unreachable') server.closeAllConnections();
+    },
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
