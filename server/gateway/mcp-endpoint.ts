@@ -13,7 +13,7 @@ import { readClientCredentials } from './client-credentials.ts';
 import { buildUpstreamHeaders, forward, upstreamFailure } from './forward.ts';
 import { sendFailure } from './jsonrpc.ts';
 import { MergedEndpoint } from './merged-endpoint.ts';
-import { auditEntry, keepBodyForAudit, newRecord, type RequestRecord } from './request-record.ts';
+import { auditEntry, newRecord, type RequestRecord } from './request-record.ts';
 import { gatewayStateCodec, PendingCalls } from './round-trips.ts';
 import type { SessionBinding } from './session-binding.ts';
 import { ContinuedSessions } from './stand-in-continuation.ts';
@@ -27,11 +27,10 @@ import { UpstreamPool } from './upstream-pool.ts';
 // /mcp/{gateway} is the gateway as one server (merged-endpoint.ts; a gateway
 // with a single server is that server, forwarded as is). Both run the steps
 // of steps.ts, in its order, and a refusal from any step is answered in one
-// place (handleMcp, below). This path runs on
-// plain node:http (no Express), never writes the store, and forwards raw
-// bytes over pooled connections: the body is streamed through unparsed (read
-// only where tool policy needs it), SSE responses are relayed chunk by chunk
-// as they arrive.
+// place (handleMcp, below). This path runs on plain node:http (no Express),
+// never writes the store, and forwards over pooled connections: the body is
+// read (bounded) and judged, then sent on as it came; SSE responses are
+// relayed chunk by chunk as they arrive.
 
 export interface McpEndpointDeps {
   catalog: CatalogHolder;
@@ -96,12 +95,9 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
     record.server = assignment.name;
     record.upstream = assignment.upstream.id;
 
-    // Tool filter, policies and scopes judge the method and tool of each call, read from the body; a per-user
-    // server needs the calls too (the stand-in answers them). Where nothing needs them, the body streams through.
-    const judged = assignment.tools !== undefined || assignment.policies !== undefined || scopeLimited;
-    const needed = judged || assignment.identity === 'per_user';
-    const { facts, mirroredHeaders } = await step.read(req, judged, needed);
-    if (scopeLimited) step.scope(gateway, principal, facts.calls, challenge.resourceMetadata, facts.body === undefined ? undefined : (facts.calls[0]?.id ?? null));
+    const { facts, mirroredHeaders } = await step.read(req);
+    const id = step.idOf(facts);
+    if (scopeLimited) step.scope(gateway, principal, facts.calls, challenge.resourceMetadata, id);
     step.policy(assignment, principal, facts.calls, record, tools);
 
     // credential: the identity this caller's calls use here, and its credential headers.
@@ -111,7 +107,7 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
     if (!resolved.ok && !unconnected) {
       // Refused at the credential step (a disabled identity, say): said as such, also on an open 2025
       // session, whose id is bound to an identity that cannot be resolved now (not "unknown session").
-      step.refuse(resolved.failure.status === 401 ? { ...resolved.failure, headers: { 'www-authenticate': bearerChallenge(challenge.resourceMetadata, undefined, challenge.scope) } } : resolved.failure);
+      step.refuse(resolved.failure.status === 401 ? { ...resolved.failure, headers: { 'www-authenticate': bearerChallenge(challenge.resourceMetadata, undefined, challenge.scope) } } : resolved.failure, id);
     }
 
     // session: 2025-era clients hold a caller-bound wrapper of the upstream's session id, bound to the identity
@@ -133,10 +129,10 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
           upstreamSession = (await continued.upstreamSession(continuedKey, assignment.upstream, resolved.headers, opened.initialize)).upstreamId;
         } catch (err) {
           if (!(err instanceof UpstreamError)) throw err;
-          step.refuse(upstreamFailure(err, assignment));
+          step.refuse(upstreamFailure(err, assignment), id);
         }
       } else if (upstreamSession === undefined || opened) {
-        step.refuse(step.UNKNOWN_SESSION);
+        step.refuse(step.UNKNOWN_SESSION, id);
       }
     }
 
@@ -144,11 +140,10 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
       // A local stand-in answers (tools listed, calls say how to connect).
       record.outcome = unconnected!.reason;
       const standInSession = upstreamSession === undefined ? undefined : parseStandInSession(upstreamSession);
-      if (upstreamSession !== undefined && !standInSession) step.refuse(step.UNKNOWN_SESSION);
+      if (upstreamSession !== undefined && !standInSession) step.refuse(step.UNKNOWN_SESSION, id);
       const init = facts.calls.some((c) => c.method === 'initialize') ? initializeParamsOf(facts.body) : undefined;
       // MCP 2025-11-25: a client that can open a URL for the user declares capabilities.elicitation.url.
       const urlElicitation = init ? (init.capabilities.elicitation as { url?: unknown } | undefined)?.url !== undefined : (standInSession?.urlElicitation ?? false);
-      if (facts.calls.length === 0 && req.method === 'POST' && facts.body === undefined) keepBodyForAudit(req, record);
       return standIn(req, res, { assignment, unconnected: unconnected!, caller, principal, urlElicitation }, facts.body, init ? deps.sessions.wrap(caller, routeKey, standInSessionId(urlElicitation, init)) : undefined);
     }
     const single = facts.calls.length === 1 ? facts.calls[0] : undefined;
@@ -162,11 +157,10 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
     }
     record.identity = resolved.identity?.id;
 
-    // forward. (Without Mcp-* headers, the body is kept, up to a bound, for the audit's method and tool.)
+    // forward. (The body read names the method and tool in the audit.)
     if (facts.body !== undefined) record.body = [facts.body];
-    else if (req.headers['mcp-method'] === undefined && req.method === 'POST') keepBodyForAudit(req, record);
     // A tools/list answer is read on its way back: filtered by the tool policy, and remembered for callers not connected yet.
-    const listing = facts.calls.some((c) => c.method === 'tools/list') && needed;
+    const listing = facts.calls.some((c) => c.method === 'tools/list') && (assignment.tools !== undefined || assignment.policies !== undefined || assignment.identity === 'per_user');
     const rewrite = listing
       ? (listed: unknown[]) => {
           tools.remember(assignment.upstream.id, listed);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { toNodeHandler } from '@modelcontextprotocol/node';
-import { type AuthInfo, createMcpHandler, isInitializeRequest, isJsonContentType, isLegacyRequest, ResourceNotFoundError, WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server';
+import { type AuthInfo, createMcpHandler, isInitializeRequest, isLegacyRequest, ResourceNotFoundError, WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server';
 import { flushingResponse } from '../http/flushing-response.ts';
 import { callerKey as callerKeyOf, type Principal } from '../inbound/principal.ts';
 import type { Logger } from '../log.ts';
@@ -30,10 +30,9 @@ import type { RequestRecord } from './request-record.ts';
 
 const IDLE_MS = 10 * 60_000;
 
-const UNSUPPORTED_MEDIA_TYPE: GatewayFailure = { status: 415, code: CODES.serverError, step: 'route', reason: 'unsupported_media_type', message: 'Unsupported Media Type: Content-Type must be application/json' };
 
 /** Streamable HTTP (2025): a request without a session, other than initialize. */
-const SESSION_REQUIRED: GatewayFailure = { status: 400, code: CODES.serverError, step: 'route', reason: 'session_required', message: 'Bad Request: Mcp-Session-Id required (start with initialize)' };
+const SESSION_REQUIRED: GatewayFailure = { status: 400, code: CODES.serverError, step: 'gateway', reason: 'session_required', message: 'Bad Request: Mcp-Session-Id required (start with initialize)' };
 
 export interface MergedRequest {
   gateway: Gateway;
@@ -70,8 +69,7 @@ export class MergedEndpoint {
     // The body is read and parsed once, here; everything after works on the parsed value.
     let parsed: unknown;
     if (req.method === 'POST') {
-      if (!isJsonContentType(req.headers['content-type'] ?? null)) step.refuse(UNSUPPORTED_MEDIA_TYPE, null);
-      parsed = (await step.readParsed(req)).value;
+      parsed = (await step.read(req)).value;
       // What the audit names when no handler does (initialize, notifications): the message's own method.
       const message = parsed as { method?: unknown; params?: { name?: unknown; uri?: unknown } } | undefined;
       if (typeof message?.method === 'string') {
@@ -158,14 +156,14 @@ export class MergedEndpoint {
       // A session is its caller's only: another caller presenting the id learns nothing.
       if (!session || session.caller !== rc.caller) {
         rc.record.outcome = step.UNKNOWN_SESSION.reason;
-        return failureResponse(step.UNKNOWN_SESSION);
+        return failureResponse(step.UNKNOWN_SESSION, step.idOf({ calls: callsIn(body), body: undefined }));
       }
       if (web.headers.has('last-event-id')) session.resumes = true;
       return session.transport.handleRequest(web, { ...(body !== undefined && { parsedBody: body }), authInfo: this.authInfo({ ...rc, session }) });
     }
     if (web.method !== 'POST' || !isInitializeRequest(body)) {
       rc.record.outcome = SESSION_REQUIRED.reason;
-      return failureResponse(SESSION_REQUIRED);
+      return failureResponse(SESSION_REQUIRED, step.idOf({ calls: callsIn(body), body: undefined }));
     }
     const session = { id: '', caller: rc.caller, logLevel: undefined, subscriptions: new Map(), resumes: false, events: new SessionEventStore(), fast: fastPathState() } as unknown as LegacySession;
     session.server = this.handlers.buildServer(rc.caller.gatewayId, session);

@@ -1,27 +1,14 @@
-import type { IncomingHttpHeaders } from 'node:http';
-import { MODERN_VERSION } from './mcp-headers.ts';
 import { SseParser, sseMessage } from './sse.ts';
 
-// What the raw path (/mcp/{gateway}/{server}) reads of a request to apply
-// tool policy, and how it filters a tools/list answer on its way back.
-//
-// 2026-07-28 requests name their method and target in headers (Mcp-Method,
-// Mcp-Name). Where nothing is judged, those are enough and the body streams
-// through unread. Where a tool filter, a tool policy or a scope applies, the
-// body is read and judged, and its headers must agree with it (mcp-headers.ts):
-// an upstream may route by either. A 2025 request has no such rule (a client
-// could send a harmless Mcp-Name beside a forbidden body): its body is judged,
-// and those headers, unchecked, are not forwarded.
+// The calls a request body carries (what the steps judge: steps.ts read), and
+// how the raw path (/mcp/{gateway}/{server}) filters a tools/list answer on
+// its way back.
 
 export interface RequestFacts {
-  /** Each JSON-RPC request of the body (2025-03-26 allowed batches), or the one the headers name. */
+  /** Each JSON-RPC request of the body (2025-03-26 allowed batches). */
   calls: { method: string; name: string | undefined; id: string | number | null }[];
-  /** The body as read (undefined when it was left to stream). */
+  /** The body as read (undefined: a GET or DELETE). */
   body: Buffer | undefined;
-}
-
-export function trustsHeaders(headers: IncomingHttpHeaders): boolean {
-  return headers['mcp-protocol-version'] === MODERN_VERSION && typeof headers['mcp-method'] === 'string';
 }
 
 /** Method and name of each request (or notification) in a parsed JSON-RPC message or batch. */

@@ -17,7 +17,7 @@ export interface RequestRecord {
   server: string | undefined;
   upstream: string | undefined;
   identity: string | undefined;
-  /** The raw path keeps a 2025-era body (bounded) to name the method; the merged endpoint sets method and name itself. */
+  /** The body the raw path read, to name the method; the merged endpoint sets method and name itself. */
   body: Buffer[] | undefined;
   method?: string | undefined;
   name?: string | undefined;
@@ -25,19 +25,6 @@ export interface RequestRecord {
 
 export function newRecord(): RequestRecord {
   return { started: performance.now(), outcome: 'ok', principal: undefined, gateway: undefined, server: undefined, upstream: undefined, identity: undefined, body: undefined };
-}
-
-const AUDIT_BODY_LIMIT = 64 * 1024;
-
-export function keepBodyForAudit(req: IncomingMessage, record: RequestRecord): void {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  record.body = chunks;
-  req.on('data', (chunk: Buffer) => {
-    size += chunk.length;
-    if (size <= AUDIT_BODY_LIMIT) chunks.push(chunk);
-    else record.body = undefined;
-  });
 }
 
 /** The JSON-RPC method and name of a request: set by the handler, else from the Mcp-* headers, else from the kept body. */

@@ -8,8 +8,9 @@ import { InsufficientScopeError, KeygateError, RevokedTokenError } from '../http
 import { type Authenticator, bearerChallenge } from '../inbound/authenticator.ts';
 import type { Principal } from '../inbound/principal.ts';
 import type { ResourceSpace } from '../oauth/resource.ts';
-import { decodeMcpName, headerMismatch, isModernRequest } from './mcp-headers.ts';
-import { callsIn, type RequestFacts, trustsHeaders } from './raw-policy.ts';
+import { isJsonContentType } from '@modelcontextprotocol/server';
+import { headerMismatch, isModernRequest } from './mcp-headers.ts';
+import { callsIn, type RequestFacts } from './raw-policy.ts';
 import { bodyFailure, NOT_JSON, readJsonBody } from './request-body.ts';
 import type { RequestRecord } from './request-record.ts';
 import { isStalePlaceholder, type ToolCache } from './unconnected.ts';
@@ -182,29 +183,33 @@ export function upstreamEnabled(a: Assignment, id?: string | number | null): voi
 }
 
 /**
- * read: the calls a request carries, for the steps that judge them. A
- * 2026-07-28 request whose headers name the call streams through unread where
- * nothing is judged; otherwise the body is read (bounded), and where something
- * is judged its 2026-07-28 headers must agree with it (an upstream may route
- * by either): MCP 2026-07-28 "Server Validation", 400 and -32020.
+ * read: every POST body is read (bounded in size and nesting) and parsed
+ * before anything is forwarded, on both endpoints, so bad input is answered
+ * alike wherever it is sent: not application/json 415, too large 413, too
+ * deep or not JSON 400. A 2026-07-28 request's headers must agree with its
+ * body (an upstream may route by either): MCP 2026-07-28 "Server
+ * Validation", 400 and -32020. A 2025 request's Mcp-Method and Mcp-Name
+ * headers are not defined by its revision and not checked, so they are not
+ * forwarded (`mirroredHeaders` false).
  */
-export async function read(req: IncomingMessage, judged: boolean, needed: boolean): Promise<{ facts: RequestFacts; mirroredHeaders: boolean }> {
-  const facts: RequestFacts = { calls: [], body: undefined };
-  if (req.method !== 'POST') return { facts, mirroredHeaders: true };
-  if (trustsHeaders(req.headers) && !judged) {
-    const name = req.headers['mcp-name'];
-    facts.calls = [{ method: req.headers['mcp-method'] as string, name: typeof name === 'string' ? decodeMcpName(name) : undefined, id: null }];
-    return { facts, mirroredHeaders: true };
-  }
-  if (!needed) return { facts, mirroredHeaders: true };
-  const parsed = await readParsed(req);
-  facts.body = parsed.body;
-  facts.calls = callsIn(parsed.value);
-  if (!judged) return { facts, mirroredHeaders: true };
-  if (!isModernRequest(req.headers, parsed.value)) return { facts, mirroredHeaders: false };
-  const mismatch = headerMismatch(req.headers, parsed.value);
+export async function read(req: IncomingMessage): Promise<{ facts: RequestFacts; value: unknown; mirroredHeaders: boolean }> {
+  if (req.method !== 'POST') return { facts: { calls: [], body: undefined }, value: undefined, mirroredHeaders: true };
+  // (The id is peeked from the body, if it is JSON after all.)
+  if (!isJsonContentType(req.headers['content-type'] ?? null)) refuse(UNSUPPORTED_MEDIA_TYPE);
+  const { body, value } = await readParsed(req);
+  const facts: RequestFacts = { calls: callsIn(value), body };
+  if (!isModernRequest(req.headers, value)) return { facts, value, mirroredHeaders: false };
+  const mismatch = headerMismatch(req.headers, value);
   if (mismatch) refuse({ status: 400, code: CODES.headerMismatch, step: 'route', reason: 'header_mismatch', message: `Bad Request: the request headers and body disagree: ${mismatch}` }, facts.calls[0]?.id ?? null);
-  return { facts, mirroredHeaders: true };
+  return { facts, value, mirroredHeaders: true };
+}
+
+/** Streamable HTTP: a POST carries JSON-RPC as application/json. */
+const UNSUPPORTED_MEDIA_TYPE: GatewayFailure = { status: 415, code: CODES.serverError, step: 'route', reason: 'unsupported_media_type', message: 'Unsupported Media Type: Content-Type must be application/json' };
+
+/** The JSON-RPC id to answer a refusal with: the request's, once its body was read (a batch, or nothing read: null). */
+export function idOf(facts: RequestFacts): string | number | null {
+  return facts.calls.length === 1 ? facts.calls[0]!.id : null;
 }
 
 /** The body read whole and parsed, or the refusal of one too large, too deep, or not JSON. */

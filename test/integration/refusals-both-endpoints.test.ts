@@ -20,8 +20,16 @@ import { startWiretap, tappedMessages, type Wiretap } from '../helpers/wiretap.t
 // HTTP status, on both endpoints. Each test also holds both answers to the
 // expected status, code, step and reason: two equally wrong answers fail.
 // An upstream's own failures are met twice: on the merged endpoint's first
-// call to it (its SDK path answers), and after a call went through (its fast
-// paths answer).
+// call to it, and after a call went through (its fast paths answer).
+//
+// Not in the table, because they are not the same question on the two
+// endpoints: a server the gateway does not have is a URL that does not exist
+// on the raw endpoint (404 unknown_server, gateway.test.ts) but a tool name no
+// server offers on the merged one, answered as one MCP server answers an
+// unknown tool (-32602, merged-gateway.test.ts); and a 2025 request without
+// a session id is the upstream's to judge on the raw endpoint (a stateless
+// 2025 server serves it), while the merged endpoint, being the server, asks
+// for initialize first (400 session_required).
 
 type Era = '2026-07-28' | '2025-11-25';
 const MODERN: Era = '2026-07-28';
@@ -274,12 +282,6 @@ const ROWS: Row[] = [
     expect: { status: 403, code: FORBIDDEN, step: 'scope', reason: 'insufficient_scope', challenge: 'insufficient_scope' },
   },
   {
-    name: 'a server the gateway does not have',
-    server: 'ghost',
-    request: { sessionServer: 'alpha' },
-    expect: { status: 404, code: NOT_FOUND, step: 'assignment', reason: 'unknown_server' },
-  },
-  {
     name: 'an upstream disabled by an admin',
     setup: () => flip('/admin/upstreams/alpha')(),
     expect: { status: 403, code: FORBIDDEN, step: 'assignment', reason: 'upstream_disabled' },
@@ -353,17 +355,9 @@ const ROWS: Row[] = [
     expect: { status: 400, code: HEADER_MISMATCH, step: 'route', reason: 'header_mismatch' },
   },
   {
-    // (Status and code as the SDKs answer it; step and reason are this table's proposal: today neither endpoint names them.)
     name: 'a body that is not application/json (415)',
     request: { headers: () => ({ 'content-type': 'text/plain' }) },
     expect: { status: 415, code: SERVER_ERROR, step: 'route', reason: 'unsupported_media_type' },
-  },
-  {
-    // (Status and code as the SDKs answer it; step and reason are this table's proposal: today neither endpoint names them.)
-    name: 'a 2025 request without a session id',
-    eras: [LEGACY],
-    request: { headers: () => ({ 'mcp-session-id': undefined }) },
-    expect: { status: 400, code: SERVER_ERROR, step: 'gateway', reason: 'session_required' },
   },
   {
     name: 'a session id the gateway does not know',
