@@ -37,6 +37,7 @@ import {
 } from './unconnected.ts';
 import { type Exchange, type Implementation, type RequestId, type RpcMessage, type UpstreamConnection, UpstreamError } from './upstream-client.ts';
 import { identityKey, type UpstreamPool } from './upstream-pool.ts';
+import { upstreamFailure } from './upstream-transport.ts';
 
 // /mcp/{gateway} as one MCP server: an SDK `Server` (one per 2025 session,
 // one per 2026-07-28 request) whose handlers merge what every assignment the
@@ -368,12 +369,11 @@ export class MergedHandlers {
     }
   }
 
+  /** An UpstreamError as every path answers it (upstream-transport.ts), thrown as the SDK server words it. */
   upstreamFailure(err: unknown, rc: RequestContext, a: Assignment): unknown {
     if (!(err instanceof UpstreamError)) return err;
     rc.record.outcome = err.reason;
-    const code = err.reason === 'upstream_rejected_credential' ? CODES.credential : CODES.upstream;
-    const message = err.reason === 'upstream_rejected_credential' ? `${err.message}; an admin must check the identity assigned to /mcp/${a.gateway}/${a.name}` : err.message;
-    return new ProtocolError(code, message, { step: 'upstream', reason: err.reason });
+    return failureError(upstreamFailure(err, a));
   }
 
   async answer(answer: RpcMessage, rc: RequestContext, reach: Extract<Reach, { ok: true }>): Promise<Record<string, unknown>> {

@@ -1,10 +1,12 @@
-import { type IncomingMessage, request as httpRequest, type OutgoingHttpHeaders } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Logger } from '../log.ts';
 import type { Upstream } from '../catalog/catalog.ts';
 import { CODES } from '../catalog/failure.ts';
 import { ENVELOPE_VERSION as PV, LEGACY_VERSION, mcpNameOf, MODERN_VERSION } from './mcp-headers.ts';
 import { SseParser } from './sse.ts';
+import { legacyHeaders, modernHeaders, sendUpstream, toUpstreamError, UpstreamError } from './upstream-transport.ts';
+
+export { UpstreamError, type UpstreamFailureReason } from './upstream-transport.ts';
 
 // One upstream MCP server reached with one identity, as the merged endpoint
 // needs it: a lean Streamable HTTP client that speaks whichever era the
@@ -32,19 +34,6 @@ export interface RpcMessage {
   params?: Record<string, unknown>;
   result?: Record<string, unknown>;
   error?: { code: number; message: string; data?: unknown };
-}
-
-export type UpstreamFailureReason = 'upstream_unreachable' | 'upstream_timeout' | 'upstream_rejected_credential' | 'upstream_protocol_error';
-
-export class UpstreamError extends Error {
-  readonly code = 'ERR_UPSTREAM';
-  constructor(
-    readonly reason: UpstreamFailureReason,
-    message: string,
-    readonly status?: number,
-  ) {
-    super(message);
-  }
 }
 
 export interface Implementation {
@@ -155,8 +144,7 @@ export class UpstreamConnection {
   /** 2026-07-28: server/discover. False when the upstream answers like a 2025 server. */
   private async discover(headers: Record<string, string>): Promise<boolean> {
     const body = { jsonrpc: '2.0', id: 'keygate-discover', method: 'server/discover', params: { _meta: this.envelope({}) } };
-    const res = await this.send('POST', { ...this.modernHeaders('server/discover', undefined), ...headers }, JSON.stringify(body), undefined);
-    this.refuseCredentialFailure(res);
+    const res = await this.send('POST', modernHeaders('server/discover', undefined, headers), JSON.stringify(body), undefined);
     let answer: RpcMessage | undefined;
     try {
       for await (const message of readMessages(res)) if (message.id === 'keygate-discover') answer = message;
@@ -178,8 +166,7 @@ export class UpstreamConnection {
     const id = `keygate-init-${this.nextId++}`;
     const body = { jsonrpc: '2.0', id, method: 'initialize', params: this.deps.initialize ?? { protocolVersion: LEGACY_VERSION, capabilities: RELAYED_CAPABILITIES, clientInfo: this.deps.clientInfo } };
     this.initializations++;
-    const res = await this.send('POST', { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers }, JSON.stringify(body), undefined);
-    this.refuseCredentialFailure(res);
+    const res = await this.send('POST', legacyHeaders(undefined, undefined, headers), JSON.stringify(body), undefined);
     let answer: RpcMessage | undefined;
     for await (const message of readMessages(res)) if (message.id === id) answer = message;
     if (!answer?.result) {
@@ -212,7 +199,7 @@ export class UpstreamConnection {
     const modern = this.era === 'modern';
     const session = this.sessionId;
     const body: RpcMessage = { jsonrpc: '2.0', id, method, ...(modern ? { params: { ...params, _meta: { ...(params?._meta as object | undefined), ...this.envelope(exchange) } } } : params !== undefined && { params }) };
-    const headers = modern ? { ...this.modernHeaders(method, params), ...exchange.headers } : this.legacyHeaders(exchange.headers);
+    const headers = modern ? modernHeaders(method, mcpNameOf(method, params), exchange.headers) : this.legacyHeaders(exchange.headers);
     const entry: InFlight = { id, exchange };
     this.inFlight.set(id, entry);
     const abort = new AbortController();
@@ -232,7 +219,6 @@ export class UpstreamConnection {
         this.inFlight.delete(id);
         return await this.rawRequest(method, params, exchange, true);
       }
-      this.refuseCredentialFailure(res);
       const answer = await this.readExchange(res, entry, abort.signal);
       if (answer) return answer;
       throw new UpstreamError('upstream_protocol_error', `upstream "${this.upstream.id}" answered ${method} with HTTP ${res.statusCode} and no JSON-RPC response`, res.statusCode);
@@ -402,7 +388,7 @@ export class UpstreamConnection {
         const filter = this.listenFilter();
         if (Object.keys(filter).length === 0) return;
         const params = { notifications: filter, _meta: this.envelope({}) };
-        res = await this.send('POST', { ...this.modernHeaders('subscriptions/listen', undefined), ...this.latestHeaders }, JSON.stringify({ jsonrpc: '2.0', id: `keygate-listen-${this.nextId++}`, method: 'subscriptions/listen', params }), abort.signal, false);
+        res = await this.send('POST', modernHeaders('subscriptions/listen', undefined, this.latestHeaders), JSON.stringify({ jsonrpc: '2.0', id: `keygate-listen-${this.nextId++}`, method: 'subscriptions/listen', params }), abort.signal, false);
       }
       if (res.statusCode !== 200) {
         res.resume();
@@ -463,69 +449,14 @@ export class UpstreamConnection {
     };
   }
 
-  private modernHeaders(method: string, params: Record<string, unknown> | undefined): Record<string, string> {
-    const name = mcpNameOf(method, params);
-    return {
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      'mcp-protocol-version': MODERN_VERSION,
-      'mcp-method': method,
-      ...(name !== undefined && { 'mcp-name': name }),
-    };
-  }
-
   private legacyHeaders(credential: Record<string, string>): OutgoingHttpHeaders {
-    return {
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      ...(this.protocolVersion !== undefined && { 'mcp-protocol-version': this.protocolVersion }),
-      ...(this.sessionId !== undefined && { 'mcp-session-id': this.sessionId }),
-      ...credential,
-    };
+    return legacyHeaders(this.protocolVersion, this.sessionId, credential);
   }
 
-  private refuseCredentialFailure(res: IncomingMessage): void {
-    if (res.statusCode === 401 || res.statusCode === 403) {
-      res.resume();
-      throw new UpstreamError('upstream_rejected_credential', `upstream "${this.upstream.id}" refused the credential Keygate sent (HTTP ${res.statusCode})`, res.statusCode);
-    }
-  }
-
-  /** One HTTP request over the upstream's pooled agent; resolves at the response headers. */
+  /** One HTTP request over the upstream's pooled agent (upstream-transport.ts); resolves at the response headers. */
   private send(method: string, headers: OutgoingHttpHeaders, body: string | undefined, signal: AbortSignal | undefined, timeout = true): Promise<IncomingMessage> {
-    const { upstream } = this;
-    const send = upstream.url.protocol === 'https:' ? httpsRequest : httpRequest;
-    return new Promise((resolve, reject) => {
-      const req = send({
-        protocol: upstream.url.protocol,
-        hostname: upstream.url.hostname,
-        port: upstream.url.port,
-        path: `${upstream.url.pathname}${upstream.url.search}`,
-        method,
-        headers: body === undefined ? headers : { ...headers, 'content-length': Buffer.byteLength(body) },
-        agent: upstream.agent,
-        signal,
-      });
-      // Silence until the response headers: the upstream's timeout. A stream, once open, may idle.
-      const timer = timeout ? setTimeout(() => req.destroy(new UpstreamError('upstream_timeout', `upstream "${upstream.id}" did not answer in time`)), upstream.timeoutMs) : undefined;
-      req.once('response', (res) => {
-        clearTimeout(timer);
-        resolve(res);
-      });
-      req.once('error', (err) => {
-        clearTimeout(timer);
-        reject(toUpstreamError(upstream, err));
-      });
-      req.end(body);
-    });
+    return sendUpstream(this.upstream, { method, headers, body, signal, timeout });
   }
-}
-
-function toUpstreamError(upstream: Upstream, err: unknown): UpstreamError {
-  if (err instanceof UpstreamError) return err;
-  const e = err as NodeJS.ErrnoException;
-  if (e.name === 'AbortError') return new UpstreamError('upstream_unreachable', 'cancelled');
-  return new UpstreamError('upstream_unreachable', `upstream "${upstream.id}" cannot be reached (${e.code ?? e.message})`);
 }
 
 /** The JSON-RPC messages of a response: a JSON body (one message or a batch), or an SSE stream. */
