@@ -135,8 +135,9 @@ export class MergedHandlers {
     }
     const resolved = await this.deps.resolver.resolve(rc.principal, a, readClientCredentials(rc.headers, a.name));
     if (!resolved.ok) return { ok: false, a, failure: resolved.failure, unconnected: asUnconnected(resolved.failure, resolved.connectUrl) };
-    const conn = this.deps.pool.get(a.upstream, identityKey(resolved.identity?.id, resolved.headers));
-    rc.caller.watch(a.name, conn);
+    // A 2025 session's calls ride a 2025 session upstream where the upstream speaks both eras (upstream-pool.ts).
+    const conn = this.deps.pool.get(a.upstream, identityKey(resolved.identity?.id, resolved.headers), rc.session ? 'legacy' : undefined);
+    rc.caller.watch(a.name, conn, rc.session ? 'sessions' : 'listeners');
     return { ok: true, a, conn, headers: resolved.headers, identity: resolved.identity?.id };
   }
 

@@ -59,6 +59,10 @@ export interface ConnectionDeps {
   log: Logger;
   /** Era verdicts by upstream URL, shared by every identity's connection to it. */
   eras: Map<string, Era>;
+  /** 2026-07-28 upstream URLs that refused a 2025 initialize (`era: 'legacy'` adds them). */
+  modernOnly?: Set<string> | undefined;
+  /** Open a 2025 session at this 2026-07-28 upstream (for 2025 clients); if it refuses the initialize, speak 2026-07-28. */
+  era?: 'legacy' | undefined;
   clientInfo: Implementation;
   /** 2025 initialize params to send instead of Keygate's own (a client's session opened on its behalf: stand-in-continuation.ts). */
   initialize?: { protocolVersion: string; capabilities: Record<string, unknown>; clientInfo: Implementation } | undefined;
@@ -125,16 +129,31 @@ export class UpstreamConnection {
   }
 
   private async establish(headers: Record<string, string>): Promise<void> {
-    const known = this.deps.eras.get(this.upstream.url.href);
-    if (known !== 'legacy') {
-      const modern = await this.discover(headers);
-      if (modern) {
-        this.deps.eras.set(this.upstream.url.href, 'modern');
+    const href = this.upstream.url.href;
+    // A 2025 client's own connection (upstream-pool.ts): a 2025 session, if the 2026-07-28 upstream accepts one.
+    const prefer = this.deps.era === 'legacy';
+    if (this.deps.eras.get(href) !== 'legacy') {
+      if (prefer && this.deps.eras.get(href) === 'modern' && !this.deps.modernOnly?.has(href) && (await this.tryLegacy(headers))) return;
+      if (await this.discover(headers)) {
+        this.deps.eras.set(href, 'modern');
+        if (prefer && !this.deps.modernOnly?.has(href)) await this.tryLegacy(headers);
         return;
       }
-      this.deps.eras.set(this.upstream.url.href, 'legacy');
+      this.deps.eras.set(href, 'legacy');
     }
     await this.initialize(headers);
+  }
+
+  /** A 2025 session at a 2026-07-28 upstream; false (and remembered) when it refuses the initialize. */
+  private async tryLegacy(headers: Record<string, string>): Promise<boolean> {
+    try {
+      await this.initialize(headers);
+      return true;
+    } catch (err) {
+      if (!(err instanceof UpstreamError) || err.reason !== 'upstream_protocol_error') throw err;
+      this.deps.modernOnly?.add(this.upstream.url.href);
+      return false;
+    }
   }
 
   private afterConnect(): void {
@@ -202,16 +221,13 @@ export class UpstreamConnection {
     const headers = modern ? modernHeaders(method, mcpNameOf(method, params), exchange.headers) : this.legacyHeaders(exchange.headers);
     const entry: InFlight = { id, exchange };
     this.inFlight.set(id, entry);
-    const abort = new AbortController();
-    const onAbort = () => {
-      abort.abort();
-      // 2025: cancellation is a notification; 2026-07-28: closing the request's stream is enough.
-      if (!modern) void this.notify('notifications/cancelled', { requestId: id, reason: 'the client cancelled the request' }, exchange.headers).catch(() => undefined);
-    };
-    exchange.signal?.addEventListener('abort', onAbort, { once: true });
+    // The client's signal cancels the upstream request itself (upstream-transport.ts); 2025: the upstream is also told.
+    const { signal } = exchange;
+    const onAbort = modern || !signal ? undefined : () => void this.notify('notifications/cancelled', { requestId: id, reason: 'the client cancelled the request' }, exchange.headers).catch(() => undefined);
+    if (onAbort) signal!.addEventListener('abort', onAbort, { once: true });
     try {
-      if (exchange.signal?.aborted) throw new UpstreamError('upstream_unreachable', 'cancelled');
-      const res = await this.send('POST', headers, JSON.stringify(body), abort.signal);
+      if (signal?.aborted) throw new UpstreamError('upstream_unreachable', 'cancelled');
+      const res = await this.send('POST', headers, JSON.stringify(body), signal);
       if (res.statusCode === 404 && session !== undefined && !retried) {
         // Streamable HTTP: 404 on a session means it is gone; start a new one and send again.
         res.resume();
@@ -219,17 +235,17 @@ export class UpstreamConnection {
         this.inFlight.delete(id);
         return await this.rawRequest(method, params, exchange, true);
       }
-      const answer = await this.readExchange(res, entry, abort.signal);
+      const answer = await this.readExchange(res, entry, signal);
       if (answer) return answer;
       throw new UpstreamError('upstream_protocol_error', `upstream "${this.upstream.id}" answered ${method} with HTTP ${res.statusCode} and no JSON-RPC response`, res.statusCode);
     } finally {
       this.inFlight.delete(id);
-      exchange.signal?.removeEventListener('abort', onAbort);
+      if (onAbort) signal!.removeEventListener('abort', onAbort);
     }
   }
 
   /** Read a POST's answer: JSON, or an SSE stream resumed with Last-Event-ID (2025) if it breaks before the response. */
-  private async readExchange(res: IncomingMessage, entry: InFlight, signal: AbortSignal): Promise<RpcMessage | undefined> {
+  private async readExchange(res: IncomingMessage, entry: InFlight, signal: AbortSignal | undefined): Promise<RpcMessage | undefined> {
     let current = res;
     for (let resumptions = 0; ; resumptions++) {
       const parser = new SseParser();
@@ -239,12 +255,12 @@ export class UpstreamConnection {
           this.dispatch(message, entry);
         }
       } catch (err) {
-        if (signal.aborted) throw new UpstreamError('upstream_unreachable', 'cancelled');
+        if (signal?.aborted) throw new UpstreamError('upstream_unreachable', 'cancelled');
         if (parser.lastEventId === undefined) throw toUpstreamError(this.upstream, err);
       }
       // The stream ended without the response: a 2025 upstream with an event store lets us resume it.
       const lastEventId = parser.lastEventId;
-      if (this.era !== 'legacy' || lastEventId === undefined || resumptions >= 3 || signal.aborted) return undefined;
+      if (this.era !== 'legacy' || lastEventId === undefined || resumptions >= 3 || signal?.aborted) return undefined;
       current = await this.send('GET', { ...this.legacyHeaders(entry.exchange.headers), accept: 'text/event-stream', 'last-event-id': lastEventId }, undefined, signal);
       if (current.statusCode !== 200) {
         current.resume();
@@ -473,11 +489,21 @@ export async function* readMessages(res: IncomingMessage, parser = new SseParser
     }
     return;
   }
-  let text = '';
-  for await (const chunk of res as AsyncIterable<string>) text += chunk;
+  // A JSON answer (the usual tools/call): read by events, not by the stream's async iterator (a promise per chunk).
+  const text = await readText(res);
   if (!type.includes('json') || text === '') return;
   const parsed = parseJson(text);
   if (parsed) yield* asMessages(parsed);
+}
+
+function readText(res: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    res.on('data', (chunk: string) => (text += chunk));
+    res.once('end', () => resolve(text));
+    res.once('error', reject);
+    res.once('close', () => (res.readableEnded ? undefined : reject(new Error('the response ended early'))));
+  });
 }
 
 function parseJson(text: string): unknown {

@@ -89,46 +89,69 @@ export interface UpstreamRequest {
  * arrived, are destroyed.
  */
 export function requestUpstream(upstream: Upstream, request: UpstreamRequest, done: (err: UpstreamError | undefined, res?: IncomingMessage) => void): () => void {
-  const { body } = request;
-  const whole = typeof body === 'string' || Buffer.isBuffer(body);
-  const headers = whole ? { ...request.headers, 'content-length': Buffer.byteLength(body) } : request.headers;
-  const send = upstream.url.protocol === 'https:' ? httpsRequest : httpRequest;
-  const req: ClientRequest = send({
-    protocol: upstream.url.protocol,
-    hostname: upstream.url.hostname,
-    port: upstream.url.port,
-    path: `${upstream.url.pathname}${upstream.url.search}`,
-    method: request.method,
-    headers,
-    agent: upstream.agent,
-    ...(request.signal && { signal: request.signal }),
-  });
-  let settled = false;
-  const settle = (err: UpstreamError | undefined, res?: IncomingMessage) => {
-    if (settled) return;
-    settled = true;
-    clearTimeout(timer);
-    done(err, res);
-  };
-  // Silence until the response headers: the upstream's timeout. A response, once it started, may take its time.
-  const timer = request.timeout === false ? undefined : setTimeout(() => req.destroy(new UpstreamError('upstream_timeout', `upstream "${upstream.id}" did not answer in time`, undefined, `${upstream.timeoutMs} ms`)), upstream.timeoutMs);
-  req.once('response', (res) => {
+  const call = new Call(upstream, request, done);
+  return () => call.cancel();
+}
+
+// A class, and inline arrows, rather than named closures: this runs once per
+// forwarded call, and the loader (tsx, esbuild keepNames) names each named
+// closure (defineProperty) every time it is created.
+class Call {
+  private settled = false;
+  private readonly req: ClientRequest;
+  private readonly timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly upstream: Upstream,
+    request: UpstreamRequest,
+    private readonly done: (err: UpstreamError | undefined, res?: IncomingMessage) => void,
+  ) {
+    const { body } = request;
+    const whole = typeof body === 'string' || Buffer.isBuffer(body);
+    const send = upstream.url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const req = (this.req = send({
+      protocol: upstream.url.protocol,
+      hostname: upstream.url.hostname,
+      port: upstream.url.port,
+      path: `${upstream.url.pathname}${upstream.url.search}`,
+      method: request.method,
+      headers: whole ? { ...request.headers, 'content-length': Buffer.byteLength(body) } : request.headers,
+      agent: upstream.agent,
+      ...(request.signal && { signal: request.signal }),
+    }));
+    // Silence until the response headers: the upstream's timeout. A response, once it started, may take its time.
+    if (request.timeout !== false) this.timer = setTimeout(() => this.expire(), upstream.timeoutMs);
+    req.once('response', (res) => this.response(res));
+    // After the response, a broken connection reaches its reader as the response's error.
+    req.on('error', (err) => this.settle(toUpstreamError(upstream, err)));
+    if (whole) req.end(body);
+    else if (body) body.pipe(req);
+    else req.end();
+  }
+
+  private settle(err: UpstreamError | undefined, res?: IncomingMessage): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.timer);
+    this.done(err, res);
+  }
+
+  private response(res: IncomingMessage): void {
     const status = res.statusCode ?? 502;
-    if (status === 401 || status === 403) {
-      res.resume();
-      return settle(new UpstreamError('upstream_rejected_credential', `upstream "${upstream.id}" refused the credential Keygate sent (HTTP ${status})`, status));
-    }
-    settle(undefined, res);
-  });
-  // After the response, a broken connection reaches its reader as the response's error.
-  req.on('error', (err) => settle(toUpstreamError(upstream, err)));
-  if (whole) req.end(body);
-  else if (body) body.pipe(req);
-  else req.end();
-  return () => {
-    clearTimeout(timer);
-    req.destroy();
-  };
+    if (status !== 401 && status !== 403) return this.settle(undefined, res);
+    res.resume();
+    this.settle(new UpstreamError('upstream_rejected_credential', `upstream "${this.upstream.id}" refused the credential Keygate sent (HTTP ${status})`, status));
+  }
+
+  private expire(): void {
+    this.req.destroy(new UpstreamError('upstream_timeout', `upstream "${this.upstream.id}" did not answer in time`, undefined, `${this.upstream.timeoutMs} ms`));
+  }
+
+  /** The client went away: the request, and its response if it arrived, are destroyed. */
+  cancel(): void {
+    clearTimeout(this.timer);
+    this.req.destroy();
+  }
 }
 
 /** `requestUpstream` as a promise of the response headers (the pooled connections' way). */
