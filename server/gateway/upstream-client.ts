@@ -250,10 +250,12 @@ export class UpstreamConnection {
     for (let resumptions = 0; ; resumptions++) {
       const parser = new SseParser();
       try {
-        for await (const message of readMessages(current, parser)) {
-          if (message.id === entry.id && message.method === undefined) return message;
+        const answer = await readAnswer(current, parser, (message) => {
+          if (message.id === entry.id && message.method === undefined) return true;
           this.dispatch(message, entry);
-        }
+          return false;
+        });
+        if (answer) return answer;
       } catch (err) {
         if (signal?.aborted) throw new UpstreamError('upstream_unreachable', 'cancelled');
         if (parser.lastEventId === undefined) throw toUpstreamError(this.upstream, err);
@@ -494,6 +496,34 @@ export async function* readMessages(res: IncomingMessage, parser = new SseParser
   if (!type.includes('json') || text === '') return;
   const parsed = parseJson(text);
   if (parsed) yield* asMessages(parsed);
+}
+
+/**
+ * A request's answer, as soon as it arrives (`isAnswer`: the others are handed to it as they come),
+ * or undefined when the response ends without it. The response is read to its end either way, so
+ * its keep-alive connection goes back to the pool (breaking off an SSE stream the upstream is about
+ * to end would close it). By events: no async iterator, no promise per chunk.
+ */
+function readAnswer(res: IncomingMessage, parser: SseParser, isAnswer: (message: RpcMessage) => boolean): Promise<RpcMessage | undefined> {
+  const sse = String(res.headers['content-type'] ?? '').startsWith('text/event-stream');
+  res.setEncoding('utf8');
+  return new Promise((resolve, reject) => {
+    let answer: RpcMessage | undefined;
+    let text = '';
+    const take = (value: unknown) => {
+      for (const message of asMessages(value)) if (!answer && isAnswer(message)) resolve((answer = message));
+    };
+    res.on('data', (chunk: string) => {
+      if (!sse) return void (text += chunk);
+      for (const event of parser.push(chunk)) if (!answer && event.event === 'message' && event.data !== '') take(parseJson(event.data));
+    });
+    res.once('end', () => {
+      if (!sse && text !== '' && String(res.headers['content-type']).includes('json')) take(parseJson(text));
+      resolve(answer);
+    });
+    res.once('error', reject);
+    res.once('close', () => (res.readableEnded ? undefined : reject(new Error('the response ended early'))));
+  });
 }
 
 function readText(res: IncomingMessage): Promise<string> {
