@@ -125,11 +125,16 @@ export async function trySessionFastPath(res: ServerResponse, parsed: unknown, r
     });
     return writing;
   };
+  // (Methods, not arrow properties: the loader names each named closure as it is made, once per call here.)
   const ctx = {
     mcpReq: {
       signal: abort.signal,
-      notify: (notification: { method: string; params?: unknown }) => emit({ jsonrpc: '2.0', ...notification }),
-      send: (request: { method: string; params?: unknown }) => ask(session, request, emit, abort.signal),
+      notify(notification: { method: string; params?: unknown }) {
+        return emit({ jsonrpc: '2.0', ...notification });
+      },
+      send(request: { method: string; params?: unknown }) {
+        return ask(session, request, emit, abort.signal);
+      },
     },
   } as unknown as ServerContext;
 
