@@ -110,6 +110,8 @@ interface Figures {
   p99: number;
   errors: number;
   cpuPerCall?: number;
+  /** The demo upstream's CPU per call: what bounds a row whose proxy is not busy. */
+  upstreamCpuPerCall: number;
 }
 
 /**
@@ -153,14 +155,17 @@ async function load(url: string, headers: Record<string, string>, body: string, 
   // A short warm-up, then the measured run.
   await autocannon({ url, method: 'POST', headers, body, connections, duration: 2, requests });
   const cpuBefore = pid ? cpuMicros(pid) : 0;
+  const upstreamBefore = cpuMicros(upstream.child.pid!);
   const result = await autocannon({ url, method: 'POST', headers, body, connections, duration: DURATION, requests });
   const cpuAfter = pid ? cpuMicros(pid) : 0;
+  const upstreamAfter = cpuMicros(upstream.child.pid!);
   const calls = result.requests.total;
   return {
     rps: result.requests.average,
     p50: result.latency.p50,
     p99: result.latency.p99,
     errors: result.errors + result.non2xx,
+    upstreamCpuPerCall: (upstreamAfter - upstreamBefore) / calls,
     ...(pid && { cpuPerCall: (cpuAfter - cpuBefore) / calls }),
   };
 }
@@ -225,6 +230,7 @@ for (const [name, f] of rows) {
     `${name.padEnd(36)} ${f.rps.toFixed(0).padStart(7)}  ${String(f.p50).padStart(7)} ${String(f.p99).padStart(7)}  ${String(f.errors).padStart(6)}  ${f.cpuPerCall === undefined ? '' : `${f.cpuPerCall.toFixed(0)} µs`}`,
   );
 }
+console.log(`upstream CPU/call (the demo upstream's, in each row): ${rows.map(([n, f]) => `${n} ${f.upstreamCpuPerCall.toFixed(0)} µs`).join('; ')}`);
 for (const era of ['2026-07-28', '2025-11-25']) {
   const d = rows.find(([n]) => n === `${era} direct`)![1];
   const g = rows.find(([n]) => n === `${era} via gateway`)![1];

@@ -143,7 +143,7 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
       resources,
       keys,
       scopesSupported: config.oauth_server.scopes_supported,
-      mcpScopes: (path) => endpointScopes(catalog.current.gateways, path.split('/').map(decodeURIComponent)[2]),
+      mcpScopes: (path) => [...endpointScopes(catalog.current.gateways, path.split('/').map(decodeURIComponent)[2])],
       dynamicRegistration: config.oauth_server.dynamic_registration,
       clientIdMetadataDocuments: config.oauth_server.client_id_metadata_documents,
     }),

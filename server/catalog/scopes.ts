@@ -30,10 +30,21 @@ export function scopesOf(policy: ScopePolicy): string[] {
  * of its gateway (`gateway` undefined: `/mcp`, every gateway's). A gateway that does not exist answers as
  * one with the defaults would, so the answer does not tell which gateways exist.
  */
-export function endpointScopes(gateways: ReadonlyMap<string, { scopes: ScopePolicy }>, gateway: string | undefined): string[] {
-  const policies = gateway === undefined ? [DEFAULT_SCOPE_POLICY, ...[...gateways.values()].map((g) => g.scopes)] : [gateways.get(gateway)?.scopes ?? DEFAULT_SCOPE_POLICY];
-  return [...new Set(policies.flatMap(scopesOf))];
+export function endpointScopes(gateways: ReadonlyMap<string, { scopes: ScopePolicy }>, gateway: string | undefined): readonly string[] {
+  // Asked on every MCP request (its 401 names them): computed once per catalog snapshot (a rebuilt catalog is a new map).
+  let known = SCOPES_BY_CATALOG.get(gateways);
+  if (!known) SCOPES_BY_CATALOG.set(gateways, (known = new Map()));
+  const key = gateway ?? '';
+  let scopes = known.get(key);
+  if (!scopes) {
+    const policies = gateway === undefined ? [DEFAULT_SCOPE_POLICY, ...[...gateways.values()].map((g) => g.scopes)] : [gateways.get(gateway)?.scopes ?? DEFAULT_SCOPE_POLICY];
+    scopes = Object.freeze([...new Set(policies.flatMap(scopesOf))]);
+    // Names of gateways that do not exist are not kept (anyone may ask for any name).
+    if (gateway === undefined || gateways.has(gateway)) known.set(key, scopes);
+  }
+  return scopes;
 }
+const SCOPES_BY_CATALOG = new WeakMap<ReadonlyMap<string, unknown>, Map<string, readonly string[]>>();
 
 const READ_METHODS = new Set([
   'initialize',

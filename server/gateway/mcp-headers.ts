@@ -59,11 +59,11 @@ const NAME_SOURCE: Record<string, 'name' | 'uri' | 'taskId'> = {
   'tasks/cancel': 'taskId',
 };
 
-/** The Mcp-Name value of a request (encoded), when its method has one. */
+/** What a request's Mcp-Name names (not yet encoded: upstream-transport.ts encodes it), when its method has one. */
 export function mcpNameOf(method: string, params: Record<string, unknown> | undefined): string | undefined {
   const field = Object.hasOwn(NAME_SOURCE, method) ? NAME_SOURCE[method] : undefined;
   const value = field === undefined ? undefined : params?.[field];
-  return typeof value === 'string' ? encodeMcpName(value) : undefined;
+  return typeof value === 'string' ? value : undefined;
 }
 
 type Message = { method?: unknown; params?: Record<string, unknown> & { _meta?: Record<string, unknown> } };

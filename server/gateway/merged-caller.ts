@@ -30,6 +30,10 @@ export interface LegacySession {
   resumes: boolean;
 }
 
+/** Who hears a connection's unsolicited messages: this caller's 2025 sessions, or its 2026-07-28 listen streams. */
+export type Audience = 'sessions' | 'listeners';
+const EVERYONE: ReadonlySet<Audience> = new Set(['sessions', 'listeners']);
+
 export class CallerState {
   readonly sessions = new Set<LegacySession>();
   /** 2026-07-28: one handler per caller, so its listen streams hear only this caller's upstreams. */
@@ -40,7 +44,8 @@ export class CallerState {
   templates: { assignment: string; uriTemplate: string; matcher: UriTemplate }[] = [];
   openListens = 0;
   lastUsed = Date.now();
-  private readonly watched = new Map<UpstreamConnection, () => void>();
+  /** Each connection heard, for which of this caller's clients (2025 sessions, 2026-07-28 listeners) and which assignment. */
+  private readonly watched = new Map<UpstreamConnection, { stop: () => void; assignment: string; audiences: Set<Audience> }>();
 
   constructor(
     readonly gatewayId: string,
@@ -54,15 +59,30 @@ export class CallerState {
     return this.sessions.size === 0 && this.openListens === 0;
   }
 
-  /** Hear what this connection says unasked (once per connection). */
-  watch(assignment: string, conn: UpstreamConnection): void {
-    if (this.watched.has(conn)) return;
-    this.watched.set(conn, conn.watch((message) => this.onUpstream(assignment, message)));
+  /**
+   * Hear what this connection says unasked, for `audience`. One connection per assignment and
+   * audience: a 2025 client and a 2026-07-28 one may reach the same upstream over two connections
+   * (upstream-pool.ts), and an identity switch moves a caller to another; each notification is
+   * told once.
+   */
+  watch(assignment: string, conn: UpstreamConnection, audience: Audience): void {
+    const known = this.watched.get(conn);
+    if (known?.audiences.has(audience)) return;
+    for (const [other, w] of this.watched) {
+      if (other === conn || w.assignment !== assignment || !w.audiences.delete(audience) || w.audiences.size > 0) continue;
+      w.stop();
+      this.watched.delete(other);
+    }
+    if (known) return void known.audiences.add(audience);
+    const watching = { assignment, audiences: new Set([audience]), stop: () => {} };
+    watching.stop = conn.watch((message) => this.onUpstream(assignment, message, watching.audiences));
+    this.watched.set(conn, watching);
   }
 
-  onUpstream(_assignment: string, message: RpcMessage): void {
-    const modern = this.modern?.notify;
+  onUpstream(_assignment: string, message: RpcMessage, audiences: ReadonlySet<Audience> = EVERYONE): void {
+    const modern = audiences.has('listeners') ? this.modern?.notify : undefined;
     const each = (fn: (s: LegacySession) => Promise<void> | void) => {
+      if (!audiences.has('sessions')) return;
       for (const s of this.sessions) {
         try {
           void Promise.resolve(fn(s)).catch(() => undefined);
@@ -120,7 +140,7 @@ export class CallerState {
   }
 
   close(): void {
-    for (const stop of this.watched.values()) stop();
+    for (const { stop } of this.watched.values()) stop();
     this.watched.clear();
     void this.modern?.close();
     this.modern = undefined;

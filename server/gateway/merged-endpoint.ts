@@ -77,10 +77,12 @@ export class MergedEndpoint {
         const name = message.params?.name ?? message.params?.uri;
         if (typeof name === 'string') request.record.name = name;
       }
-      await this.judge(rc, request, parsed);
+      // A 2025 session's calls ride their own upstream connections: the per-call steps judge on those.
+      const found = this.sessions.get(String(req.headers['mcp-session-id']));
+      const session = found?.caller === caller ? found : undefined;
+      await this.judge({ ...rc, session }, request, parsed);
       if (fastPathCandidate(req) && (await tryFastPath(req, res, parsed, rc, this.handlers, { name: request.gateway.name, version: this.version }))) return;
-      const session = this.sessions.get(String(req.headers['mcp-session-id']));
-      if (session && session.caller === caller) {
+      if (session) {
         if (answerAsk(res, parsed, session)) return;
         if (sessionFastPathCandidate(req, session) && (await trySessionFastPath(res, parsed, { ...rc, session }, this.handlers, () => this.legacy(webRequest(req), rc, parsed)))) return;
       }

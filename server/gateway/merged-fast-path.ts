@@ -1,12 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { toolOffered } from '../catalog/tool-policy.ts';
 import { CONNECT_TOOL } from './unconnected.ts';
-import { CODES } from '../catalog/failure.ts';
 import type { MergedHandlers, RequestContext } from './merged-server.ts';
-import { decodeMcpName, encodeMcpName, ENVELOPE_VERSION as PV, MODERN_VERSION } from './mcp-headers.ts';
+import { sendFailure } from './jsonrpc.ts';
+import { decodeMcpName, ENVELOPE_VERSION as PV, MODERN_VERSION } from './mcp-headers.ts';
 import type { GatewayState } from './round-trips.ts';
 import { SseParser, sseMessage } from './sse.ts';
-import { upstreamRequest } from './upstream-http.ts';
+import { modernHeaders, requestUpstream, upstreamFailure } from './upstream-transport.ts';
 
 // The hot path of /mcp/{gateway}: a 2026-07-28 tools/call to a 2026-07-28
 // upstream needs no protocol translation, so it skips the SDK server: the
@@ -63,23 +63,6 @@ export async function tryFastPath(req: IncomingMessage, res: ServerResponse, par
   const id = body.id;
   const forwarded = JSON.stringify({ ...body, params: { ...params, name: alias.original } });
   const { upstream } = a;
-  const upstreamReq = upstreamRequest(upstream, 'POST', {
-    'content-type': 'application/json',
-    accept: 'application/json, text/event-stream',
-    'mcp-protocol-version': MODERN_VERSION,
-    'mcp-method': 'tools/call',
-    // The upstream's own name, which may not be ASCII even when the client's alias is: encoded as the revision says.
-    'mcp-name': encodeMcpName(alias.original),
-    'content-length': Buffer.byteLength(forwarded),
-    ...reach.headers,
-  });
-
-  const fail = (status: number, code: number, reason: string, message: string) => {
-    rc.record.outcome = reason;
-    if (res.headersSent) return void res.destroy();
-    const text = JSON.stringify({ jsonrpc: '2.0', id, error: { code, message, data: { step: 'upstream', reason } } });
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
-  };
   // The final message: the gateway's serverInfo; an input_required keeps the upstream's state inside the gateway's.
   const finish = async (message: Record<string, any>): Promise<Record<string, any>> => {
     const result = message.result as Record<string, any> | undefined;
@@ -95,24 +78,9 @@ export async function tryFastPath(req: IncomingMessage, res: ServerResponse, par
     return { ...message, result: next };
   };
 
-  const timer = setTimeout(() => upstreamReq.destroy(new Error('timeout')), upstream.timeoutMs);
-  upstreamReq.on('error', (err) => {
-    clearTimeout(timer);
-    const timedOut = err.message === 'timeout';
-    fail(200, CODES.upstream, timedOut ? 'upstream_timeout' : 'upstream_unreachable', timedOut ? `upstream "${upstream.id}" did not answer in time` : `upstream "${upstream.id}" cannot be reached`);
-  });
-  res.on('close', () => {
-    clearTimeout(timer);
-    // The client went away (2026-07-28 cancellation): so does the upstream request.
-    if (!res.writableFinished) upstreamReq.destroy();
-  });
-  upstreamReq.on('response', (upstreamRes) => {
-    clearTimeout(timer);
+  // The upstream's answer, as it arrives.
+  const relay = (upstreamRes: IncomingMessage) => {
     const status = upstreamRes.statusCode ?? 502;
-    if (status === 401 || status === 403) {
-      upstreamRes.resume();
-      return fail(200, CODES.credential, 'upstream_rejected_credential', `upstream "${upstream.id}" refused the credential Keygate sent (HTTP ${status}); an admin must check the identity assigned to /mcp/${a.gateway}/${a.name}`);
-    }
     const type = String(upstreamRes.headers['content-type'] ?? '');
     upstreamRes.setEncoding('utf8');
     upstreamRes.on('error', () => res.destroy());
@@ -149,7 +117,19 @@ export async function tryFastPath(req: IncomingMessage, res: ServerResponse, par
       }
       res.writeHead(status, { 'content-type': type || 'application/json', 'content-length': Buffer.byteLength(out) }).end(out);
     });
+  };
+  // The upstream's own name goes in Mcp-Name (upstream-transport.ts encodes it when it is not plain ASCII).
+  const cancel = requestUpstream(upstream, { method: 'POST', headers: modernHeaders('tools/call', alias.original, reach.headers), body: forwarded }, (err, upstreamRes) => {
+    if (err) {
+      rc.record.outcome = err.reason;
+      // The JSON-RPC error in a 200, as the SDK path answers it.
+      return void sendFailure(req, res, upstreamFailure(err, a), id);
+    }
+    relay(upstreamRes!);
   });
-  upstreamReq.end(forwarded);
+  res.on('close', () => {
+    // The client went away (2026-07-28 cancellation): so does the upstream request.
+    if (!res.writableFinished) cancel();
+  });
   return true;
 }

@@ -38,6 +38,7 @@ import {
 } from './unconnected.ts';
 import { type Exchange, type Implementation, type RequestId, type RpcMessage, type UpstreamConnection, UpstreamError } from './upstream-client.ts';
 import { identityKey, type UpstreamPool } from './upstream-pool.ts';
+import { upstreamFailure } from './upstream-transport.ts';
 
 // /mcp/{gateway} as one MCP server: an SDK `Server` (one per 2025 session,
 // one per 2026-07-28 request) whose handlers merge what every assignment the
@@ -144,8 +145,9 @@ export class MergedHandlers {
     }
     const resolved = await this.deps.resolver.resolve(rc.principal, a, readClientCredentials(rc.headers, a.name));
     if (!resolved.ok) return { ok: false, a, failure: resolved.failure, unconnected: asUnconnected(resolved.failure, resolved.connectUrl) };
-    const conn = this.deps.pool.get(a.upstream, identityKey(resolved.identity?.id, resolved.headers));
-    rc.caller.watch(a.name, conn);
+    // A 2025 session's calls ride a 2025 session upstream where the upstream speaks both eras (upstream-pool.ts).
+    const conn = this.deps.pool.get(a.upstream, identityKey(resolved.identity?.id, resolved.headers), rc.session ? 'legacy' : undefined);
+    rc.caller.watch(a.name, conn, rc.session ? 'sessions' : 'listeners');
     return { ok: true, a, conn, headers: resolved.headers, identity: resolved.identity?.id };
   }
 
@@ -339,7 +341,7 @@ export class MergedHandlers {
    * server would send; or, when a 2026-07-28 upstream answers input_required, that answer for
    * the SDK path to take over with (its server turns the rounds into real requests to the client).
    */
-  async fastCall(rc: RequestContext, ctx: ServerContext, route: FastRoute, params: Record<string, unknown>, id: RequestId): Promise<{ message: RpcMessage } | { inputRequired: RpcMessage }> {
+  async fastCall(rc: RequestContext, ctx: ServerContext, route: FastRoute, params: Record<string, unknown>, id: RequestId): Promise<{ message: RpcMessage; status: number } | { inputRequired: RpcMessage }> {
     const { reach } = route;
     this.note(rc, 'tools/call', route.original, reach.a);
     rc.record.identity = reach.identity;
@@ -347,12 +349,14 @@ export class MergedHandlers {
       await reach.conn.connect(reach.headers);
       const answer = await reach.conn.request('tools/call', params, this.exchange(rc, ctx, reach, this.client(rc, ctx)));
       if (answer.result?.resultType === 'input_required') return { inputRequired: answer };
-      return { message: { jsonrpc: '2.0', id, result: await this.answer(answer, rc, reach) } };
+      return { message: { jsonrpc: '2.0', id, result: await this.answer(answer, rc, reach) }, status: 200 };
     } catch (err) {
+      // The upstream failed: its HTTP status, as on the raw endpoint (when the answer has not started streaming).
+      const status = err instanceof UpstreamError ? upstreamFailure(err, reach.a).status : 200;
       // As the SDK server words a thrown error (its 2025 codec sends -32002 as -32602).
       const e = this.upstreamFailure(err, rc, reach.a) as { code?: unknown; message?: string; data?: unknown };
       const code = typeof e.code === 'number' && Number.isSafeInteger(e.code) ? e.code : CODES.internalError;
-      return { message: { jsonrpc: '2.0', id, error: { code: code === CODES.resourceNotFound ? CODES.invalidParams : code, message: e.message ?? 'Internal error', ...(e.data !== undefined && { data: e.data }) } } };
+      return { message: { jsonrpc: '2.0', id, error: { code: code === CODES.resourceNotFound ? CODES.invalidParams : code, message: e.message ?? 'Internal error', ...(e.data !== undefined && { data: e.data }) } }, status };
     }
   }
 
@@ -390,12 +394,11 @@ export class MergedHandlers {
     }
   }
 
+  /** An UpstreamError as every path answers it (upstream-transport.ts), thrown as the SDK server words it. */
   upstreamFailure(err: unknown, rc: RequestContext, a: Assignment): unknown {
     if (!(err instanceof UpstreamError)) return err;
     rc.record.outcome = err.reason;
-    const code = err.reason === 'upstream_rejected_credential' ? CODES.credential : CODES.upstream;
-    const message = err.reason === 'upstream_rejected_credential' ? `${err.message}; an admin must check the identity assigned to /mcp/${a.gateway}/${a.name}` : err.message;
-    return new ProtocolError(code, message, { step: 'upstream', reason: err.reason });
+    return failureError(upstreamFailure(err, a));
   }
 
   async answer(answer: RpcMessage, rc: RequestContext, reach: Extract<Reach, { ok: true }>): Promise<Record<string, unknown>> {

@@ -125,11 +125,16 @@ export async function trySessionFastPath(res: ServerResponse, parsed: unknown, r
     });
     return writing;
   };
+  // (Methods, not arrow properties: the loader names each named closure as it is made, once per call here.)
   const ctx = {
     mcpReq: {
       signal: abort.signal,
-      notify: (notification: { method: string; params?: unknown }) => emit({ jsonrpc: '2.0', ...notification }),
-      send: (request: { method: string; params?: unknown }) => ask(session, request, emit, abort.signal),
+      notify(notification: { method: string; params?: unknown }) {
+        return emit({ jsonrpc: '2.0', ...notification });
+      },
+      send(request: { method: string; params?: unknown }) {
+        return ask(session, request, emit, abort.signal);
+      },
     },
   } as unknown as ServerContext;
 
@@ -146,14 +151,14 @@ export async function trySessionFastPath(res: ServerResponse, parsed: unknown, r
       }
       return true;
     }
-    const { message } = outcome;
+    const { message, status } = outcome;
     // Cancelled: as the SDK server, no answer.
     if (abort.signal.aborted) {
       await writing;
       res.end();
     } else if (stream === undefined) {
       const text = JSON.stringify(message);
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'mcp-session-id': session.id }).end(text);
+      res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'mcp-session-id': session.id }).end(text);
     } else {
       await emit(message as unknown as Record<string, unknown>);
       res.end();

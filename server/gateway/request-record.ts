@@ -30,11 +30,11 @@ export function newRecord(): RequestRecord {
 /** The JSON-RPC method and name of a request: set by the handler, else from the Mcp-* headers, else from the kept body. */
 function methodAndName(req: IncomingMessage, record: RequestRecord): { method: string | undefined; name: string | undefined } {
   if (record.method !== undefined) return { method: record.method, name: record.name };
-  const header = (n: string) => (typeof req.headers[n] === 'string' ? (req.headers[n] as string) : undefined);
-  if (header('mcp-method')) {
+  const method = req.headers['mcp-method'];
+  if (typeof method === 'string' && method !== '') {
     // A name sent Base64-encoded (non-ASCII, 2026-07-28) is recorded as the name it stands for.
-    const name = header('mcp-name');
-    return { method: header('mcp-method'), name: name === undefined ? undefined : (decodeMcpName(name) ?? name) };
+    const name = req.headers['mcp-name'];
+    return { method, name: typeof name === 'string' ? (decodeMcpName(name) ?? name) : undefined };
   }
   if (!record.body?.length) return { method: undefined, name: undefined };
   try {

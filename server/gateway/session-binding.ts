@@ -7,11 +7,27 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
  * forged id is refused, as MCP's security best practices ask ("session
  * hijacking": bind session ids to user-specific information).
  */
+/** MACs of the sessions in use, kept: every request of a 2025 session checks its id, and every answer wraps it again. */
+const MAX_KEPT = 10_000;
+const MAX_INPUT = 512;
+
 export class SessionBinding {
+  private readonly macs = new Map<string, string>();
+
   constructor(private readonly key: Buffer) {}
 
   private mac(caller: string, route: string, upstreamId: string): string {
-    return createHmac('sha256', this.key).update(`${caller}\n${route}\n${upstreamId}`).digest('base64url').slice(0, 22);
+    const input = `${caller}\n${route}\n${upstreamId}`;
+    let mac = this.macs.get(input);
+    if (mac === undefined) {
+      mac = createHmac('sha256', this.key).update(input).digest('base64url').slice(0, 22);
+      // Bounded in count and size: presented ids are anyone's input.
+      if (input.length <= MAX_INPUT) {
+        if (this.macs.size >= MAX_KEPT) this.macs.delete(this.macs.keys().next().value!);
+        this.macs.set(input, mac);
+      }
+    }
+    return mac;
   }
 
   /** A separate key for another purpose (e.g. signing multi-round-trip requestState), derived from this one. */

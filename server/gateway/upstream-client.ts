@@ -1,10 +1,12 @@
-import { type IncomingMessage, request as httpRequest, type OutgoingHttpHeaders } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Logger } from '../log.ts';
 import type { Upstream } from '../catalog/catalog.ts';
 import { CODES } from '../catalog/failure.ts';
 import { ENVELOPE_VERSION as PV, LEGACY_VERSION, mcpNameOf, MODERN_VERSION } from './mcp-headers.ts';
 import { SseParser } from './sse.ts';
+import { legacyHeaders, modernHeaders, sendUpstream, toUpstreamError, UpstreamError } from './upstream-transport.ts';
+
+export { UpstreamError, type UpstreamFailureReason } from './upstream-transport.ts';
 
 // One upstream MCP server reached with one identity, as the merged endpoint
 // needs it: a lean Streamable HTTP client that speaks whichever era the
@@ -34,19 +36,6 @@ export interface RpcMessage {
   error?: { code: number; message: string; data?: unknown };
 }
 
-export type UpstreamFailureReason = 'upstream_unreachable' | 'upstream_timeout' | 'upstream_rejected_credential' | 'upstream_protocol_error';
-
-export class UpstreamError extends Error {
-  readonly code = 'ERR_UPSTREAM';
-  constructor(
-    readonly reason: UpstreamFailureReason,
-    message: string,
-    readonly status?: number,
-  ) {
-    super(message);
-  }
-}
-
 export interface Implementation {
   name: string;
   version: string;
@@ -70,6 +59,10 @@ export interface ConnectionDeps {
   log: Logger;
   /** Era verdicts by upstream URL, shared by every identity's connection to it. */
   eras: Map<string, Era>;
+  /** 2026-07-28 upstream URLs that refused a 2025 initialize (`era: 'legacy'` adds them). */
+  modernOnly?: Set<string> | undefined;
+  /** Open a 2025 session at this 2026-07-28 upstream (for 2025 clients); if it refuses the initialize, speak 2026-07-28. */
+  era?: 'legacy' | undefined;
   clientInfo: Implementation;
   /** 2025 initialize params to send instead of Keygate's own (a client's session opened on its behalf: stand-in-continuation.ts). */
   initialize?: { protocolVersion: string; capabilities: Record<string, unknown>; clientInfo: Implementation } | undefined;
@@ -136,16 +129,31 @@ export class UpstreamConnection {
   }
 
   private async establish(headers: Record<string, string>): Promise<void> {
-    const known = this.deps.eras.get(this.upstream.url.href);
-    if (known !== 'legacy') {
-      const modern = await this.discover(headers);
-      if (modern) {
-        this.deps.eras.set(this.upstream.url.href, 'modern');
+    const href = this.upstream.url.href;
+    // A 2025 client's own connection (upstream-pool.ts): a 2025 session, if the 2026-07-28 upstream accepts one.
+    const prefer = this.deps.era === 'legacy';
+    if (this.deps.eras.get(href) !== 'legacy') {
+      if (prefer && this.deps.eras.get(href) === 'modern' && !this.deps.modernOnly?.has(href) && (await this.tryLegacy(headers))) return;
+      if (await this.discover(headers)) {
+        this.deps.eras.set(href, 'modern');
+        if (prefer && !this.deps.modernOnly?.has(href)) await this.tryLegacy(headers);
         return;
       }
-      this.deps.eras.set(this.upstream.url.href, 'legacy');
+      this.deps.eras.set(href, 'legacy');
     }
     await this.initialize(headers);
+  }
+
+  /** A 2025 session at a 2026-07-28 upstream; false (and remembered) when it refuses the initialize. */
+  private async tryLegacy(headers: Record<string, string>): Promise<boolean> {
+    try {
+      await this.initialize(headers);
+      return true;
+    } catch (err) {
+      if (!(err instanceof UpstreamError) || err.reason !== 'upstream_protocol_error') throw err;
+      this.deps.modernOnly?.add(this.upstream.url.href);
+      return false;
+    }
   }
 
   private afterConnect(): void {
@@ -155,8 +163,7 @@ export class UpstreamConnection {
   /** 2026-07-28: server/discover. False when the upstream answers like a 2025 server. */
   private async discover(headers: Record<string, string>): Promise<boolean> {
     const body = { jsonrpc: '2.0', id: 'keygate-discover', method: 'server/discover', params: { _meta: this.envelope({}) } };
-    const res = await this.send('POST', { ...this.modernHeaders('server/discover', undefined), ...headers }, JSON.stringify(body), undefined);
-    this.refuseCredentialFailure(res);
+    const res = await this.send('POST', modernHeaders('server/discover', undefined, headers), JSON.stringify(body), undefined);
     let answer: RpcMessage | undefined;
     try {
       for await (const message of readMessages(res)) if (message.id === 'keygate-discover') answer = message;
@@ -178,8 +185,7 @@ export class UpstreamConnection {
     const id = `keygate-init-${this.nextId++}`;
     const body = { jsonrpc: '2.0', id, method: 'initialize', params: this.deps.initialize ?? { protocolVersion: LEGACY_VERSION, capabilities: RELAYED_CAPABILITIES, clientInfo: this.deps.clientInfo } };
     this.initializations++;
-    const res = await this.send('POST', { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers }, JSON.stringify(body), undefined);
-    this.refuseCredentialFailure(res);
+    const res = await this.send('POST', legacyHeaders(undefined, undefined, headers), JSON.stringify(body), undefined);
     let answer: RpcMessage | undefined;
     for await (const message of readMessages(res)) if (message.id === id) answer = message;
     if (!answer?.result) {
@@ -212,19 +218,16 @@ export class UpstreamConnection {
     const modern = this.era === 'modern';
     const session = this.sessionId;
     const body: RpcMessage = { jsonrpc: '2.0', id, method, ...(modern ? { params: { ...params, _meta: { ...(params?._meta as object | undefined), ...this.envelope(exchange) } } } : params !== undefined && { params }) };
-    const headers = modern ? { ...this.modernHeaders(method, params), ...exchange.headers } : this.legacyHeaders(exchange.headers);
+    const headers = modern ? modernHeaders(method, mcpNameOf(method, params), exchange.headers) : this.legacyHeaders(exchange.headers);
     const entry: InFlight = { id, exchange };
     this.inFlight.set(id, entry);
-    const abort = new AbortController();
-    const onAbort = () => {
-      abort.abort();
-      // 2025: cancellation is a notification; 2026-07-28: closing the request's stream is enough.
-      if (!modern) void this.notify('notifications/cancelled', { requestId: id, reason: 'the client cancelled the request' }, exchange.headers).catch(() => undefined);
-    };
-    exchange.signal?.addEventListener('abort', onAbort, { once: true });
+    // The client's signal cancels the upstream request itself (upstream-transport.ts); 2025: the upstream is also told.
+    const { signal } = exchange;
+    const onAbort = modern || !signal ? undefined : () => void this.notify('notifications/cancelled', { requestId: id, reason: 'the client cancelled the request' }, exchange.headers).catch(() => undefined);
+    if (onAbort) signal!.addEventListener('abort', onAbort, { once: true });
     try {
-      if (exchange.signal?.aborted) throw new UpstreamError('upstream_unreachable', 'cancelled');
-      const res = await this.send('POST', headers, JSON.stringify(body), abort.signal);
+      if (signal?.aborted) throw new UpstreamError('upstream_unreachable', 'cancelled');
+      const res = await this.send('POST', headers, JSON.stringify(body), signal);
       if (res.statusCode === 404 && session !== undefined && !retried) {
         // Streamable HTTP: 404 on a session means it is gone; start a new one and send again.
         res.resume();
@@ -232,33 +235,34 @@ export class UpstreamConnection {
         this.inFlight.delete(id);
         return await this.rawRequest(method, params, exchange, true);
       }
-      this.refuseCredentialFailure(res);
-      const answer = await this.readExchange(res, entry, abort.signal);
+      const answer = await this.readExchange(res, entry, signal);
       if (answer) return answer;
       throw new UpstreamError('upstream_protocol_error', `upstream "${this.upstream.id}" answered ${method} with HTTP ${res.statusCode} and no JSON-RPC response`, res.statusCode);
     } finally {
       this.inFlight.delete(id);
-      exchange.signal?.removeEventListener('abort', onAbort);
+      if (onAbort) signal!.removeEventListener('abort', onAbort);
     }
   }
 
   /** Read a POST's answer: JSON, or an SSE stream resumed with Last-Event-ID (2025) if it breaks before the response. */
-  private async readExchange(res: IncomingMessage, entry: InFlight, signal: AbortSignal): Promise<RpcMessage | undefined> {
+  private async readExchange(res: IncomingMessage, entry: InFlight, signal: AbortSignal | undefined): Promise<RpcMessage | undefined> {
     let current = res;
     for (let resumptions = 0; ; resumptions++) {
       const parser = new SseParser();
       try {
-        for await (const message of readMessages(current, parser)) {
-          if (message.id === entry.id && message.method === undefined) return message;
+        const answer = await readAnswer(current, parser, (message) => {
+          if (message.id === entry.id && message.method === undefined) return true;
           this.dispatch(message, entry);
-        }
+          return false;
+        });
+        if (answer) return answer;
       } catch (err) {
-        if (signal.aborted) throw new UpstreamError('upstream_unreachable', 'cancelled');
+        if (signal?.aborted) throw new UpstreamError('upstream_unreachable', 'cancelled');
         if (parser.lastEventId === undefined) throw toUpstreamError(this.upstream, err);
       }
       // The stream ended without the response: a 2025 upstream with an event store lets us resume it.
       const lastEventId = parser.lastEventId;
-      if (this.era !== 'legacy' || lastEventId === undefined || resumptions >= 3 || signal.aborted) return undefined;
+      if (this.era !== 'legacy' || lastEventId === undefined || resumptions >= 3 || signal?.aborted) return undefined;
       current = await this.send('GET', { ...this.legacyHeaders(entry.exchange.headers), accept: 'text/event-stream', 'last-event-id': lastEventId }, undefined, signal);
       if (current.statusCode !== 200) {
         current.resume();
@@ -402,7 +406,7 @@ export class UpstreamConnection {
         const filter = this.listenFilter();
         if (Object.keys(filter).length === 0) return;
         const params = { notifications: filter, _meta: this.envelope({}) };
-        res = await this.send('POST', { ...this.modernHeaders('subscriptions/listen', undefined), ...this.latestHeaders }, JSON.stringify({ jsonrpc: '2.0', id: `keygate-listen-${this.nextId++}`, method: 'subscriptions/listen', params }), abort.signal, false);
+        res = await this.send('POST', modernHeaders('subscriptions/listen', undefined, this.latestHeaders), JSON.stringify({ jsonrpc: '2.0', id: `keygate-listen-${this.nextId++}`, method: 'subscriptions/listen', params }), abort.signal, false);
       }
       if (res.statusCode !== 200) {
         res.resume();
@@ -463,69 +467,14 @@ export class UpstreamConnection {
     };
   }
 
-  private modernHeaders(method: string, params: Record<string, unknown> | undefined): Record<string, string> {
-    const name = mcpNameOf(method, params);
-    return {
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      'mcp-protocol-version': MODERN_VERSION,
-      'mcp-method': method,
-      ...(name !== undefined && { 'mcp-name': name }),
-    };
-  }
-
   private legacyHeaders(credential: Record<string, string>): OutgoingHttpHeaders {
-    return {
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      ...(this.protocolVersion !== undefined && { 'mcp-protocol-version': this.protocolVersion }),
-      ...(this.sessionId !== undefined && { 'mcp-session-id': this.sessionId }),
-      ...credential,
-    };
+    return legacyHeaders(this.protocolVersion, this.sessionId, credential);
   }
 
-  private refuseCredentialFailure(res: IncomingMessage): void {
-    if (res.statusCode === 401 || res.statusCode === 403) {
-      res.resume();
-      throw new UpstreamError('upstream_rejected_credential', `upstream "${this.upstream.id}" refused the credential Keygate sent (HTTP ${res.statusCode})`, res.statusCode);
-    }
-  }
-
-  /** One HTTP request over the upstream's pooled agent; resolves at the response headers. */
+  /** One HTTP request over the upstream's pooled agent (upstream-transport.ts); resolves at the response headers. */
   private send(method: string, headers: OutgoingHttpHeaders, body: string | undefined, signal: AbortSignal | undefined, timeout = true): Promise<IncomingMessage> {
-    const { upstream } = this;
-    const send = upstream.url.protocol === 'https:' ? httpsRequest : httpRequest;
-    return new Promise((resolve, reject) => {
-      const req = send({
-        protocol: upstream.url.protocol,
-        hostname: upstream.url.hostname,
-        port: upstream.url.port,
-        path: `${upstream.url.pathname}${upstream.url.search}`,
-        method,
-        headers: body === undefined ? headers : { ...headers, 'content-length': Buffer.byteLength(body) },
-        agent: upstream.agent,
-        signal,
-      });
-      // Silence until the response headers: the upstream's timeout. A stream, once open, may idle.
-      const timer = timeout ? setTimeout(() => req.destroy(new UpstreamError('upstream_timeout', `upstream "${upstream.id}" did not answer in time`)), upstream.timeoutMs) : undefined;
-      req.once('response', (res) => {
-        clearTimeout(timer);
-        resolve(res);
-      });
-      req.once('error', (err) => {
-        clearTimeout(timer);
-        reject(toUpstreamError(upstream, err));
-      });
-      req.end(body);
-    });
+    return sendUpstream(this.upstream, { method, headers, body, signal, timeout });
   }
-}
-
-function toUpstreamError(upstream: Upstream, err: unknown): UpstreamError {
-  if (err instanceof UpstreamError) return err;
-  const e = err as NodeJS.ErrnoException;
-  if (e.name === 'AbortError') return new UpstreamError('upstream_unreachable', 'cancelled');
-  return new UpstreamError('upstream_unreachable', `upstream "${upstream.id}" cannot be reached (${e.code ?? e.message})`);
 }
 
 /** The JSON-RPC messages of a response: a JSON body (one message or a batch), or an SSE stream. */
@@ -542,11 +491,49 @@ export async function* readMessages(res: IncomingMessage, parser = new SseParser
     }
     return;
   }
-  let text = '';
-  for await (const chunk of res as AsyncIterable<string>) text += chunk;
+  // A JSON answer (the usual tools/call): read by events, not by the stream's async iterator (a promise per chunk).
+  const text = await readText(res);
   if (!type.includes('json') || text === '') return;
   const parsed = parseJson(text);
   if (parsed) yield* asMessages(parsed);
+}
+
+/**
+ * A request's answer, as soon as it arrives (`isAnswer`: the others are handed to it as they come),
+ * or undefined when the response ends without it. The response is read to its end either way, so
+ * its keep-alive connection goes back to the pool (breaking off an SSE stream the upstream is about
+ * to end would close it). By events: no async iterator, no promise per chunk.
+ */
+function readAnswer(res: IncomingMessage, parser: SseParser, isAnswer: (message: RpcMessage) => boolean): Promise<RpcMessage | undefined> {
+  const sse = String(res.headers['content-type'] ?? '').startsWith('text/event-stream');
+  res.setEncoding('utf8');
+  return new Promise((resolve, reject) => {
+    let answer: RpcMessage | undefined;
+    let text = '';
+    const take = (value: unknown) => {
+      for (const message of asMessages(value)) if (!answer && isAnswer(message)) resolve((answer = message));
+    };
+    res.on('data', (chunk: string) => {
+      if (!sse) return void (text += chunk);
+      for (const event of parser.push(chunk)) if (!answer && event.event === 'message' && event.data !== '') take(parseJson(event.data));
+    });
+    res.once('end', () => {
+      if (!sse && text !== '' && String(res.headers['content-type']).includes('json')) take(parseJson(text));
+      resolve(answer);
+    });
+    res.once('error', reject);
+    res.once('close', () => (res.readableEnded ? undefined : reject(new Error('the response ended early'))));
+  });
+}
+
+function readText(res: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    res.on('data', (chunk: string) => (text += chunk));
+    res.once('end', () => resolve(text));
+    res.once('error', reject);
+    res.once('close', () => (res.readableEnded ? undefined : reject(new Error('the response ended early'))));
+  });
 }
 
 function parseJson(text: string): unknown {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { InvalidTokenError, RevokedTokenError } from '../http/errors.ts';
 import { ResourceSpace } from '../oauth/resource.ts';
 import type { Principal } from './principal.ts';
@@ -48,7 +48,7 @@ export class Authenticator {
 
   private async validate(token: string): Promise<Principal> {
     const now = Date.now() / 1000;
-    const id = createHash('sha256').update(token).digest('base64url');
+    const id = hash('sha256', token, 'base64url');
     const hit = this.cache.get(id);
     if (hit) {
       if (hit.until > now) return hit.principal;

@@ -39,6 +39,9 @@ export interface ResolverDeps {
 
 export class CredentialResolver {
   private readonly secrets = new Map<string, Secret>();
+  /** Identity records as the store holds them (null: none), read once each until the record changes: no store read, copy or schema check per call. */
+  private readonly records = new Map<string, Identity | null>();
+  private changes = 0;
   private readonly defaults = new Map<string, string | null>();
   private readonly chosen = new Map<string, string | null>();
   private readonly refreshing = new Map<string, Promise<Secret>>();
@@ -47,7 +50,9 @@ export class CredentialResolver {
 
   constructor(private readonly deps: ResolverDeps) {
     deps.identities.records.onChange((id) => {
+      this.changes++;
       this.secrets.delete(id);
+      this.records.delete(id);
       this.defaults.clear();
     });
     deps.selections.records.onChange((key) => this.chosen.delete(key));
@@ -83,7 +88,7 @@ export class CredentialResolver {
       if (!a.upstream.envSecret) return this.refuse(a, 503, 'shared_identity_missing', `${this.where(a)} has no credential: an admin must choose a shared identity`);
       return { ok: true, headers: headersFor(credential, secret), identity: undefined };
     }
-    const identity = await this.deps.identities.records.find(a.sharedIdentity);
+    const identity = await this.identity(a.sharedIdentity);
     if (!identity || identity.upstream !== a.upstream.id || identity.availability !== 'global') {
       return this.refuse(a, 503, 'shared_identity_missing', `the shared identity "${a.sharedIdentity}" for ${this.where(a)} is missing; an admin must choose a global identity for this server`);
     }
@@ -106,12 +111,23 @@ export class CredentialResolver {
     }
     const identityId = await this.selected(principal.subject, a);
     if (identityId === undefined) return this.refuse(a, 403, 'identity_missing', `connect your ${a.upstream.name} account to use ${this.where(a)}`, true);
-    const identity = await this.deps.identities.records.find(identityId);
+    const identity = await this.identity(identityId);
     // A private identity is its owner's alone, whoever selected it.
     if (!identity || identity.upstream !== a.upstream.id || (identity.owner !== principal.subject && identity.availability !== 'global')) {
       return this.refuse(a, 403, 'identity_missing', `connect your ${a.upstream.name} account to use ${this.where(a)}`, true);
     }
     return this.use(a, identity);
+  }
+
+  private async identity(id: string): Promise<Identity | undefined> {
+    let record = this.records.get(id);
+    if (record === undefined) {
+      const changes = this.changes;
+      record = (await this.deps.identities.records.find(id)) ?? null;
+      // A change reported while the store was read may not be in what it returned: not kept.
+      if (changes === this.changes) this.records.set(id, record);
+    }
+    return record ?? undefined;
   }
 
   /** The caller's chosen identity for this assignment, else their most recent usable one for the upstream. */

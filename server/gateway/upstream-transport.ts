@@ -1,0 +1,182 @@
+import { type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, request as httpRequest, type OutgoingHttpHeaders } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { Readable } from 'node:stream';
+import type { Assignment, Upstream } from '../catalog/catalog.ts';
+import { CODES, type GatewayFailure } from '../catalog/failure.ts';
+import { encodeMcpName, MODERN_VERSION } from './mcp-headers.ts';
+
+// The one way the gateway talks HTTP to an upstream MCP server, whichever
+// path sends the request (the raw endpoint's forward step, the merged
+// endpoint's fast paths, the pooled upstream connections of the SDK path):
+// the request to the upstream's URL on its pooled keep-alive agent, the
+// headers it carries (the upstream credential, never the inbound token; the
+// 2026-07-28 Mcp-Method / Mcp-Name / MCP-Protocol-Version), the upstream's
+// timeout (silence until the response headers), cancellation, the refusal of
+// Keygate's credential (401/403: the caller cannot fix that by signing in
+// again, so the upstream's challenge is never passed on), transport errors as
+// UpstreamError, and the one GatewayFailure each UpstreamError is answered with.
+
+export type UpstreamFailureReason = 'upstream_unreachable' | 'upstream_timeout' | 'upstream_rejected_credential' | 'upstream_protocol_error';
+
+export class UpstreamError extends Error {
+  readonly code = 'ERR_UPSTREAM';
+  constructor(
+    readonly reason: UpstreamFailureReason,
+    message: string,
+    readonly status?: number,
+    /** What the socket said (ECONNREFUSED...): for the log, never for the client. */
+    readonly detail?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Request headers of the client that the raw endpoint passes on; everything else (Authorization and cookies first) stays here. */
+const FORWARD_REQUEST = new Set(['content-type', 'accept', 'content-length', 'last-event-id', 'user-agent']);
+// (Mcp-* headers are passed on too, except the session id, which is rewritten.)
+
+/** The raw endpoint's request headers: the client's (see FORWARD_REQUEST), the upstream session, the upstream credential. */
+export function buildUpstreamHeaders(incoming: IncomingHttpHeaders, credential: Record<string, string>, session: string | undefined, mirrored: boolean): OutgoingHttpHeaders {
+  const headers: OutgoingHttpHeaders = {};
+  for (const name in incoming) {
+    const value = incoming[name];
+    if (value === undefined) continue;
+    if (!mirrored && (name === 'mcp-method' || name === 'mcp-name')) continue;
+    if (FORWARD_REQUEST.has(name) || (name.startsWith('mcp-') && name !== 'mcp-session-id')) headers[name] = value;
+  }
+  if (session !== undefined) headers['mcp-session-id'] = session;
+  // The upstream credential, never the inbound token (which is not copied above).
+  Object.assign(headers, credential);
+  return headers;
+}
+
+/** A 2026-07-28 request's headers: Mcp-Name (the upstream's own name, which may not be ASCII) encoded as the revision says; then the credential. */
+export function modernHeaders(method: string, name: string | undefined, credential: Record<string, string>): OutgoingHttpHeaders {
+  const headers: OutgoingHttpHeaders = {
+    'content-type': 'application/json',
+    accept: 'application/json, text/event-stream',
+    'mcp-protocol-version': MODERN_VERSION,
+    'mcp-method': method,
+  };
+  if (name !== undefined) headers['mcp-name'] = encodeMcpName(name);
+  return Object.assign(headers, credential);
+}
+
+/** A 2025 session's request headers: the negotiated version and the session id once known; then the credential. */
+export function legacyHeaders(protocolVersion: string | undefined, session: string | undefined, credential: Record<string, string>): OutgoingHttpHeaders {
+  const headers: OutgoingHttpHeaders = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+  if (protocolVersion !== undefined) headers['mcp-protocol-version'] = protocolVersion;
+  if (session !== undefined) headers['mcp-session-id'] = session;
+  return Object.assign(headers, credential);
+}
+
+export interface UpstreamRequest {
+  method: string;
+  headers: OutgoingHttpHeaders;
+  /** The whole body (its Content-Length is set here); or a stream piped through as it arrives (the raw endpoint's client body); or none. */
+  body?: string | Buffer | Readable | undefined;
+  /** The upstream's timeout applies until the response headers (default); false for a stream that may stay silent. */
+  timeout?: boolean;
+  /** Cancels the request, and reading its response. */
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * Send one request. `done` is called once: with the response (any status
+ * but 401/403, which become upstream_rejected_credential and whose body is
+ * drained), or with the UpstreamError that came before it. Returns a cancel
+ * function (the client went away): the request, and its response if it
+ * arrived, are destroyed.
+ */
+export function requestUpstream(upstream: Upstream, request: UpstreamRequest, done: (err: UpstreamError | undefined, res?: IncomingMessage) => void): () => void {
+  const call = new Call(upstream, request, done);
+  return () => call.cancel();
+}
+
+// A class, and inline arrows, rather than named closures: this runs once per
+// forwarded call, and the loader (tsx, esbuild keepNames) names each named
+// closure (defineProperty) every time it is created.
+class Call {
+  private settled = false;
+  private readonly req: ClientRequest;
+  private readonly timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly upstream: Upstream,
+    request: UpstreamRequest,
+    private readonly done: (err: UpstreamError | undefined, res?: IncomingMessage) => void,
+  ) {
+    const { body } = request;
+    const whole = typeof body === 'string' || Buffer.isBuffer(body);
+    const send = upstream.url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const req = (this.req = send({
+      protocol: upstream.url.protocol,
+      hostname: upstream.url.hostname,
+      port: upstream.url.port,
+      path: `${upstream.url.pathname}${upstream.url.search}`,
+      method: request.method,
+      headers: whole ? { ...request.headers, 'content-length': Buffer.byteLength(body) } : request.headers,
+      agent: upstream.agent,
+      ...(request.signal && { signal: request.signal }),
+    }));
+    // Silence until the response headers: the upstream's timeout. A response, once it started, may take its time.
+    if (request.timeout !== false) this.timer = setTimeout(() => this.expire(), upstream.timeoutMs);
+    req.once('response', (res) => this.response(res));
+    // After the response, a broken connection reaches its reader as the response's error.
+    req.on('error', (err) => this.settle(toUpstreamError(upstream, err)));
+    if (whole) req.end(body);
+    else if (body) body.pipe(req);
+    else req.end();
+  }
+
+  private settle(err: UpstreamError | undefined, res?: IncomingMessage): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.timer);
+    this.done(err, res);
+  }
+
+  private response(res: IncomingMessage): void {
+    const status = res.statusCode ?? 502;
+    if (status !== 401 && status !== 403) return this.settle(undefined, res);
+    res.resume();
+    this.settle(new UpstreamError('upstream_rejected_credential', `upstream "${this.upstream.id}" refused the credential Keygate sent (HTTP ${status})`, status));
+  }
+
+  private expire(): void {
+    this.req.destroy(new UpstreamError('upstream_timeout', `upstream "${this.upstream.id}" did not answer in time`, undefined, `${this.upstream.timeoutMs} ms`));
+  }
+
+  /** The client went away: the request, and its response if it arrived, are destroyed. */
+  cancel(): void {
+    clearTimeout(this.timer);
+    this.req.destroy();
+  }
+}
+
+/** `requestUpstream` as a promise of the response headers (the pooled connections' way). */
+export function sendUpstream(upstream: Upstream, request: UpstreamRequest): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => requestUpstream(upstream, request, (err, res) => (err ? reject(err) : resolve(res!))));
+}
+
+export function toUpstreamError(upstream: Upstream, err: unknown): UpstreamError {
+  if (err instanceof UpstreamError) return err;
+  const e = err as NodeJS.ErrnoException;
+  if (e.name === 'AbortError') return new UpstreamError('upstream_unreachable', 'cancelled');
+  return new UpstreamError('upstream_unreachable', `upstream "${upstream.id}" cannot be reached`, undefined, e.code ?? e.message);
+}
+
+/**
+ * The one answer to an upstream that failed, on every path and both endpoints: 504 for a
+ * timeout, else 502; a refused credential is the admin's to fix, and says which assignment.
+ */
+export function upstreamFailure(err: UpstreamError, assignment: Assignment): GatewayFailure {
+  const credential = err.reason === 'upstream_rejected_credential';
+  return {
+    status: err.reason === 'upstream_timeout' ? 504 : 502,
+    code: credential ? CODES.credential : CODES.upstream,
+    step: 'upstream',
+    reason: err.reason,
+    message: credential ? `${err.message}; an admin must check the identity assigned to /mcp/${assignment.gateway}/${assignment.name}` : err.message,
+  };
+}
