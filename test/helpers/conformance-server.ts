@@ -4,13 +4,11 @@ import type { AddressInfo } from 'node:net';
 import { toNodeHandler } from '@modelcontextprotocol/node';
 import {
   createMcpHandler,
-  type EventStore,
   hostHeaderValidationResponse,
   inputRequired,
   inputResponse,
   isInitializeRequest,
   isLegacyRequest,
-  type JSONRPCMessage,
   localhostAllowedHostnames,
   localhostAllowedOrigins,
   originValidationResponse,
@@ -21,6 +19,7 @@ import {
   WebStandardStreamableHTTPServerTransport,
 } from '@modelcontextprotocol/server';
 import { flushingResponse } from '../../server/http/flushing-response.ts';
+import { MemoryEventStore } from './feature-upstream.ts';
 
 // The "everything" server the official MCP conformance suite
 // (@modelcontextprotocol/conformance, `conformance server`) expects: the
@@ -260,24 +259,6 @@ function build(subscriptions: Set<string>): Server {
   return server;
 }
 
-class MemoryEventStore implements EventStore {
-  private readonly events: { id: string; stream: string; message: JSONRPCMessage }[] = [];
-  async storeEvent(streamId: string, message: JSONRPCMessage): Promise<string> {
-    const id = `${streamId}::${this.events.length + 1}`;
-    this.events.push({ id, stream: streamId, message });
-    return id;
-  }
-  async getStreamIdForEventId(eventId: string): Promise<string | undefined> {
-    return this.events.find((e) => e.id === eventId)?.stream;
-  }
-  async replayEventsAfter(lastEventId: string, { send }: { send: (id: string, message: JSONRPCMessage) => Promise<void> }): Promise<string> {
-    const at = this.events.findIndex((e) => e.id === lastEventId);
-    if (at < 0) return '';
-    const stream = this.events[at]!.stream;
-    for (const e of this.events.slice(at + 1)) if (e.stream === stream) await send(e.id, e.message);
-    return stream;
-  }
-}
 
 export interface ConformanceServer {
   url: string;

@@ -147,9 +147,8 @@ export interface ConformanceGateway {
  * Gateway "conf": the conformance server (assignment "conformance", prefix ""
  * so its tools and prompts keep the names the scenarios call) and a second
  * MCP server ("feature", its tools offered as feature__<name>), both shared.
- * With `eras: 'both'` the conformance server also speaks 2026-07-28, which
- * the gateway then speaks to it (the suite, direct, still speaks 2025): every
- * scenario crosses eras at the gateway.
+ * With `eras: 'both'` the conformance server also speaks 2026-07-28 (the
+ * suite speaks 2025, so the gateway still reaches it over a 2025 session).
  */
 export async function startConformanceGateway(options: { eras?: 'legacy' | 'both' } = {}): Promise<ConformanceGateway> {
   const conformance: ConformanceServer = await startConformanceServer({ eras: options.eras ?? 'legacy' });

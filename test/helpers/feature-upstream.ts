@@ -69,7 +69,7 @@ export interface FeatureUpstream {
 const LEVELS = ['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency'] as const;
 
 /** A small in-memory event store: what the 2025 leg needs to replay a standalone stream after Last-Event-ID. */
-class MemoryEventStore implements EventStore {
+export class MemoryEventStore implements EventStore {
   private readonly events: { id: string; stream: string; message: JSONRPCMessage }[] = [];
   async storeEvent(streamId: string, message: JSONRPCMessage): Promise<string> {
     const id = `${streamId}::${this.events.length + 1}`;
