@@ -4,7 +4,7 @@ import type { AccessChecks } from '../catalog/access.ts';
 import type { CatalogHolder } from '../catalog/catalog.ts';
 import { GatewayError } from '../catalog/failure.ts';
 import { toolOffered } from '../catalog/tool-policy.ts';
-import { type Authenticator, bearerChallenge } from '../inbound/authenticator.ts';
+import type { Authenticator } from '../inbound/authenticator.ts';
 import { callerKey } from '../inbound/principal.ts';
 import type { Logger } from '../log.ts';
 import type { ResourceSpace } from '../oauth/resource.ts';
@@ -88,7 +88,7 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
     // /mcp/{gateway} of a gateway with several servers is the merged endpoint: the same steps, per call (merged-endpoint.ts).
     const only = gateway.servers.size === 1 ? gateway.servers.values().next().value : undefined;
     if (route.server === undefined && !only) {
-      return merged.handle(req, res, { gateway, principal, record, scopeLimited, resourceMetadata: challenge.resourceMetadata, challengeScope: challenge.scope });
+      return merged.handle(req, res, { gateway, principal, record, scopeLimited, challenge });
     }
     const assignment = route.server === undefined ? only! : step.assignment(gateway, route.server);
     step.upstreamEnabled(assignment);
@@ -107,7 +107,7 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
     if (!resolved.ok && !unconnected) {
       // Refused at the credential step (a disabled identity, say): said as such, also on an open 2025
       // session, whose id is bound to an identity that cannot be resolved now (not "unknown session").
-      step.refuse(resolved.failure.status === 401 ? { ...resolved.failure, headers: { 'www-authenticate': bearerChallenge(challenge.resourceMetadata, undefined, challenge.scope) } } : resolved.failure, id);
+      step.credential(resolved.failure, challenge, id);
     }
 
     // session: 2025-era clients hold a caller-bound wrapper of the upstream's session id, bound to the identity

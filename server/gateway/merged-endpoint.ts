@@ -7,7 +7,6 @@ import { callerKey as callerKeyOf, type Principal } from '../inbound/principal.t
 import type { Logger } from '../log.ts';
 import type { Gateway } from '../catalog/catalog.ts';
 import { CODES, type GatewayFailure } from '../catalog/failure.ts';
-import { bearerChallenge } from '../inbound/authenticator.ts';
 import { upstreamFailure } from './forward.ts';
 import { failureResponse } from './jsonrpc.ts';
 import { UpstreamError } from './upstream-client.ts';
@@ -40,9 +39,8 @@ export interface MergedRequest {
   record: RequestRecord;
   /** The caller lacks some scope of the gateway: each call (each request of a 2025 session too) is checked. */
   scopeLimited: boolean;
-  /** For the insufficient_scope and sign-in challenges. */
-  resourceMetadata: string;
-  challengeScope: string;
+  /** The endpoint as a protected resource, for the insufficient_scope and sign-in challenges. */
+  challenge: step.Challenge;
 }
 
 export class MergedEndpoint {
@@ -87,7 +85,7 @@ export class MergedEndpoint {
         if (sessionFastPathCandidate(req, session) && (await trySessionFastPath(res, parsed, { ...rc, session }, this.handlers, () => this.legacy(webRequest(req), rc, parsed)))) return;
       }
     } else if (request.scopeLimited) {
-      step.scope(request.gateway, request.principal, [], request.resourceMetadata, undefined);
+      step.scope(request.gateway, request.principal, [], request.challenge.resourceMetadata, undefined);
     }
     const node = toNodeHandler({ fetch: (web: Request) => this.dispatch(web, rc, parsed) }, { onerror: (err) => this.log.error('/mcp/%s: %s', request.gateway.id, err.message) });
     await node(req, flushingResponse(res), parsed);
@@ -106,7 +104,7 @@ export class MergedEndpoint {
     const single = !Array.isArray(parsed) && calls.length === 1 && calls[0]!.id !== null ? calls[0]! : undefined;
     const target = single && this.handlers.target(request.gateway.id, single.method, single.name);
     if (target) step.upstreamEnabled(target.a, single.id);
-    if (request.scopeLimited) step.scope(request.gateway, request.principal, calls, request.resourceMetadata, calls[0]?.id ?? null);
+    if (request.scopeLimited) step.scope(request.gateway, request.principal, calls, request.challenge.resourceMetadata, calls[0]?.id ?? null);
     if (!target) return;
     rc.record.server = target.a.name;
     rc.record.upstream = target.a.upstream.id;
@@ -125,7 +123,7 @@ export class MergedEndpoint {
     }
     // Not connected yet: the handlers answer with the placeholder's instructions, as the raw endpoint's stand-in does.
     if (reach.unconnected) return;
-    step.refuse(reach.failure.status === 401 ? { ...reach.failure, headers: { 'www-authenticate': bearerChallenge(request.resourceMetadata, undefined, request.challengeScope) } } : reach.failure, single.id);
+    step.credential(reach.failure, request.challenge, single.id);
   }
 
   private callerFor(gatewayId: string, callerKey: string, subject: string | undefined): CallerState {

@@ -99,8 +99,14 @@ export function route(req: IncomingMessage): { gatewayId: string; server: string
   return { gatewayId, server, path: server === undefined ? `/mcp/${gatewayId}` : `/mcp/${gatewayId}/${server}` };
 }
 
-/** The resource and the scopes a 401 on this endpoint names (MCP authorization: never mcp:admin). */
-export function challengeOf(resources: ResourceSpace, catalog: CatalogHolder, path: string, gatewayId: string) {
+/** The endpoint as a protected resource: its RFC 8707 name, its RFC 9728 metadata URL, and the scopes a 401 names (never mcp:admin). */
+export interface Challenge {
+  endpoint: string;
+  resourceMetadata: string;
+  scope: string;
+}
+
+export function challengeOf(resources: ResourceSpace, catalog: CatalogHolder, path: string, gatewayId: string): Challenge {
   return {
     endpoint: resources.endpoint(path),
     resourceMetadata: `${resources.base}/.well-known/oauth-protected-resource${path}`,
@@ -113,7 +119,7 @@ export async function authenticate(
   req: IncomingMessage,
   record: RequestRecord,
   authenticator: Authenticator,
-  challenge: ReturnType<typeof challengeOf>,
+  challenge: Challenge,
 ): Promise<Principal | undefined> {
   try {
     const principal = await authenticator.authenticate(req.headers.authorization, challenge.endpoint);
@@ -142,7 +148,7 @@ export async function authenticate(
  * that does not exist answers an anonymous caller exactly alike, so it cannot
  * tell the two apart.
  */
-export function gateway(catalog: CatalogHolder, gatewayId: string, principal: Principal | undefined, challenge: ReturnType<typeof challengeOf>): Gateway {
+export function gateway(catalog: CatalogHolder, gatewayId: string, principal: Principal | undefined, challenge: Challenge): Gateway {
   const found = catalog.current.gateways.get(gatewayId);
   if (!principal && (!found || found.visibility === 'private')) {
     refuse({
@@ -248,6 +254,17 @@ export function scope(gateway: Gateway, principal: Principal | undefined, calls:
     message: `this call needs the scope ${needed}, which the access token was not granted`,
     headers: { 'www-authenticate': bearerChallenge(resourceMetadata, { code: 'insufficient_scope', description: `this call needs the scope ${needed}` }, needed) },
   }, id);
+}
+
+/**
+ * credential: the vault's refusal of the identity this caller's calls would
+ * use (a disabled identity, a value no header can carry, no shared identity,
+ * …), said as such; where signing in is the answer (an anonymous caller on a
+ * per-user server), with the endpoint's sign-in challenge. (An identity not
+ * connected yet is no refusal: a stand-in says how to connect.)
+ */
+export function credential(failure: GatewayFailure, challenge: Challenge, id: string | number | null): never {
+  refuse(failure.status === 401 ? { ...failure, headers: { 'www-authenticate': bearerChallenge(challenge.resourceMetadata, undefined, challenge.scope) } } : failure, id);
 }
 
 /**
