@@ -225,12 +225,6 @@ export class PostgresStore implements Store {
     }
   }
 
-  /** How many records of each kind the database holds (expired ones not yet swept included). */
-  async counts(): Promise<Record<string, number>> {
-    const { rows } = await this.pool.query<{ kind: string; n: string }>('SELECT kind, count(*) AS n FROM keygate_records GROUP BY kind ORDER BY kind');
-    return Object.fromEntries(rows.map((r) => [r.kind, Number(r.n)]));
-  }
-
   async healthy(): Promise<boolean> {
     try {
       await this.pool.query('SELECT 1');
