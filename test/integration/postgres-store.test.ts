@@ -33,7 +33,7 @@ describe('postgres store: two instances on one database', () => {
     for (const s of opened) await s.close();
   });
 
-  test('every change made on one instance reaches the listeners of the other; the bound is measured', async (t) => {
+  test('every change made on one instance reaches the listeners of the other; the bound is measured', { timeout: 30_000 }, async (t) => {
     const url = await pg.createDatabase();
     const a = await open(url);
     const b = await open(url);
