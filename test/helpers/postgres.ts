@@ -79,7 +79,13 @@ export async function startPostgres(options: { durable?: boolean } = {}): Promis
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   let exited = false;
-  child.once('exit', () => (exited = true));
+  // A test process that ends without stop() (a crash, a timeout) must not leave its cluster running.
+  const orphaned = () => child.kill('SIGQUIT');
+  process.once('exit', orphaned);
+  child.once('exit', () => {
+    exited = true;
+    process.off('exit', orphaned);
+  });
 
   const url = `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
   const stop = async () => {
