@@ -139,7 +139,7 @@ async function main(argv: string[]): Promise<number> {
 
   let store;
   try {
-    store = await openStore(config.storage, dataDir);
+    store = await openStore(config.storage, dataDir, env, log);
   } catch (err) {
     if (err instanceof StoreError) {
       process.stderr.write(`keygate-registry: ${err.message}\n`);

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import type { Config } from '../config/schema.ts';
+import type { Logger } from '../log.ts';
 import { DEFAULT_DATABASE_URL_ENV } from '../config/sections/storage.ts';
 import { LowdbStore } from './lowdb/lowdb-store.ts';
 import { PostgresStore } from './postgres/postgres-store.ts';
@@ -8,12 +9,16 @@ import { StoreError, type Store } from './store.ts';
 export { Collection, RecordError, StoreError, type IndexOf, type Kind, type Store, type WholeKind } from './store.ts';
 
 /** Open the store the configuration names. The PostgreSQL URL comes only from the environment. */
-export async function openStore(config: Config['storage'], dataDir: string, env: NodeJS.ProcessEnv = process.env): Promise<Store> {
+export async function openStore(config: Config['storage'], dataDir: string, env: NodeJS.ProcessEnv = process.env, log?: Logger): Promise<Store> {
   switch (config.type) {
     case 'lowdb':
       return LowdbStore.open(resolve(dataDir, config.path ?? 'store.json'));
     case 'postgres':
-      return PostgresStore.open({ url: databaseUrl(config, env), poolSize: config.pool_size });
+      return PostgresStore.open({
+        url: databaseUrl(config, env),
+        poolSize: config.pool_size,
+        onListenError: (err) => log?.warn('PostgreSQL LISTEN connection lost (%s): opening it again; changes other instances make meanwhile are not heard here', (err as { code?: string }).code ?? err.message),
+      });
   }
 }
 
