@@ -21,10 +21,12 @@ export class MemoryStore implements Store {
   private readonly listeners = new Map<Kind, Set<(id: string) => void>>();
   private sweeper: NodeJS.Timeout | undefined;
 
-  constructor(
-    protected readonly collections: () => Collections = ((data: Collections) => () => data)({}),
-    options: { sweepIntervalMs?: number } = {},
-  ) {
+  /** The records, read through a function: lowdb hands over the data it (re)reads from its file. */
+  protected readonly collections: () => Collections;
+
+  constructor(collections?: () => Collections, options: { sweepIntervalMs?: number } = {}) {
+    const own: Collections = {};
+    this.collections = collections ?? (() => own);
     this.sweeper = setInterval(() => void this.sweep().catch(() => undefined), options.sweepIntervalMs ?? 60_000);
     this.sweeper.unref();
   }
