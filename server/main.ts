@@ -10,6 +10,7 @@ import { DEMO_GATEWAY, DEMO_PERSONAL_PREFIX, DEMO_USERNAME, embeddedDefault, typ
 import { consoleLogger } from './log.ts';
 import { rotateGeneratedKey } from './oauth/signing-keys.ts';
 import { openStore, StoreError } from './store/index.ts';
+import { copyFromLowdb, migrateSchema } from './store/migrate.ts';
 import { Identities } from './vault/identities.ts';
 import { Vault } from './vault/vault.ts';
 
@@ -21,6 +22,7 @@ const DEFAULT_PUBLIC_URL = 'http://127.0.0.1:8787';
 const USAGE = `Usage: keygate-registry [--config FILE] [--port N] [--data-dir DIR]
        keygate-registry keys rotate [--config FILE] [--data-dir DIR]
        keygate-registry vault rotate [--config FILE] [--data-dir DIR]
+       keygate-registry migrate [--config FILE] [--from lowdb --data-dir DIR]
        keygate-registry admin RESOURCE ACTION …   (admin API of a running registry; admin --help)
 
   --config FILE        YAML configuration (\${ENV} is expanded); env KEYGATE_CONFIG.
@@ -38,6 +40,12 @@ const USAGE = `Usage: keygate-registry [--config FILE] [--port N] [--data-dir DI
                        generated key file gets a new key; with vault.key_env,
                        set the new key there and the old one in
                        previous_key_envs first). Stop the registry first.
+  migrate              apply the PostgreSQL schema's missing migrations
+                       (storage.type: postgres; a start applies them too).
+  migrate --from lowdb --data-dir DIR
+                       then copy the lowdb store of DIR (DIR/store.json) into
+                       PostgreSQL, expiry kept, and print the count per kind.
+                       Stop the registry on DIR first.
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -52,6 +60,7 @@ async function main(argv: string[]): Promise<number> {
         port: { type: 'string' },
         'data-dir': { type: 'string' },
         'reset-demo-password': { type: 'boolean' },
+        from: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -67,11 +76,15 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const command = parsed.positionals.join(' ');
-  if (command !== '' && command !== 'keys rotate' && command !== 'vault rotate') {
+  if (command !== '' && command !== 'keys rotate' && command !== 'vault rotate' && command !== 'migrate') {
     process.stderr.write(`keygate-registry: unknown command "${command}"\n\n${USAGE}`);
     return 2;
   }
 
+  if (args.from !== undefined && (command !== 'migrate' || args.from !== 'lowdb')) {
+    process.stderr.write(`keygate-registry: --from is for migrate, and takes lowdb (got "${args.from}")\n\n${USAGE}`);
+    return 2;
+  }
   const configFile = args.config ?? process.env.KEYGATE_CONFIG;
   const dataDir = resolve(args['data-dir'] ?? process.env.KEYGATE_DATA_DIR ?? '.keygate');
   const portText = args.port ?? process.env.KEYGATE_PORT;
@@ -85,6 +98,7 @@ async function main(argv: string[]): Promise<number> {
   let env: NodeJS.ProcessEnv = process.env;
   try {
     if (command === 'keys rotate') return await rotateKeys(configFile ? loadConfig(configFile) : parseConfig({}, '(defaults)'), dataDir);
+    if (command === 'migrate') return await runMigrate(configFile ? loadConfig(configFile) : parseConfig({}, '(defaults)'), args.from === 'lowdb' ? dataDir : undefined);
     if (command === 'vault rotate') return await rotateVault(configFile ? loadConfig(configFile) : parseConfig({}, '(defaults)'), dataDir);
     if (configFile) {
       config = loadConfig(configFile);
@@ -125,7 +139,7 @@ async function main(argv: string[]): Promise<number> {
 
   let store;
   try {
-    store = await openStore(config.storage, dataDir);
+    store = await openStore(config.storage, dataDir, env, log);
   } catch (err) {
     if (err instanceof StoreError) {
       process.stderr.write(`keygate-registry: ${err.message}\n`);
@@ -197,6 +211,25 @@ async function rotateKeys(config: Config, dataDir: string): Promise<number> {
   const kid = await rotateGeneratedKey(dataDir, config.oauth_server.signing.algorithm);
   process.stdout.write(`new ${config.oauth_server.signing.algorithm} signing key ${kid} in ${dataDir}: restart the registry to sign with it\n`);
   return 0;
+}
+
+async function runMigrate(config: Config, lowdbDir: string | undefined): Promise<number> {
+  try {
+    const applied = await migrateSchema(config.storage);
+    process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'the schema is up to date\n');
+    if (lowdbDir === undefined) return 0;
+    const counts = await copyFromLowdb(config.storage, lowdbDir);
+    const total = Object.values(counts).reduce((a, b) => a + b, 0);
+    process.stdout.write(`copied ${total} record${total === 1 ? '' : 's'} from ${lowdbDir} into PostgreSQL (expiry kept):\n`);
+    for (const [kind, n] of Object.entries(counts)) process.stdout.write(`  ${kind.padEnd(24)} ${n}\n`);
+    return 0;
+  } catch (err) {
+    if (err instanceof StoreError) {
+      process.stderr.write(`keygate-registry: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
 }
 
 async function rotateVault(config: Config, dataDir: string): Promise<number> {

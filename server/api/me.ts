@@ -97,7 +97,7 @@ export function meRouter(deps: MeDeps): Router {
 
   router.get('/identities', async (req, res) => {
     const { subject } = caller(req);
-    const all = await deps.identities.records.list();
+    const all = await deps.identities.visibleTo(subject);
     const mine = all.filter((i) => i.owner === subject);
     const global = all.filter((i) => i.owner !== subject && i.availability === 'global' && !i.disabled);
     res.set('Cache-Control', 'no-store').json({ identities: mine.map((i) => viewIdentity(i, subject)), global: global.map((i) => viewIdentity(i, subject)) });
@@ -163,7 +163,7 @@ async function select(deps: MeDeps, subject: string, choice: z.infer<typeof sele
   const assignment = gateway?.servers.get(choice.server);
   if (!assignment) throw new NotFoundError(`there is no server ${choice.gateway}/${choice.server}`);
   if (assignment.identity !== 'per_user' || assignment.storage !== 'registry') throw new InvalidRequestError(`${choice.gateway}/${choice.server} does not take a personal identity from the registry`);
-  const all = await deps.identities.records.list();
+  const all = await deps.identities.visibleTo(subject);
   const allowed = selectable(all, subject, assignment.upstream.id).some((i) => i.id === choice.identity);
   if (!allowed) throw new ForbiddenError('that identity is not yours, not global, or not for this server');
   await deps.selections.set(subject, choice.gateway, choice.server, choice.identity);

@@ -33,7 +33,7 @@ export interface ConnectionLogOptions {
 }
 
 export class ConnectionLog {
-  readonly records: Collection<typeof connectionSchema>;
+  readonly records: Collection<typeof connectionSchema, 'connections'>;
   /** What this process saw last, per connection key. */
   private readonly latest = new Map<string, ConnectionRecord>();
   /** last_seen as last written to the store. */
@@ -54,7 +54,7 @@ export class ConnectionLog {
   }
 
   async load(): Promise<void> {
-    for (const [key, record] of await this.records.listWithIds()) this.stored.set(key, record.last_seen);
+    for (const [key, record] of await this.records.all()) this.stored.set(key, record.last_seen);
   }
 
   /** An audit entry went by (called on the request path: memory only). */
@@ -106,7 +106,7 @@ export class ConnectionLog {
   /** Every connection, with this process's latest last_seen. */
   async list(): Promise<[string, ConnectionRecord][]> {
     await this.flush();
-    return (await this.records.listWithIds()).map(([key, record]) => {
+    return (await this.records.all()).map(([key, record]) => {
       const seen = this.latest.get(key);
       return [key, seen && seen.last_seen > record.last_seen ? { ...record, last_seen: seen.last_seen } : record];
     });

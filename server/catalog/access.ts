@@ -32,7 +32,7 @@ export interface BreakGlassDeps {
   accounts: Accounts;
   /** Builtin users come from the configuration; they have a store record only once signed in or switched. */
   builtinUsernames: readonly string[];
-  switches: Collection<typeof switchSchema>;
+  switches: Collection<typeof switchSchema, 'switches'>;
 }
 
 /**
@@ -59,9 +59,9 @@ export class BreakGlass implements AccessChecks {
   }
 
   async load(): Promise<void> {
-    const subs = new Set([...this.deps.builtinUsernames, ...(await this.deps.accounts.records.listWithIds()).map(([id]) => id)]);
+    const subs = new Set([...this.deps.builtinUsernames, ...(await this.deps.accounts.records.all()).map(([id]) => id)]);
     for (const sub of subs) await this.refreshUser(sub);
-    for (const [id, s] of await this.deps.switches.listWithIds()) {
+    for (const [id, s] of await this.deps.switches.all()) {
       if (id.startsWith('connection:') && s.disabled) this.disabledConnections.add(id.slice('connection:'.length));
       if (id.startsWith('client:') && s.disabled) this.disabledClients.add(id.slice('client:'.length));
     }

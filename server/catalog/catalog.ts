@@ -110,9 +110,9 @@ export class Catalog {
 export class CatalogHolder {
   private snapshot: Catalog = new Catalog(new Map(), new Map());
   private readonly agents = new Map<string, HttpAgent>();
-  readonly upstreamRecords: Collection<typeof storedUpstream>;
-  readonly gatewayRecords: Collection<typeof storedGateway>;
-  readonly switches: Collection<typeof switchSchema>;
+  readonly upstreamRecords: Collection<typeof storedUpstream, 'upstreams'>;
+  readonly gatewayRecords: Collection<typeof storedGateway, 'gateways'>;
+  readonly switches: Collection<typeof switchSchema, 'switches'>;
   private reloading: Promise<void> = Promise.resolve();
 
   constructor(
@@ -154,10 +154,10 @@ export class CatalogHolder {
   }
 
   private async build(): Promise<void> {
-    const switches = new Map((await this.switches.listWithIds()).map(([id, s]) => [id, s.disabled]));
+    const switches = new Map((await this.switches.all()).map(([id, s]) => [id, s.disabled]));
     const upstreamInputs: [UpstreamInput, 'config' | 'api'][] = [
       ...this.config.upstreams.map((u) => [u, 'config'] as [UpstreamInput, 'config']),
-      ...(await this.upstreamRecords.list()).filter((u) => !this.config.upstreams.some((c) => c.id === u.id)).map((u) => [u, 'api'] as [UpstreamInput, 'api']),
+      ...(await this.upstreamRecords.all()).map(([, u]) => u).filter((u) => !this.config.upstreams.some((c) => c.id === u.id)).map((u) => [u, 'api'] as [UpstreamInput, 'api']),
     ];
     const upstreams = new Map<string, Upstream>();
     for (const [up, source] of upstreamInputs) {
@@ -178,7 +178,7 @@ export class CatalogHolder {
     }
     const gatewayInputs: [GatewayInput, 'config' | 'api'][] = [
       ...this.config.gateways.map((g) => [g, 'config'] as [GatewayInput, 'config']),
-      ...(await this.gatewayRecords.list()).filter((g) => !this.config.gateways.some((c) => c.id === g.id)).map((g) => [g, 'api'] as [GatewayInput, 'api']),
+      ...(await this.gatewayRecords.all()).map(([, g]) => g).filter((g) => !this.config.gateways.some((c) => c.id === g.id)).map((g) => [g, 'api'] as [GatewayInput, 'api']),
     ];
     const gateways = new Map<string, Gateway>();
     for (const [gw, source] of gatewayInputs) {

@@ -39,6 +39,11 @@ export const configSchema = z
     unique(config.gateways, 'gateways');
 
     for (const issue of checkReferences(config.upstreams, config.identities, config.gateways)) ctx.addIssue({ code: 'custom', ...issue });
+
+    // Every instance on one database must open what the others sealed: a key generated into one data dir would be that instance's alone.
+    if (config.storage.type === 'postgres' && !config.vault.key_env) {
+      ctx.addIssue({ code: 'custom', path: ['vault', 'key_env'], message: 'required with storage.type: postgres: every instance must open the credentials the others sealed, so the vault key comes from the environment (base64 of 32 random bytes), never a key file generated into one data dir' });
+    }
   });
 
 export type Config = z.infer<typeof configSchema>;

@@ -113,7 +113,7 @@ export function connectRouter(deps: ConnectDeps): Router {
     const who = await person(req);
     if (!who) return signIn(req, res);
     const catalog = deps.catalog.current;
-    const all = await deps.identities.records.list();
+    const all = await deps.identities.visibleTo(who.subject);
     const servers = [];
     for (const gateway of catalog.gateways.values()) {
       if (!mayUse(gateway, who)) continue;
@@ -145,7 +145,7 @@ export function connectRouter(deps: ConnectDeps): Router {
   }
 
   async function show(req: Request, res: Response, t: NonNullable<Awaited<ReturnType<typeof target>>>, message: { notice?: string; error?: string; status?: number } = {}) {
-    const all = await deps.identities.records.list();
+    const all = await deps.identities.visibleTo(t.who.subject);
     const state = await stateOf(deps, t.a, t.gatewayName, t.gatewayDisabled, t.who.subject, all);
     const action = (step: string) => `${basePath}/connect/${t.a.gateway}/${t.a.name}/${step}`;
     res.set('Cache-Control', 'no-store');
@@ -173,7 +173,7 @@ export function connectRouter(deps: ConnectDeps): Router {
     let secret: Secret;
     if (kind === 'fields' && credential.type === 'fields') {
       // Empty secret fields keep what the current own identity holds.
-      const current = (await deps.identities.records.list()).find((i) => i.owner === t.who.subject && i.upstream === t.a.upstream.id && i.kind === 'fields');
+      const current = (await deps.identities.ownFor(t.who.subject, t.a.upstream.id)).find((i) => i.kind === 'fields');
       const kept = current ? deps.identities.reveal(current) : undefined;
       const values: Record<string, string> = {};
       for (const f of credential.fields) {
@@ -205,7 +205,7 @@ export function connectRouter(deps: ConnectDeps): Router {
     if (!t) return;
     if (!checkCsrf(req)) return sendErrorPage(res, 403, 'This form cannot be used', 'The form is out of date or was not sent by this page. Open the connect page again.');
     const chosen = String((req.body as { identity?: unknown }).identity ?? '');
-    const allowed = selectable(await deps.identities.records.list(), t.who.subject, t.a.upstream.id).some((i) => i.id === chosen && !i.disabled);
+    const allowed = selectable(await deps.identities.visibleTo(t.who.subject), t.who.subject, t.a.upstream.id).some((i) => i.id === chosen && !i.disabled);
     if (!allowed) return show(req, res, t, { error: 'That identity cannot be chosen here.', status: 403 });
     await deps.selections.set(t.who.subject, t.a.gateway, t.a.name, chosen);
     back(res, t.a, 'selected');
@@ -215,7 +215,7 @@ export function connectRouter(deps: ConnectDeps): Router {
     const t = await target(req, res);
     if (!t) return;
     if (!checkCsrf(req)) return sendErrorPage(res, 403, 'This form cannot be used', 'The form is out of date or was not sent by this page. Open the connect page again.');
-    const state = await stateOf(deps, t.a, t.gatewayName, t.gatewayDisabled, t.who.subject, await deps.identities.records.list());
+    const state = await stateOf(deps, t.a, t.gatewayName, t.gatewayDisabled, t.who.subject, await deps.identities.visibleTo(t.who.subject));
     if (state.identity?.owner === 'you') await deps.identities.records.destroy(state.identity.id);
     await deps.selections.clear(t.who.subject, t.a.gateway, t.a.name);
     back(res, t.a, 'disconnected');
@@ -258,7 +258,7 @@ export function connectRouter(deps: ConnectDeps): Router {
       deps.log.warn('OAuth at upstream %s failed for %s: %s', upstream.id, who.subject, (err as Error).message);
       return sendErrorPage(res, 502, `${upstream.name} did not connect`, 'Its answer could not be used. Start again from the connect page.');
     }
-    const existing = (await deps.identities.records.list()).find((i) => i.owner === who.subject && i.upstream === upstream.id && i.kind === 'oauth');
+    const existing = (await deps.identities.ownFor(who.subject, upstream.id)).find((i) => i.kind === 'oauth');
     const saved = await deps.identities.put(
       { id: existing?.id, upstream: upstream.id, owner: who.subject, availability: pending.availability, label: existing?.label, secret: oauthSecret(tokens), created_by: who.subject },
       upstream.credential,

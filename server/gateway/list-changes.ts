@@ -45,7 +45,7 @@ interface IdentityShape {
 }
 
 export interface ListChangeDeps {
-  identities: Collection<typeof identitySchema>;
+  identities: Collection<typeof identitySchema, 'identities'>;
   selections: Selections;
   catalog: CatalogHolder;
   /** Tell the callers a change affects. */
@@ -87,7 +87,7 @@ export class ListChanges {
 
   /** What each identity looks like now, so that a later write is told only when it changes whose lists it is in. */
   async load(): Promise<void> {
-    for (const [id, identity] of await this.deps.identities.listWithIds()) this.shapes.set(id, shapeOf(identity));
+    for (const [id, identity] of await this.deps.identities.all()) this.shapes.set(id, shapeOf(identity));
   }
 
   private async identityChanged(id: string): Promise<void> {

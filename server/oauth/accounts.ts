@@ -34,7 +34,7 @@ export const accountSchema = z.object({
 });
 
 export class Accounts {
-  readonly records: Collection<typeof accountSchema>;
+  readonly records: Collection<typeof accountSchema, 'accounts'>;
 
   constructor(
     private readonly builtin: BuiltinUsers,

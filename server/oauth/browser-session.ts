@@ -14,7 +14,7 @@ const sessionSchema = z.object({ sub: z.string(), auth_time: z.number() });
 const sha256 = (value: string) => createHash('sha256').update(value).digest('base64url');
 
 export class BrowserSessions {
-  private readonly records: Collection<typeof sessionSchema>;
+  private readonly records: Collection<typeof sessionSchema, 'browser_sessions'>;
 
   constructor(
     store: Store,
@@ -43,6 +43,6 @@ export class BrowserSessions {
 
   /** Sign a user out of every browser (offboarding). */
   endAllFor(sub: string): Promise<number> {
-    return this.records.destroyWhere((s) => s.sub === sub);
+    return this.records.destroyBy('subject', sub);
   }
 }

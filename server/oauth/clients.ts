@@ -99,8 +99,8 @@ export function hashSecret(secret: string): string {
 const clientSwitchSchema = z.object({ disabled: z.boolean() });
 
 export class ClientRegistry {
-  readonly records: Collection<typeof clientSchema>;
-  private readonly switches: Collection<typeof clientSwitchSchema>;
+  readonly records: Collection<typeof clientSchema, 'clients'>;
+  private readonly switches: Collection<typeof clientSwitchSchema, 'switches'>;
 
   private readonly configured: Map<string, Client>;
 
@@ -149,7 +149,7 @@ export class ClientRegistry {
 
   /** The dynamically registered clients in the store (expired ones are gone). */
   async dynamic(): Promise<z.infer<typeof clientSchema>[]> {
-    return (await this.records.list()).filter((c) => c.source === 'dynamic');
+    return (await this.records.all()).map(([, c]) => c).filter((c) => c.source === 'dynamic');
   }
 
   /**

@@ -48,8 +48,8 @@ export const tokenHash = (token: string): string => createHash('sha256').update(
 export const epoch = (): number => Math.floor(Date.now() / 1000);
 
 export class Grants {
-  readonly codes: Collection<typeof codeSchema>;
-  readonly refreshTokens: Collection<typeof refreshSchema>;
+  readonly codes: Collection<typeof codeSchema, 'authorization_codes'>;
+  readonly refreshTokens: Collection<typeof refreshSchema, 'refresh_tokens'>;
 
   constructor(
     store: Store,
@@ -69,19 +69,19 @@ export class Grants {
    */
   async end(grant: string, reason: RevocationReason): Promise<number> {
     await this.revocations.revoke('grant', grant, reason);
-    return this.refreshTokens.destroyWhere((record) => record.family === grant);
+    return this.refreshTokens.destroyBy('family', grant);
   }
 
   /** End every grant of a user made so far (deactivation); a later sign-in starts afresh. */
   async endUser(sub: string): Promise<number> {
     await this.revocations.revoke('subject', sub, 'user_disabled');
-    return this.refreshTokens.destroyWhere((record) => record.sub === sub);
+    return this.refreshTokens.destroyBy('subject', sub);
   }
 
   /** End every grant of a client made so far (break-glass, deletion). */
   async endClient(clientId: string): Promise<number> {
     await this.revocations.revoke('client', clientId, 'client_disabled');
-    return this.refreshTokens.destroyWhere((record) => record.client_id === clientId);
+    return this.refreshTokens.destroyBy('client', clientId);
   }
 
   /** An access token issued before grants were named (no `gid`): revoked by its jti alone. */

@@ -41,7 +41,7 @@ export interface Revoked {
 const idOf = (kind: RevocationKind, key: string) => `${kind}:${key}`;
 
 export class Revocations {
-  private readonly records: Collection<typeof recordSchema>;
+  private readonly records: Collection<typeof recordSchema, 'revocations'>;
   /** By id: what is revoked, and until when it matters (after that, every token it covers has expired). */
   private readonly live = new Map<string, RevocationRecord & { until: number }>();
   private readonly unsubscribe: () => void;
@@ -63,9 +63,9 @@ export class Revocations {
 
   static async load(store: Store, accessLifetime: number): Promise<Revocations> {
     const revocations = new Revocations(store, accessLifetime + 60);
-    for (const record of await revocations.records.list()) revocations.hold(record);
+    for (const [, record] of await revocations.records.all()) revocations.hold(record);
     // Access tokens revoked by jti before revocations had a kind of their own (kept until they expire).
-    for (const [jti, old] of await new Collection(store, 'revoked_access_tokens', legacySchema).listWithIds()) {
+    for (const [jti, old] of await new Collection(store, 'revoked_access_tokens', legacySchema).all()) {
       revocations.hold({ kind: 'jti', key: jti, revoked_at: old.revoked_at, reason: 'token_revoked' });
     }
     return revocations;

@@ -1,27 +1,14 @@
 import type { z } from 'zod';
+import type { IndexOf, Kind, WholeKind } from './kinds.ts';
 
 // The one small store interface (after node-oidc-provider's adapter):
-// collections of records keyed by id, atomic single-record update,
-// consume-once, and expiry. Only this folder imports a storage library.
+// records of a kind keyed by id; find, upsert, an atomic read-modify-write
+// update, consume-once, destroy; listing and deleting by a named index
+// declared per kind in kinds.ts (never by a JavaScript predicate, which a
+// database cannot run); expiry as a property of each record. Only this
+// folder imports a storage library.
 
-export type Kind =
-  | 'clients'
-  | 'interactions'
-  | 'browser_sessions'
-  | 'consents'
-  | 'accounts'
-  | 'authorization_codes'
-  | 'refresh_tokens'
-  | 'revoked_access_tokens'
-  | 'revocations'
-  | 'identities'
-  | 'selections'
-  | 'upstreams'
-  | 'gateways'
-  | 'switches'
-  | 'connections'
-  | 'upstream_clients'
-  | 'upstream_authorizations';
+export type { IndexOf, Kind, WholeKind } from './kinds.ts';
 
 export interface Store {
   /** The record, or undefined when absent or expired. */
@@ -38,19 +25,22 @@ export interface Store {
   /** Return the record and delete it, once: a second consume gets undefined. */
   consume(kind: Kind, id: string): Promise<unknown>;
   destroy(kind: Kind, id: string): Promise<void>;
-  /** Every live record of a kind. */
-  list(kind: Kind): Promise<unknown[]>;
-  /** Every live record of a kind, with its id. */
-  entries(kind: Kind): Promise<[string, unknown][]>;
-  /** Delete every live record of a kind that matches; returns how many. */
-  destroyWhere(kind: Kind, match: (payload: unknown) => boolean): Promise<number>;
+  /** Every live record of a kind whose index (kinds.ts) holds `value`, with its id. */
+  findBy(kind: Kind, index: string, value: string): Promise<[string, unknown][]>;
+  /** Delete every live record of a kind whose index holds `value`; returns how many. */
+  destroyBy(kind: Kind, index: string, value: string): Promise<number>;
+  /** Every live record of a kind listed whole by design (kinds.ts `whole`), with its id. */
+  all(kind: WholeKind): Promise<[string, unknown][]>;
   /** True when the backing store can be read (for /healthz). */
   healthy(): Promise<boolean>;
   /**
    * Call `listener` with the id of every record of `kind` that changes
-   * (written, consumed, destroyed), before the change's promise resolves:
-   * caches built from the store drop the entry and the next read sees the
-   * change. Returns a function that removes the listener.
+   * (written, consumed, destroyed): for a change made through this store,
+   * before the change's promise resolves, so caches built from the store
+   * drop the entry and the next read sees the change; for a change made by
+   * another instance on a shared database, soon after it commits
+   * (docs/deployment.md gives the bound). Returns a function that removes
+   * the listener.
    */
   onChange(kind: Kind, listener: (id: string) => void): () => void;
   close(): Promise<void>;
@@ -72,10 +62,10 @@ export class RecordError extends Error {
 }
 
 /** A typed view of one kind: records are validated with zod when read back. */
-export class Collection<S extends z.ZodType> {
+export class Collection<S extends z.ZodType, K extends Kind = Kind> {
   constructor(
     private readonly store: Store,
-    readonly kind: Kind,
+    readonly kind: K,
     private readonly schema: S,
   ) {}
 
@@ -84,6 +74,10 @@ export class Collection<S extends z.ZodType> {
     const result = this.schema.safeParse(value);
     if (!result.success) throw new RecordError(`a ${this.kind} record does not match its schema: ${result.error.issues[0]?.message ?? ''}`);
     return result.data;
+  }
+
+  private parseEntries(entries: [string, unknown][]): [string, z.infer<S>][] {
+    return entries.map(([id, v]) => [id, this.parse(v) as z.infer<S>]);
   }
 
   async find(id: string): Promise<z.infer<S> | undefined> {
@@ -101,19 +95,18 @@ export class Collection<S extends z.ZodType> {
   destroy(id: string): Promise<void> {
     return this.store.destroy(this.kind, id);
   }
-  async list(): Promise<z.infer<S>[]> {
-    return (await this.store.list(this.kind)).map((v) => this.parse(v) as z.infer<S>);
+  /** The records whose index holds `value`, with their ids. */
+  async findBy(index: IndexOf<K>, value: string): Promise<[string, z.infer<S>][]> {
+    return this.parseEntries(await this.store.findBy(this.kind, index, value));
   }
-  async listWithIds(): Promise<[string, z.infer<S>][]> {
-    return (await this.store.entries(this.kind)).map(([id, v]) => [id, this.parse(v) as z.infer<S>]);
+  destroyBy(index: IndexOf<K>, value: string): Promise<number> {
+    return this.store.destroyBy(this.kind, index, value);
+  }
+  /** Every record of a kind listed whole by design, with its id. */
+  async all(this: Collection<S, K & WholeKind>): Promise<[string, z.infer<S>][]> {
+    return this.parseEntries(await this.store.all(this.kind));
   }
   onChange(listener: (id: string) => void): () => void {
     return this.store.onChange(this.kind, listener);
-  }
-  destroyWhere(match: (payload: z.infer<S>) => boolean): Promise<number> {
-    return this.store.destroyWhere(this.kind, (payload) => {
-      const parsed = this.schema.safeParse(payload);
-      return parsed.success && match(parsed.data);
-    });
   }
 }

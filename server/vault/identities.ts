@@ -95,7 +95,7 @@ export interface NewIdentity {
 }
 
 export class Identities {
-  readonly records: Collection<typeof identitySchema>;
+  readonly records: Collection<typeof identitySchema, 'identities'>;
 
   constructor(
     store: Store,
@@ -148,10 +148,28 @@ export class Identities {
     }
   }
 
+  /**
+   * The identities a person may see or choose: their own (the `owner`
+   * index) and the organization's global ones (the `availability` index).
+   */
+  async visibleTo(sub: string): Promise<Identity[]> {
+    const own = await this.records.findBy('owner', sub);
+    const global = (await this.records.findBy('availability', 'global')).filter(([, i]) => i.owner !== sub);
+    return [...own, ...global].map(([, i]) => i);
+  }
+
+  /** A person's own identities for one upstream, newest first. */
+  async ownFor(sub: string, upstream: string): Promise<Identity[]> {
+    return (await this.records.findBy('owner', sub))
+      .map(([, i]) => i)
+      .filter((i) => i.upstream === upstream)
+      .sort((a, b) => b.updated_at - a.updated_at);
+  }
+
   /** Re-seal every identity under the vault's active key. Returns how many changed. */
   async resealAll(): Promise<number> {
     let changed = 0;
-    for (const identity of await this.records.list()) {
+    for (const [, identity] of await this.records.all()) {
       if (identity.secret.kid === this.vault.activeKeyId) continue;
       await this.records.update(identity.id, (current) => current && { ...current, secret: this.vault.reseal(current.secret, identityContext(current)) });
       changed++;

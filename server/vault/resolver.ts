@@ -142,7 +142,7 @@ export class CredentialResolver {
     const defaultKey = `${sub}\n${a.upstream.id}`;
     let fallback = this.defaults.get(defaultKey);
     if (fallback === undefined) {
-      const own = (await this.deps.identities.records.list()).filter((i) => i.owner === sub && i.upstream === a.upstream.id && !i.disabled).sort((x, y) => y.updated_at - x.updated_at);
+      const own = (await this.deps.identities.ownFor(sub, a.upstream.id)).filter((i) => !i.disabled);
       fallback = own[0]?.id ?? null;
       this.defaults.set(defaultKey, fallback);
     }

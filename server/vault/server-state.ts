@@ -74,7 +74,7 @@ export interface StateDeps {
 const UNREADABLE = 'the stored credential cannot be read (the registry\'s vault key does not open it): an admin must check the vault key';
 
 export async function serverStates(deps: StateDeps, catalog: Catalog, principal: Principal): Promise<ServerState[]> {
-  const all = await deps.identities.records.list();
+  const all = await deps.identities.visibleTo(principal.subject);
   const states: ServerState[] = [];
   for (const gateway of catalog.gateways.values()) {
     if (!mayUse(gateway, principal)) continue;

@@ -42,7 +42,7 @@ export async function startRegistry(raw: Record<string, unknown>, env: NodeJS.Pr
     let store: Store | undefined;
     try {
       const config = parseConfig(raw, '(test)', env);
-      store = await openStore(config.storage, dataDir);
+      store = await openStore(config.storage, dataDir, env);
       // A configured public_url wins (as in main.ts): tests use it to restart a registry "at the same address".
       const registry = await createRegistry({ config, publicUrl: config.server.public_url ?? url, dataDir, store, log, env });
       server.on('request', registry.handler);

@@ -426,7 +426,7 @@ describe('break-glass on a client', () => {
     assert.equal((await callEcho(`${base}/mcp/team/demo`, tokens.access_token)).reason, 'client_disabled');
     const refreshed = await refresh('doomed', tokens.refresh_token);
     assert.equal(refreshed.status, 401);
-    assert.equal((await f.registry.store.list('refresh_tokens')).filter((r: any) => r.client_id === 'doomed').length, 0);
+    assert.equal((await f.registry.store.findBy('refresh_tokens', 'client', 'doomed')).length, 0);
     // The id can be used again, and the new client starts enabled.
     const again = await admin.post('/admin/clients', { client_id: 'doomed', name: 'Reborn', token_endpoint_auth_method: 'none', redirect_uris: [REDIRECT] });
     assert.equal(again.status, 201);

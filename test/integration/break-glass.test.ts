@@ -157,7 +157,7 @@ describe('connection switch', () => {
 
 describe('switch records', () => {
   test('switch records are kept (who, when, why) after enabling: nothing is deleted', async () => {
-    const switches = new Map(await f.registry.store.entries('switches'));
+    const switches = new Map(await f.registry.store.all('switches'));
     for (const id of ['gateway:team', 'upstream:demo', 'identity:svc']) {
       const s = switches.get(id) as { disabled: boolean; by: string; at: number } | undefined;
       assert.ok(s, id);

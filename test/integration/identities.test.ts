@@ -220,7 +220,7 @@ describe('per-user OAuth at the upstream, through the connect pages', () => {
     assert.equal(linear.seen.at(-1)!.sub, 'alice-at-linear');
 
     // The access token expires: the next call renews it (once) and goes on.
-    const identity = (await r.registry.identities.records.list()).find((i) => i.owner === 'alice' && i.kind === 'oauth')!;
+    const identity = (await r.registry.identities.records.findBy('owner', 'alice')).map(([, i]) => i).find((i) => i.kind === 'oauth')!;
     const secret = r.registry.identities.reveal(identity);
     assert.equal(secret.kind, 'oauth');
     await r.registry.identities.replaceSecret(identity, { ...(secret as Extract<typeof secret, { kind: 'oauth' }>), expires_at: Math.floor(Date.now() / 1000) - 10 });

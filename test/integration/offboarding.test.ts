@@ -41,7 +41,7 @@ async function openConnect(ua: UserAgent): Promise<{ path: string; status: numbe
   return { path: step.url.pathname, status: step.response?.status ?? 0, askedToSignIn };
 }
 
-const browserSessionsOf = async (sub: string) => (await f.registry.store.list('browser_sessions')).filter((s) => (s as { sub: string }).sub === sub).length;
+const browserSessionsOf = async (sub: string) => (await f.registry.store.findBy('browser_sessions', 'subject', sub)).length;
 
 before(async () => {
   f = await startControlFixture((config) => {

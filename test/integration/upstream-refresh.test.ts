@@ -46,7 +46,7 @@ async function connectLinear(): Promise<void> {
 }
 
 async function identity() {
-  const record = (await r.registry.identities.records.list()).find((i) => i.owner === 'alice' && i.kind === 'oauth')!;
+  const record = (await r.registry.identities.records.findBy('owner', 'alice')).map(([, i]) => i).find((i) => i.kind === 'oauth')!;
   const secret = r.registry.identities.reveal(record);
   assert.equal(secret.kind, 'oauth');
   return { record, secret: secret as Extract<typeof secret, { kind: 'oauth' }> };

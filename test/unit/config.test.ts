@@ -140,3 +140,27 @@ gateways:
     assert.equal(config.gateways[0]!.visibility, 'private', 'gateways are private unless said otherwise');
   });
 });
+
+describe('storage', () => {
+  const key = { key_env: 'VAULT_KEY' };
+
+  test('the URL comes only from the environment: a url in the file is refused, naming url_env', () => {
+    assert.throws(
+      () => parseConfig({ storage: { type: 'postgres', url: 'postgres://k:secret@db/k' }, vault: key }, 'keygate.yaml'),
+      (err: unknown) => err instanceof ConfigError && /storage\.url: the database URL carries its password/.test(err.message) && /url_env/.test(err.message) && !err.message.includes('secret'),
+    );
+  });
+
+  test('storage.type postgres without vault.key_env is refused at config load, saying why', () => {
+    assert.throws(
+      () => parseConfig({ storage: { type: 'postgres', url_env: 'DB_URL' } }, 'keygate.yaml'),
+      (err: unknown) => err instanceof ConfigError && /vault\.key_env: required with storage\.type: postgres/.test(err.message),
+    );
+    assert.equal(parseConfig({ storage: { type: 'postgres', url_env: 'DB_URL' }, vault: key }, 'keygate.yaml').storage.url_env, 'DB_URL');
+  });
+
+  test('lowdb takes path, postgres takes url_env: each refuses the other\'s key', () => {
+    assert.deepEqual(problemsOf(() => parseConfig({ storage: { type: 'lowdb', url_env: 'DB_URL' } }, '(test)')), ['storage.url_env: url_env is for storage.type: postgres']);
+    assert.deepEqual(problemsOf(() => parseConfig({ storage: { type: 'postgres', path: 'x.json' }, vault: key }, '(test)')), ['storage.path: path is for storage.type: lowdb']);
+  });
+});

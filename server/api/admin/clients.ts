@@ -157,8 +157,8 @@ export function clientRoutes(deps: AdminDeps): Router {
 
   router.get('/clients', async (req, res) => {
     const { source } = parseInput(z.strictObject({ source: z.enum(['builtin', 'config', 'dynamic', 'admin', 'metadata_document']).optional() }), req.query, 'query');
-    const switches = new Map((await deps.catalog.switches.listWithIds()).filter(([id]) => id.startsWith('client:')).map(([id, s]) => [id.slice('client:'.length), s]));
-    const all: Client[] = [...clients.staticClients(), ...(await clients.records.list()).sort((a, b) => a.client_id_issued_at - b.client_id_issued_at), ...clients.metadataDocumentClients()];
+    const switches = new Map((await deps.catalog.switches.all()).filter(([id]) => id.startsWith('client:')).map(([id, s]) => [id.slice('client:'.length), s]));
+    const all: Client[] = [...clients.staticClients(), ...(await clients.records.all()).map(([, c]) => c).sort((a, b) => a.client_id_issued_at - b.client_id_issued_at), ...clients.metadataDocumentClients()];
     res.set(noStore).json({ clients: all.filter((c) => source === undefined || c.source === source).map((c) => view(c, switches.get(c.client_id))) });
   });
 

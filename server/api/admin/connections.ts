@@ -52,7 +52,7 @@ export function connectionRoutes(deps: AdminDeps): Router {
 
   router.get('/connections', async (req, res) => {
     const { user, gateway } = parseInput(z.strictObject({ user: z.string().optional(), gateway: z.string().optional() }), req.query, 'query');
-    const switches = new Map((await deps.catalog.switches.listWithIds()).filter(([id]) => id.startsWith('connection:')).map(([id, s]) => [id.slice('connection:'.length), s]));
+    const switches = new Map((await deps.catalog.switches.all()).filter(([id]) => id.startsWith('connection:')).map(([id, s]) => [id.slice('connection:'.length), s]));
     const list = (await deps.connections.list()).filter(([, c]) => (user === undefined || c.sub === user) && (gateway === undefined || c.gateway === gateway));
     list.sort(([, a], [, b]) => b.last_seen - a.last_seen);
     res.set(noStore).json({ connections: list.map(([key, c]) => view(key, c, switches.get(key))) });

@@ -42,13 +42,13 @@ export type StoredGateway = GatewayInput & { created_at?: number | undefined; up
 /** Every upstream as written (config first; a stored one with a config id is shadowed, as in the catalog). */
 export async function upstreamInputs(deps: AdminDeps): Promise<{ input: StoredUpstream; source: Source }[]> {
   const config = deps.config.upstreams.map((input) => ({ input: input as StoredUpstream, source: 'config' as const }));
-  const stored = (await deps.catalog.upstreamRecords.list()).filter((u) => !deps.config.upstreams.some((c) => c.id === u.id)).map((input) => ({ input, source: 'api' as const }));
+  const stored = (await deps.catalog.upstreamRecords.all()).map(([, u]) => u).filter((u) => !deps.config.upstreams.some((c) => c.id === u.id)).map((input) => ({ input, source: 'api' as const }));
   return [...config, ...stored];
 }
 
 export async function gatewayInputs(deps: AdminDeps): Promise<{ input: StoredGateway; source: Source }[]> {
   const config = deps.config.gateways.map((input) => ({ input: input as StoredGateway, source: 'config' as const }));
-  const stored = (await deps.catalog.gatewayRecords.list()).filter((g) => !deps.config.gateways.some((c) => c.id === g.id)).map((input) => ({ input, source: 'api' as const }));
+  const stored = (await deps.catalog.gatewayRecords.all()).map(([, g]) => g).filter((g) => !deps.config.gateways.some((c) => c.id === g.id)).map((input) => ({ input, source: 'api' as const }));
   return [...config, ...stored];
 }
 

@@ -110,7 +110,8 @@ export function identityRoutes(deps: AdminDeps): Router {
 
   router.get('/identities', async (req, res) => {
     const { upstream, owner } = parseInput(z.strictObject({ upstream: z.string().optional(), owner: z.string().optional() }), req.query, 'query');
-    const list = (await identities.records.list()).filter((i) => (upstream === undefined || i.upstream === upstream) && (owner === undefined || i.owner === owner));
+    const found = owner !== undefined ? await identities.records.findBy('owner', owner) : upstream !== undefined ? await identities.records.findBy('upstream', upstream) : await identities.records.all();
+    const list = found.map(([, i]) => i).filter((i) => (upstream === undefined || i.upstream === upstream) && (owner === undefined || i.owner === owner));
     list.sort((a, b) => a.created_at - b.created_at || a.id.localeCompare(b.id));
     res.set(noStore).json({ identities: list.map(identityView) });
   });

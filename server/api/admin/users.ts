@@ -50,7 +50,7 @@ export function userRoutes(deps: AdminDeps): Router {
   }
 
   router.get('/users', async (_req, res) => {
-    const subs = [...new Set([...builtin, ...(await accounts.records.listWithIds()).map(([sub]) => sub)])];
+    const subs = [...new Set([...builtin, ...(await accounts.records.all()).map(([sub]) => sub)])];
     const users = [];
     for (const sub of subs) {
       const user = await describe(sub);

@@ -1,0 +1,258 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { assertWhole, indexField, isKind, type Kind, type WholeKind } from '../kinds.ts';
+import type { StoredRecord } from '../memory-store.ts';
+import { StoreError, type Store } from '../store.ts';
+import { fieldExpression, migrate } from './schema.ts';
+
+const now = () => Math.floor(Date.now() / 1000);
+const LIVE = '(expires_at IS NULL OR expires_at > $3)';
+/** Where every instance announces its changes (LISTEN/NOTIFY). */
+export const CHANGES_CHANNEL = 'keygate_changes';
+
+interface Change {
+  /** The instance that made the change (its own listeners heard it already). */
+  o: string;
+  k: string;
+  i: string;
+}
+
+export interface PostgresOptions {
+  url: string;
+  poolSize?: number;
+  sweepIntervalMs?: number;
+  /** Told when the LISTEN connection drops and is opened again (changes made meanwhile by other instances are not heard). */
+  onListenError?: (err: Error) => void;
+}
+
+/**
+ * The store on PostgreSQL, for one or more registry instances on one
+ * database (schema.ts). Each verb is one statement, except update: a
+ * transaction that locks the record (an advisory lock on kind and id, which
+ * also holds for a record not yet written, then SELECT … FOR UPDATE), so
+ * concurrent updates from any instance run one after the other. consume is
+ * DELETE … RETURNING: of two at the same time, one gets the row. Every write
+ * calls this instance's listeners before it resolves and NOTIFYs the others,
+ * which hear it on their LISTEN connection once it commits.
+ */
+export class PostgresStore implements Store {
+  private readonly listeners = new Map<Kind, Set<(id: string) => void>>();
+  private readonly origin = randomUUID();
+  private listenClient: pg.Client | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly options: PostgresOptions,
+  ) {}
+
+  /** Connect, apply missing migrations, start listening for other instances' changes. */
+  static async open(options: PostgresOptions): Promise<PostgresStore> {
+    const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 10 });
+    // An idle connection the server closes must not end the process; the next query opens another.
+    pool.on('error', () => undefined);
+    const store = new PostgresStore(pool, options);
+    try {
+      await migrate(pool);
+      await store.listen();
+    } catch (err) {
+      await store.close();
+      throw new StoreError('ERR_STORE_UNREADABLE', `cannot open the PostgreSQL store: ${describeFailure(err, options.url)}`);
+    }
+    store.sweeper = setInterval(() => void store.sweep().catch(() => undefined), options.sweepIntervalMs ?? 60_000);
+    store.sweeper.unref();
+    return store;
+  }
+
+  private async listen(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.options.url });
+    client.on('notification', (msg) => {
+      if (msg.channel !== CHANGES_CHANNEL || !msg.payload) return;
+      let change: Change;
+      try {
+        change = JSON.parse(msg.payload) as Change;
+      } catch {
+        return;
+      }
+      if (change.o !== this.origin && isKind(change.k)) this.changed(change.k, change.i);
+    });
+    client.on('error', (err) => {
+      if (this.closed) return;
+      this.options.onListenError?.(err);
+      this.listenClient = undefined;
+      void client.end().catch(() => undefined);
+      setTimeout(() => void this.listen().catch((e: Error) => this.options.onListenError?.(e)), 1000).unref();
+    });
+    await client.connect();
+    await client.query(`LISTEN ${CHANGES_CHANNEL}`);
+    this.listenClient = client;
+  }
+
+  onChange(kind: Kind, listener: (id: string) => void): () => void {
+    let set = this.listeners.get(kind);
+    if (!set) this.listeners.set(kind, (set = new Set()));
+    set.add(listener);
+    return () => set.delete(listener);
+  }
+
+  private changed(kind: Kind, id: string): void {
+    for (const listener of this.listeners.get(kind) ?? []) listener(id);
+  }
+
+  private note(kind: Kind, id: string): string {
+    return JSON.stringify({ o: this.origin, k: kind, i: id } satisfies Change);
+  }
+
+  async find(kind: Kind, id: string): Promise<unknown> {
+    const { rows } = await this.pool.query(`SELECT payload FROM keygate_records WHERE kind = $1 AND id = $2 AND ${LIVE}`, [kind, id, now()]);
+    return rows[0]?.payload;
+  }
+
+  async upsert(kind: Kind, id: string, payload: unknown, expiresAt?: number): Promise<void> {
+    await this.pool.query(
+      `WITH w AS (
+         INSERT INTO keygate_records (kind, id, payload, expires_at) VALUES ($1, $2, $3::jsonb, $4)
+         ON CONFLICT (kind, id) DO UPDATE SET payload = excluded.payload, expires_at = excluded.expires_at
+         RETURNING id)
+       SELECT pg_notify('${CHANGES_CHANNEL}', $5) FROM w`,
+      [kind, id, JSON.stringify(payload), expiresAt ?? null, this.note(kind, id)],
+    );
+    this.changed(kind, id);
+  }
+
+  async update(kind: Kind, id: string, fn: (current: unknown) => unknown, expiresAt?: number | null): Promise<unknown> {
+    const client = await this.pool.connect();
+    let next: unknown;
+    try {
+      await client.query('BEGIN');
+      // The advisory lock holds a record that does not exist yet; FOR UPDATE keeps writers that do not take it (upsert, destroy) out.
+      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`${kind}\n${id}`]);
+      const { rows } = await client.query<{ payload: unknown; expires_at: string | null }>('SELECT payload, expires_at FROM keygate_records WHERE kind = $1 AND id = $2 FOR UPDATE', [kind, id]);
+      const row = rows[0];
+      const current = row && (row.expires_at === null || Number(row.expires_at) > now()) ? row.payload : undefined;
+      next = fn(current);
+      if (next === undefined) {
+        await client.query('DELETE FROM keygate_records WHERE kind = $1 AND id = $2', [kind, id]);
+      } else {
+        const keep = expiresAt === null ? null : (expiresAt ?? (row?.expires_at != null ? Number(row.expires_at) : null));
+        await client.query(
+          `INSERT INTO keygate_records (kind, id, payload, expires_at) VALUES ($1, $2, $3::jsonb, $4)
+           ON CONFLICT (kind, id) DO UPDATE SET payload = excluded.payload, expires_at = excluded.expires_at`,
+          [kind, id, JSON.stringify(next), keep],
+        );
+      }
+      await client.query(`SELECT pg_notify('${CHANGES_CHANNEL}', $1)`, [this.note(kind, id)]);
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+    this.changed(kind, id);
+    return next === undefined ? undefined : structuredClone(next);
+  }
+
+  async consume(kind: Kind, id: string): Promise<unknown> {
+    const { rows } = await this.pool.query(
+      `WITH d AS (DELETE FROM keygate_records WHERE kind = $1 AND id = $2 AND ${LIVE} RETURNING payload)
+       SELECT payload, pg_notify('${CHANGES_CHANNEL}', $4) FROM d`,
+      [kind, id, now(), this.note(kind, id)],
+    );
+    if (rows.length === 0) return undefined;
+    this.changed(kind, id);
+    return rows[0].payload;
+  }
+
+  async destroy(kind: Kind, id: string): Promise<void> {
+    const { rowCount } = await this.pool.query(
+      `WITH d AS (DELETE FROM keygate_records WHERE kind = $1 AND id = $2 RETURNING id)
+       SELECT pg_notify('${CHANGES_CHANNEL}', $3) FROM d`,
+      [kind, id, this.note(kind, id)],
+    );
+    if (rowCount) this.changed(kind, id);
+  }
+
+  async findBy(kind: Kind, index: string, value: string): Promise<[string, unknown][]> {
+    const field = fieldExpression(indexField(kind, index));
+    const { rows } = await this.pool.query<{ id: string; payload: unknown }>(`SELECT id, payload FROM keygate_records WHERE kind = $1 AND ${field} = $2 AND ${LIVE} ORDER BY seq`, [kind, value, now()]);
+    return rows.map((r) => [r.id, r.payload]);
+  }
+
+  async destroyBy(kind: Kind, index: string, value: string): Promise<number> {
+    const field = fieldExpression(indexField(kind, index));
+    const { rows } = await this.pool.query<{ id: string }>(
+      `WITH d AS (DELETE FROM keygate_records WHERE kind = $1 AND ${field} = $2 AND ${LIVE} RETURNING id)
+       SELECT id, pg_notify('${CHANGES_CHANNEL}', json_build_object('o', $4::text, 'k', $1::text, 'i', id)::text) FROM d`,
+      [kind, value, now(), this.origin],
+    );
+    for (const { id } of rows) this.changed(kind, id);
+    return rows.length;
+  }
+
+  async all(kind: WholeKind): Promise<[string, unknown][]> {
+    assertWhole(kind);
+    const { rows } = await this.pool.query<{ id: string; payload: unknown }>(`SELECT id, payload FROM keygate_records WHERE kind = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY seq`, [kind, now()]);
+    return rows.map((r) => [r.id, r.payload]);
+  }
+
+  /** Delete expired records (they are already absent to every verb). */
+  async sweep(): Promise<number> {
+    const { rows } = await this.pool.query<{ kind: string; id: string }>('DELETE FROM keygate_records WHERE expires_at <= $1 RETURNING kind, id', [now()]);
+    for (const { kind, id } of rows) if (isKind(kind)) this.changed(kind, id);
+    return rows.length;
+  }
+
+  /** Write records as they are, expiry included, in one transaction (`keygate-registry migrate --from lowdb`). */
+  async load(records: Iterable<{ kind: string; id: string; record: StoredRecord }>): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      for (const { kind, id, record } of records) {
+        await client.query(
+          `INSERT INTO keygate_records (kind, id, payload, expires_at) VALUES ($1, $2, $3::jsonb, $4)
+           ON CONFLICT (kind, id) DO UPDATE SET payload = excluded.payload, expires_at = excluded.expires_at`,
+          [kind, id, JSON.stringify(record.payload), record.expires_at ?? null],
+        );
+      }
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async healthy(): Promise<boolean> {
+    try {
+      await this.pool.query('SELECT 1');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.sweeper);
+    await this.listenClient?.end().catch(() => undefined);
+    await this.pool.end().catch(() => undefined);
+  }
+}
+
+/** What went wrong, without the connection URL or its password (the cause is not kept: it may hold them). */
+export function describeFailure(err: unknown, url: string): string {
+  const e = err as { code?: string; message?: string };
+  let text = [e.code, e.message].filter(Boolean).join(': ') || 'unknown error';
+  let password = '';
+  try {
+    password = decodeURIComponent(new URL(url).password);
+  } catch {
+    // not a URL: hidden whole below
+  }
+  for (const secret of [url, password]) if (secret) text = text.split(secret).join('[redacted]');
+  return text;
+}

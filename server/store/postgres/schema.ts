@@ -1,0 +1,75 @@
+import type pg from 'pg';
+import { INDEXED_FIELDS } from '../kinds.ts';
+
+// The PostgreSQL schema: one table of records, whatever their kind:
+//
+//   keygate_records (kind, id) primary key, payload jsonb, expires_at bigint
+//   (epoch seconds, NULL: never), seq (insertion order, for listings)
+//
+// plus one expression index per field that kinds.ts indexes, on
+// (kind, payload->>'field'). One table keeps the store's contract in one
+// place (every kind is find/upsert/update/consume by id, listed by a named
+// index); a kind that outgrows it can get its own table behind the same
+// interface later. Migrations are numbered and recorded in
+// keygate_schema_migrations; they run at start and by `keygate-registry
+// migrate`, in one transaction under an advisory lock, so instances starting
+// together apply each migration once.
+
+export const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: 'records',
+    sql: `
+      CREATE TABLE keygate_records (
+        kind text NOT NULL,
+        id text NOT NULL,
+        payload jsonb NOT NULL,
+        expires_at bigint,
+        seq bigserial NOT NULL,
+        PRIMARY KEY (kind, id)
+      );
+      CREATE INDEX keygate_records_expiry ON keygate_records (expires_at) WHERE expires_at IS NOT NULL;
+    `,
+  },
+];
+
+/** The SQL expression an index reads; the field is a declared name (kinds.ts), checked here before it meets SQL. */
+export function fieldExpression(field: string): string {
+  if (!/^[a-z_]+$/.test(field)) throw new Error(`an indexed field must be a lowercase name, got "${field}"`);
+  return `(payload->>'${field}')`;
+}
+
+const MIGRATION_LOCK = 0x6b657967; // "keyg": one advisory lock key for schema changes
+
+/** Apply what is missing; returns the names of what was applied (migrations and new indexes). */
+export async function migrate(pool: pg.Pool): Promise<string[]> {
+  const client = await pool.connect();
+  const applied: string[] = [];
+  try {
+    await client.query('BEGIN');
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    await client.query('CREATE TABLE IF NOT EXISTS keygate_schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())');
+    const done = new Set((await client.query<{ version: number }>('SELECT version FROM keygate_schema_migrations')).rows.map((r) => r.version));
+    for (const m of MIGRATIONS) {
+      if (done.has(m.version)) continue;
+      await client.query(m.sql);
+      await client.query('INSERT INTO keygate_schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+      applied.push(`${m.version} ${m.name}`);
+    }
+    // The indexes kinds.ts declares: one per field, created when a new one appears.
+    const existing = new Set((await client.query<{ indexname: string }>("SELECT indexname FROM pg_indexes WHERE tablename = 'keygate_records'")).rows.map((r) => r.indexname));
+    for (const field of INDEXED_FIELDS) {
+      const name = `keygate_records_by_${field}`;
+      if (existing.has(name)) continue;
+      await client.query(`CREATE INDEX ${name} ON keygate_records (kind, ${fieldExpression(field)})`);
+      applied.push(`index ${name}`);
+    }
+    await client.query('COMMIT');
+    return applied;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
