@@ -10,6 +10,10 @@ const LIVE = '(expires_at IS NULL OR expires_at > $3)';
 /** Where every instance announces its changes (LISTEN/NOTIFY). */
 export const CHANGES_CHANNEL = 'keygate_changes';
 
+/** Create or replace one record, its expiry as given. */
+const UPSERT = `INSERT INTO keygate_records (kind, id, payload, expires_at) VALUES ($1, $2, $3::jsonb, $4)
+  ON CONFLICT (kind, id) DO UPDATE SET payload = excluded.payload, expires_at = excluded.expires_at`;
+
 interface Change {
   /** The instance that made the change (its own listeners heard it already). */
   o: string;
@@ -122,36 +126,40 @@ export class PostgresStore implements Store {
   }
 
   async update(kind: Kind, id: string, fn: (current: unknown) => unknown, expiresAt?: number | null): Promise<unknown> {
-    const client = await this.pool.connect();
-    let next: unknown;
-    try {
-      await client.query('BEGIN');
+    const next = await this.transaction(async (client) => {
       // The advisory lock holds a record that does not exist yet; FOR UPDATE keeps writers that do not take it (upsert, destroy) out.
       await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`${kind}\n${id}`]);
       const { rows } = await client.query<{ payload: unknown; expires_at: string | null }>('SELECT payload, expires_at FROM keygate_records WHERE kind = $1 AND id = $2 FOR UPDATE', [kind, id]);
       const row = rows[0];
       const current = row && (row.expires_at === null || Number(row.expires_at) > now()) ? row.payload : undefined;
-      next = fn(current);
+      const next = fn(current);
       if (next === undefined) {
         await client.query('DELETE FROM keygate_records WHERE kind = $1 AND id = $2', [kind, id]);
       } else {
         const keep = expiresAt === null ? null : (expiresAt ?? (row?.expires_at != null ? Number(row.expires_at) : null));
-        await client.query(
-          `INSERT INTO keygate_records (kind, id, payload, expires_at) VALUES ($1, $2, $3::jsonb, $4)
-           ON CONFLICT (kind, id) DO UPDATE SET payload = excluded.payload, expires_at = excluded.expires_at`,
-          [kind, id, JSON.stringify(next), keep],
-        );
+        await client.query(UPSERT, [kind, id, JSON.stringify(next), keep]);
       }
       await client.query(`SELECT pg_notify('${CHANGES_CHANNEL}', $1)`, [this.note(kind, id)]);
+      return next;
+    });
+    this.changed(kind, id);
+    return next === undefined ? undefined : structuredClone(next);
+  }
+
+  /** `work` in one transaction on one pooled connection: committed when it resolves, rolled back when it throws. */
+  private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
       await client.query('COMMIT');
+      return result;
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {
       client.release();
     }
-    this.changed(kind, id);
-    return next === undefined ? undefined : structuredClone(next);
   }
 
   async consume(kind: Kind, id: string): Promise<unknown> {
@@ -206,23 +214,9 @@ export class PostgresStore implements Store {
 
   /** Write records as they are, expiry included, in one transaction (`keygate-registry migrate --from lowdb`). */
   async load(records: Iterable<{ kind: string; id: string; record: StoredRecord }>): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      for (const { kind, id, record } of records) {
-        await client.query(
-          `INSERT INTO keygate_records (kind, id, payload, expires_at) VALUES ($1, $2, $3::jsonb, $4)
-           ON CONFLICT (kind, id) DO UPDATE SET payload = excluded.payload, expires_at = excluded.expires_at`,
-          [kind, id, JSON.stringify(record.payload), record.expires_at ?? null],
-        );
-      }
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    await this.transaction(async (client) => {
+      for (const { kind, id, record } of records) await client.query(UPSERT, [kind, id, JSON.stringify(record.payload), record.expires_at ?? null]);
+    });
   }
 
   async healthy(): Promise<boolean> {
