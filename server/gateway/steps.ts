@@ -20,7 +20,9 @@ import { isStalePlaceholder, type ToolCache } from './unconnected.ts';
 //   origin → route → authenticate → gateway → membership → breakGlass
 //     → assignment → read → scope → policy → credential → forward
 //
-// Each step is a function named after it. A step that refuses throws a
+// Each step is a function named after it, here (forward: forward.ts; the
+// 2025 session and the stand-in between credential and forward are the raw
+// endpoint's own, in mcp-endpoint.ts). A step that refuses throws a
 // GatewayError (server/catalog/failure.ts) carrying the step, the reason, the
 // HTTP status and the JSON-RPC code; the endpoint turns it into the response
 // in one place (mcp-endpoint.ts, with jsonrpc.ts sendFailure). The raw
@@ -28,29 +30,6 @@ import { isStalePlaceholder, type ToolCache } from './unconnected.ts';
 // merged endpoint (/mcp/{gateway}) runs the same per-call steps (assignment,
 // scope, policy, credential) for the server a call is routed to
 // (merged-endpoint.ts), so a refusal reads the same on both.
-
-/** One MCP request on its way through the steps: what each step found out. */
-export interface McpRequest {
-  req: IncomingMessage;
-  res: ServerResponse;
-  /** The audit record, filled in as the request goes. */
-  record: RequestRecord;
-  /** /mcp/{gateway} or /mcp/{gateway}/{server}. */
-  path: string;
-  gatewayId: string;
-  /** The {server} segment; undefined on /mcp/{gateway}. */
-  server: string | undefined;
-  /** The RFC 8707 resource this endpoint is, and its RFC 9728 metadata URL. */
-  endpoint: string;
-  resourceMetadata: string;
-  principal: Principal | undefined;
-  gateway: Gateway;
-  assignment: Assignment;
-  /** The calls of the body (or of its 2026-07-28 headers), and the body when it was read. */
-  facts: RequestFacts;
-  /** Mirrored headers (Mcp-Method, Mcp-Name) go upstream only when they were checked against the body, or nothing was judged. */
-  mirroredHeaders: boolean;
-}
 
 /** Streamable HTTP: an unknown session (or another caller's) is 404, and the client starts a new one. */
 export const UNKNOWN_SESSION: GatewayFailure = { status: 404, code: CODES.notFound, step: 'gateway', reason: 'unknown_session', message: 'session not found' };
