@@ -18,6 +18,12 @@ import { signIn } from '../test/helpers/oauth.ts';
 import { heapUsed, startProcess as start } from './process.ts';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
+const HEAP_CALLS = Number(process.env.BENCH_HEAP_CALLS ?? 100_000);
+// The heap is read after 10,000 calls and again after HEAP_CALLS: the second must come after the first.
+if (!(HEAP_CALLS > 10_000)) {
+  console.error(`BENCH_HEAP_CALLS must be a number above 10,000 (the heap is compared after 10,000 calls and after BENCH_HEAP_CALLS), not ${process.env.BENCH_HEAP_CALLS}`);
+  process.exit(2);
+}
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
 
 /** utime + stime of a process, in microseconds. */
@@ -172,7 +178,6 @@ async function load(url: string, headers: Record<string, string>, body: string, 
 
 const rows: [string, Figures][] = [];
 const heap: { after10k?: number; after100k?: number } = {};
-const HEAP_CALLS = Number(process.env.BENCH_HEAP_CALLS ?? 100_000);
 try {
   const direct = `Bearer ${apiKey}`;
   const viaGateway = `Bearer ${token}`;
