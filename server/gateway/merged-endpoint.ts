@@ -16,7 +16,7 @@ import { type MergedDeps, MergedHandlers, type RequestContext } from './merged-s
 import { SessionEventStore } from './event-store.ts';
 import { fastPathCandidate, tryFastPath } from './merged-fast-path.ts';
 import { answerAsk, fastPathState, sessionFastPathCandidate, trySessionFastPath } from './merged-session-fast-path.ts';
-import { callsIn } from './raw-policy.ts';
+import { callsIn, type RequestFacts } from './raw-policy.ts';
 import type { RequestRecord } from './request-record.ts';
 
 // /mcp/{gateway}, the HTTP side: both protocol eras toward the client, on one
@@ -67,7 +67,8 @@ export class MergedEndpoint {
     // The body is read and parsed once, here; everything after works on the parsed value.
     let parsed: unknown;
     if (req.method === 'POST') {
-      parsed = (await step.read(req)).value;
+      const read = await step.read(req);
+      parsed = read.value;
       // What the audit names when no handler does (initialize, notifications): the message's own method.
       const message = parsed as { method?: unknown; params?: { name?: unknown; uri?: unknown } } | undefined;
       if (typeof message?.method === 'string') {
@@ -78,7 +79,7 @@ export class MergedEndpoint {
       // A 2025 session's calls ride their own upstream connections: the per-call steps judge on those.
       const found = this.sessions.get(String(req.headers['mcp-session-id']));
       const session = found?.caller === caller ? found : undefined;
-      await this.judge({ ...rc, session }, request, parsed);
+      await this.judge({ ...rc, session }, request, parsed, read.facts.calls);
       if (fastPathCandidate(req) && (await tryFastPath(req, res, parsed, rc, this.handlers, { name: request.gateway.name, version: this.version }))) return;
       if (session) {
         if (answerAsk(res, parsed, session)) return;
@@ -99,8 +100,7 @@ export class MergedEndpoint {
    * the gateway cannot route by name, are judged by the handlers as they go
    * (a refused server is left out of a list).
    */
-  private async judge(rc: RequestContext, request: MergedRequest, parsed: unknown): Promise<void> {
-    const calls = callsIn(parsed);
+  private async judge(rc: RequestContext, request: MergedRequest, parsed: unknown, calls: RequestFacts['calls']): Promise<void> {
     const single = !Array.isArray(parsed) && calls.length === 1 && calls[0]!.id !== null ? calls[0]! : undefined;
     const target = single && this.handlers.target(request.gateway.id, single.method, single.name);
     if (target) step.upstreamEnabled(target.a, single.id);

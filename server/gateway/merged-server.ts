@@ -141,7 +141,7 @@ export class MergedHandlers {
   /** Steps 3-4 for one assignment: the upstream, the identity and its headers, and the pooled connection. */
   async reach(rc: RequestContext, a: Assignment): Promise<Reach> {
     if (a.upstream.disabled) {
-      return { ok: false, a, unconnected: undefined, failure: { status: 403, code: CODES.forbidden, step: 'assignment', reason: 'upstream_disabled', message: `upstream "${a.upstream.id}" is disabled by an admin` } };
+      return { ok: false, a, unconnected: undefined, failure: step.upstreamDisabled(a) };
     }
     const resolved = await this.deps.resolver.resolve(rc.principal, a, readClientCredentials(rc.headers, a.name));
     if (!resolved.ok) return { ok: false, a, failure: resolved.failure, unconnected: asUnconnected(resolved.failure, resolved.connectUrl) };
@@ -371,7 +371,7 @@ export class MergedHandlers {
     if (!reach.ok) {
       if (reach.unconnected) return this.unconnected(reach.unconnected, rc, view, a, method, state);
       rc.record.outcome = reach.failure.reason;
-      throw failureError(reach.failure, reach.failure.status === 401 ? {} : {});
+      throw failureError(reach.failure);
     }
     rc.record.identity = reach.identity;
     try {

@@ -164,7 +164,12 @@ export function assignment(gateway: Gateway, server: string): Assignment {
 }
 
 export function upstreamEnabled(a: Assignment, id?: string | number | null): void {
-  if (a.upstream.disabled) refuse({ status: 403, code: CODES.forbidden, step: 'assignment', reason: 'upstream_disabled', message: `upstream "${a.upstream.id}" is disabled by an admin` }, id);
+  if (a.upstream.disabled) refuse(upstreamDisabled(a), id);
+}
+
+/** An upstream an admin switched off (break-glass): nothing reaches it, from any gateway. */
+export function upstreamDisabled(a: Assignment): GatewayFailure {
+  return { status: 403, code: CODES.forbidden, step: 'assignment', reason: 'upstream_disabled', message: `upstream "${a.upstream.id}" is disabled by an admin` };
 }
 
 /**
