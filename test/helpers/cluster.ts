@@ -1,0 +1,122 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, request, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnRegistry, type Spawned } from './spawn.ts';
+
+// Several registry processes (the real `keygate-registry` bin, as an admin
+// runs it) on one database, behind a small reverse proxy on loopback: the team
+// deployment of docs/deployment.md, as the tests start it.
+//
+// Every instance is told the proxy's URL as `server.public_url`, so a token
+// issued through one is for the resource every instance serves. A request
+// through the proxy goes to the instance named by its `x-test-instance`
+// header (0, 1, ...; the header is not forwarded), or round-robin without
+// one. The proxy sets X-Forwarded-For, -Proto and -Host as a production proxy
+// does. Each instance has its own data dir: nothing is shared but the database.
+
+export interface ClusterInstance {
+  /** The instance's own address (bypassing the proxy). */
+  url: string;
+  process: Spawned;
+}
+
+export interface Cluster {
+  /** The proxy's URL: the public URL of every instance. */
+  url: string;
+  instances: ClusterInstance[];
+  /** Headers that make the proxy send a request to instance i. */
+  to(i: number): Record<string, string>;
+  /** Stop instance i (SIGTERM) and wait for it to exit. */
+  stopInstance(i: number): Promise<void>;
+  /** Start instance i again with the same config and data dir. */
+  startInstance(i: number): Promise<void>;
+  /** The logs of every instance so far (for assertions that a secret never appears). */
+  logs(): string;
+  close(): Promise<void>;
+}
+
+export interface ClusterOptions {
+  instances?: number;
+  /** Extra arguments for every instance's command line. */
+  args?: string[];
+}
+
+/** Start `instances` (default 2) registries with this config (its `server.public_url` is set to the proxy's URL) and env. */
+export async function startCluster(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, options: ClusterOptions = {}): Promise<Cluster> {
+  const count = options.instances ?? 2;
+  const dir = mkdtempSync(join(tmpdir(), 'keygate-cluster-'));
+  const targets: (URL | undefined)[] = [];
+  let next = 0;
+
+  const proxy: Server = createServer((req, res) => {
+    const named = req.headers['x-test-instance'];
+    const index = typeof named === 'string' ? Number(named) : next++ % count;
+    const target = targets[index];
+    if (!target) {
+      res.writeHead(502, { 'content-type': 'text/plain' }).end(`instance ${index} is down`);
+      return;
+    }
+    const headers = { ...req.headers };
+    delete headers['x-test-instance'];
+    headers['x-forwarded-for'] = req.socket.remoteAddress ?? '127.0.0.1';
+    headers['x-forwarded-proto'] = 'http';
+    headers['x-forwarded-host'] = req.headers.host ?? '';
+    const upstream = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers }, (answer: IncomingMessage) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    upstream.on('error', () => {
+      if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' }).end(`instance ${index} is unreachable`);
+      else res.destroy();
+    });
+    res.on('close', () => upstream.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+
+  const server = { ...((raw.server as Record<string, unknown> | undefined) ?? {}), public_url: url };
+  const configFile = join(dir, 'keygate.yaml');
+  writeFileSync(configFile, JSON.stringify({ ...raw, server })); // JSON is YAML
+
+  const instances: ClusterInstance[] = [];
+  const past: string[] = [];
+  async function start(i: number): Promise<void> {
+    const spawned = spawnRegistry(['--config', configFile, '--port', '0', '--data-dir', join(dir, `instance-${i}`), ...(options.args ?? [])], env);
+    const address = await spawned.url;
+    if (!address) throw new Error(`instance ${i} did not start:\n${spawned.stderr()}\n${spawned.stdout()}`);
+    instances[i] = { url: address, process: spawned };
+    targets[i] = new URL(address);
+  }
+
+  const cluster: Cluster = {
+    url,
+    instances,
+    to: (i) => ({ 'x-test-instance': String(i) }),
+    async stopInstance(i) {
+      const instance = instances[i];
+      targets[i] = undefined;
+      if (!instance) return;
+      await instance.process.stop();
+      past.push(instance.process.stdout(), instance.process.stderr());
+    },
+    startInstance: start,
+    logs: () => [...past, ...instances.flatMap((x) => (x ? [x.process.stdout(), x.process.stderr()] : []))].join('\n'),
+    async close() {
+      await Promise.all(instances.map((_, i) => cluster.stopInstance(i)));
+      proxy.closeAllConnections();
+      await new Promise<void>((resolve) => proxy.close(() => resolve()));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  try {
+    // One after the other: the first applies the migrations (the others would wait on its lock anyway).
+    for (let i = 0; i < count; i++) await start(i);
+  } catch (err) {
+    await cluster.close();
+    throw err;
+  }
+  return cluster;
+}
