@@ -8,14 +8,11 @@
 // and after 100k calls, and a last line saying which of issue 10's targets
 // hold (against the lean proxy: throughput >= 0.95x, CPU/call <= 1.3x raw and
 // 1.5x merged, p99 at most 2 ms above).
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { importJWK, type JWK, SignJWT } from 'jose';
-import { signIn } from '../test/helpers/oauth.ts';
-import { heapUsed, startProcess as start } from './process.ts';
+import { heapUsed } from './process.ts';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const HEAP_CALLS = Number(process.env.BENCH_HEAP_CALLS ?? 100_000);
@@ -25,89 +22,14 @@ if (!(HEAP_CALLS > 10_000)) {
   process.exit(2);
 }
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
+// Imported here, after the checks above: importing it starts the processes.
+const { accept, apiKey, data, lean, leanUrl, legacyBody, legacySession, mergedLegacyBody, mergedModernBody, modernBody, registry, registryUrl, signedIn, token, upstream, upstreamUrl } = await import('./setup.ts');
 
 /** utime + stime of a process, in microseconds. */
 function cpuMicros(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   const ticks = Number(fields[11]) + Number(fields[12]);
   return (ticks / 100) * 1e6; // USER_HZ is 100 on Linux
-}
-
-const apiKey = randomBytes(24).toString('base64url');
-const data = mkdtempSync(join(tmpdir(), 'keygate-bench-'));
-const upstream = await start(['--import', 'tsx', 'bench/serve-upstream.ts'], { DEMO_API_KEY: apiKey }, /upstream (\S+)\n/);
-const upstreamUrl = upstream.match[1]!;
-const configFile = join(data, 'bench.yaml');
-writeFileSync(
-  configFile,
-  `oauth_server:
-  builtin:
-    users:
-      - username: bench
-        password_env: BENCH_PASSWORD
-        scopes: [mcp:read, mcp:write]
-upstreams:
-  - id: demo
-    url: ${upstreamUrl}
-    credential: { type: bearer }
-identities:
-  - id: svc
-    upstream: demo
-    token_env: DEMO_API_KEY
-gateways:
-  - id: bench
-    visibility: private
-    servers:
-      - upstream: demo
-        identity: shared
-        shared_identity: svc
-      # A second server makes /mcp/bench the merged endpoint (tools named demo__add, second__add).
-      - upstream: demo
-        name: second
-        identity: shared
-        shared_identity: svc
-  # The caller's own identity (saved through the self-service API below): its credential is decrypted on the path.
-  - id: personal
-    visibility: private
-    servers:
-      - upstream: demo
-        identity: per_user
-`,
-);
-const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
-// Through heap-probe.mjs (under --expose-gc): the bench asks the registry for its heap after a full collection.
-const registry = await start(
-  ['--expose-gc', ...profile, 'bench/heap-probe.mjs', 'server/bin/keygate-registry.mjs', '--config', configFile, '--port', '0', '--data-dir', data],
-  { DEMO_API_KEY: apiKey, BENCH_PASSWORD: 'bench-password', KEYGATE_LOG_LEVEL: 'warn' },
-  /listening on (\S+)\n/,
-  { ipc: true },
-);
-const registryUrl = registry.match[1]!;
-const lean = await start(['--import', 'tsx', 'bench/lean-proxy.ts'], { TARGET: upstreamUrl }, /listening on (\S+)\n/);
-const leanUrl = `${lean.match[1]!}/mcp`;
-const signedIn = await signIn(registryUrl, { username: 'bench', password: 'bench-password' });
-const token = signedIn.tokens.access_token;
-const saved = await fetch(`${registryUrl}/api/v1/me/identities`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ upstream: 'demo', token: apiKey }) });
-if (saved.status !== 201) throw new Error(`saving the bench user's identity: ${saved.status} ${await saved.text()}`);
-
-const meta = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {}, 'io.modelcontextprotocol/clientInfo': { name: 'bench', version: '1' } };
-const modernBody = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'add', arguments: { a: 1, b: 2 }, _meta: meta } });
-const legacyBody = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'add', arguments: { a: 1, b: 2 } } });
-const mergedModernBody = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'demo__add', arguments: { a: 1, b: 2 }, _meta: meta } });
-const mergedLegacyBody = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'demo__add', arguments: { a: 1, b: 2 } } });
-const accept = 'application/json, text/event-stream';
-
-async function legacySession(url: string, authorization: string): Promise<string> {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { authorization, accept, 'content-type': 'application/json' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bench', version: '1' } } }),
-  });
-  await res.text();
-  const id = res.headers.get('mcp-session-id');
-  if (!id) throw new Error(`no session from ${url}: ${res.status}`);
-  await fetch(url, { method: 'POST', headers: { authorization, accept, 'content-type': 'application/json', 'mcp-session-id': id, 'mcp-protocol-version': '2025-11-25' }, body: '{"jsonrpc":"2.0","method":"notifications/initialized"}' });
-  return id;
 }
 
 interface Figures {

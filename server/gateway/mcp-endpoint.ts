@@ -97,6 +97,12 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
 
     const { facts, mirroredHeaders } = await step.read(req);
     const id = step.idOf(facts);
+    const single = facts.calls.length === 1 ? facts.calls[0] : undefined;
+    // The audit names the method and tool of the body (a batch: none).
+    if (single) {
+      record.method = single.method;
+      record.name = single.name;
+    }
     if (scopeLimited) step.scope(gateway, principal, facts.calls, challenge.resourceMetadata, id);
     step.policy(assignment, principal, facts.calls, record, tools);
 
@@ -146,7 +152,6 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
       const urlElicitation = init ? (init.capabilities.elicitation as { url?: unknown } | undefined)?.url !== undefined : (standInSession?.urlElicitation ?? false);
       return standIn(req, res, { assignment, unconnected: unconnected!, caller, principal, urlElicitation }, facts.body, init ? deps.sessions.wrap(caller, routeKey, standInSessionId(urlElicitation, init)) : undefined);
     }
-    const single = facts.calls.length === 1 ? facts.calls[0] : undefined;
     if (single?.method === 'tools/call' && single.name !== undefined && isStalePlaceholder(tools, assignment, single.name)) {
       // The placeholder tool, listed before the person connected: the upstream has no such tool; the stand-in says to list again.
       record.outcome = 'already_connected';
@@ -157,8 +162,7 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
     }
     record.identity = resolved.identity?.id;
 
-    // forward. (The body read names the method and tool in the audit.)
-    if (facts.body !== undefined) record.body = [facts.body];
+    // forward.
     // A tools/list answer is read on its way back: filtered by the tool policy, and remembered for callers not connected yet.
     const listing = facts.calls.some((c) => c.method === 'tools/list') && (assignment.tools !== undefined || assignment.policies !== undefined || assignment.identity === 'per_user');
     const rewrite = listing

@@ -17,17 +17,16 @@ export interface RequestRecord {
   server: string | undefined;
   upstream: string | undefined;
   identity: string | undefined;
-  /** The body the raw path read, to name the method; the merged endpoint sets method and name itself. */
-  body: Buffer[] | undefined;
+  /** Set from the body once it is read (both endpoints), else taken from the Mcp-* headers. */
   method?: string | undefined;
   name?: string | undefined;
 }
 
 export function newRecord(): RequestRecord {
-  return { started: performance.now(), outcome: 'ok', principal: undefined, gateway: undefined, server: undefined, upstream: undefined, identity: undefined, body: undefined };
+  return { started: performance.now(), outcome: 'ok', principal: undefined, gateway: undefined, server: undefined, upstream: undefined, identity: undefined };
 }
 
-/** The JSON-RPC method and name of a request: set by the handler, else from the Mcp-* headers, else from the kept body. */
+/** The JSON-RPC method and name of a request: set from its body, else from the Mcp-* headers (a request refused before its body was read). */
 function methodAndName(req: IncomingMessage, record: RequestRecord): { method: string | undefined; name: string | undefined } {
   if (record.method !== undefined) return { method: record.method, name: record.name };
   const method = req.headers['mcp-method'];
@@ -36,14 +35,7 @@ function methodAndName(req: IncomingMessage, record: RequestRecord): { method: s
     const name = req.headers['mcp-name'];
     return { method, name: typeof name === 'string' ? (decodeMcpName(name) ?? name) : undefined };
   }
-  if (!record.body?.length) return { method: undefined, name: undefined };
-  try {
-    const body = JSON.parse(Buffer.concat(record.body).toString('utf8')) as { method?: unknown; params?: { name?: unknown; uri?: unknown } };
-    const name = body.params?.name ?? body.params?.uri;
-    return { method: typeof body.method === 'string' ? body.method : undefined, name: typeof name === 'string' ? name : undefined };
-  } catch {
-    return { method: undefined, name: undefined };
-  }
+  return { method: undefined, name: undefined };
 }
 
 export function auditEntry(req: IncomingMessage, res: ServerResponse, record: RequestRecord): AuditEntry {
