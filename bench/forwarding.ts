@@ -7,7 +7,9 @@
 // identity, a token-cache miss, 50 connections, the registry's heap after 10k
 // and after 100k calls, and a last line saying which of issue 10's targets
 // hold (against the lean proxy: throughput >= 0.95x, CPU/call <= 1.3x raw and
-// 1.5x merged, p99 at most 2 ms above).
+// 1.5x merged, p99 at most 2 ms above). The lean gateway (bench/lean-gateway.ts)
+// is measured beside them: the least any gateway that reads, judges and audits
+// each call costs in Node, so the registry's own share can be told apart.
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -23,7 +25,7 @@ if (!(HEAP_CALLS > 10_000)) {
 }
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
 // Imported here, after the checks above: importing it starts the processes.
-const { accept, apiKey, data, lean, leanUrl, legacyBody, legacySession, mergedLegacyBody, mergedModernBody, modernBody, registry, registryUrl, signedIn, token, upstream, upstreamUrl } = await import('./setup.ts');
+const { accept, apiKey, data, lean, leanGateway, leanGatewayUrl, leanUrl, legacyBody, legacySession, mergedLegacyBody, mergedModernBody, modernBody, registry, registryUrl, signedIn, token, upstream, upstreamUrl } = await import('./setup.ts');
 
 /** utime + stime of a process, in microseconds. */
 function cpuMicros(pid: number): number {
@@ -108,6 +110,7 @@ try {
 
   rows.push(['2026-07-28 direct', await load(upstreamUrl, { ...modern, authorization: direct }, modernBody)]);
   rows.push(['2026-07-28 lean proxy', await load(leanUrl, { ...modern, authorization: direct }, modernBody, lean.child.pid)]);
+  rows.push(['2026-07-28 lean gateway', await load(leanGatewayUrl, { ...modern, authorization: viaGateway }, modernBody, leanGateway.child.pid)]);
   rows.push(['2026-07-28 via gateway', await load(gatewayUrl, { ...modern, authorization: viaGateway }, modernBody, registry.child.pid)]);
   rows.push(['2026-07-28 per-user identity', await load(`${registryUrl}/mcp/personal/demo`, { ...modern, authorization: viaGateway }, modernBody, registry.child.pid)]);
   rows.push(['2026-07-28 lean proxy, 50 conns', await load(leanUrl, { ...modern, authorization: direct }, modernBody, lean.child.pid, undefined, 50)]);
@@ -134,6 +137,7 @@ try {
   const legacy = { accept, 'content-type': 'application/json', 'mcp-protocol-version': '2025-11-25' };
   rows.push(['2025-11-25 direct', await load(upstreamUrl, { ...legacy, authorization: direct, 'mcp-session-id': directSession }, legacyBody)]);
   rows.push(['2025-11-25 lean proxy', await load(leanUrl, { ...legacy, authorization: direct, 'mcp-session-id': directSession }, legacyBody, lean.child.pid)]);
+  rows.push(['2025-11-25 lean gateway', await load(leanGatewayUrl, { ...legacy, authorization: viaGateway, 'mcp-session-id': directSession }, legacyBody, leanGateway.child.pid)]);
   rows.push(['2025-11-25 via gateway', await load(gatewayUrl, { ...legacy, authorization: viaGateway, 'mcp-session-id': gatewaySession }, legacyBody, registry.child.pid)]);
   const mergedSession = await legacySession(mergedUrl, viaGateway);
   rows.push(['2025-11-25 merged /mcp/{gateway}', await load(mergedUrl, { ...legacy, authorization: viaGateway, 'mcp-session-id': mergedSession }, mergedLegacyBody, registry.child.pid)]);
@@ -146,7 +150,7 @@ try {
   heap.after100k = await heapUsed(registry.child);
 } finally {
   // Each process is gone (the registry flushes its audit log on SIGTERM) before its data directory is.
-  await Promise.all([registry, lean, upstream].map(({ child }) => new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : (child.once('exit', resolve), child.kill('SIGTERM'))))));
+  await Promise.all([registry, lean, leanGateway, upstream].map(({ child }) => new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : (child.once('exit', resolve), child.kill('SIGTERM'))))));
   rmSync(data, { recursive: true, force: true });
 }
 
@@ -186,12 +190,12 @@ console.log(
   `revocation check on a cache hit: ${checked.cpuPerCall!.toFixed(0)} µs CPU per call with 1,000 grants revoked, ${plain.cpuPerCall!.toFixed(0)} µs with none ` +
     `(${(checked.cpuPerCall! - plain.cpuPerCall!).toFixed(0)} µs); throughput ${(checked.rps / plain.rps).toFixed(3)}x`,
 );
+const figures = (name: string) => rows.find(([n]) => n === name)![1];
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 const heapRatio = heap.after100k! / heap.after10k!;
 console.log(`heap after ${(10_000).toLocaleString('en')} calls ${mb(heap.after10k!)}, after ${HEAP_CALLS.toLocaleString('en')} ${mb(heap.after100k!)} (${heapRatio.toFixed(3)}x)`);
 
 // Issue 10's targets, each path against the lean proxy of its era (measured in this run).
-const figures = (name: string) => rows.find(([n]) => n === name)![1];
 const verdicts: string[] = [];
 for (const [path, lean, cpuLimit] of [
   ['2026-07-28 via gateway', '2026-07-28 lean proxy', 1.3],
@@ -210,6 +214,17 @@ for (const [path, lean, cpuLimit] of [
   verdicts.push(`${path}: ${rps.toFixed(2)}x throughput, ${cpu.toFixed(2)}x CPU (<= ${cpuLimit}), p99 ${p99 >= 0 ? '+' : ''}${p99} ms: ${missed.length ? `misses ${missed.join(', ')}` : 'holds'}`);
 }
 verdicts.push(`heap after ${HEAP_CALLS.toLocaleString('en')} calls vs 10,000: ${heapRatio.toFixed(2)}x: ${heapRatio <= 1.1 ? 'holds' : 'misses (more than 10 % growth)'}`);
+// The floor (bench/lean-gateway.ts): what reading, parsing, a token-cache hit and an audit record cost per call at least.
+for (const era of ['2026-07-28', '2025-11-25']) {
+  const l = figures(`${era} lean proxy`);
+  const floor = figures(`${era} lean gateway`);
+  const g = figures(`${era} via gateway`);
+  const m = figures(`${era} merged /mcp/{gateway}`);
+  console.log(
+    `${era} lean gateway (the floor of a gateway that judges each call): ${floor.cpuPerCall!.toFixed(0)} µs CPU/call = ${(floor.cpuPerCall! / l.cpuPerCall!).toFixed(2)}x the lean proxy, ` +
+      `${(floor.rps / l.rps).toFixed(2)}x its throughput; the registry's raw path ${(g.cpuPerCall! / floor.cpuPerCall!).toFixed(2)}x the floor's CPU, merged ${(m.cpuPerCall! / floor.cpuPerCall!).toFixed(2)}x`,
+  );
+}
 console.log(`\ntargets (vs the lean proxy: throughput >= 0.95x, CPU/call <= 1.3x raw and 1.5x merged, p99 <= +2 ms; heap flat within 10 %):\n${verdicts.map((v) => `  ${v}`).join('\n')}`);
 
 const failed = rows.filter(([, f]) => f.errors > 0);

@@ -62,6 +62,9 @@ export const registry = await start(
 export const registryUrl = registry.match[1]!;
 export const lean = await start([...profile, '--import', 'tsx', 'bench/lean-proxy.ts'], { TARGET: upstreamUrl }, /listening on (\S+)\n/);
 export const leanUrl = `${lean.match[1]!}/mcp`;
+// The floor of a gateway that judges each call (bench/lean-gateway.ts): what the registry must cost at least.
+export const leanGateway = await start([...profile, '--import', 'tsx', 'bench/lean-gateway.ts'], { TARGET: upstreamUrl, UPSTREAM_TOKEN: apiKey }, /listening on (\S+)\n/);
+export const leanGatewayUrl = `${leanGateway.match[1]!}/mcp`;
 export const signedIn = await signIn(registryUrl, { username: 'bench', password: 'bench-password' });
 export const token = signedIn.tokens.access_token;
 const saved = await fetch(`${registryUrl}/api/v1/me/identities`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ upstream: 'demo', token: apiKey }) });
