@@ -28,3 +28,16 @@ export function heapUsed(child: ChildProcess): Promise<number> {
     child.send('heap');
   });
 }
+
+/** Ask a process started through bench/heap-probe.mjs (with `ipc`) to profile its CPU while `during` runs; answers the V8 CPU profile. */
+export async function cpuProfile<T>(child: ChildProcess, during: () => Promise<T>): Promise<{ result: T; profile: unknown }> {
+  const reply = <M>(message: string) =>
+    new Promise<M>((resolve) => {
+      child.once('message', (m) => resolve(m as M));
+      child.send(message);
+    });
+  await reply('cpu-start');
+  const result = await during();
+  const { profile } = await reply<{ profile: unknown }>('cpu-stop');
+  return { result, profile };
+}

@@ -1,17 +1,16 @@
 // npm run bench:profile [-- PATH]: where the registry's CPU goes on one
-// forwarding path, next to the lean node:http proxy's on the same calls.
+// forwarding path, next to the lean gateway's (bench/lean-gateway.ts: the floor
+// of a gateway that reads, judges and audits each call) on the same calls.
 // Runs tools/call on PATH (raw | merged | raw-2025 | merged-2025 | per-user;
-// default raw) and then through the lean proxy (same era), each for
-// BENCH_DURATION seconds (default 10) after a 2 s warm-up, with both processes
-// under --cpu-prof. Prints each one's profiled CPU per call by area (node
+// default raw) and then through the lean gateway (same era), each for
+// BENCH_DURATION seconds (default 10) after a 2 s warm-up, each process's CPU
+// profiled during its measured run only (bench/heap-probe.mjs). Prints each one's profiled CPU per call by area (node
 // internals, each dependency, Keygate's own code) and the functions whose self
-// time per call the registry adds most over the lean proxy: what to optimise.
-// Start-up (module loading, the bench user's sign-in) is in the profile but
-// spread over the calls, so it is small; compare areas, not the last µs.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// time per call the registry adds most over the lean gateway: what to optimise.
+import { rmSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import autocannon from 'autocannon';
+import { cpuProfile } from './process.ts';
 
 const PATHS = ['raw', 'merged', 'raw-2025', 'merged-2025', 'per-user'] as const;
 const path = (process.argv[2] ?? 'raw') as (typeof PATHS)[number];
@@ -20,17 +19,15 @@ if (!PATHS.includes(path)) {
   process.exit(2);
 }
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
-const profileDir = mkdtempSync(join(tmpdir(), 'keygate-profile-'));
-process.env.BENCH_PROFILE_DIR = profileDir;
-const { accept, apiKey, data, legacyBody, legacySession, mergedLegacyBody, mergedModernBody, modernBody, registry, registryUrl, token, lean, leanUrl, upstream, upstreamUrl } = await import('./setup.ts');
+const { accept, apiKey, data, legacyBody, legacySession, mergedLegacyBody, mergedModernBody, modernBody, registry, registryUrl, token, lean, leanGateway, leanGatewayUrl, upstream, upstreamUrl } = await import('./setup.ts');
 
 const viaGateway = `Bearer ${token}`;
 const modern = { accept, 'content-type': 'application/json', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call' };
 const legacy = { accept, 'content-type': 'application/json', 'mcp-protocol-version': '2025-11-25' };
 type Target = [string, Record<string, string>, string];
 async function targets(): Promise<[Target, Target]> {
-  const leanModern: Target = [leanUrl, { ...modern, 'mcp-name': 'add', authorization: `Bearer ${apiKey}` }, modernBody];
-  const leanLegacy = async (): Promise<Target> => [leanUrl, { ...legacy, authorization: `Bearer ${apiKey}`, 'mcp-session-id': await legacySession(upstreamUrl, `Bearer ${apiKey}`) }, legacyBody];
+  const leanModern: Target = [leanGatewayUrl, { ...modern, 'mcp-name': 'add', authorization: viaGateway }, modernBody];
+  const leanLegacy = async (): Promise<Target> => [leanGatewayUrl, { ...legacy, authorization: viaGateway, 'mcp-session-id': await legacySession(upstreamUrl, `Bearer ${apiKey}`) }, legacyBody];
   const session = async (url: string) => ({ ...legacy, authorization: viaGateway, 'mcp-session-id': await legacySession(url, viaGateway) });
   switch (path) {
     case 'raw':
@@ -46,19 +43,20 @@ async function targets(): Promise<[Target, Target]> {
   }
 }
 
-/** Warm-up and measured run; answers the number of calls made (both). */
-async function run([url, headers, body]: Target): Promise<{ calls: number; rps: number; errors: number }> {
+/** Warm-up, then the measured run with the process's CPU profiled. */
+async function run([url, headers, body]: Target, child: ChildProcess): Promise<{ calls: number; rps: number; errors: number; profile: Profile }> {
   let next = 0;
   const requests = [{ setupRequest: (req: autocannon.Request) => ({ ...req, body: body.replace('"id":1,', `"id":${++next},`) }) }];
-  const warm = await autocannon({ url, method: 'POST', headers, body, connections: 10, duration: 2, requests });
-  const result = await autocannon({ url, method: 'POST', headers, body, connections: 10, duration: DURATION, requests });
-  return { calls: warm.requests.total + result.requests.total, rps: result.requests.average, errors: result.errors + result.non2xx };
+  await autocannon({ url, method: 'POST', headers, body, connections: 10, duration: 2, requests });
+  const { result, profile } = await cpuProfile(child, () => autocannon({ url, method: 'POST', headers, body, connections: 10, duration: DURATION, requests }));
+  return { calls: result.requests.total, rps: result.requests.average, errors: result.errors + result.non2xx, profile: profile as Profile };
 }
 
 const [gatewayTarget, leanTarget] = await targets();
-const gateway = await run(gatewayTarget);
-const leanRun = await run(leanTarget);
-await Promise.all([registry, lean, upstream].map(({ child }) => new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : (child.once('exit', resolve), child.kill('SIGTERM'))))));
+const gateway = await run(gatewayTarget, registry.child);
+const leanRun = await run(leanTarget, leanGateway.child);
+await Promise.all([registry, lean, leanGateway, upstream].map(({ child }) => new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : (child.once('exit', resolve), child.kill('SIGTERM'))))));
+rmSync(data, { recursive: true, force: true });
 
 interface Profile {
   nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }[];
@@ -66,10 +64,7 @@ interface Profile {
   timeDeltas: number[];
 }
 /** Self time per function and per area, in µs per call. */
-function summarise(pid: number, calls: number): { busy: number; self: Map<string, number>; area: Map<string, number>; inclusive: Map<string, number> } {
-  const file = readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile') && f.includes(`.${pid}.`));
-  if (!file) throw new Error(`process ${pid} wrote no CPU profile`);
-  const prof = JSON.parse(readFileSync(join(profileDir, file), 'utf8')) as Profile;
+function summarise(prof: Profile, calls: number): { busy: number; self: Map<string, number>; area: Map<string, number>; inclusive: Map<string, number> } {
   const byId = new Map(prof.nodes.map((n) => [n.id, n.callFrame]));
   const parent = new Map<number, number>();
   for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -99,18 +94,16 @@ function summarise(pid: number, calls: number): { busy: number; self: Map<string
   });
   return { busy, self, area, inclusive };
 }
-const g = summarise(registry.child.pid!, gateway.calls);
-const l = summarise(lean.child.pid!, leanRun.calls);
-rmSync(profileDir, { recursive: true, force: true });
-rmSync(data, { recursive: true, force: true });
+const g = summarise(gateway.profile, gateway.calls);
+const l = summarise(leanRun.profile, leanRun.calls);
 
 const us = (v: number) => `${v.toFixed(1).padStart(7)} µs`;
-console.log(`\n${path}: ${gateway.rps.toFixed(0)} req/s (lean proxy ${leanRun.rps.toFixed(0)}), errors ${gateway.errors} / ${leanRun.errors}`);
-console.log(`profiled CPU per call: registry ${us(g.busy)}, lean proxy ${us(l.busy)} (${(g.busy / l.busy).toFixed(2)}x)\n`);
-console.log('by area             registry     lean proxy');
+console.log(`\n${path}: ${gateway.rps.toFixed(0)} req/s (lean gateway ${leanRun.rps.toFixed(0)}), errors ${gateway.errors} / ${leanRun.errors}`);
+console.log(`profiled CPU per call: registry ${us(g.busy)}, lean gateway ${us(l.busy)} (${(g.busy / l.busy).toFixed(2)}x)\n`);
+console.log('by area             registry     lean gateway');
 const areas = [...new Set([...g.area.keys(), ...l.area.keys()])].sort((a, b) => (g.area.get(b) ?? 0) - (g.area.get(a) ?? 0));
 for (const k of areas.slice(0, 14)) console.log(`  ${k.padEnd(30)} ${us(g.area.get(k) ?? 0)} ${us(l.area.get(k) ?? 0)}`);
-console.log('\nwhat the registry adds (self time per call, registry minus lean proxy):');
+console.log('\nwhat the registry adds (self time per call, registry minus lean gateway):');
 const keys = [...new Set([...g.self.keys(), ...l.self.keys()])];
 const added = keys.map((k) => [k, (g.self.get(k) ?? 0) - (l.self.get(k) ?? 0)] as const).sort((a, b) => b[1] - a[1]);
 for (const [k, v] of added.slice(0, 40)) console.log(`  ${us(v)}  ${k}`);

@@ -1,8 +1,7 @@
 // The processes every bench of the gateway's forwarding runs against, started
 // when this module is imported: the demo upstream, the registry (a shared and a
-// per-user server, and a merged gateway; their CPU profiles written to
-// BENCH_PROFILE_DIR when set), the lean node:http proxy (profiled too), a signed-in user and
-// the request bodies. Used by bench/forwarding.ts and bench/profile.ts.
+// per-user server, and a merged gateway), the lean node:http proxy, the lean
+// gateway, a signed-in user and the request bodies. Used by bench/forwarding.ts and bench/profile.ts.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -51,19 +50,18 @@ gateways:
         identity: per_user
 `,
 );
-const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
-// Through heap-probe.mjs (under --expose-gc): the bench asks the registry for its heap after a full collection.
+// Through heap-probe.mjs (under --expose-gc): the bench asks the registry for its heap after a full collection, or for a CPU profile.
 export const registry = await start(
-  ['--expose-gc', ...profile, 'bench/heap-probe.mjs', 'server/bin/keygate-registry.mjs', '--config', configFile, '--port', '0', '--data-dir', data],
+  ['--expose-gc', 'bench/heap-probe.mjs', 'server/bin/keygate-registry.mjs', '--config', configFile, '--port', '0', '--data-dir', data],
   { DEMO_API_KEY: apiKey, BENCH_PASSWORD: 'bench-password', KEYGATE_LOG_LEVEL: 'warn' },
   /listening on (\S+)\n/,
   { ipc: true },
 );
 export const registryUrl = registry.match[1]!;
-export const lean = await start([...profile, '--import', 'tsx', 'bench/lean-proxy.ts'], { TARGET: upstreamUrl }, /listening on (\S+)\n/);
+export const lean = await start(['--import', 'tsx', 'bench/lean-proxy.ts'], { TARGET: upstreamUrl }, /listening on (\S+)\n/);
 export const leanUrl = `${lean.match[1]!}/mcp`;
 // The floor of a gateway that judges each call (bench/lean-gateway.ts): what the registry must cost at least.
-export const leanGateway = await start([...profile, '--import', 'tsx', 'bench/lean-gateway.ts'], { TARGET: upstreamUrl, UPSTREAM_TOKEN: apiKey }, /listening on (\S+)\n/);
+export const leanGateway = await start(['--expose-gc', '--import', 'tsx', 'bench/heap-probe.mjs', 'bench/lean-gateway.ts'], { TARGET: upstreamUrl, UPSTREAM_TOKEN: apiKey }, /listening on (\S+)\n/, { ipc: true });
 export const leanGatewayUrl = `${leanGateway.match[1]!}/mcp`;
 export const signedIn = await signIn(registryUrl, { username: 'bench', password: 'bench-password' });
 export const token = signedIn.tokens.access_token;
