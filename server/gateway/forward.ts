@@ -1,9 +1,13 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Assignment } from '../catalog/catalog.ts';
 import type { Logger } from '../log.ts';
-import { sendFailure } from './jsonrpc.ts';
+import { StringDecoder } from 'node:string_decoder';
+import { failureMessage, sendFailure } from './jsonrpc.ts';
+import type { RequestRecord } from './request-record.ts';
+import { MODERN_VERSION } from './mcp-headers.ts';
 import { rewriteToolsList } from './raw-policy.ts';
-import { requestUpstream, upstreamFailure } from './upstream-transport.ts';
+import { SseParser, sseMessage } from './sse.ts';
+import { requestUpstream, streamDropped, upstreamFailure } from './upstream-transport.ts';
 
 // The last step of the raw endpoint (/mcp/{gateway}/{server}, and a gateway
 // of one server): the request goes to the upstream as it came, with the
@@ -27,16 +31,19 @@ export function forward(
   rewrite: ((tools: unknown[]) => unknown[]) | undefined,
   /** The request's JSON-RPC id, for a failure's answer. */
   id: string | number | null,
+  /** The audit record: an upstream's failure is its outcome. */
+  record: RequestRecord,
 ): void {
   const { upstream } = assignment;
   const cancel = requestUpstream(upstream, { method: req.method ?? 'POST', headers, body: body ?? req }, (err, upstreamRes) => {
     if (err) {
       if (err.reason === 'upstream_rejected_credential') log.warn('upstream %s refused the credential of %s/%s (HTTP %d)', upstream.id, assignment.gateway, assignment.name, err.status);
       else log.warn('upstream %s %s: %s', upstream.id, err.reason === 'upstream_timeout' ? 'timed out' : 'unreachable', err.detail ?? err.message);
+      record.outcome = err.reason;
       if (res.headersSent) return void res.destroy();
       return void sendFailure(req, res, upstreamFailure(err, assignment), id);
     }
-    relay(req, res, upstreamRes!, wrapSession, rewrite);
+    relay(req, res, upstreamRes!, wrapSession, rewrite, assignment, id, record);
   });
   // The client went away: stop the upstream request (and any SSE stream) too.
   res.on('close', () => {
@@ -44,7 +51,16 @@ export function forward(
   });
 }
 
-function relay(req: IncomingMessage, res: ServerResponse, upstreamRes: IncomingMessage, wrapSession: (upstreamId: string) => string, rewrite: ((tools: unknown[]) => unknown[]) | undefined): void {
+function relay(
+  req: IncomingMessage,
+  res: ServerResponse,
+  upstreamRes: IncomingMessage,
+  wrapSession: (upstreamId: string) => string,
+  rewrite: ((tools: unknown[]) => unknown[]) | undefined,
+  assignment: Assignment,
+  id: string | number | null,
+  record: RequestRecord,
+): void {
   const status = upstreamRes.statusCode ?? 502;
   const out: OutgoingHttpHeaders = {};
   for (const name in upstreamRes.headers) {
@@ -53,8 +69,8 @@ function relay(req: IncomingMessage, res: ServerResponse, upstreamRes: IncomingM
   }
   const session = upstreamRes.headers['mcp-session-id'];
   if (typeof session === 'string') out['mcp-session-id'] = wrapSession(session);
-  upstreamRes.on('error', () => res.destroy());
   if (rewrite && status === 200) {
+    upstreamRes.on('error', () => res.destroy());
     // tools/list: read it whole, rewrite, send (a list is small; the call path never comes here).
     const chunks: Buffer[] = [];
     upstreamRes.on('data', (c: Buffer) => chunks.push(c));
@@ -70,5 +86,51 @@ function relay(req: IncomingMessage, res: ServerResponse, upstreamRes: IncomingM
   // headers go out with its first event, in one write.) Every chunk is then
   // relayed as it arrives.
   if (req.method === 'GET') res.flushHeaders();
+  if (req.method === 'POST' && id !== null && String(upstreamRes.headers['content-type'] ?? '').startsWith('text/event-stream')) return relayAnswerStream(req, res, upstreamRes, assignment, id, record);
+  upstreamRes.on('error', () => res.destroy());
   upstreamRes.pipe(res);
+}
+
+/**
+ * A call's answer as an SSE stream, relayed as it arrives and watched for the
+ * response to the call. If the upstream cuts the stream before that response,
+ * the client gets a JSON-RPC error for its call (upstream_stream_dropped) as
+ * the stream's last event, and a clean end, rather than a broken connection.
+ * Except where the client can resume the stream itself: a 2025 stream whose
+ * events carry ids (Last-Event-ID), which is cut as it was.
+ */
+function relayAnswerStream(req: IncomingMessage, res: ServerResponse, upstreamRes: IncomingMessage, assignment: Assignment, id: string | number, record: RequestRecord): void {
+  const parser = new SseParser();
+  const decoder = new StringDecoder('utf8');
+  let answered = false;
+  upstreamRes.on('data', (chunk: Buffer) => {
+    if (!answered) {
+      for (const event of parser.push(decoder.write(chunk))) {
+        if (event.data.includes('"id"') && isResponseTo(event.data, id)) answered = true;
+      }
+    }
+    if (!res.write(chunk)) {
+      upstreamRes.pause();
+      res.once('drain', () => upstreamRes.resume());
+    }
+  });
+  upstreamRes.on('end', () => res.end());
+  upstreamRes.on('error', () => undefined); // said by 'close', below
+  upstreamRes.on('close', () => {
+    if (upstreamRes.complete || res.writableEnded) return;
+    const resumable = req.headers['mcp-protocol-version'] !== MODERN_VERSION && parser.lastEventId !== undefined;
+    if (answered) return void res.end();
+    if (resumable) return void res.destroy();
+    record.outcome = 'upstream_stream_dropped';
+    res.end(sseMessage(failureMessage(upstreamFailure(streamDropped(assignment.upstream), assignment), id)));
+  });
+}
+
+function isResponseTo(data: string, id: string | number): boolean {
+  try {
+    const message = JSON.parse(data) as { id?: unknown; method?: unknown } | null;
+    return message?.id === id && message.method === undefined;
+  } catch {
+    return false;
+  }
 }

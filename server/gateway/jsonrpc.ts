@@ -46,10 +46,11 @@ export function failureResponse(failure: GatewayFailure, id: string | number | n
   return new Response(failureBody(failure, id), { status: failure.status, headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...failure.headers } });
 }
 
+/** The JSON-RPC error message of a failure (also sent as the last event of an SSE answer cut short). */
+export function failureMessage(failure: GatewayFailure, id: string | number | null): { jsonrpc: '2.0'; id: string | number | null; error: { code: number; message: string; data: { step: string; reason: string } } } {
+  return { jsonrpc: '2.0', id, error: { code: failure.code, message: failure.message, data: { step: failure.step, reason: failure.reason } } };
+}
+
 function failureBody(failure: GatewayFailure, id: string | number | null): string {
-  return JSON.stringify({
-    jsonrpc: '2.0',
-    id,
-    error: { code: failure.code, message: failure.message, data: { step: failure.step, reason: failure.reason } },
-  });
+  return JSON.stringify(failureMessage(failure, id));
 }

@@ -174,7 +174,7 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
     if (continuedKey !== undefined && req.method === 'DELETE') continued.forget(continuedKey);
     // A continued session keeps the id the client holds.
     const wrapSession = (upstreamId: string) => (continuedKey !== undefined && typeof presentedSession === 'string' ? presentedSession : deps.sessions.wrap(caller, routeKey, upstreamId));
-    forward(req, res, assignment, buildUpstreamHeaders(req.headers, resolved.headers, upstreamSession, mirroredHeaders), wrapSession, log, facts.body, rewrite, id);
+    forward(req, res, assignment, buildUpstreamHeaders(req.headers, resolved.headers, upstreamSession, mirroredHeaders), wrapSession, log, facts.body, rewrite, id, record);
   }
 
   return Object.assign(handleMcp, {

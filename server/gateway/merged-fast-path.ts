@@ -2,11 +2,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { toolOffered } from '../catalog/tool-policy.ts';
 import { CONNECT_TOOL } from './unconnected.ts';
 import type { MergedHandlers, RequestContext } from './merged-server.ts';
-import { sendFailure } from './jsonrpc.ts';
+import { failureMessage, sendFailure } from './jsonrpc.ts';
 import { decodeMcpName, ENVELOPE_VERSION as PV, MODERN_VERSION } from './mcp-headers.ts';
 import type { GatewayState } from './round-trips.ts';
 import { SseParser, sseMessage } from './sse.ts';
-import { modernHeaders, requestUpstream, upstreamFailure } from './upstream-transport.ts';
+import { modernHeaders, requestUpstream, streamDropped, upstreamFailure } from './upstream-transport.ts';
 
 // The hot path of /mcp/{gateway}: a 2026-07-28 tools/call to a 2026-07-28
 // upstream needs no protocol translation, so it skips the SDK server: the
@@ -83,11 +83,17 @@ export async function tryFastPath(req: IncomingMessage, res: ServerResponse, par
     const status = upstreamRes.statusCode ?? 502;
     const type = String(upstreamRes.headers['content-type'] ?? '');
     upstreamRes.setEncoding('utf8');
-    upstreamRes.on('error', () => res.destroy());
+    // Cut before the end: the answer so far is relayed, then the call's JSON-RPC error (upstream_stream_dropped), as on the raw endpoint.
+    const dropped = () => {
+      rc.record.outcome = 'upstream_stream_dropped';
+      return upstreamFailure(streamDropped(upstream), a);
+    };
+    upstreamRes.on('error', () => undefined); // said by 'close'
     if (type.startsWith('text/event-stream')) {
       res.writeHead(status, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache, no-transform', 'x-accel-buffering': 'no' });
       const parser = new SseParser();
       let pending = Promise.resolve();
+      let answered = false;
       upstreamRes.on('data', (chunk: string) => {
         for (const event of parser.push(chunk)) {
           pending = pending.then(async () => {
@@ -98,13 +104,21 @@ export async function tryFastPath(req: IncomingMessage, res: ServerResponse, par
             } catch {
               return;
             }
-            res.write(sseMessage(message.id === id && message.method === undefined ? await finish(message) : message));
+            const final = message.id === id && message.method === undefined;
+            answered ||= final;
+            res.write(sseMessage(final ? await finish(message) : message));
           });
         }
       });
       upstreamRes.on('end', () => void pending.then(() => res.end()));
+      upstreamRes.on('close', () => {
+        if (!upstreamRes.complete) void pending.then(() => (answered ? res.end() : res.end(sseMessage(failureMessage(dropped(), id)))));
+      });
       return;
     }
+    upstreamRes.on('close', () => {
+      if (!upstreamRes.complete) void sendFailure(req, res, dropped(), id);
+    });
     let text = '';
     upstreamRes.on('data', (chunk: string) => (text += chunk));
     upstreamRes.on('end', async () => {

@@ -4,7 +4,7 @@ import type { Upstream } from '../catalog/catalog.ts';
 import { CODES } from '../catalog/failure.ts';
 import { ENVELOPE_VERSION as PV, LEGACY_VERSION, mcpNameOf, MODERN_VERSION } from './mcp-headers.ts';
 import { SseParser } from './sse.ts';
-import { legacyHeaders, modernHeaders, sendUpstream, toUpstreamError, UpstreamError } from './upstream-transport.ts';
+import { legacyHeaders, modernHeaders, ResponseEndedEarly, sendUpstream, toUpstreamError, UpstreamError } from './upstream-transport.ts';
 
 export { UpstreamError, type UpstreamFailureReason } from './upstream-transport.ts';
 
@@ -522,7 +522,7 @@ function readAnswer(res: IncomingMessage, parser: SseParser, isAnswer: (message:
       resolve(answer);
     });
     res.once('error', reject);
-    res.once('close', () => (res.readableEnded ? undefined : reject(new Error('the response ended early'))));
+    res.once('close', () => (res.readableEnded ? undefined : reject(new ResponseEndedEarly())));
   });
 }
 
@@ -532,7 +532,7 @@ function readText(res: IncomingMessage): Promise<string> {
     res.on('data', (chunk: string) => (text += chunk));
     res.once('end', () => resolve(text));
     res.once('error', reject);
-    res.once('close', () => (res.readableEnded ? undefined : reject(new Error('the response ended early'))));
+    res.once('close', () => (res.readableEnded ? undefined : reject(new ResponseEndedEarly())));
   });
 }
 

@@ -13,10 +13,12 @@ import { encodeMcpName, MODERN_VERSION } from './mcp-headers.ts';
 // 2026-07-28 Mcp-Method / Mcp-Name / MCP-Protocol-Version), the upstream's
 // timeout (silence until the response headers), cancellation, the refusal of
 // Keygate's credential (401/403: the caller cannot fix that by signing in
-// again, so the upstream's challenge is never passed on), transport errors as
-// UpstreamError, and the one GatewayFailure each UpstreamError is answered with.
+// again, so the upstream's challenge is never passed on), a server error
+// that is not JSON-RPC (an HTML 500 page: said as upstream_error, never
+// passed on), transport errors as UpstreamError, and the one GatewayFailure
+// each UpstreamError is answered with.
 
-export type UpstreamFailureReason = 'upstream_unreachable' | 'upstream_timeout' | 'upstream_rejected_credential' | 'upstream_protocol_error';
+export type UpstreamFailureReason = 'upstream_unreachable' | 'upstream_timeout' | 'upstream_rejected_credential' | 'upstream_error' | 'upstream_stream_dropped' | 'upstream_protocol_error';
 
 export class UpstreamError extends Error {
   readonly code = 'ERR_UPSTREAM';
@@ -138,9 +140,16 @@ class Call {
 
   private response(res: IncomingMessage): void {
     const status = res.statusCode ?? 502;
-    if (status !== 401 && status !== 403) return this.settle(undefined, res);
-    res.resume();
-    this.settle(new UpstreamError('upstream_rejected_credential', `upstream "${this.upstream.id}" refused the credential Keygate sent (HTTP ${status})`, status));
+    if (status === 401 || status === 403) {
+      res.resume();
+      return this.settle(new UpstreamError('upstream_rejected_credential', `upstream "${this.upstream.id}" refused the credential Keygate sent (HTTP ${status})`, status));
+    }
+    // A server error in JSON is the upstream's own JSON-RPC answer, passed on; anything else (an HTML error page) is not MCP.
+    if (status >= 500 && !/\bjson\b/i.test(String(res.headers['content-type'] ?? ''))) {
+      res.resume();
+      return this.settle(new UpstreamError('upstream_error', `upstream "${this.upstream.id}" failed (HTTP ${status})`, status));
+    }
+    this.settle(undefined, res);
   }
 
   private expire(): void {
@@ -159,8 +168,21 @@ export function sendUpstream(upstream: Upstream, request: UpstreamRequest): Prom
   return new Promise((resolve, reject) => requestUpstream(upstream, request, (err, res) => (err ? reject(err) : resolve(res!))));
 }
 
+/** A response (an SSE stream, or a JSON body) whose connection closed before it was complete. */
+export class ResponseEndedEarly extends Error {
+  constructor() {
+    super('the response ended early');
+  }
+}
+
+/** The upstream closed its answer before the response to the call was in it. */
+export function streamDropped(upstream: Upstream): UpstreamError {
+  return new UpstreamError('upstream_stream_dropped', `upstream "${upstream.id}" closed its answer before the response to the call was in it`);
+}
+
 export function toUpstreamError(upstream: Upstream, err: unknown): UpstreamError {
   if (err instanceof UpstreamError) return err;
+  if (err instanceof ResponseEndedEarly) return streamDropped(upstream);
   const e = err as NodeJS.ErrnoException;
   if (e.name === 'AbortError') return new UpstreamError('upstream_unreachable', 'cancelled');
   return new UpstreamError('upstream_unreachable', `upstream "${upstream.id}" cannot be reached`, undefined, e.code ?? e.message);
