@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, customFetch, decodeJwt, decodeProtectedHeader, errors, type JWTVerifyGetKey, jwtVerify } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, customFetch, decodeJwt, decodeProtectedHeader, errors, type JWTVerifyGetKey, jwtVerify } from 'jose';
 import { InvalidTokenError } from '../http/errors.ts';
 import type { Logger } from '../log.ts';
 import type { FetchLike } from '../net/outbound.ts';
@@ -11,8 +11,12 @@ import type { TokenValidator } from './validator.ts';
 // of its JWKS (RFC 7517), fetched through the outbound guard and cached by
 // jose's remote key set: kept for `refresh_interval`, refetched for an
 // unknown `kid` at most once per `cooldown`, each fetch bounded by
-// `fetch_timeout`. Keys come only from there: a token that names its own key
-// (jku, x5u, jwk, x5c) is refused (RFC 8725 §3.10).
+// `fetch_timeout`. While the JWKS cannot be fetched (down, timing out, not a
+// key set), the keys fetched before keep verifying, and a fetch is tried again
+// at most once per `cooldown`: an outage of the IdP's key endpoint does not
+// lock out tokens it signed, and a `kid` it never published is still refused.
+// Keys come only from there: a token that names its own key (jku, x5u, jwk,
+// x5c) is refused (RFC 8725 §3.10).
 
 export interface IssuerJwtOptions {
   /** The issuer's JWKS URL (from configuration, or discovered). */
@@ -45,15 +49,29 @@ export class IssuerJwtValidator implements TokenValidator {
     const uri = await this.options.jwksUri();
     if (this.keySet?.uri !== uri) {
       const { jwks } = this.options;
-      this.keySet = {
-        uri,
-        keys: createRemoteJWKSet(new URL(uri), {
-          cacheMaxAge: jwks.refreshInterval * 1000,
-          cooldownDuration: jwks.cooldown * 1000,
-          timeoutDuration: jwks.fetchTimeout * 1000,
-          [customFetch]: this.options.fetch as never,
-        }),
+      const remote = createRemoteJWKSet(new URL(uri), {
+        cacheMaxAge: jwks.refreshInterval * 1000,
+        cooldownDuration: jwks.cooldown * 1000,
+        timeoutDuration: jwks.fetchTimeout * 1000,
+        [customFetch]: this.options.fetch as never,
+      });
+      let failedAt: number | undefined;
+      const keys: JWTVerifyGetKey = async (header, token) => {
+        const cached = remote.jwks();
+        // The last fetch failed within the cooldown: the keys fetched before, without trying again yet.
+        if (cached && failedAt !== undefined && Date.now() - failedAt < jwks.cooldown * 1000) return createLocalJWKSet(cached)(header, token);
+        try {
+          const key = await remote(header, token);
+          failedAt = undefined;
+          return key;
+        } catch (err) {
+          if (!cached || !fetchFailed(err)) throw err;
+          if (failedAt === undefined) this.options.log.warn('the JWKS of the token issuer cannot be fetched (%s): verifying with the keys fetched before', (err as Error).message);
+          failedAt = Date.now();
+          return createLocalJWKSet(cached)(header, token);
+        }
       };
+      this.keySet = { uri, keys };
     }
     return this.keySet.keys;
   }
@@ -132,11 +150,13 @@ export class IssuerJwtValidator implements TokenValidator {
       return new InvalidTokenError(`no key of the issuer's JWKS matches the access token${header.kid ? `'s kid "${header.kid}"` : ''}`);
     }
     if (err instanceof errors.JWSSignatureVerificationFailed) return new InvalidTokenError('the access token\'s signature is not valid');
-    // A JWKS that cannot be fetched or read (timeout, non-200 such as a redirect, not a key set), or a refused fetch.
-    if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid || !(err instanceof errors.JOSEError) || err.code === 'ERR_JOSE_GENERIC') {
-      return unavailable(o.log, 'the JWKS of the token\'s issuer', err);
-    }
+    if (fetchFailed(err)) return unavailable(o.log, 'the JWKS of the token\'s issuer', err);
     if (err instanceof errors.JWTInvalid || err instanceof errors.JWSInvalid) return new InvalidTokenError(`the access token is not a well-formed JWT: ${err.message}`);
-    return new InvalidTokenError(`the access token is not valid: ${err.message}`);
+    return new InvalidTokenError(`the access token is not valid: ${(err as Error).message}`);
   }
+}
+
+/** A JWKS that cannot be fetched or read (timeout, non-200 such as a redirect, not a key set), or a refused fetch. */
+function fetchFailed(err: unknown): boolean {
+  return err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid || !(err instanceof errors.JOSEError) || (err as errors.JOSEError).code === 'ERR_JOSE_GENERIC';
 }
