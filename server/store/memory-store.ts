@@ -40,6 +40,11 @@ export class MemoryStore implements Store {
     return () => set.delete(listener);
   }
 
+  /** One process hears every change of its own: nothing is ever missed. */
+  onReset(_listener: () => void): () => void {
+    return () => undefined;
+  }
+
   protected changed(kind: Kind, id: string): void {
     for (const listener of this.listeners.get(kind) ?? []) listener(id);
   }

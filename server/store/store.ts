@@ -43,6 +43,15 @@ export interface Store {
    * the listener.
    */
   onChange(kind: Kind, listener: (id: string) => void): () => void;
+  /**
+   * Call `listener` when changes may have been missed: on a shared database,
+   * once the connection that hears other instances' changes was lost and is
+   * open again (what changed in between was not announced here). Every cache
+   * that relies on onChange reloads what it holds from the store. A store of
+   * one process (memory, lowdb) hears every change and never calls it.
+   * Returns a function that removes the listener.
+   */
+  onReset(listener: () => void): () => void;
   close(): Promise<void>;
 }
 
@@ -108,5 +117,9 @@ export class Collection<S extends z.ZodType, K extends Kind = Kind> {
   }
   onChange(listener: (id: string) => void): () => void {
     return this.store.onChange(this.kind, listener);
+  }
+  /** Store.onReset: changes may have been missed; reload. */
+  onReset(listener: () => void): () => void {
+    return this.store.onReset(listener);
   }
 }
