@@ -345,3 +345,39 @@ describe("an instance's LISTEN connection lost and opened again", () => {
     }
   });
 });
+
+describe("a person's change on one instance reaches their sessions on the other", () => {
+  test('connecting a per-user identity on instance 0 sends tools/list_changed to their 2025 session on instance 1 (SDK client, SSE stream), which then lists the server\'s own tools', async () => {
+    const { tokens } = await signIn(cluster.url, ALICE);
+    const heard = { toolsChanged: 0, logs: [] as string[] };
+    const { client } = await connect(`${cluster.url}/mcp/hub`, '2025-11-25', {
+      token: tokens.access_token,
+      headers: cluster.to(1),
+      configure: (c) => {
+        c.setNotificationHandler('notifications/tools/list_changed', () => void heard.toolsChanged++);
+        c.setNotificationHandler('notifications/message', (n) => void heard.logs.push(String(n.params.data)));
+      },
+    });
+    try {
+      const before = (await client.listTools()).tools.map((t) => t.name);
+      assert.ok(!before.includes('notes__whoami'), `no identity yet, so not the server's own tools: ${before}`);
+      // The standalone SSE stream is open once an upstream's log message reaches it.
+      for (let round = 0; !heard.logs.includes(`ready ${round - 1}`); round++) {
+        assert.ok(round < 40, 'the standalone stream opens');
+        await docs.broadcastLog(`ready ${round}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const told = heard.toolsChanged;
+
+      const created = await apiClient(cluster.url, tokens.access_token).call('POST', '/me/identities', { upstream: 'notes', token: 'alice-notes-token', select: { gateway: 'hub', server: 'notes' } }, cluster.to(0));
+      assert.equal(created.status, 201);
+      await eventually(() => heard.toolsChanged > told, 'tools/list_changed on the session held by instance 1');
+      const after = (await client.listTools()).tools.map((t) => t.name);
+      assert.ok(after.includes('notes__whoami'), `the server's own tools after connecting: ${after}`);
+      const result = (await client.callTool({ name: 'notes__whoami', arguments: {} })) as { content: { text: string }[] };
+      assert.equal(result.content[0]!.text, 'Bearer alice-notes-token');
+    } finally {
+      await client.close();
+    }
+  });
+});
