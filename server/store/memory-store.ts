@@ -116,6 +116,10 @@ export class MemoryStore implements Store {
     return structuredClone(this.indexed(kind, index, value));
   }
 
+  async countBy(kind: Kind, index: string, value: string): Promise<number> {
+    return this.indexed(kind, index, value).length;
+  }
+
   async destroyBy(kind: Kind, index: string, value: string): Promise<number> {
     const matches = this.indexed(kind, index, value);
     for (const [id] of matches) {

@@ -27,6 +27,8 @@ export interface Store {
   destroy(kind: Kind, id: string): Promise<void>;
   /** Every live record of a kind whose index (kinds.ts) holds `value`, with its id. */
   findBy(kind: Kind, index: string, value: string): Promise<[string, unknown][]>;
+  /** How many live records of a kind hold `value` in their index (a count the database does: nothing is read back). */
+  countBy(kind: Kind, index: string, value: string): Promise<number>;
   /** Delete every live record of a kind whose index holds `value`; returns how many. */
   destroyBy(kind: Kind, index: string, value: string): Promise<number>;
   /** Every live record of a kind listed whole by design (kinds.ts `whole`), with its id. */
@@ -107,6 +109,9 @@ export class Collection<S extends z.ZodType, K extends Kind = Kind> {
   /** The records whose index holds `value`, with their ids. */
   async findBy(index: IndexOf<K>, value: string): Promise<[string, z.infer<S>][]> {
     return this.parseEntries(await this.store.findBy(this.kind, index, value));
+  }
+  countBy(index: IndexOf<K>, value: string): Promise<number> {
+    return this.store.countBy(this.kind, index, value);
   }
   destroyBy(index: IndexOf<K>, value: string): Promise<number> {
     return this.store.destroyBy(this.kind, index, value);

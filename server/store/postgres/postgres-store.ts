@@ -231,6 +231,12 @@ export class PostgresStore implements Store {
     return rows.map((r) => [r.id, r.payload]);
   }
 
+  async countBy(kind: Kind, index: string, value: string): Promise<number> {
+    const field = fieldExpression(indexField(kind, index));
+    const { rows } = await this.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM keygate_records WHERE kind = $1 AND ${field} = $2 AND ${LIVE}`, [kind, value, now()]);
+    return rows[0]?.n ?? 0;
+  }
+
   async destroyBy(kind: Kind, index: string, value: string): Promise<number> {
     const field = fieldExpression(indexField(kind, index));
     const { rows } = await this.pool.query<{ id: string }>(
