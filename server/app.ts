@@ -120,7 +120,7 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
       // auth.type oauth (another issuer's JWTs, introspection, UserInfo) or bearer.validation_endpoint: after the registry's own tokens, which never leave.
       ...externalValidators(config.auth, { fetch: outbound, policy: outboundPolicy(config.outbound), log, env }),
     ],
-    (principal) => revocations.revoked(principal),
+    (principal) => revocations.check(principal),
   );
 
   const app = express();

@@ -55,13 +55,19 @@ export class BreakGlass implements AccessChecks {
         if (id.startsWith('connection:')) this.enqueue(() => this.refreshConnection(id));
         if (id.startsWith('client:')) this.enqueue(() => this.refreshClient(id));
       }),
+      // Changes may have been missed (Store.onReset): everything again.
+      deps.switches.onReset(() => this.enqueue(() => this.load())),
     ];
   }
 
+  /** Everything from the store (at start, and again after a reset): switches enabled meanwhile are dropped. */
   async load(): Promise<void> {
     const subs = new Set([...this.deps.builtinUsernames, ...(await this.deps.accounts.records.all()).map(([id]) => id)]);
     for (const sub of subs) await this.refreshUser(sub);
-    for (const [id, s] of await this.deps.switches.all()) {
+    const switches = await this.deps.switches.all();
+    this.disabledConnections.clear();
+    this.disabledClients.clear();
+    for (const [id, s] of switches) {
       if (id.startsWith('connection:') && s.disabled) this.disabledConnections.add(id.slice('connection:'.length));
       if (id.startsWith('client:') && s.disabled) this.disabledClients.add(id.slice('client:'.length));
     }

@@ -125,6 +125,8 @@ export class CatalogHolder {
     this.gatewayRecords = new Collection(store, 'gateways', storedGateway);
     this.switches = new Collection(store, 'switches', switchSchema);
     for (const records of [this.upstreamRecords, this.gatewayRecords, this.switches]) records.onChange(() => void this.reload());
+    // Changes may have been missed (Store.onReset): rebuild.
+    this.switches.onReset(() => void this.reload());
   }
 
   get current(): Catalog {

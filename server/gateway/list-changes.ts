@@ -82,12 +82,19 @@ export class ListChanges {
         }
         // client: a disabled client is refused whole; its lists do not change.
       }),
+      // Changes may have been missed (Store.onReset): learn every identity again and tell every session to list again.
+      deps.identities.onReset(() => {
+        this.lookups = this.lookups.then(() => this.load()).catch((err: unknown) => deps.log.warn('list_changed: reloading identities: %s', (err as Error).message));
+        this.add({ gateways: undefined, upstream: undefined, subject: undefined });
+      }),
     ];
   }
 
   /** What each identity looks like now, so that a later write is told only when it changes whose lists it is in. */
   async load(): Promise<void> {
-    for (const [id, identity] of await this.deps.identities.all()) this.shapes.set(id, shapeOf(identity));
+    const identities = await this.deps.identities.all();
+    this.shapes.clear();
+    for (const [id, identity] of identities) this.shapes.set(id, shapeOf(identity));
   }
 
   private async identityChanged(id: string): Promise<void> {

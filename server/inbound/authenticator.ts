@@ -8,8 +8,9 @@ const MAX_CACHED = 10_000;
 /** Tokens without an expiry of their own (static bearer tokens) are re-checked this often. */
 const UNBOUNDED_TTL = 300;
 
-/** What the registry revoked (Revocations.revoked): checked on every request, cache hit or not. */
-export type RevocationCheck = (principal: Principal) => { reason: string; description: string } | undefined;
+type Revoked = { reason: string; description: string } | undefined;
+/** What the registry revoked (Revocations.check): checked on every request, cache hit or not; a promise only while a change heard from another instance is being read. */
+export type RevocationCheck = (principal: Principal) => Revoked | Promise<Revoked>;
 
 /**
  * Inbound validation: a bearer token becomes a principal, or an
@@ -37,7 +38,8 @@ export class Authenticator {
     const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(authorization);
     if (!match) throw new InvalidTokenError('expected "Authorization: Bearer <token>" (RFC 6750 §2.1)');
     const principal = await this.validate(match[1]!);
-    const revoked = this.revoked(principal);
+    let revoked = this.revoked(principal);
+    if (revoked instanceof Promise) revoked = await revoked;
     if (revoked) throw new RevokedTokenError(revoked.description, revoked.reason, principal);
     // RFC 8707 / MCP authorization: a token is only good for the resource it was issued for.
     if (principal.audience && !ResourceSpace.covers(principal.audience, endpoint)) {

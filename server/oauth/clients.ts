@@ -147,9 +147,9 @@ export class ClientRegistry {
     await this.records.upsert(client.client_id, client, expiresAt);
   }
 
-  /** The dynamically registered clients in the store (expired ones are gone). */
-  async dynamic(): Promise<z.infer<typeof clientSchema>[]> {
-    return (await this.records.all()).map(([, c]) => c).filter((c) => c.source === 'dynamic');
+  /** How many dynamically registered clients the store holds (expired ones are gone): a count by index, nothing read back. */
+  countDynamic(): Promise<number> {
+    return this.records.countBy('source', 'dynamic');
   }
 
   /**

@@ -72,7 +72,7 @@ export function registerRouter(deps: RegisterDeps): Router {
 
   /** The store holds max_clients dynamic clients: none more until unused ones expire or an admin deletes some. */
   async function checkCapacity(): Promise<void> {
-    const held = (await deps.clients.dynamic()).length;
+    const held = await deps.clients.countDynamic();
     if (held < limits.max_clients) return;
     deps.log.warn('dynamic registration refused: %d clients registered, the most oauth_server.registration.max_clients allows', held);
     throw new TemporarilyUnavailableError('this registry holds as many registered clients as it allows; try again later, or ask an admin for a client');

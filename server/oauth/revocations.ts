@@ -45,6 +45,10 @@ export class Revocations {
   /** By id: what is revoked, and until when it matters (after that, every token it covers has expired). */
   private readonly live = new Map<string, RevocationRecord & { until: number }>();
   private readonly unsubscribe: () => void;
+  private readonly unreset: () => void;
+  /** Changes heard and not yet read back from the store, and the reads in order. */
+  private reading = 0;
+  private lookups: Promise<void> = Promise.resolve();
 
   private constructor(
     store: Store,
@@ -53,11 +57,23 @@ export class Revocations {
   ) {
     this.records = new Collection(store, 'revocations', recordSchema);
     // Another instance (or another part of this one) revoked something: hold it too.
+    // Until it is read, check() waits for it: a request that arrives between the notification and the read is not let through.
     this.unsubscribe = this.records.onChange((id) => {
-      void this.records.find(id).then(
-        (record) => record && this.hold(record),
-        () => undefined,
-      );
+      this.reading++;
+      this.lookups = this.lookups
+        .then(() => this.records.find(id))
+        .then((record) => record && this.hold(record))
+        .catch(() => undefined)
+        .finally(() => this.reading--);
+    });
+    // Changes may have been missed (Store.onReset): read every revocation again (none is ever lifted; expired ones are pruned).
+    this.unreset = this.records.onReset(() => {
+      this.reading++;
+      this.lookups = this.lookups
+        .then(() => this.records.all())
+        .then((records) => records.forEach(([, record]) => this.hold(record)))
+        .catch(() => undefined)
+        .finally(() => this.reading--);
     });
   }
 
@@ -99,6 +115,15 @@ export class Revocations {
   }
 
   /**
+   * revoked(), once every change heard so far is read: synchronous (a lookup
+   * in memory) unless a change, typically another instance's revocation
+   * announced through the store, is still being read back.
+   */
+  check(principal: Principal): Revoked | undefined | Promise<Revoked | undefined> {
+    return this.reading === 0 ? this.revoked(principal) : this.lookups.then(() => this.revoked(principal));
+  }
+
+  /**
    * Tokens carry `iat` in whole seconds, and a subject or client revocation
    * covers every token issued in its second. A token for them issued in that
    * same second (a re-enabled user signing in at once) would be refused: the
@@ -122,5 +147,6 @@ export class Revocations {
 
   close(): void {
     this.unsubscribe();
+    this.unreset();
   }
 }

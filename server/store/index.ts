@@ -17,7 +17,7 @@ export async function openStore(config: Config['storage'], dataDir: string, env:
       return PostgresStore.open({
         url: databaseUrl(config, env),
         poolSize: config.pool_size,
-        onListenError: (err) => log?.warn('PostgreSQL LISTEN connection lost (%s): opening it again; changes other instances make meanwhile are not heard here', (err as { code?: string }).code ?? err.message),
+        onListenError: (err) => log?.warn('PostgreSQL LISTEN connection lost (%s): opening it again, then reloading what this instance holds in memory (changes other instances make meanwhile are not announced to it)', (err as { code?: string }).code ?? err.message),
       });
   }
 }

@@ -16,7 +16,7 @@ interface KindSpec {
 }
 
 export const KINDS = {
-  clients: { whole: true },
+  clients: { whole: true, indexes: { source: 'source' } },
   interactions: {},
   browser_sessions: { indexes: { subject: 'sub' } },
   consents: {},

@@ -40,6 +40,11 @@ export class MemoryStore implements Store {
     return () => set.delete(listener);
   }
 
+  /** One process hears every change of its own: nothing is ever missed. */
+  onReset(_listener: () => void): () => void {
+    return () => undefined;
+  }
+
   protected changed(kind: Kind, id: string): void {
     for (const listener of this.listeners.get(kind) ?? []) listener(id);
   }
@@ -109,6 +114,10 @@ export class MemoryStore implements Store {
 
   async findBy(kind: Kind, index: string, value: string): Promise<[string, unknown][]> {
     return structuredClone(this.indexed(kind, index, value));
+  }
+
+  async countBy(kind: Kind, index: string, value: string): Promise<number> {
+    return this.indexed(kind, index, value).length;
   }
 
   async destroyBy(kind: Kind, index: string, value: string): Promise<number> {

@@ -27,6 +27,8 @@ export interface Store {
   destroy(kind: Kind, id: string): Promise<void>;
   /** Every live record of a kind whose index (kinds.ts) holds `value`, with its id. */
   findBy(kind: Kind, index: string, value: string): Promise<[string, unknown][]>;
+  /** How many live records of a kind hold `value` in their index (a count the database does: nothing is read back). */
+  countBy(kind: Kind, index: string, value: string): Promise<number>;
   /** Delete every live record of a kind whose index holds `value`; returns how many. */
   destroyBy(kind: Kind, index: string, value: string): Promise<number>;
   /** Every live record of a kind listed whole by design (kinds.ts `whole`), with its id. */
@@ -43,6 +45,15 @@ export interface Store {
    * the listener.
    */
   onChange(kind: Kind, listener: (id: string) => void): () => void;
+  /**
+   * Call `listener` when changes may have been missed: on a shared database,
+   * once the connection that hears other instances' changes was lost and is
+   * open again (what changed in between was not announced here). Every cache
+   * that relies on onChange reloads what it holds from the store. A store of
+   * one process (memory, lowdb) hears every change and never calls it.
+   * Returns a function that removes the listener.
+   */
+  onReset(listener: () => void): () => void;
   close(): Promise<void>;
 }
 
@@ -99,6 +110,9 @@ export class Collection<S extends z.ZodType, K extends Kind = Kind> {
   async findBy(index: IndexOf<K>, value: string): Promise<[string, z.infer<S>][]> {
     return this.parseEntries(await this.store.findBy(this.kind, index, value));
   }
+  countBy(index: IndexOf<K>, value: string): Promise<number> {
+    return this.store.countBy(this.kind, index, value);
+  }
   destroyBy(index: IndexOf<K>, value: string): Promise<number> {
     return this.store.destroyBy(this.kind, index, value);
   }
@@ -108,5 +122,9 @@ export class Collection<S extends z.ZodType, K extends Kind = Kind> {
   }
   onChange(listener: (id: string) => void): () => void {
     return this.store.onChange(this.kind, listener);
+  }
+  /** Store.onReset: changes may have been missed; reload. */
+  onReset(listener: () => void): () => void {
+    return this.store.onReset(listener);
   }
 }

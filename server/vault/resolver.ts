@@ -56,6 +56,14 @@ export class CredentialResolver {
       this.defaults.clear();
     });
     deps.selections.records.onChange((key) => this.chosen.delete(key));
+    // Changes may have been missed (Store.onReset): read everything again when next needed.
+    deps.identities.records.onReset(() => {
+      this.changes++;
+      this.secrets.clear();
+      this.records.clear();
+      this.defaults.clear();
+      this.chosen.clear();
+    });
   }
 
   async resolve(principal: Principal | undefined, assignment: Assignment, clientValues?: Record<string, string>): Promise<Resolution> {

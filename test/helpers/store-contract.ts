@@ -119,6 +119,22 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       assert.equal(await store.destroyBy('refresh_tokens', 'family', 'f'), 0);
     });
 
+    test('records are counted by a named index: only live ones holding the value, and only of that kind', async () => {
+      const store = await fresh();
+      const past = Math.floor(Date.now() / 1000) - 10;
+      await store.upsert('clients', 'a', { source: 'dynamic' });
+      await store.upsert('clients', 'b', { source: 'dynamic' }, past + 3600);
+      await store.upsert('clients', 'c', { source: 'admin' });
+      await store.upsert('clients', 'd', { source: 'dynamic' }, past);
+      await store.upsert('refresh_tokens', 'e', { family: 'dynamic', sub: 'dynamic', client_id: 'dynamic' });
+      assert.equal(await store.countBy('clients', 'source', 'dynamic'), 2, 'the expired one is not counted');
+      assert.equal(await store.countBy('clients', 'source', 'admin'), 1);
+      assert.equal(await store.countBy('clients', 'source', 'config'), 0);
+      await store.destroy('clients', 'a');
+      assert.equal(await store.countBy('clients', 'source', 'dynamic'), 1);
+      await assert.rejects(store.countBy('clients', 'owner', 'x'), /no index "owner" on clients/);
+    });
+
     test('an index the kind does not declare is refused, as is listing a kind that is not listed whole', async () => {
       const store = await fresh();
       await assert.rejects(store.findBy('refresh_tokens', 'scope', 'x'), /no index "scope" on refresh_tokens/);

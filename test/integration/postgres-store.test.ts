@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import pgDriver from 'pg';
 import { parseConfig } from '../../server/config/load.ts';
 import { openStore, StoreError } from '../../server/store/index.ts';
 import { migrateSchema } from '../../server/store/migrate.ts';
@@ -94,6 +95,33 @@ describe('postgres store: two instances on one database', () => {
     const increment = (c: unknown) => ({ n: ((c as { n: number } | undefined)?.n ?? 0) + 1 });
     await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 ? a : b).update('connections', 'counter', increment)));
     assert.deepEqual(await a.find('connections', 'counter'), { n: 30 });
+  });
+
+  test('a LISTEN connection that is lost is opened again, then the reset listeners are told (to reload); the other instance is heard again', async () => {
+    const url = await pg.createDatabase();
+    const a = await open(url);
+    const b = await open(url);
+    let resets = 0;
+    b.onReset(() => resets++);
+    const heard: string[] = [];
+    b.onChange('switches', (id) => heard.push(id));
+    const until = async (check: () => boolean, what: string) => {
+      for (let i = 0; !check(); i++) {
+        assert.ok(i < 400, `timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    };
+    const db = new pgDriver.Client({ connectionString: url });
+    await db.connect();
+    try {
+      const { rows } = await db.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'keygate-registry listen%'");
+      assert.equal(rows.length, 2, 'both instances listen on a connection of their own, named for the process');
+      await until(() => resets === 1, 'the reset after listening again');
+      await a.upsert('switches', 'after', { disabled: true });
+      await until(() => heard.includes('after'), 'a change made after the reset');
+    } finally {
+      await db.end();
+    }
   });
 
   test('records and their expiry survive a restart; migrations are applied once', async () => {

@@ -10,6 +10,10 @@ const LIVE = '(expires_at IS NULL OR expires_at > $3)';
 /** Where every instance announces its changes (LISTEN/NOTIFY). */
 export const CHANGES_CHANNEL = 'keygate_changes';
 
+/** The first wait before the LISTEN connection is opened again; each failed attempt doubles it, up to the second figure. */
+const LISTEN_RETRY_MS = 250;
+const LISTEN_RETRY_MAX_MS = 5000;
+
 /** Create or replace one record, its expiry as given. */
 const UPSERT = `INSERT INTO keygate_records (kind, id, payload, expires_at) VALUES ($1, $2, $3::jsonb, $4)
   ON CONFLICT (kind, id) DO UPDATE SET payload = excluded.payload, expires_at = excluded.expires_at`;
@@ -25,7 +29,7 @@ export interface PostgresOptions {
   url: string;
   poolSize?: number;
   sweepIntervalMs?: number;
-  /** Told when the LISTEN connection drops and is opened again (changes made meanwhile by other instances are not heard). */
+  /** Told when the LISTEN connection drops, and of each failed attempt to open it again (the reset listeners reload once it is back). */
   onListenError?: (err: Error) => void;
 }
 
@@ -41,6 +45,7 @@ export interface PostgresOptions {
  */
 export class PostgresStore implements Store {
   private readonly listeners = new Map<Kind, Set<(id: string) => void>>();
+  private readonly resetListeners = new Set<() => void>();
   private readonly origin = randomUUID();
   private listenClient: pg.Client | undefined;
   private sweeper: NodeJS.Timeout | undefined;
@@ -69,8 +74,15 @@ export class PostgresStore implements Store {
     return store;
   }
 
+  /**
+   * LISTEN on a connection of its own. When it is lost (the backend
+   * terminated, PostgreSQL restarted, the network), it is opened again, after
+   * LISTEN_RETRY_MS and then longer waits, for as long as it takes; once it
+   * listens again, the reset listeners reload their caches (what other
+   * instances changed in between was announced to nobody here).
+   */
   private async listen(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.options.url });
+    const client = new pg.Client({ connectionString: this.options.url, keepAlive: true, application_name: `keygate-registry listen (pid ${process.pid})` });
     client.on('notification', (msg) => {
       if (msg.channel !== CHANGES_CHANNEL || !msg.payload) return;
       let change: Change;
@@ -81,16 +93,47 @@ export class PostgresStore implements Store {
       }
       if (change.o !== this.origin && isKind(change.k)) this.changed(change.k, change.i);
     });
-    client.on('error', (err) => {
-      if (this.closed) return;
-      this.options.onListenError?.(err);
+    let lost = false;
+    const onLost = (err: Error) => {
+      if (lost || this.closed) return;
+      lost = true;
       this.listenClient = undefined;
+      this.options.onListenError?.(err);
       void client.end().catch(() => undefined);
-      setTimeout(() => void this.listen().catch((e: Error) => this.options.onListenError?.(e)), 1000).unref();
-    });
-    await client.connect();
-    await client.query(`LISTEN ${CHANGES_CHANNEL}`);
+      this.relisten(0);
+    };
+    client.on('error', onLost);
+    client.on('end', () => onLost(new Error('the LISTEN connection ended')));
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CHANGES_CHANNEL}`);
+    } catch (err) {
+      lost = true;
+      await client.end().catch(() => undefined);
+      throw err;
+    }
     this.listenClient = client;
+  }
+
+  private relisten(attempt: number): void {
+    const wait = Math.min(LISTEN_RETRY_MS * 2 ** attempt, LISTEN_RETRY_MAX_MS);
+    setTimeout(() => {
+      if (this.closed) return;
+      this.listen().then(
+        () => {
+          for (const listener of this.resetListeners) listener();
+        },
+        (err: Error) => {
+          this.options.onListenError?.(err);
+          this.relisten(attempt + 1);
+        },
+      );
+    }, wait).unref();
+  }
+
+  onReset(listener: () => void): () => void {
+    this.resetListeners.add(listener);
+    return () => this.resetListeners.delete(listener);
   }
 
   onChange(kind: Kind, listener: (id: string) => void): () => void {
@@ -186,6 +229,12 @@ export class PostgresStore implements Store {
     const field = fieldExpression(indexField(kind, index));
     const { rows } = await this.pool.query<{ id: string; payload: unknown }>(`SELECT id, payload FROM keygate_records WHERE kind = $1 AND ${field} = $2 AND ${LIVE} ORDER BY seq`, [kind, value, now()]);
     return rows.map((r) => [r.id, r.payload]);
+  }
+
+  async countBy(kind: Kind, index: string, value: string): Promise<number> {
+    const field = fieldExpression(indexField(kind, index));
+    const { rows } = await this.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM keygate_records WHERE kind = $1 AND ${field} = $2 AND ${LIVE}`, [kind, value, now()]);
+    return rows[0]?.n ?? 0;
   }
 
   async destroyBy(kind: Kind, index: string, value: string): Promise<number> {
