@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { decodeJwt, decodeProtectedHeader, generateKeyPair, SignJWT, type JWK } from 'jose';
 import pg from 'pg';
@@ -48,11 +51,15 @@ after(async () => {
 const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' }, 'io.modelcontextprotocol/clientCapabilities': {} };
 
 /** A 2026-07-28 tools/call of echo on /mcp/team/demo through instance i; the status and the text the tool answered. */
-async function echoThrough(c: Cluster, i: number, token: string, message: string): Promise<{ status: number; text?: string; challenge: string | null }> {
-  const res = await fetch(`${c.url}/mcp/team/demo`, {
+function echoThrough(c: Cluster, i: number, token: string, message: string): Promise<{ status: number; text?: string; challenge: string | null }> {
+  return echoAt(c.url, c.to(i), token, message);
+}
+
+async function echoAt(base: string, route: Record<string, string>, token: string, message: string): Promise<{ status: number; text?: string; challenge: string | null }> {
+  const res = await fetch(`${base}/mcp/team/demo`, {
     method: 'POST',
     headers: {
-      ...c.to(i),
+      ...route,
       authorization: `Bearer ${token}`,
       'content-type': 'application/json',
       accept: 'application/json, text/event-stream',
@@ -164,21 +171,28 @@ describe('signing keys shared by two instances on one PostgreSQL', () => {
     const oldKid = decodeProtectedHeader(before).kid!;
 
     const rotate = spawnRegistry(['keys', 'rotate', '--config', cluster.configFile], { ...env, KEYGATE_DATABASE_URL: databaseUrl });
+    // The command prints the new kid once the rotation committed: from then on, poll both instances until they sign with it (it is first in their JWKS: the active key).
+    const committed = await new Promise<{ at: number; kid: string } | undefined>((resolve) => {
+      rotate.child.stdout!.on('data', () => {
+        const kid = /signing key (\S+) in the database/.exec(rotate.stdout())?.[1];
+        if (kid) resolve({ at: performance.now(), kid });
+      });
+      void rotate.exit.then(() => resolve(undefined));
+    });
+    assert.ok(committed, rotate.stderr());
+    const newKid = committed.kid;
+    assert.notEqual(newKid, oldKid);
+    const seen = await Promise.all(
+      [0, 1].map(async (i) => {
+        for (let tries = 0; (await jwks(cluster, i))[0]?.kid !== newKid; tries++) {
+          assert.ok(tries < 500, `instance ${i} never signed with ${newKid}`);
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        return performance.now() - committed.at;
+      }),
+    );
+    t.diagnostic(`instances 0 / 1 signed with the rotated key ${seen.map((ms) => ms.toFixed(1)).join(' / ')} ms after keys rotate printed it (committed)`);
     assert.equal(await rotate.exit, 0, rotate.stderr());
-    const done = performance.now();
-    const newKid = /signing key (\S+) in the database/.exec(rotate.stdout())?.[1];
-    assert.ok(newKid && newKid !== oldKid, rotate.stdout());
-
-    // Both instances sign with the new key (it is first in their JWKS: the active key) within a bounded wait.
-    const seen: number[] = [];
-    for (const i of [0, 1]) {
-      for (let tries = 0; (await jwks(cluster, i))[0]?.kid !== newKid; tries++) {
-        assert.ok(tries < 500, `instance ${i} never signed with ${newKid}`);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      seen.push(performance.now() - done);
-    }
-    t.diagnostic(`both instances signed with the rotated key ${seen.map((ms) => ms.toFixed(0)).join(' / ')} ms after keys rotate exited`);
 
     for (const i of [0, 1]) assert.deepEqual((await jwks(cluster, i)).map((k) => k.kid), [newKid, oldKid], `instance ${i} publishes both`);
     // Tokens issued now by each instance (a refresh sent to it) are signed by the new key; each is accepted by both.
@@ -208,5 +222,53 @@ describe('signing keys shared by two instances on one PostgreSQL', () => {
     // And the vault key itself appears in no row, nor in any log.
     assert.ok(!JSON.stringify(rows).includes(vaultKey));
     assert.ok(!cluster.logs().includes(vaultKey) && !cluster.logs().includes(databaseUrl));
+  });
+
+  // Last: these change the vault key the running instances hold.
+  test('vault rotate re-seals the signing keys: an instance with only the new vault key signs with the same ring and accepts the tokens of the others', async () => {
+    const token = await tokenThroughProxy();
+    const dir = mkdtempSync(join(tmpdir(), 'keygate-keys-'));
+    const newVaultKey = randomBytes(32).toString('base64');
+    try {
+      // The new key in key_env, the old one under previous_key_envs, as docs/configuration.md says.
+      const rotating = join(dir, 'rotating.yaml');
+      const raw = JSON.parse(readFileSync(cluster.configFile, 'utf8')) as { vault: Record<string, unknown> };
+      writeFileSync(rotating, JSON.stringify({ ...raw, vault: { ...raw.vault, previous_key_envs: ['OLD_VAULT_KEY'] } }));
+      const rotate = spawnRegistry(['vault', 'rotate', '--config', rotating, '--data-dir', join(dir, 'cli')], { ...env, VAULT_KEY: newVaultKey, OLD_VAULT_KEY: vaultKey, KEYGATE_DATABASE_URL: databaseUrl });
+      assert.equal(await rotate.exit, 0, rotate.stderr());
+      assert.match(rotate.stdout(), /and \d+ signing keys?/);
+
+      const fresh = spawnRegistry(['--config', cluster.configFile, '--port', '0', '--data-dir', join(dir, 'fresh')], { ...env, VAULT_KEY: newVaultKey, KEYGATE_DATABASE_URL: databaseUrl });
+      try {
+        const url = await fresh.url;
+        assert.ok(url, fresh.stderr());
+        const published = ((await (await fetch(`${url}/oauth/jwks`)).json()) as { keys: JWK[] }).keys;
+        assert.deepEqual(published, await jwks(cluster, 0), 'the same ring, nothing generated');
+        assert.doesNotMatch(fresh.stdout() + fresh.stderr(), /generated a \w+ signing key/);
+        const answer = await echoAt(url, {}, token, 'after vault rotate');
+        assert.equal(answer.status, 200, `${answer.challenge}`);
+        assert.equal(answer.text, 'after vault rotate');
+      } finally {
+        await fresh.stop();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('an instance whose vault key does not open the signing keys refuses to start, saying why, and generates nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keygate-keys-'));
+    const before = await signingKeyRows();
+    const otherKey = randomBytes(32).toString('base64');
+    try {
+      const wrong = spawnRegistry(['--config', cluster.configFile, '--port', '0', '--data-dir', dir], { ...env, VAULT_KEY: otherKey, KEYGATE_DATABASE_URL: databaseUrl });
+      assert.equal(await wrong.url, undefined, 'it does not listen');
+      assert.notEqual(await wrong.exit, 0);
+      assert.match(wrong.stderr(), /signing keys in the store do not open with this vault key/);
+      assert.ok(!(wrong.stdout() + wrong.stderr()).includes(otherKey) && !(wrong.stdout() + wrong.stderr()).includes(databaseUrl));
+      assert.deepEqual(await signingKeyRows(), before, 'the ring is unchanged');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
