@@ -28,6 +28,15 @@ export interface SigningKey extends VerificationKey {
   privateKey: CryptoKey;
 }
 
+export interface KeyRingSource {
+  /** Read the ring again and `replace` it. */
+  reload(): Promise<void>;
+  /** Stop following changes. */
+  close(): void;
+  /** Milliseconds, for the reload rate (default Date.now). */
+  now?: () => number;
+}
+
 /**
  * The ring in use. It changes in place (`replace`) when the ring in the store
  * changes, so every module that holds it signs and verifies with the new keys
@@ -44,7 +53,7 @@ export class KeyRing {
     active: SigningKey,
     all: VerificationKey[],
     /** Where the ring comes from when it can change while running (the store: shared-signing-keys.ts). */
-    private readonly source?: { reload(): Promise<void>; close(): void },
+    private readonly source?: KeyRingSource,
   ) {
     this.current = { active, all, byId: new Map(all.map((k) => [k.kid, k])) };
   }
@@ -72,8 +81,9 @@ export class KeyRing {
     const known = this.find(kid);
     if (known || kid === undefined || !this.source) return known;
     if (!this.reloading) {
-      if (Date.now() - this.lastReload < RELOAD_INTERVAL_MS) return undefined;
-      this.lastReload = Date.now();
+      const now = this.source.now?.() ?? Date.now();
+      if (now - this.lastReload < RELOAD_INTERVAL_MS) return undefined;
+      this.lastReload = now;
       this.reloading = this.source.reload().finally(() => (this.reloading = undefined));
     }
     await this.reloading.catch(() => undefined);
