@@ -106,7 +106,15 @@ export class SharedSigningKeys {
       keys.push({ kid, alg: k.alg, public_jwk: publicPart(jwk) as Record<string, unknown>, private_jwk: this.vault.seal(JSON.stringify({ ...jwk, kid }), sealContext(kid)), created_at: k.created_at, ...(k.retired_at !== undefined && { retired_at: k.retired_at }) });
     }
     let taken = 0;
-    await this.ring.update(RING_ID, (current) => current ?? ((taken = keys.length), { keys }), null);
+    await this.ring.update(
+      RING_ID,
+      (current) => {
+        if (current) return current;
+        taken = keys.length;
+        return { keys };
+      },
+      null,
+    );
     return taken;
   }
 

@@ -40,7 +40,7 @@ export interface KeyRingSource {
 /**
  * The ring in use. It changes in place (`replace`) when the ring in the store
  * changes, so every module that holds it signs and verifies with the new keys
- * at once. With a `reload`, a kid it does not know makes it read the ring
+ * at once. With a source, a kid it does not know makes it read the ring
  * again before refusing (at most once per RELOAD_INTERVAL_MS), so a token
  * signed by a key another instance just made is accepted here too.
  */
