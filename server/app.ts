@@ -32,8 +32,9 @@ import { Interactions } from './oauth/interaction.ts';
 import { metadataRouter } from './oauth/metadata.ts';
 import { registerRouter } from './oauth/register.ts';
 import { ResourceSpace } from './oauth/resource.ts';
+import { loadSharedKeyRing } from './oauth/shared-signing-keys.ts';
 import { type KeyRing, loadKeyRing, type SigningKey } from './oauth/signing-keys.ts';
-import { LoginThrottle } from './oauth/throttle.ts';
+import { DEFAULT_THROTTLE, LoginThrottle, StoreWindow } from './oauth/throttle.ts';
 import { Revocations } from './oauth/revocations.ts';
 import { revocationRouter } from './oauth/revoke.ts';
 import { tokenRouter } from './oauth/token.ts';
@@ -77,6 +78,8 @@ const trimSlash = (url: string) => url.replace(/\/+$/, '');
 /** Build the registry. Never listens: main.ts (or a test) owns the socket. */
 export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
   const { config, store, log } = deps;
+  // Several instances may share this store: what they must agree on (signing keys, throttles) lives in it.
+  const sharedStore = config.storage.type === 'postgres';
   const env = deps.env ?? process.env;
   const publicUrl = trimSlash(deps.publicUrl);
   const issuer = trimSlash(config.oauth_server.issuer ?? publicUrl);
@@ -94,8 +97,11 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
     }
   }
   const resources = new ResourceSpace(publicUrl, (gw, server) => catalog.current.has(gw, server));
-  const keys = await loadKeyRing(config.oauth_server, deps.dataDir, log);
-  const signingKey = keys.active;
+  // On PostgreSQL the generated keys live in the store, shared by every instance; key_file keys are files on each.
+  const keys =
+    sharedStore && !config.oauth_server.signing.key_file
+      ? await loadSharedKeyRing(config.oauth_server, store, vault, log)
+      : await loadKeyRing(config.oauth_server, deps.dataDir, log);
   const users = await BuiltinUsers.fromConfig(config.oauth_server.builtin.users, env);
   // oauth_server.mode federated: accounts of the upstream IdP are held to allowed_domains / admin_users at every lookup (refresh too).
   const accounts = config.oauth_server.mode === 'federated' ? federatedAccounts(config.oauth_server, users, store) : new Accounts(users, store);
@@ -178,7 +184,7 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
       interactions: new Interactions(store, cookie),
       sessions,
       consents: new Consents(store),
-      throttle: new LoginThrottle(),
+      throttle: new LoginThrottle(DEFAULT_THROTTLE, undefined, sharedStore ? new StoreWindow(store) : undefined),
       issuer,
       oauthPath: `${basePath}/oauth`,
       scopesSupported: config.oauth_server.scopes_supported,
@@ -190,7 +196,7 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
     oauth.use(tokenRouter({ clients, accounts, grants, resources, log, keys, issuer }));
     oauth.use(revocationRouter({ clients, accounts, grants, keys, issuer, log }));
     if (config.oauth_server.dynamic_registration) {
-      oauth.use(registerRouter({ clients, allowedRedirectUris: config.oauth_server.allowed_redirect_uris, scopesSupported: config.oauth_server.scopes_supported, limits: config.oauth_server.registration, log }));
+      oauth.use(registerRouter({ clients, allowedRedirectUris: config.oauth_server.allowed_redirect_uris, scopesSupported: config.oauth_server.scopes_supported, limits: config.oauth_server.registration, counts: sharedStore ? new StoreWindow(store) : undefined, log }));
     }
     app.use('/oauth', oauth);
     // MCP 2025-03-26 §2.3.3: clients that find no metadata fall back to
@@ -241,7 +247,9 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
   return {
     handler,
     issuer,
-    signingKey,
+    get signingKey() {
+      return keys.active;
+    },
     keys,
     vault,
     identities,
@@ -250,6 +258,7 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
     audit,
     async close() {
       listChanges.close();
+      keys.close();
       await mcp.close();
       catalog.close();
       revocations.close();

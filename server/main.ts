@@ -8,7 +8,8 @@ import { ConfigError, loadConfig, parseConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { DEMO_GATEWAY, DEMO_PERSONAL_PREFIX, DEMO_USERNAME, embeddedDefault, type EmbeddedDefault } from './demo/embedded.ts';
 import { consoleLogger } from './log.ts';
-import { rotateGeneratedKey } from './oauth/signing-keys.ts';
+import { SharedSigningKeys } from './oauth/shared-signing-keys.ts';
+import { readRingFile, rotateGeneratedKey } from './oauth/signing-keys.ts';
 import { openStore, StoreError } from './store/index.ts';
 import { copyFromLowdb, migrateSchema } from './store/migrate.ts';
 import { Identities } from './vault/identities.ts';
@@ -35,7 +36,9 @@ const USAGE = `Usage: keygate-registry [--config FILE] [--port N] [--data-dir DI
 
   keys rotate          generate a new signing key in the data dir (used from the
                        next start); the previous key keeps verifying the tokens
-                       it signed until they expire.
+                       it signed until they expire. With storage.type postgres,
+                       in the database: every running instance signs with it
+                       within a second.
   vault rotate         seal every stored credential under a new vault key (a
                        generated key file gets a new key; with vault.key_env,
                        set the new key there and the old one in
@@ -208,9 +211,34 @@ async function rotateKeys(config: Config, dataDir: string): Promise<number> {
     process.stderr.write('keygate-registry: this registry signs with oauth_server.signing.key_file; rotate by setting a new key_file and listing the old one under previous_keys\n');
     return 2;
   }
+  if (config.storage.type === 'postgres') return rotateSharedKeys(config, dataDir);
   const kid = await rotateGeneratedKey(dataDir, config.oauth_server.signing.algorithm);
   process.stdout.write(`new ${config.oauth_server.signing.algorithm} signing key ${kid} in ${dataDir}: restart the registry to sign with it\n`);
   return 0;
+}
+
+/** keys rotate on PostgreSQL: the new key goes into the store, where every running instance picks it up (onChange). */
+async function rotateSharedKeys(config: Config, dataDir: string): Promise<number> {
+  let store;
+  try {
+    store = await openStore(config.storage, dataDir);
+  } catch (err) {
+    if (err instanceof StoreError) {
+      process.stderr.write(`keygate-registry: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  try {
+    const kid = await new SharedSigningKeys(store, Vault.load(config.vault, dataDir, consoleLogger()), config.oauth_server).rotate();
+    process.stdout.write(
+      `new ${config.oauth_server.signing.algorithm} signing key ${kid} in the database: every running instance signs with it within a second; ` +
+        `the previous key keeps verifying for ${config.oauth_server.token_lifetime} s (token_lifetime)\n`,
+    );
+    return 0;
+  } finally {
+    await store.close();
+  }
 }
 
 async function runMigrate(config: Config, lowdbDir: string | undefined): Promise<number> {
@@ -222,6 +250,21 @@ async function runMigrate(config: Config, lowdbDir: string | undefined): Promise
     const total = Object.values(counts).reduce((a, b) => a + b, 0);
     process.stdout.write(`copied ${total} record${total === 1 ? '' : 's'} from ${lowdbDir} into PostgreSQL (expiry kept):\n`);
     for (const [kind, n] of Object.entries(counts)) process.stdout.write(`  ${kind.padEnd(24)} ${n}\n`);
+    // The generated signing keys of the data dir go along, sealed, so tokens signed before the move stay valid.
+    const ring = config.oauth_server.signing.key_file ? undefined : readRingFile(lowdbDir);
+    if (ring?.keys.length) {
+      const store = await openStore(config.storage, lowdbDir);
+      try {
+        const taken = await new SharedSigningKeys(store, Vault.load(config.vault, lowdbDir, consoleLogger()), config.oauth_server).adopt(ring);
+        process.stdout.write(
+          taken
+            ? `copied ${taken} signing key${taken === 1 ? '' : 's'} from ${lowdbDir}/signing-keys.json into PostgreSQL, sealed with the vault key\n`
+            : 'the database holds signing keys already: those of the data dir were not copied\n',
+        );
+      } finally {
+        await store.close();
+      }
+    }
     return 0;
   } catch (err) {
     if (err instanceof StoreError) {
@@ -246,7 +289,9 @@ async function rotateVault(config: Config, dataDir: string): Promise<number> {
   try {
     const vault = config.vault.key_env ? Vault.load(config.vault, dataDir, consoleLogger()) : Vault.rotateKeyFile(config.vault, dataDir);
     const resealed = await new Identities(store, vault).resealAll();
-    process.stdout.write(`vault key ${vault.activeKeyId} is active; re-sealed ${resealed} stored credential${resealed === 1 ? '' : 's'}\n`);
+    // The generated signing keys in the database (storage.type postgres) are sealed with the vault too.
+    const keys = config.storage.type === 'postgres' ? await new SharedSigningKeys(store, vault, config.oauth_server).reseal() : 0;
+    process.stdout.write(`vault key ${vault.activeKeyId} is active; re-sealed ${resealed} stored credential${resealed === 1 ? '' : 's'}${keys ? ` and ${keys} signing key${keys === 1 ? '' : 's'}` : ''}\n`);
     return 0;
   } finally {
     await store.close();

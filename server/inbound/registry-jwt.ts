@@ -29,7 +29,7 @@ export async function verifyRegistryToken(token: string, keys: KeyRing, issuer: 
     const { payload } = await jwtVerify(
       token,
       async (header) => {
-        const key = keys.find(header.kid);
+        const key = await keys.lookup(header.kid);
         if (!key || key.alg !== header.alg) throw new TokenRejected('the access token is signed by a key this registry does not know');
         return key.publicKey;
       },

@@ -145,19 +145,19 @@ export class AuthorizationFlow {
     if (!form.success) return renderLogin(res, { action: this.action(interaction, 'login'), interaction, client, status: 400, error: 'Enter a username and a password.' });
     const { username, password } = form.data;
     const address = req.socket.remoteAddress ?? 'unknown';
-    const wait = this.deps.throttle.retryAfter(username, address);
+    const wait = await this.deps.throttle.retryAfter(username, address);
     if (wait > 0) {
       const minutes = Math.ceil(wait / 60);
       return renderLogin(res, { action: this.action(interaction, 'login'), interaction, client, status: 429, username, retryAfter: wait, error: `Too many failed sign-ins. Try again in ${minutes} minute${minutes > 1 ? 's' : ''}.` });
     }
     const user = await this.deps.users.verify(username, password);
     if (!user) {
-      this.deps.throttle.fail(username, address);
+      await this.deps.throttle.fail(username, address);
       // One message and one status for an unknown user and a wrong password: no enumeration.
       this.deps.log.info('sign-in failed for client %s', client.client_id);
       return renderLogin(res, { action: this.action(interaction, 'login'), interaction, client, status: 401, username, error: 'Wrong username or password.' });
     }
-    this.deps.throttle.succeed(username, address);
+    await this.deps.throttle.succeed(username, address);
     const account = await this.deps.accounts.remember({ sub: user.username, username: user.username, name: user.name, email: user.email, scopes: user.scopes, groups: [], provider: 'builtin' });
     if (account.disabled) return this.fail(res, interaction, new AccessDeniedError('this account may not sign in'));
     await this.signedIn(req, res, interaction, client, account);

@@ -94,6 +94,6 @@ export function metadataRouter(deps: MetadataDeps): Router {
     res.set({ 'Cache-Control': 'public, max-age=300', 'Access-Control-Allow-Origin': '*' }).json(resourceDocument(resource, scopes));
   });
 
-  if (deps.authorizationServer) router.get('/oauth/jwks', sendJson(deps.keys.jwks));
+  if (deps.authorizationServer) router.get('/oauth/jwks', (req, res) => sendJson(deps.keys.jwks)(req, res)); // the ring may change while running
   return router;
 }

@@ -7,7 +7,7 @@ import type { Logger } from '../log.ts';
 import { AUTH_METHODS, hashSecret, type ClientRegistry } from './clients.ts';
 import { LOOPBACK_HOSTS, parseRedirectUri, redirectUriMatches, redirectUriProblem } from './redirect-uri.ts';
 import { epoch } from './grants.ts';
-import { addressKey, isLoopback, SlidingWindow } from './throttle.ts';
+import { addressKey, type EventWindow, isLoopback, SlidingWindow } from './throttle.ts';
 
 // RFC 7591: dynamic client registration, what VS Code and Cursor use today.
 // Unknown metadata is ignored (§2), so nothing an admin decides (such as
@@ -55,6 +55,8 @@ export interface RegisterDeps {
   clients: ClientRegistry;
   allowedRedirectUris: string[];
   limits: Config['oauth_server']['registration'];
+  /** Where registrations are counted (default: this process; the store when instances share it). */
+  counts?: EventWindow;
   log: Logger;
 }
 
@@ -62,11 +64,11 @@ export function registerRouter(deps: RegisterDeps): Router {
   const router = Router();
   const { limits } = deps;
   const perAddress = { max: limits.rate_limit.per_address, windowSeconds: limits.rate_limit.window };
-  const recent = new SlidingWindow();
+  const recent = deps.counts ?? new SlidingWindow();
 
   /** RFC 6585 §4: this address registered its share for now. */
-  function checkRate(address: string): void {
-    const wait = recent.retryAfter(address, perAddress);
+  async function checkRate(address: string): Promise<void> {
+    const wait = await recent.retryAfter(address, perAddress);
     if (wait > 0) throw new TooManyRequestsError(`too many registrations from this address; try again in ${wait} s`, { retryAfter: wait });
   }
 
@@ -81,7 +83,7 @@ export function registerRouter(deps: RegisterDeps): Router {
   router.post('/register', express.json({ limit: '16kb' }), async (req, res) => {
     // Loopback callers are counted only with rate_limit.loopback (see the config section).
     const address = limits.rate_limit.loopback || !isLoopback(req.socket.remoteAddress) ? addressKey(req.socket.remoteAddress) : undefined;
-    if (address !== undefined) checkRate(address);
+    if (address !== undefined) await checkRate(address);
     const parsed = registration.safeParse(req.body ?? {});
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
@@ -108,7 +110,7 @@ export function registerRouter(deps: RegisterDeps): Router {
     // A registered scope is what the client may later ask for: keep only what this server knows.
     const scope = meta.scope === undefined ? undefined : meta.scope.split(' ').filter((s) => deps.scopesSupported.includes(s) || s === 'offline_access').join(' ');
     // Counted from here on, refused for capacity or not: a full registry is no cheaper to hammer.
-    if (address !== undefined) recent.record(address);
+    if (address !== undefined) await recent.record(address, perAddress);
     await checkCapacity();
     const clientId = randomUUID();
     const secret = meta.token_endpoint_auth_method === 'none' ? undefined : randomBytes(32).toString('base64url');

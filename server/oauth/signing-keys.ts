@@ -10,7 +10,9 @@ import { writeSecretFile } from '../secret-file.ts';
 // ring verifies and is published in the JWKS, so tokens signed before a
 // rotation stay valid until they expire. Keys come from files an admin manages
 // (signing.key_file + signing.previous_keys) or are generated into the data
-// dir and rotated with `keygate-registry keys rotate`.
+// dir and rotated with `keygate-registry keys rotate`; with storage.type
+// postgres, generated into the store instead (shared-signing-keys.ts), where
+// every instance finds them.
 
 export type SigningAlgorithm = Config['oauth_server']['signing']['algorithm'];
 
@@ -26,18 +28,71 @@ export interface SigningKey extends VerificationKey {
   privateKey: CryptoKey;
 }
 
+export interface KeyRingSource {
+  /** Read the ring again and `replace` it. */
+  reload(): Promise<void>;
+  /** Stop following changes. */
+  close(): void;
+  /** Milliseconds, for the reload rate (default Date.now). */
+  now?: () => number;
+}
+
+/**
+ * The ring in use. It changes in place (`replace`) when the ring in the store
+ * changes, so every module that holds it signs and verifies with the new keys
+ * at once. With a source, a kid it does not know makes it read the ring
+ * again before refusing (at most once per RELOAD_INTERVAL_MS), so a token
+ * signed by a key another instance just made is accepted here too.
+ */
 export class KeyRing {
-  private readonly byId: Map<string, VerificationKey>;
+  private current: { active: SigningKey; all: VerificationKey[]; byId: Map<string, VerificationKey> };
+  private lastReload = -Infinity;
+  private reloading: Promise<void> | undefined;
 
   constructor(
-    readonly active: SigningKey,
-    readonly all: VerificationKey[],
+    active: SigningKey,
+    all: VerificationKey[],
+    /** Where the ring comes from when it can change while running (the store: shared-signing-keys.ts). */
+    private readonly source?: KeyRingSource,
   ) {
-    this.byId = new Map(all.map((k) => [k.kid, k]));
+    this.current = { active, all, byId: new Map(all.map((k) => [k.kid, k])) };
+  }
+
+  /** The key that signs. */
+  get active(): SigningKey {
+    return this.current.active;
+  }
+
+  /** Every key that verifies (the active one first). */
+  get all(): VerificationKey[] {
+    return this.current.all;
+  }
+
+  replace(active: SigningKey, all: VerificationKey[]): void {
+    this.current = { active, all, byId: new Map(all.map((k) => [k.kid, k])) };
   }
 
   find(kid: string | undefined): VerificationKey | undefined {
-    return kid === undefined ? undefined : this.byId.get(kid);
+    return kid === undefined ? undefined : this.current.byId.get(kid);
+  }
+
+  /** `find`, and when the kid is unknown, read the ring again once (rate-limited, one read at a time) and look again. */
+  async lookup(kid: string | undefined): Promise<VerificationKey | undefined> {
+    const known = this.find(kid);
+    if (known || kid === undefined || !this.source) return known;
+    if (!this.reloading) {
+      const now = this.source.now?.() ?? Date.now();
+      if (now - this.lastReload < RELOAD_INTERVAL_MS) return undefined;
+      this.lastReload = now;
+      this.reloading = this.source.reload().finally(() => (this.reloading = undefined));
+    }
+    await this.reloading.catch(() => undefined);
+    return this.find(kid);
+  }
+
+  /** Stop following the source. */
+  close(): void {
+    this.source?.close();
   }
 
   get algorithms(): SigningAlgorithm[] {
@@ -49,18 +104,21 @@ export class KeyRing {
   }
 }
 
+/** How often an unknown kid may make the ring be read again from the store. */
+export const RELOAD_INTERVAL_MS = 1000;
+
 const GENERATE_OPTIONS: Record<SigningAlgorithm, Parameters<typeof generateKeyPair>[1]> = {
   ES256: { extractable: true },
   RS256: { extractable: true, modulusLength: 2048 },
   EdDSA: { extractable: true, crv: 'Ed25519' },
 };
 
-function publicPart(jwk: JWK): JWK {
+export function publicPart(jwk: JWK): JWK {
   const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, oth: _oth, ...pub } = jwk;
   return pub;
 }
 
-async function fromJwk(alg: SigningAlgorithm, privateJwk: JWK): Promise<SigningKey> {
+export async function fromJwk(alg: SigningAlgorithm, privateJwk: JWK): Promise<SigningKey> {
   const publicJwk = publicPart(privateJwk);
   const kid = privateJwk.kid ?? (await calculateJwkThumbprint(publicJwk));
   const privateKey = (await importJWK({ ...privateJwk, alg }, alg)) as CryptoKey;
@@ -83,7 +141,7 @@ async function fromFile(file: string, alg: SigningAlgorithm): Promise<SigningKey
   }
 }
 
-async function generate(alg: SigningAlgorithm): Promise<JWK> {
+export async function generate(alg: SigningAlgorithm): Promise<JWK> {
   const { privateKey } = await generateKeyPair(alg, GENERATE_OPTIONS[alg]);
   const jwk = await exportJWK(privateKey);
   jwk.kid = await calculateJwkThumbprint(publicPart(jwk));
@@ -94,11 +152,12 @@ async function generate(alg: SigningAlgorithm): Promise<JWK> {
 const ringFileSchema = z.object({
   keys: z.array(z.object({ jwk: z.record(z.string(), z.unknown()), alg: z.enum(['ES256', 'RS256', 'EdDSA']), created_at: z.number(), retired_at: z.number().optional() })),
 });
-type RingFile = z.infer<typeof ringFileSchema>;
+export type RingFile = z.infer<typeof ringFileSchema>;
 
 const ringFile = (dataDir: string) => join(dataDir, 'signing-keys.json');
 
-function readRingFile(dataDir: string): RingFile | undefined {
+/** The generated keys in a data dir (signing-keys.json), if any. */
+export function readRingFile(dataDir: string): RingFile | undefined {
   const file = ringFile(dataDir);
   if (!existsSync(file)) return undefined;
   const parsed = ringFileSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));

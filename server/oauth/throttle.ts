@@ -1,8 +1,12 @@
+import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
+import { z } from 'zod';
 import { classifyAddress } from '../net/outbound.ts';
+import { Collection, type Store } from '../store/index.ts';
 
-// Throttling in this process's memory (a registry behind a load balancer
-// counts per instance), over sliding windows.
+// Throttling over sliding windows: in this process's memory (one instance),
+// or in the store when instances share it (storage.type postgres), so
+// attempts spread over several instances add up to the same limits.
 //
 // Login: failed sign-ins are counted per (username, address), per address and
 // per username. The same rules apply to usernames that do not exist, so the
@@ -28,8 +32,21 @@ export const DEFAULT_THROTTLE: ThrottleRules = {
 
 const MAX_KEYS = 100_000;
 
+/** Where events are counted: this process (SlidingWindow) or the shared store (StoreWindow). */
+export interface EventWindow {
+  /** Seconds until one more event fits under the rule, or 0 when it does now. */
+  retryAfter(key: string, rule: ThrottleRule): number | Promise<number>;
+  record(key: string, rule: ThrottleRule): void | Promise<void>;
+  forget(key: string): void | Promise<void>;
+}
+
+/** Seconds until one more event fits, given the events in the window (oldest first). */
+function wait(recent: number[], rule: ThrottleRule, now: number): number {
+  return recent.length >= rule.max ? Math.max(1, Math.ceil(recent[recent.length - rule.max]! + rule.windowSeconds - now)) : 0;
+}
+
 /** When events happened, per key, for as long as a rule looks back. */
-export class SlidingWindow {
+export class SlidingWindow implements EventWindow {
   private readonly events = new Map<string, number[]>();
 
   constructor(private readonly now: () => number = () => Date.now() / 1000) {}
@@ -44,8 +61,7 @@ export class SlidingWindow {
 
   /** Seconds until one more event fits under the rule, or 0 when it does now. */
   retryAfter(key: string, rule: ThrottleRule): number {
-    const list = this.recent(key, rule);
-    return list.length >= rule.max ? Math.max(1, Math.ceil(list[list.length - rule.max]! + rule.windowSeconds - this.now())) : 0;
+    return wait(this.recent(key, rule), rule, this.now());
   }
 
   record(key: string): void {
@@ -58,14 +74,58 @@ export class SlidingWindow {
   }
 }
 
+const eventsSchema = z.object({ events: z.array(z.number()) });
+
+/**
+ * A sliding window in the store, for instances that share it: one record per
+ * key (its id a hash of the key, so no username or address is stored), holding
+ * the latest events (at most the rule's max, all that the answer needs) and
+ * expiring when the newest leaves the window. Recording is one atomic update.
+ */
+export class StoreWindow implements EventWindow {
+  private readonly records: Collection<typeof eventsSchema, 'throttles'>;
+
+  constructor(
+    store: Store,
+    private readonly now: () => number = () => Date.now() / 1000,
+  ) {
+    this.records = new Collection(store, 'throttles', eventsSchema);
+  }
+
+  private id(key: string): string {
+    return createHash('sha256').update(key).digest('base64url');
+  }
+
+  async retryAfter(key: string, rule: ThrottleRule): Promise<number> {
+    const now = this.now();
+    const events = (await this.records.find(this.id(key)))?.events.filter((t) => t > now - rule.windowSeconds) ?? [];
+    return wait(events, rule, now);
+  }
+
+  async record(key: string, rule: ThrottleRule): Promise<void> {
+    const now = this.now();
+    await this.records.update(
+      this.id(key),
+      (current) => ({ events: [...(current?.events.filter((t) => t > now - rule.windowSeconds) ?? []), now].slice(-rule.max) }),
+      Math.ceil(now + rule.windowSeconds),
+    );
+  }
+
+  async forget(key: string): Promise<void> {
+    await this.records.destroy(this.id(key));
+  }
+}
+
 export class LoginThrottle {
-  private readonly failures: SlidingWindow;
+  private readonly failures: EventWindow;
 
   constructor(
     private readonly rules: ThrottleRules = DEFAULT_THROTTLE,
     now?: () => number,
+    /** Where failures are counted (default: this process). */
+    window?: EventWindow,
   ) {
-    this.failures = new SlidingWindow(now);
+    this.failures = window ?? new SlidingWindow(now);
   }
 
   private keys(username: string, address: string): [string, ThrottleRule][] {
@@ -78,17 +138,17 @@ export class LoginThrottle {
   }
 
   /** Seconds to wait before another attempt, or 0 when one is allowed now. */
-  retryAfter(username: string, address: string): number {
-    return Math.max(...this.keys(username, address).map(([key, rule]) => this.failures.retryAfter(key, rule)));
+  async retryAfter(username: string, address: string): Promise<number> {
+    return Math.max(...(await Promise.all(this.keys(username, address).map(([key, rule]) => this.failures.retryAfter(key, rule)))));
   }
 
-  fail(username: string, address: string): void {
-    for (const [key] of this.keys(username, address)) this.failures.record(key);
+  async fail(username: string, address: string): Promise<void> {
+    await Promise.all(this.keys(username, address).map(([key, rule]) => this.failures.record(key, rule)));
   }
 
   /** A successful sign-in clears that user's count from that address. */
-  succeed(username: string, address: string): void {
-    this.failures.forget(this.keys(username, address)[0]![0]);
+  async succeed(username: string, address: string): Promise<void> {
+    await this.failures.forget(this.keys(username, address)[0]![0]);
   }
 }
 

@@ -33,6 +33,10 @@ export const KINDS = {
   connections: { whole: true },
   upstream_clients: {},
   upstream_authorizations: {},
+  /** The generated signing keys shared by the instances on one database (oauth/shared-signing-keys.ts). */
+  signing_keys: {},
+  /** Login and registration attempts counted across instances (oauth/throttle.ts StoreWindow). */
+  throttles: {},
 } as const satisfies Record<string, KindSpec>;
 
 export type Kind = keyof typeof KINDS;

@@ -25,6 +25,8 @@ export interface ClusterInstance {
 export interface Cluster {
   /** The proxy's URL: the public URL of every instance. */
   url: string;
+  /** The config file every instance runs with (for the bin's other commands). */
+  configFile: string;
   instances: ClusterInstance[];
   /** Headers that make the proxy send a request to instance i. */
   to(i: number): Record<string, string>;
@@ -41,6 +43,8 @@ export interface ClusterOptions {
   instances?: number;
   /** Extra arguments for every instance's command line. */
   args?: string[];
+  /** Start every instance at the same moment (default: one after the other). */
+  together?: boolean;
 }
 
 /** Start `instances` (default 2) registries with this config (its `server.public_url` is set to the proxy's URL) and env. */
@@ -93,6 +97,7 @@ export async function startCluster(raw: Record<string, unknown>, env: NodeJS.Pro
 
   const cluster: Cluster = {
     url,
+    configFile,
     instances,
     to: (i) => ({ 'x-test-instance': String(i) }),
     async stopInstance(i) {
@@ -113,7 +118,8 @@ export async function startCluster(raw: Record<string, unknown>, env: NodeJS.Pro
   };
   try {
     // One after the other: the first applies the migrations (the others would wait on its lock anyway).
-    for (let i = 0; i < count; i++) await start(i);
+    if (options.together) await Promise.all(Array.from({ length: count }, (_, i) => start(i)));
+    else for (let i = 0; i < count; i++) await start(i);
   } catch (err) {
     await cluster.close();
     throw err;

@@ -117,12 +117,13 @@ describe('keygate-registry migrate', () => {
     const printed = Object.fromEntries([...run.stdout().matchAll(/^ {2}(\w+) +(\d+)$/gm)].map((m) => [m[1], Number(m[2])]));
     assert.deepEqual(printed, inFile, 'the count per kind is what the lowdb file held');
     assert.ok(inFile.refresh_tokens && inFile.accounts && inFile.identities, JSON.stringify(inFile));
-    // What the database holds: every record of the file, its expiry kept.
+    assert.match(run.stdout(), /copied 1 signing key from .*signing-keys\.json into PostgreSQL, sealed with the vault key/);
+    // What the database holds: every record of the file, its expiry kept (and the signing keys of the data dir, sealed).
     const db = new pg_.Client({ connectionString: dbEnv.KEYGATE_DATABASE_URL });
     await db.connect();
     try {
       const { rows } = await db.query<{ kind: string; id: string; expires_at: string | null }>('SELECT kind, id, expires_at FROM keygate_records');
-      const held = Object.fromEntries(rows.map((r) => [`${r.kind}/${r.id}`, r.expires_at === null ? undefined : Number(r.expires_at)]));
+      const held = Object.fromEntries(rows.filter((r) => r.kind !== 'signing_keys').map((r) => [`${r.kind}/${r.id}`, r.expires_at === null ? undefined : Number(r.expires_at)]));
       const wanted = Object.fromEntries(Object.entries(file.collections).flatMap(([kind, records]) => Object.entries(records).map(([id, r]) => [`${kind}/${id}`, r.expires_at])));
       assert.deepEqual(held, wanted);
     } finally {

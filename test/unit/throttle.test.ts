@@ -2,32 +2,32 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { addressKey, isLoopback, LoginThrottle } from '../../server/oauth/throttle.ts';
 
-test('login throttle: per user and address, per address, per user, over a sliding window (frozen clock)', () => {
+test('login throttle: per user and address, per address, per user, over a sliding window (frozen clock)', async () => {
   let now = 1000;
   const throttle = new LoginThrottle({ perUserAndAddress: { max: 3, windowSeconds: 60 }, perAddress: { max: 5, windowSeconds: 60 }, perUser: { max: 8, windowSeconds: 60 } }, () => now);
-  for (let i = 0; i < 3; i++) throttle.fail('alice', '10.0.0.1');
-  assert.equal(throttle.retryAfter('alice', '10.0.0.1'), 60);
-  assert.equal(throttle.retryAfter('ALICE', '10.0.0.1'), 60, 'usernames are counted case-insensitively');
-  assert.equal(throttle.retryAfter('alice', '10.0.0.2'), 0, 'another address is not held back by the pair rule');
+  for (let i = 0; i < 3; i++) await throttle.fail('alice', '10.0.0.1');
+  assert.equal(await throttle.retryAfter('alice', '10.0.0.1'), 60);
+  assert.equal(await throttle.retryAfter('ALICE', '10.0.0.1'), 60, 'usernames are counted case-insensitively');
+  assert.equal(await throttle.retryAfter('alice', '10.0.0.2'), 0, 'another address is not held back by the pair rule');
   now += 30;
-  assert.equal(throttle.retryAfter('alice', '10.0.0.1'), 30);
+  assert.equal(await throttle.retryAfter('alice', '10.0.0.1'), 30);
   now += 31;
-  assert.equal(throttle.retryAfter('alice', '10.0.0.1'), 0, 'the window slides');
+  assert.equal(await throttle.retryAfter('alice', '10.0.0.1'), 0, 'the window slides');
 
   // Per address: many usernames from one address.
-  for (const u of ['a', 'b', 'c', 'd', 'e']) throttle.fail(u, '10.0.0.9');
-  assert.ok(throttle.retryAfter('fresh-user', '10.0.0.9') > 0);
+  for (const u of ['a', 'b', 'c', 'd', 'e']) await throttle.fail(u, '10.0.0.9');
+  assert.ok(await throttle.retryAfter('fresh-user', '10.0.0.9') > 0);
 
   // Per user: one username from many addresses (a distributed guess).
-  for (let i = 0; i < 8; i++) throttle.fail('bob', `10.1.0.${i}`);
-  assert.ok(throttle.retryAfter('bob', '10.2.0.1') > 0);
+  for (let i = 0; i < 8; i++) await throttle.fail('bob', `10.1.0.${i}`);
+  assert.ok(await throttle.retryAfter('bob', '10.2.0.1') > 0);
 
   // Success clears the pair.
-  throttle.fail('carol', '10.3.0.1');
-  throttle.fail('carol', '10.3.0.1');
-  throttle.succeed('carol', '10.3.0.1');
-  throttle.fail('carol', '10.3.0.1');
-  assert.equal(throttle.retryAfter('carol', '10.3.0.1'), 0);
+  await throttle.fail('carol', '10.3.0.1');
+  await throttle.fail('carol', '10.3.0.1');
+  await throttle.succeed('carol', '10.3.0.1');
+  await throttle.fail('carol', '10.3.0.1');
+  assert.equal(await throttle.retryAfter('carol', '10.3.0.1'), 0);
 });
 
 test('per-address limits count IPv4 as is (mapped too) and IPv6 by its /64', () => {
