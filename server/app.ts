@@ -218,6 +218,7 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
     access: control.access,
     audit: control.mcpAudit,
     sessions: new SessionBinding(vault.derive('mcp-session-id binding')),
+    store,
     allowedOrigins,
     log,
   });

@@ -33,6 +33,8 @@ export const KINDS = {
   connections: { whole: true },
   upstream_clients: {},
   upstream_authorizations: {},
+  /** 2025 MCP sessions of /mcp/{gateway} a client ended (DELETE), so no instance picks them up again. */
+  ended_sessions: {},
 } as const satisfies Record<string, KindSpec>;
 
 export type Kind = keyof typeof KINDS;
