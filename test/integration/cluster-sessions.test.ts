@@ -71,6 +71,8 @@ before(async () => {
           servers: [
             { upstream: 'demo', identity: 'shared', shared_identity: 'svc' },
             { upstream: 'other', identity: 'shared', shared_identity: 'svc-other' },
+            // Each person's own key, which nobody has connected: calls say how to connect, in the form the client declared it can act on.
+            { upstream: 'demo', name: 'personal', identity: 'per_user' },
           ],
         },
       ],
@@ -94,10 +96,12 @@ interface Sent {
   method: string;
   rpc: string | undefined;
   status: number;
+  /** Until the answer's headers. */
+  ms: number;
 }
 
 /** A 2025 SDK client whose every request goes to the other instance than the one before. */
-async function alternatingClient(path: string, era: (typeof ERAS)[number], token: string): Promise<{ client: Client; transport: StreamableHTTPClientTransport; sent: Sent[] }> {
+async function alternatingClient(path: string, era: (typeof ERAS)[number], token: string, capabilities: Record<string, unknown> = {}): Promise<{ client: Client; transport: StreamableHTTPClientTransport; sent: Sent[] }> {
   const sent: Sent[] = [];
   let next = 0;
   const fetch = async (url: string | URL, init: RequestInit = {}): Promise<Response> => {
@@ -105,11 +109,12 @@ async function alternatingClient(path: string, era: (typeof ERAS)[number], token
     const headers = new Headers(init.headers);
     for (const [name, value] of Object.entries(cluster.to(instance))) headers.set(name, value);
     const rpc = typeof init.body === 'string' ? (JSON.parse(init.body) as { method?: string }).method : undefined;
+    const started = performance.now();
     const res = await globalThis.fetch(url, { ...init, headers });
-    sent.push({ instance, method: init.method ?? 'GET', rpc, status: res.status });
+    sent.push({ instance, method: init.method ?? 'GET', rpc, status: res.status, ms: performance.now() - started });
     return res;
   };
-  const client = new Client({ name: 'keygate-test', version: '1.0.0' }, { supportedProtocolVersions: [era] });
+  const client = new Client({ name: 'keygate-test', version: '1.0.0' }, { supportedProtocolVersions: [era], capabilities });
   const transport = new StreamableHTTPClientTransport(new URL(`${cluster.url}${path}`), { fetch, requestInit: { headers: { authorization: `Bearer ${token}` } } });
   await client.connect(transport);
   return { client, transport, sent };
@@ -129,7 +134,7 @@ const toolsList = { jsonrpc: '2.0', id: 7, method: 'tools/list', params: {} };
 for (const [kind, path, echo] of ENDPOINTS) {
   for (const era of ERAS) {
     describe(`a ${era} session on the ${kind} endpoint (${path}), its requests alternating between two instances`, () => {
-      test('initialize, tools/list and several tools/call all succeed, each request on the other instance than the one before', async () => {
+      test('initialize, tools/list and several tools/call all succeed, each request on the other instance than the one before', async (t) => {
         const { client, sent } = await alternatingClient(path, era, aliceToken);
         try {
           assert.equal(client.getNegotiatedProtocolVersion(), era);
@@ -144,6 +149,11 @@ for (const [kind, path, echo] of ENDPOINTS) {
           assert.deepEqual(new Set(calls.map((c) => c.instance)), new Set([0, 1]), 'the calls were served by both instances');
           assert.ok(sent.every((s) => s.status < 400), JSON.stringify(sent));
           assert.equal(sent.find((s) => s.rpc === 'initialize')?.instance, 0);
+          // Reported, not asserted: the first request on instance 1 opens the session there.
+          const posts = sent.filter((s) => s.method === 'POST');
+          const first = posts.find((s) => s.instance === 1)!;
+          const later = posts.filter((s) => s !== first && s.rpc !== 'initialize').map((s) => s.ms).sort((x, y) => x - y);
+          t.diagnostic(`${kind} ${era}: first request on the other instance (${first.rpc}) ${first.ms.toFixed(1)} ms; later requests median ${later[Math.floor(later.length / 2)]!.toFixed(1)} ms`);
         } finally {
           await client.close();
         }
@@ -170,7 +180,7 @@ for (const [kind, path, echo] of ENDPOINTS) {
         }
       });
 
-      test('a session ended (DELETE) on one instance is ended on the other: its next request there is 404', async () => {
+      test('a session ended (DELETE) on one instance is ended on the other: its next request there is 404', async (t) => {
         const { client, transport, sent } = await alternatingClient(path, era, aliceToken);
         const sessionId = transport.sessionId!;
         // Both instances have served the session.
@@ -184,14 +194,35 @@ for (const [kind, path, echo] of ENDPOINTS) {
         await client.close();
         // The other instance refuses it (within the propagation bound: asked until it does, for at most 5 s) and so does the one that ended it.
         const elsewhere = 1 - ended.instance;
+        const since = performance.now();
         let status = 0;
-        for (let i = 0; i < 50 && status !== 404; i++) {
-          if (i) await new Promise((resolve) => setTimeout(resolve, 100));
+        let tries = 0;
+        while (status !== 404 && performance.now() - since < 5000) {
+          if (tries++) await new Promise((resolve) => setTimeout(resolve, 5));
           status = (await post(path, elsewhere, aliceToken, sessionId, era, toolsList)).status;
         }
         assert.equal(status, 404, `the instance that did not end it (${elsewhere})`);
+        t.diagnostic(`${kind} ${era}: the other instance refused the ended session ${(performance.now() - since).toFixed(1)} ms after the DELETE was answered (${tries} requests)`);
         assert.equal((await post(path, ended.instance, aliceToken, sessionId, era, toolsList)).status, 404, `the instance that ended it (${ended.instance})`);
       });
     });
   }
 }
+
+describe('a picked-up session is the session the client began', () => {
+  test('the instance that picks a 2025-11-25 session up knows what the client declared at initialize: URL elicitation (-32042) for a server the person has not connected, on both instances', async () => {
+    const { client, sent } = await alternatingClient('/mcp/team', '2025-11-25', aliceToken, { elicitation: { url: {} } });
+    try {
+      for (let i = 0; i < 2; i++) {
+        await assert.rejects(client.callTool({ name: 'personal__echo', arguments: { message: 'hi' } }), (err: { code: number; data: { elicitations: { mode: string; url: string }[] } }) => {
+          assert.equal(err.code, -32042);
+          assert.deepEqual(err.data.elicitations.map((e) => [e.mode, e.url]), [['url', `${cluster.url}/connect/team/personal`]]);
+          return true;
+        });
+      }
+      assert.deepEqual(new Set(sent.filter((s) => s.rpc === 'tools/call').map((s) => s.instance)), new Set([0, 1]));
+    } finally {
+      await client.close();
+    }
+  });
+});
