@@ -100,12 +100,12 @@ interface Sent {
   ms: number;
 }
 
-/** A 2025 SDK client whose every request goes to the other instance than the one before. */
-async function alternatingClient(path: string, era: (typeof ERAS)[number], token: string, capabilities: Record<string, unknown> = {}): Promise<{ client: Client; transport: StreamableHTTPClientTransport; sent: Sent[] }> {
+/** A 2025 SDK client whose every request goes to the other instance than the one before (or, with `instances`, to those in turn). */
+async function alternatingClient(path: string, era: (typeof ERAS)[number], token: string, capabilities: Record<string, unknown> = {}, instances = [0, 1]): Promise<{ client: Client; transport: StreamableHTTPClientTransport; sent: Sent[] }> {
   const sent: Sent[] = [];
   let next = 0;
   const fetch = async (url: string | URL, init: RequestInit = {}): Promise<Response> => {
-    const instance = next++ % 2;
+    const instance = instances[next++ % instances.length]!;
     const headers = new Headers(init.headers);
     for (const [name, value] of Object.entries(cluster.to(instance))) headers.set(name, value);
     const rpc = typeof init.body === 'string' ? (JSON.parse(init.body) as { method?: string }).method : undefined;
@@ -160,10 +160,11 @@ for (const [kind, path, echo] of ENDPOINTS) {
       });
 
       test("the session id with another person's token is refused on both instances, as on one (404, unknown session)", async () => {
-        const { client, transport } = await alternatingClient(path, era, aliceToken);
+        // Begun on instance 0 only: instance 1 is asked to open it (first by bob), instance 0 holds it.
+        const { client, transport } = await alternatingClient(path, era, aliceToken, {}, [0]);
         try {
           const sessionId = transport.sessionId!;
-          for (const instance of [0, 1]) {
+          for (const instance of [1, 0]) {
             const stolen = await post(path, instance, bobToken, sessionId, era, toolsList);
             assert.equal(stolen.status, 404, `instance ${instance}`);
             const body = (await stolen.json()) as { error?: { message?: string; data?: { reason?: string } }; result?: unknown };
