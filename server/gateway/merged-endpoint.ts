@@ -53,7 +53,7 @@ export class MergedEndpoint {
   readonly handlers: MergedHandlers;
   private readonly callers = new Map<string, CallerState>();
   private readonly sessions = new Map<string, LegacySession>();
-  /** Sessions being picked up (opened here from their id), so that concurrent requests of one open it once. */
+  /** Sessions being picked up (opened here from their id), by caller and id, so that concurrent requests of one open it once. */
   private readonly opening = new Map<string, Promise<LegacySession | undefined>>();
   private readonly roaming: RoamingSessions;
   private readonly sweeper: NodeJS.Timeout;
@@ -192,12 +192,14 @@ export class MergedEndpoint {
   private session(sid: string, caller: CallerState): LegacySession | undefined | Promise<LegacySession | undefined> {
     const held = this.sessions.get(sid);
     if (held) return held.caller === caller ? held : undefined;
-    let opening = this.opening.get(sid);
+    // By caller too: another caller presenting the id at the same moment neither shares nor spoils this pick-up.
+    const key = `${caller.gatewayId}\n${caller.callerKey}\n${sid}`;
+    let opening = this.opening.get(key);
     if (!opening) {
-      opening = this.pickUp(sid, caller).finally(() => this.opening.delete(sid));
-      this.opening.set(sid, opening);
+      opening = this.pickUp(sid, caller).finally(() => this.opening.delete(key));
+      this.opening.set(key, opening);
     }
-    return opening.then((session) => (session?.caller === caller ? session : undefined));
+    return opening;
   }
 
   /**
