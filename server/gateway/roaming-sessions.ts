@@ -37,7 +37,6 @@ export type SessionOrigin = z.infer<typeof originSchema>;
 
 const endedSchema = z.object({ gateway: z.string() });
 
-const now = () => Math.floor(Date.now() / 1000);
 const route = (gatewayId: string) => `merged:${gatewayId}`;
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -47,6 +46,8 @@ export class RoamingSessions {
   constructor(
     private readonly binding: SessionBinding,
     store: Store,
+    /** Epoch seconds (injected: tests freeze it). */
+    private readonly now: () => number = () => Math.floor(Date.now() / 1000),
   ) {
     this.ended = new Collection(store, 'ended_sessions', endedSchema);
   }
@@ -57,7 +58,7 @@ export class RoamingSessions {
     const info = isObject(p.clientInfo) ? p.clientInfo : {};
     const origin: SessionOrigin = {
       n: randomBytes(12).toString('base64url'),
-      t: now(),
+      t: this.now(),
       v: String(p.protocolVersion ?? ''),
       c: isObject(p.capabilities) ? p.capabilities : {},
       i: { name: String(info.name ?? ''), version: String(info.version ?? '') },
@@ -81,7 +82,7 @@ export class RoamingSessions {
     } catch {
       return undefined;
     }
-    if (!parsed.success || parsed.data.t + PICK_UP_FOR_S <= now()) return undefined;
+    if (!parsed.success || parsed.data.t + PICK_UP_FOR_S <= this.now()) return undefined;
     return (await this.ended.find(parsed.data.n)) ? undefined : parsed.data;
   }
 
