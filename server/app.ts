@@ -108,7 +108,7 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
   const outbound = outboundFetch(outboundPolicy(config.outbound));
   const selections = new Selections(store);
   const upstreamOAuth = new UpstreamOAuth(store, vault, outbound, `${publicUrl}/connect/callback`, env, log);
-  const resolver = new CredentialResolver({ identities, selections, upstreamOAuth, connectUrl: (gw, server) => `${publicUrl}/connect/${gw}/${server}`, log });
+  const resolver = new CredentialResolver({ identities, selections, upstreamOAuth, locks: store, connectUrl: (gw, server) => `${publicUrl}/connect/${gw}/${server}`, log });
   const clients = new ClientRegistry(
     store,
     configuredClients(config.oauth_server.clients, env),
@@ -224,6 +224,7 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
     access: control.access,
     audit: control.mcpAudit,
     sessions: new SessionBinding(vault.derive('mcp-session-id binding')),
+    store,
     allowedOrigins,
     log,
   });

@@ -8,6 +8,7 @@ import type { Authenticator } from '../inbound/authenticator.ts';
 import { callerKey } from '../inbound/principal.ts';
 import type { Logger } from '../log.ts';
 import type { ResourceSpace } from '../oauth/resource.ts';
+import type { Store } from '../store/index.ts';
 import type { CredentialResolver } from '../vault/resolver.ts';
 import { readClientCredentials } from './client-credentials.ts';
 import { buildUpstreamHeaders, forward, upstreamFailure } from './forward.ts';
@@ -15,6 +16,7 @@ import { sendFailure } from './jsonrpc.ts';
 import { MergedEndpoint } from './merged-endpoint.ts';
 import { auditEntry, newRecord, type RequestRecord } from './request-record.ts';
 import { gatewayStateCodec, PendingCalls } from './round-trips.ts';
+import { RoamingSessions } from './roaming-sessions.ts';
 import type { SessionBinding } from './session-binding.ts';
 import { ContinuedSessions } from './stand-in-continuation.ts';
 import * as step from './steps.ts';
@@ -40,6 +42,8 @@ export interface McpEndpointDeps {
   access: AccessChecks;
   audit: AuditSink;
   sessions: SessionBinding;
+  /** For the 2025 sessions of /mcp/{gateway} ended on any instance (roaming-sessions.ts). */
+  store: Store;
   allowedOrigins: Set<string>;
   log: Logger;
 }
@@ -56,7 +60,8 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
   const codec = gatewayStateCodec(deps.sessions.derive('requestState'));
   const pending = new PendingCalls();
   const pool = new UpstreamPool({ log, clientInfo: { name: 'keygate', version: VERSION } });
-  const merged = new MergedEndpoint({ catalog, resolver: deps.resolver, pool, tools, codec, pending, log, version: VERSION });
+  const roaming = new RoamingSessions(deps.sessions, deps.store);
+  const merged = new MergedEndpoint({ catalog, resolver: deps.resolver, pool, tools, codec, pending, roaming, log, version: VERSION });
   const standIn = unconnectedResponder({ tools, codec, version: VERSION });
   const continued = new ContinuedSessions(log);
 

@@ -2,6 +2,7 @@ import type { McpHttpHandler, Server, UriTemplate, WebStandardStreamableHTTPServ
 import type { Logger } from '../log.ts';
 import type { SessionEventStore } from './event-store.ts';
 import type { FastPathState } from './merged-session-fast-path.ts';
+import type { SessionOrigin } from './roaming-sessions.ts';
 import type { RpcMessage, UpstreamConnection } from './upstream-client.ts';
 
 // One caller's view of one merged gateway: their 2025 sessions, the
@@ -17,6 +18,8 @@ const LEVELS = ['debug', 'info', 'notice', 'warning', 'error', 'critical', 'aler
 export interface LegacySession {
   id: string;
   caller: CallerState;
+  /** What its id carries (its initialize, a nonce), for another instance to pick it up (roaming-sessions.ts). */
+  origin: SessionOrigin;
   server: Server;
   transport: WebStandardStreamableHTTPServerTransport;
   /** The session's stored events (both paths: the SDK transport's and the fast path's streams). */

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { toNodeHandler } from '@modelcontextprotocol/node';
 import { type AuthInfo, createMcpHandler, isInitializeRequest, isLegacyRequest, ResourceNotFoundError, WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server';
@@ -18,6 +17,7 @@ import { fastPathCandidate, tryFastPath } from './merged-fast-path.ts';
 import { answerAsk, fastPathState, sessionFastPathCandidate, trySessionFastPath } from './merged-session-fast-path.ts';
 import { callsIn, type RequestFacts } from './raw-policy.ts';
 import type { RequestRecord } from './request-record.ts';
+import type { RoamingSessions, SessionOrigin } from './roaming-sessions.ts';
 
 // /mcp/{gateway}, the HTTP side: both protocol eras toward the client, on one
 // path. 2025 traffic (initialize, then requests with Mcp-Session-Id, GET for
@@ -26,8 +26,14 @@ import type { RequestRecord } from './request-record.ts';
 // (stateless POSTs with the _meta envelope) goes to the caller's own
 // createMcpHandler, which builds a server per request. subscriptions/listen
 // streams make the gateway subscribe upstream for as long as they stay open.
+// A 2025 session's id carries what any instance needs to serve it
+// (roaming-sessions.ts): a request for a session this instance does not hold
+// opens it here, replaying the client's initialize; the upstream sessions are
+// this instance's own, pooled per identity (upstream-pool.ts).
 
 const IDLE_MS = 10 * 60_000;
+/** The URL of the client's initialize as replayed when a session is picked up (nothing fetches it). */
+const PICK_UP_URL = 'http://keygate.invalid/mcp';
 
 
 /** Streamable HTTP (2025): a request without a session, other than initialize. */
@@ -47,6 +53,9 @@ export class MergedEndpoint {
   readonly handlers: MergedHandlers;
   private readonly callers = new Map<string, CallerState>();
   private readonly sessions = new Map<string, LegacySession>();
+  /** Sessions being picked up (opened here from their id), by caller and id, so that concurrent requests of one open it once. */
+  private readonly opening = new Map<string, Promise<LegacySession | undefined>>();
+  private readonly roaming: RoamingSessions;
   private readonly sweeper: NodeJS.Timeout;
   private readonly log: Logger;
   private readonly version: string;
@@ -55,7 +64,16 @@ export class MergedEndpoint {
     this.handlers = new MergedHandlers(deps);
     this.log = deps.log;
     this.version = deps.version;
+    this.roaming = deps.roaming;
     this.sweeper = setInterval(() => this.sweep(), 60_000).unref();
+    // A session ended (DELETE) on another instance: closed here too, should this one hold it.
+    this.roaming.onEnded((nonce) => {
+      for (const session of this.sessions.values()) {
+        if (session.origin.n !== nonce) continue;
+        this.endSession(session);
+        void session.transport.close().catch(() => undefined);
+      }
+    });
   }
 
   /** The request, past the steps every request takes (mcp-endpoint.ts): refusals are thrown as GatewayError and answered there. */
@@ -77,8 +95,8 @@ export class MergedEndpoint {
         if (typeof name === 'string') request.record.name = name;
       }
       // A 2025 session's calls ride their own upstream connections: the per-call steps judge on those.
-      const found = this.sessions.get(String(req.headers['mcp-session-id']));
-      const session = found?.caller === caller ? found : undefined;
+      const sid = req.headers['mcp-session-id'];
+      const session = typeof sid === 'string' ? await this.session(sid, caller) : undefined;
       await this.judge({ ...rc, session }, request, parsed, read.facts.calls);
       if (fastPathCandidate(req) && (await tryFastPath(req, res, parsed, rc, this.handlers, { name: request.gateway.name, version: this.version }))) return;
       if (session) {
@@ -152,9 +170,9 @@ export class MergedEndpoint {
   private async legacy(web: Request, rc: RequestContext, body: unknown): Promise<Response> {
     const sid = web.headers.get('mcp-session-id');
     if (sid !== null) {
-      const session = this.sessions.get(sid);
+      const session = await this.session(sid, rc.caller);
       // A session is its caller's only: another caller presenting the id learns nothing.
-      if (!session || session.caller !== rc.caller) {
+      if (!session) {
         rc.record.outcome = step.UNKNOWN_SESSION.reason;
         return failureResponse(step.UNKNOWN_SESSION, step.idOf({ calls: callsIn(body), body: undefined }));
       }
@@ -165,22 +183,66 @@ export class MergedEndpoint {
       rc.record.outcome = SESSION_REQUIRED.reason;
       return failureResponse(SESSION_REQUIRED, step.idOf({ calls: callsIn(body), body: undefined }));
     }
-    const session = { id: '', caller: rc.caller, logLevel: undefined, subscriptions: new Map(), resumes: false, events: new SessionEventStore(), fast: fastPathState() } as unknown as LegacySession;
-    session.server = this.handlers.buildServer(rc.caller.gatewayId, session);
+    const { id, origin } = this.roaming.mint(rc.caller.callerKey, rc.caller.gatewayId, (body as { params?: unknown }).params);
+    const session = await this.open(rc.caller, id, origin);
+    return session.transport.handleRequest(web, { parsedBody: body, authInfo: this.authInfo({ ...rc, session }) });
+  }
+
+  /** The caller's session with this id: held here, or picked up; undefined when it is no session of theirs. */
+  private session(sid: string, caller: CallerState): LegacySession | undefined | Promise<LegacySession | undefined> {
+    const held = this.sessions.get(sid);
+    if (held) return held.caller === caller ? held : undefined;
+    // By caller too: another caller presenting the id at the same moment neither shares nor spoils this pick-up.
+    const key = `${caller.gatewayId}\n${caller.callerKey}\n${sid}`;
+    let opening = this.opening.get(key);
+    if (!opening) {
+      opening = this.pickUp(sid, caller).finally(() => this.opening.delete(key));
+      this.opening.set(key, opening);
+    }
+    return opening;
+  }
+
+  /**
+   * A session this instance does not hold (begun on another, or before a
+   * restart), opened from what its id carries: the client's initialize is
+   * replayed to a new SDK server and transport under the same id (the answer,
+   * which the client had long ago, is dropped), so the session has the
+   * client's protocol version and capabilities as it began.
+   */
+  private async pickUp(sid: string, caller: CallerState): Promise<LegacySession | undefined> {
+    const origin = await this.roaming.read(caller.callerKey, caller.gatewayId, sid);
+    if (!origin) return undefined;
+    const session = await this.open(caller, sid, origin);
+    const initialize = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: origin.v, capabilities: origin.c, clientInfo: origin.i } };
+    const replayed = new Request(PICK_UP_URL, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify(initialize) });
+    await (await session.transport.handleRequest(replayed, { parsedBody: initialize })).text();
+    if (this.sessions.get(sid) === session) return session;
+    await session.transport.close().catch(() => undefined);
+    return undefined;
+  }
+
+  /** A session's SDK server and transport: a new one (its id minted from the initialize), or one picked up. */
+  private async open(caller: CallerState, id: string, origin: SessionOrigin): Promise<LegacySession> {
+    const session = { id: '', caller, origin, logLevel: undefined, subscriptions: new Map(), resumes: false, events: new SessionEventStore(), fast: fastPathState() } as unknown as LegacySession;
+    session.server = this.handlers.buildServer(caller.gatewayId, session);
     session.transport = new WebStandardStreamableHTTPServerTransport({
-      sessionIdGenerator: () => randomUUID(),
+      sessionIdGenerator: () => id,
       eventStore: session.events,
-      onsessioninitialized: (id) => {
-        session.id = id;
-        this.sessions.set(id, session);
-        rc.caller.sessions.add(session);
+      onsessioninitialized: (sid) => {
+        session.id = sid;
+        this.sessions.set(sid, session);
+        caller.sessions.add(session);
       },
-      onsessionclosed: () => this.endSession(session),
+      // DELETE: the session ends here, and is recorded as ended for every instance.
+      onsessionclosed: async () => {
+        this.endSession(session);
+        await this.roaming.end(caller.gatewayId, origin).catch((err: Error) => this.log.warn('/mcp/%s: recording an ended session failed (other instances may still serve it): %s', caller.gatewayId, err.message));
+      },
     });
     session.transport.onclose = () => this.endSession(session);
     primeOnlyWhenResuming(session);
     await session.server.connect(session.transport);
-    return session.transport.handleRequest(web, { parsedBody: body, authInfo: this.authInfo({ ...rc, session }) });
+    return session;
   }
 
   private endSession(session: LegacySession): void {

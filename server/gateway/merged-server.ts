@@ -22,6 +22,7 @@ import type { CallerState, LegacySession } from './merged-caller.ts';
 import { exposedName, NameBook } from './naming.ts';
 import { routeUnlisted, type ServerResources } from './resource-routes.ts';
 import type { RequestRecord } from './request-record.ts';
+import type { RoamingSessions } from './roaming-sessions.ts';
 import { type GatewayState, type PendingCall, type PendingCalls } from './round-trips.ts';
 import {
   asUnconnected,
@@ -71,6 +72,8 @@ export interface MergedDeps {
   tools: ToolCache;
   codec: RequestStateCodec<GatewayState>;
   pending: PendingCalls;
+  /** What a 2025 session's id carries, for any instance to pick it up; sessions ended everywhere. */
+  roaming: RoamingSessions;
   log: Logger;
   version: string;
 }

@@ -37,6 +37,8 @@ export const KINDS = {
   signing_keys: {},
   /** Login and registration attempts counted across instances (oauth/throttle.ts StoreWindow). */
   throttles: {},
+  /** 2025 MCP sessions of /mcp/{gateway} a client ended (DELETE), so no instance picks them up again. */
+  ended_sessions: {},
 } as const satisfies Record<string, KindSpec>;
 
 export type Kind = keyof typeof KINDS;

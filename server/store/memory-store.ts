@@ -19,6 +19,8 @@ export type Collections = Record<string, Record<string, StoredRecord>>;
  */
 export class MemoryStore implements Store {
   private readonly listeners = new Map<Kind, Set<(id: string) => void>>();
+  /** The last holder in line for each lock name (withLock): one process, so a queue of promises is the lock. */
+  private readonly locks = new Map<string, Promise<void>>();
   private sweeper: NodeJS.Timeout | undefined;
 
   /** The records, read through a function: lowdb hands over the data it (re)reads from its file. */
@@ -43,6 +45,21 @@ export class MemoryStore implements Store {
   /** One process hears every change of its own: nothing is ever missed. */
   onReset(_listener: () => void): () => void {
     return () => undefined;
+  }
+
+  async withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.locks.get(name) ?? Promise.resolve();
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const last = before.then(() => held);
+    this.locks.set(name, last);
+    await before;
+    try {
+      return await fn();
+    } finally {
+      release();
+      if (this.locks.get(name) === last) this.locks.delete(name);
+    }
   }
 
   protected changed(kind: Kind, id: string): void {

@@ -54,6 +54,14 @@ export interface Store {
    * Returns a function that removes the listener.
    */
   onReset(listener: () => void): () => void;
+  /**
+   * Run `fn` holding the lock `name`: no other holder of that name runs at
+   * the same time, in this process or (on a shared database) in any other
+   * instance. Released when `fn` settles, resolved or thrown. For work done
+   * once for all instances (an upstream OAuth refresh): take the lock, then
+   * read again what another holder may have written meanwhile.
+   */
+  withLock<T>(name: string, fn: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 

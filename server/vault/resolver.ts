@@ -2,6 +2,7 @@ import type { Assignment } from '../catalog/catalog.ts';
 import { CODES, type GatewayFailure } from '../catalog/failure.ts';
 import type { Principal } from '../inbound/principal.ts';
 import type { Logger } from '../log.ts';
+import type { Store } from '../store/index.ts';
 import { type Identities, type Identity, ORGANIZATION, type Secret } from './identities.ts';
 import { fieldProblems, headersFor, InjectionError } from './inject.ts';
 import type { Selections } from './selections.ts';
@@ -33,6 +34,8 @@ export interface ResolverDeps {
   identities: Identities;
   selections: Selections;
   upstreamOAuth: UpstreamOAuth;
+  /** The store's lock: one refresh per identity across every instance on the database. */
+  locks: Pick<Store, 'withLock'>;
   connectUrl: (gateway: string, server: string) => string;
   log: Logger;
 }
@@ -182,16 +185,19 @@ export class CredentialResolver {
   }
 
   /**
-   * One refresh per identity however many calls need it at once; the new
-   * token set (with the new refresh token) is saved before it is used.
+   * One refresh per identity however many calls need it at once, in this
+   * process (one flight) and across instances (the store's lock, held for the
+   * flight; a flight that fails releases it and the next call tries again);
+   * the new token set (with the new refresh token) is saved before it is used.
    */
   private refresh(a: Assignment, identity: Identity, secret: Extract<Secret, { kind: 'oauth' }>): Promise<Secret> {
     let pending = this.refreshing.get(identity.id);
     if (!pending) {
-      pending = (async () => {
-        // A call may hold a record read before an earlier flight saved its
-        // renewal: read it again, and never spend a rotated refresh token twice
-        // (RFC 9700 §4.14.2: the authorization server would revoke the grant).
+      pending = this.deps.locks.withLock(`upstream refresh\n${identity.id}`, async () => {
+        // A call may hold a record read before an earlier flight (here, or on
+        // another instance) saved its renewal: read it again under the lock, and
+        // never spend a rotated refresh token twice (RFC 9700 §4.14.2: the
+        // authorization server would revoke the grant).
         const latest = (await this.deps.identities.records.find(identity.id)) ?? identity;
         const stored = latest === identity ? secret : this.deps.identities.reveal(latest);
         if (stored.kind === 'oauth' && stored.access_token !== secret.access_token && (stored.expires_at === undefined || stored.expires_at - REFRESH_MARGIN > now())) {
@@ -204,7 +210,7 @@ export class CredentialResolver {
         await this.deps.identities.replaceSecret(latest, next);
         this.secrets.set(identity.id, next);
         return next;
-      })().finally(() => this.refreshing.delete(identity.id));
+      }).finally(() => this.refreshing.delete(identity.id));
       this.refreshing.set(identity.id, pending);
     }
     return pending;

@@ -174,6 +174,32 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       assert.deepEqual(heard, ['a', 'a', 'a', 'b', 'b']);
     });
 
+    test('withLock runs the holders of one name one after the other, other names meanwhile, and a holder that throws releases it', async () => {
+      const store = await fresh();
+      const order: string[] = [];
+      let releaseFirst!: () => void;
+      let entered!: () => void;
+      const inside = new Promise<void>((resolve) => (entered = resolve));
+      const first = store.withLock('a', async () => {
+        order.push('a1 in');
+        entered();
+        await new Promise<void>((resolve) => (releaseFirst = resolve));
+        order.push('a1 out');
+        return 1;
+      });
+      await inside;
+      const second = store.withLock('a', async () => {
+        order.push('a2 in');
+        return 2;
+      });
+      assert.equal(await store.withLock('b', async () => (order.push('b'), 3)), 3);
+      releaseFirst();
+      assert.deepEqual(await Promise.all([first, second]), [1, 2]);
+      assert.deepEqual(order, ['a1 in', 'b', 'a1 out', 'a2 in']);
+      await assert.rejects(store.withLock('a', async () => Promise.reject(new Error('the work failed'))), /the work failed/);
+      assert.equal(await store.withLock('a', async () => 'taken again'), 'taken again');
+    });
+
     test('the store says it is healthy', async () => {
       const store = await fresh();
       assert.equal(await store.healthy(), true);

@@ -221,7 +221,7 @@ describe('2025-11-25 client streams on /mcp/{gateway}', () => {
 });
 
 describe('a registry restart and 2025 sessions', () => {
-  test('/mcp/{gateway}/{server}: the session is the upstream\'s, bound by the vault-derived key, and outlives the restart; /mcp/{gateway}: its in-memory session ends (404 unknown_session) and the epoch says why', async () => {
+  test('/mcp/{gateway}/{server}: the session is the upstream\'s, bound by the vault-derived key, and outlives the restart; /mcp/{gateway}: its id carries the session, which the new process picks up', async () => {
     const own = await startEraHub();
     try {
       const raw = await connect(`${own.hub}/old`, '2025-11-25', { token: own.g.aliceToken });
@@ -240,13 +240,25 @@ describe('a registry restart and 2025 sessions', () => {
         assert.deepEqual(after.content, [{ type: 'text', text: 'after' }]);
         assert.equal(own.g.upstreams.old!.initializeCount(), initializes, 'the raw session went on: no new initialize at the upstream');
 
-        const stale = await fetch(own.hub, {
-          method: 'POST',
-          headers: { accept: 'application/json, text/event-stream', 'content-type': 'application/json', 'mcp-protocol-version': '2025-11-25', authorization: `Bearer ${own.g.aliceToken}`, 'mcp-session-id': merged.transport.sessionId! },
-          body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/list', params: {} }),
-        });
-        assert.equal(stale.status, 404, 'the MCP transport tells the client to start a new session');
-        assert.equal(((await stale.json()) as { error: { data: { reason: string } } }).error.data.reason, 'unknown_session');
+        // The merged session goes on under the same id (the new process opens its own upstream sessions).
+        const sessionId = merged.transport.sessionId;
+        const picked = await merged.client.callTool({ name: 'old__echo', arguments: { message: 'after' } });
+        assert.deepEqual(picked.content, [{ type: 'text', text: 'after' }]);
+        assert.equal(merged.transport.sessionId, sessionId);
+
+        // Another person's token with the id, or a forged id, is still no session.
+        const post = (sid: string, token = own.g.aliceToken) =>
+          fetch(own.hub, {
+            method: 'POST',
+            headers: { accept: 'application/json, text/event-stream', 'content-type': 'application/json', 'mcp-protocol-version': '2025-11-25', authorization: `Bearer ${token}`, 'mcp-session-id': sid },
+            body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/list', params: {} }),
+          });
+        const forged = await post(`${sessionId!.slice(0, -1)}${sessionId!.endsWith('A') ? 'B' : 'A'}`);
+        assert.equal(forged.status, 404, 'the MCP transport tells the client to start a new session');
+        assert.equal(((await forged.json()) as { error: { data: { reason: string } } }).error.data.reason, 'unknown_session');
+        const stolen = await post(sessionId!, own.g.bobToken);
+        assert.equal(stolen.status, 404);
+        assert.equal(((await stolen.json()) as { error: { data: { reason: string } } }).error.data.reason, 'unknown_session');
       } finally {
         await raw.client.close().catch(() => undefined);
         await merged.client.close().catch(() => undefined);

@@ -124,6 +124,33 @@ describe('postgres store: two instances on one database', () => {
     }
   });
 
+  test('a lock one instance holds keeps the other waiting until it is released, also when the holder fails', async () => {
+    const url = await pg.createDatabase();
+    const a = await open(url);
+    const b = await open(url);
+    for (const outcome of ['resolves', 'throws'] as const) {
+      const order: string[] = [];
+      let release!: () => void;
+      let entered!: () => void;
+      const inside = new Promise<void>((resolve) => (entered = resolve));
+      const held = a.withLock('refresh identity x', async () => {
+        order.push('a in');
+        entered();
+        await new Promise<void>((resolve) => (release = resolve));
+        order.push('a out');
+        if (outcome === 'throws') throw new Error('the authorization server is down');
+      });
+      await inside;
+      const waiting = b.withLock('refresh identity x', async () => void order.push('b in'));
+      // Another name is free meanwhile, on the other instance too.
+      await b.withLock('refresh identity y', async () => void order.push('b other'));
+      release();
+      await (outcome === 'throws' ? assert.rejects(held, /down/) : held);
+      await waiting;
+      assert.deepEqual(order, ['a in', 'b other', 'a out', 'b in'], outcome);
+    }
+  });
+
   test('records and their expiry survive a restart; migrations are applied once', async () => {
     const url = await pg.createDatabase();
     const first = await open(url);

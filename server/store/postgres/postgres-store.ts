@@ -7,6 +7,8 @@ import { fieldExpression, migrate } from './schema.ts';
 
 const now = () => Math.floor(Date.now() / 1000);
 const LIVE = '(expires_at IS NULL OR expires_at > $3)';
+/** At most this many withLock holders at once per instance (more wait for a connection). */
+const LOCK_CONNECTIONS = 4;
 /** Where every instance announces its changes (LISTEN/NOTIFY). */
 export const CHANGES_CHANNEL = 'keygate_changes';
 
@@ -48,13 +50,22 @@ export class PostgresStore implements Store {
   private readonly resetListeners = new Set<() => void>();
   private readonly origin = randomUUID();
   private listenClient: pg.Client | undefined;
+  /**
+   * Connections that hold withLock's locks, apart from the pool: the work done
+   * under a lock reads and writes through the pool, so holders never wait for
+   * a connection another holder keeps.
+   */
+  private readonly lockPool: pg.Pool;
   private sweeper: NodeJS.Timeout | undefined;
   private closed = false;
 
   private constructor(
     private readonly pool: pg.Pool,
     private readonly options: PostgresOptions,
-  ) {}
+  ) {
+    this.lockPool = new pg.Pool({ connectionString: options.url, max: LOCK_CONNECTIONS });
+    this.lockPool.on('error', () => undefined);
+  }
 
   /** Connect, apply missing migrations, start listening for other instances' changes. */
   static async open(options: PostgresOptions): Promise<PostgresStore> {
@@ -189,6 +200,24 @@ export class PostgresStore implements Store {
     return next === undefined ? undefined : structuredClone(next);
   }
 
+  /**
+   * A transaction-scoped advisory lock, held while `fn` runs and released by
+   * ending the transaction (or, should the connection drop, by PostgreSQL).
+   * Its key space ("lock" + name) is apart from update's (kind + id).
+   */
+  async withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const client = await this.lockPool.connect();
+    let broken = false;
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`lock\n${name}`]);
+      return await fn();
+    } finally {
+      await client.query('ROLLBACK').catch(() => (broken = true));
+      client.release(broken);
+    }
+  }
+
   /** `work` in one transaction on one pooled connection: committed when it resolves, rolled back when it throws. */
   private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
@@ -282,7 +311,7 @@ export class PostgresStore implements Store {
     this.closed = true;
     clearInterval(this.sweeper);
     await this.listenClient?.end().catch(() => undefined);
-    await this.pool.end().catch(() => undefined);
+    await Promise.all([this.pool.end(), this.lockPool.end()]).catch(() => undefined);
   }
 }
 
