@@ -5,6 +5,14 @@ import { stringList } from './claims.ts';
 import type { Principal } from './principal.ts';
 import type { TokenValidator } from './validator.ts';
 
+/**
+ * How far apart the clocks of the registry's instances may be (seconds): a
+ * token issued by an instance whose clock is ahead is not "issued in the
+ * future" on the others, and one whose clock is behind does not expire early
+ * there (docs/deployment.md). Keep clocks in sync (NTP); this is the leeway.
+ */
+export const CLOCK_LEEWAY = 60;
+
 /** The `gty` claim of a client-credentials token: its `sub` is the client, not a person. */
 export const CLIENT_CREDENTIALS_GTY = 'client_credentials';
 
@@ -33,8 +41,10 @@ export async function verifyRegistryToken(token: string, keys: KeyRing, issuer: 
         if (!key || key.alg !== header.alg) throw new TokenRejected('the access token is signed by a key this registry does not know');
         return key.publicKey;
       },
-      { issuer, algorithms: keys.algorithms, typ: 'at+jwt', requiredClaims: ['sub', 'exp', 'aud', 'iat', 'jti'] },
+      { issuer, algorithms: keys.algorithms, typ: 'at+jwt', requiredClaims: ['sub', 'exp', 'aud', 'iat', 'jti'], clockTolerance: CLOCK_LEEWAY },
     );
+    // Dated later than any instance's clock can be: a clock gone wrong, or a key misused. (jose checks iat only with maxTokenAge.)
+    if (payload.iat! > Math.floor(Date.now() / 1000) + CLOCK_LEEWAY) throw new TokenRejected('the access token is dated in the future (iat): a registry clock is off by more than the leeway');
     const audience = Array.isArray(payload.aud) ? payload.aud : [payload.aud!];
     const principal: Principal = {
       subject: payload.sub!,

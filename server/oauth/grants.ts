@@ -75,14 +75,27 @@ export class Grants {
   /** End every grant of a user made so far (deactivation); a later sign-in starts afresh. */
   async endUser(sub: string): Promise<number> {
     await this.revocations.revoke('subject', sub, 'user_disabled');
+    await this.endFamilies('subject', sub, 'user_disabled');
     return this.refreshTokens.destroyBy('subject', sub);
   }
 
   /** End every grant of a client made so far (break-glass, deletion). */
   async endClient(clientId: string): Promise<number> {
     await this.revocations.revoke('client', clientId, 'client_disabled');
+    await this.endFamilies('client', clientId, 'client_disabled');
     return this.refreshTokens.destroyBy('client', clientId);
   }
+  /**
+   * A subject or client revocation covers tokens issued before it by the
+   * clock of the instance that revokes; an instance whose clock runs ahead
+   * (within CLOCK_LEEWAY) dates its tokens later. Every grant of theirs the
+   * store knows is ended by its id as well, which no clock decides.
+   */
+  private async endFamilies(index: 'subject' | 'client', key: string, reason: RevocationReason): Promise<void> {
+    const families = new Set((await this.refreshTokens.findBy(index, key)).map(([, grant]) => grant.family));
+    for (const family of families) await this.revocations.revoke('grant', family, reason);
+  }
+
 
   /** An access token issued before grants were named (no `gid`): revoked by its jti alone. */
   revokeAccessToken(jti: string): Promise<void> {

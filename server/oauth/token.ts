@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type Request, type Response, Router } from 'express';
 import { z } from 'zod';
 import { TOKEN_EXCHANGE_GRANT } from '../config/sections/oauth-server.ts';
+import { CLOCK_LEEWAY } from '../inbound/registry-jwt.ts';
 import { InvalidGrantError, InvalidRequestError, InvalidScopeError, InvalidTargetError, UnsupportedGrantTypeError } from '../http/errors.ts';
 import type { Logger } from '../log.ts';
 import { authenticateClient, type ClientRegistry } from './clients.ts';
@@ -101,7 +102,8 @@ async function authorizationCode(deps: TokenDeps, req: Request, res: Response): 
     deps.log.warn('authorization code replayed for client %s; ended its grant (%d refresh token(s))', client.client_id, revoked);
     throw new InvalidGrantError('the authorization code was already used');
   }
-  if (code.expires_at <= epoch()) throw new InvalidGrantError('the authorization code has expired');
+  // Another instance, whose clock may be apart by CLOCK_LEEWAY, may have issued it.
+  if (code.expires_at + CLOCK_LEEWAY <= epoch()) throw new InvalidGrantError('the authorization code has expired');
   if (params.redirect_uri !== code.redirect_uri) throw new InvalidGrantError('redirect_uri differs from the one in the authorization request');
   if (!verifyPkce(params.code_verifier, code.code_challenge)) throw new InvalidGrantError('code_verifier does not match the code_challenge');
 

@@ -13,7 +13,7 @@ import { spawnRegistry, type Spawned } from './spawn.ts';
 // issued through one is for the resource every instance serves. A request
 // through the proxy goes to the instance named by its `x-test-instance`
 // header (0, 1, ...; the header is not forwarded), or round-robin without
-// one. The proxy sets X-Forwarded-For, -Proto and -Host as a production proxy
+// one (or to the instance routeTo() named). The proxy sets X-Forwarded-For, -Proto and -Host as a production proxy
 // does. Each instance has its own data dir: nothing is shared but the database.
 
 export interface ClusterInstance {
@@ -30,6 +30,8 @@ export interface Cluster {
   instances: ClusterInstance[];
   /** Headers that make the proxy send a request to instance i. */
   to(i: number): Record<string, string>;
+  /** Send requests that name no instance to instance i (a browser's whole sign-in, say), or round-robin again (undefined). */
+  routeTo(i: number | undefined): void;
   /** Stop instance i (SIGTERM) and wait for it to exit. */
   stopInstance(i: number): Promise<void>;
   /** Start instance i again with the same config and data dir. */
@@ -45,6 +47,8 @@ export interface ClusterOptions {
   args?: string[];
   /** Start every instance at the same moment (default: one after the other). */
   together?: boolean;
+  /** More environment for instance i (a clock set apart with libfaketime, say). */
+  instanceEnv?: (i: number) => NodeJS.ProcessEnv;
 }
 
 /** Start `instances` (default 2) registries with this config (its `server.public_url` is set to the proxy's URL) and env. */
@@ -53,10 +57,11 @@ export async function startCluster(raw: Record<string, unknown>, env: NodeJS.Pro
   const dir = mkdtempSync(join(tmpdir(), 'keygate-cluster-'));
   const targets: (URL | undefined)[] = [];
   let next = 0;
+  let routed: number | undefined;
 
   const proxy: Server = createServer((req, res) => {
     const named = req.headers['x-test-instance'];
-    const index = typeof named === 'string' ? Number(named) : next++ % count;
+    const index = typeof named === 'string' ? Number(named) : (routed ?? next++ % count);
     const target = targets[index];
     if (!target) {
       res.writeHead(502, { 'content-type': 'text/plain' }).end(`instance ${index} is down`);
@@ -88,7 +93,7 @@ export async function startCluster(raw: Record<string, unknown>, env: NodeJS.Pro
   const instances: ClusterInstance[] = [];
   const past: string[] = [];
   async function start(i: number): Promise<void> {
-    const spawned = spawnRegistry(['--config', configFile, '--port', '0', '--data-dir', join(dir, `instance-${i}`), ...(options.args ?? [])], env);
+    const spawned = spawnRegistry(['--config', configFile, '--port', '0', '--data-dir', join(dir, `instance-${i}`), ...(options.args ?? [])], { ...env, ...options.instanceEnv?.(i) });
     const address = await spawned.url;
     if (!address) throw new Error(`instance ${i} did not start:\n${spawned.stderr()}\n${spawned.stdout()}`);
     instances[i] = { url: address, process: spawned };
@@ -100,6 +105,7 @@ export async function startCluster(raw: Record<string, unknown>, env: NodeJS.Pro
     configFile,
     instances,
     to: (i) => ({ 'x-test-instance': String(i) }),
+    routeTo: (i) => void (routed = i),
     async stopInstance(i) {
       const instance = instances[i];
       targets[i] = undefined;

@@ -254,7 +254,9 @@ describe('token endpoint', () => {
   test('an expired authorization code is invalid_grant', async () => {
     const c = await codeFor();
     const { tokenHash } = await import('../../server/oauth/grants.ts');
-    await f.registry.store.update('authorization_codes', tokenHash(c.code), (current) => ({ ...(current as object), expires_at: Math.floor(Date.now() / 1000) - 1 }));
+    const { CLOCK_LEEWAY } = await import('../../server/inbound/registry-jwt.ts');
+    // Past its lifetime and the clock leeway between instances.
+    await f.registry.store.update('authorization_codes', tokenHash(c.code), (current) => ({ ...(current as object), expires_at: Math.floor(Date.now() / 1000) - CLOCK_LEEWAY - 1 }));
     assert.match(await expectTokenError(await redeem(c), 'invalid_grant'), /expired/);
   });
 
