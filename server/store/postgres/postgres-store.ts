@@ -3,9 +3,13 @@ import pg from 'pg';
 import { assertWhole, indexField, isKind, type Kind, type WholeKind } from '../kinds.ts';
 import type { StoredRecord } from '../memory-store.ts';
 import { StoreError, type Store } from '../store.ts';
+import type { Logger } from '../../log.ts';
+import { PostgresAudit } from './postgres-audit.ts';
 import { fieldExpression, migrate } from './schema.ts';
 
 const now = () => Math.floor(Date.now() / 1000);
+/** How long /healthz waits for the database before it answers 503. */
+const HEALTH_TIMEOUT_MS = 2000;
 const LIVE = '(expires_at IS NULL OR expires_at > $3)';
 /** Where every instance announces its changes (LISTEN/NOTIFY). */
 export const CHANGES_CHANNEL = 'keygate_changes';
@@ -69,8 +73,23 @@ export class PostgresStore implements Store {
     return store;
   }
 
+  /**
+   * Open the LISTEN connection. Once the store is open, a lost connection is
+   * opened again every second until the database answers (told once to
+   * onListenError); changes other instances make meanwhile are not heard here.
+   */
   private async listen(): Promise<void> {
     const client = new pg.Client({ connectionString: this.options.url });
+    let lost = false;
+    const lose = (err: Error) => {
+      if (lost) return;
+      lost = true;
+      if (this.listenClient === client) {
+        this.listenClient = undefined;
+        if (!this.closed) this.options.onListenError?.(err);
+      }
+      void client.end().catch(() => undefined);
+    };
     client.on('notification', (msg) => {
       if (msg.channel !== CHANGES_CHANNEL || !msg.payload) return;
       let change: Change;
@@ -82,15 +101,24 @@ export class PostgresStore implements Store {
       if (change.o !== this.origin && isKind(change.k)) this.changed(change.k, change.i);
     });
     client.on('error', (err) => {
-      if (this.closed) return;
-      this.options.onListenError?.(err);
-      this.listenClient = undefined;
-      void client.end().catch(() => undefined);
-      setTimeout(() => void this.listen().catch((e: Error) => this.options.onListenError?.(e)), 1000).unref();
+      const wasListening = this.listenClient === client;
+      lose(err);
+      if (wasListening) this.relisten();
     });
-    await client.connect();
-    await client.query(`LISTEN ${CHANGES_CHANNEL}`);
-    this.listenClient = client;
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CHANGES_CHANNEL}`);
+    } catch (err) {
+      lose(err as Error);
+      throw err;
+    }
+    if (this.closed) await client.end().catch(() => undefined);
+    else this.listenClient = client;
+  }
+
+  private relisten(): void {
+    if (this.closed) return;
+    setTimeout(() => void this.listen().catch(() => this.relisten()), 1000).unref();
   }
 
   onChange(kind: Kind, listener: (id: string) => void): () => void {
@@ -219,12 +247,28 @@ export class PostgresStore implements Store {
     });
   }
 
+  /** The audit log of every instance, in this database (postgres-audit.ts). */
+  auditLog(options: { log: Logger; retentionDays?: number | undefined }): PostgresAudit {
+    return new PostgresAudit(this.pool, { ...options, url: this.options.url });
+  }
+
+  /**
+   * The database answers a query within HEALTH_TIMEOUT_MS, and this instance
+   * hears the others (its LISTEN connection is open). A pool waiting for a
+   * connection to a database that is down would otherwise hold /healthz for
+   * as long as the TCP connect takes.
+   */
   async healthy(): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), HEALTH_TIMEOUT_MS)));
+    const check = this.pool.query('SELECT 1').then(
+      () => this.listenClient !== undefined,
+      () => false,
+    );
     try {
-      await this.pool.query('SELECT 1');
-      return true;
-    } catch {
-      return false;
+      return await Promise.race([check, timeout]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
