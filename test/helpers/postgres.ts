@@ -9,7 +9,8 @@ import pg from 'pg';
 // cluster made by initdb in a temporary directory, run by `postgres` as this
 // test process's own child on a free loopback port (no system service), and
 // stopped (and its directory removed) by stop(). halt() and resume() take it
-// down and bring it back on the same data and port (a database outage). Password authentication
+// down and bring it back on the same data and port (a database outage);
+// freeze() and thaw() make it hang and go on (a database that stops answering). Password authentication
 // (scram-sha-256) is on, so the URL with its password is what the store is
 // given, as in production.
 //
@@ -33,6 +34,10 @@ export interface TestPostgres {
   halt(): Promise<void>;
   /** Start it again on the same data dir and port; resolves once it accepts connections. */
   resume(): Promise<void>;
+  /** Stop the server and its backends (SIGSTOP): connections stay open and queries wait, as with a database that hangs. */
+  freeze(): void;
+  /** Let a frozen server go on (SIGCONT). */
+  thaw(): void;
 }
 
 function binary(name: string): string {
@@ -87,7 +92,20 @@ export async function startPostgres(options: { durable?: boolean } = {}): Promis
   // A test process that ends without stop() (a crash, a timeout) must not leave its cluster running.
   const orphaned = () => child.kill('SIGQUIT');
 
+  /** The server and its backends (the processes a freeze stops). */
+  const processes = () => [child.pid!, ...spawnSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number)];
+  const signal = (name: NodeJS.Signals) => {
+    if (exited) return;
+    for (const pid of processes()) {
+      try {
+        process.kill(pid, name);
+      } catch {
+        // a backend that ended meanwhile
+      }
+    }
+  };
   const halt = async () => {
+    signal('SIGCONT'); // a frozen server cannot shut down
     if (!exited) {
       child.kill('SIGINT'); // fast shutdown
       await new Promise((resolve) => child.once('exit', resolve));
@@ -148,5 +166,7 @@ export async function startPostgres(options: { durable?: boolean } = {}): Promis
     stop,
     halt,
     resume: () => (exited ? run() : Promise.resolve()),
+    freeze: () => signal('SIGSTOP'),
+    thaw: () => signal('SIGCONT'),
   };
 }

@@ -22,7 +22,7 @@ const addressOrBlock = z.string().refine((value) => {
  * in front of the registry, or the proxies' addresses and CIDR blocks.
  */
 export const trustProxy = z.union(
-  [z.boolean(), z.number().int().min(0).max(32), z.array(z.union([z.enum(['loopback', 'linklocal', 'uniquelocal']), addressOrBlock])).min(1)],
+  [z.boolean(), z.number().int({ error: 'expected a whole number of hops' }).min(0, 'expected a number of hops from 0 to 32').max(32, 'expected a number of hops from 0 to 32'), z.array(z.union([z.enum(['loopback', 'linklocal', 'uniquelocal']), addressOrBlock])).min(1)],
   { error: 'expected false, true, a number of hops, or a list of addresses and CIDR blocks (the proxies)' },
 );
 
