@@ -3,8 +3,7 @@ import pg from 'pg';
 import { assertWhole, indexField, isKind, type Kind, type WholeKind } from '../kinds.ts';
 import type { StoredRecord } from '../memory-store.ts';
 import { StoreError, type Store } from '../store.ts';
-import type { Logger } from '../../log.ts';
-import { PostgresAudit } from './postgres-audit.ts';
+import { PostgresAudit, type PostgresAuditOptions } from './postgres-audit.ts';
 import { fieldExpression, migrate } from './schema.ts';
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -248,7 +247,7 @@ export class PostgresStore implements Store {
   }
 
   /** The audit log of every instance, in this database (postgres-audit.ts). */
-  auditLog(options: { log: Logger; retentionDays?: number | undefined }): PostgresAudit {
+  auditLog(options: Omit<PostgresAuditOptions, 'url'>): PostgresAudit {
     return new PostgresAudit(this.pool, { ...options, url: this.options.url });
   }
 
