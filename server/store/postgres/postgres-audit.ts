@@ -26,7 +26,7 @@ export interface PostgresAuditOptions {
   log: Logger;
   /** For error messages (never shown: describeFailure hides it). */
   url: string;
-  /** Records older than this many days are deleted (at start and once a day). Unset: kept forever. */
+  /** Records older than this many days are deleted (at the first write of each day). Unset: kept forever. */
   retentionDays?: number | undefined;
   flushIntervalMs?: number;
 }

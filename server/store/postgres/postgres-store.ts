@@ -253,9 +253,9 @@ export class PostgresStore implements Store {
 
   /**
    * The database answers a query within HEALTH_TIMEOUT_MS, and this instance
-   * hears the others (its LISTEN connection is open). A pool waiting for a
-   * connection to a database that is down would otherwise hold /healthz for
-   * as long as the TCP connect takes.
+   * hears the others (its LISTEN connection is open). Without the timeout, a
+   * database that stops answering (or a pool with every connection waiting on
+   * it) would hold /healthz for as long as it hangs.
    */
   async healthy(): Promise<boolean> {
     let timer: NodeJS.Timeout | undefined;
