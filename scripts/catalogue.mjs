@@ -23,7 +23,7 @@ const areas = [
   ['Without the built-in authorization server', ['integration/no-authorization-server.test.ts']],
   ['The registry\'s log', ['integration/log-injection.test.ts']],
   ['Store and vault', ['unit/store.test.ts', 'integration/postgres-store.test.ts', 'integration/store-migrate.test.ts', 'unit/vault.test.ts', 'integration/vault-rotate.test.ts']],
-  ['Several instances', ['integration/cluster.test.ts', 'integration/cluster-state.test.ts', 'integration/cluster-keys.test.ts', 'unit/key-ring.test.ts', 'integration/cluster-throttles.test.ts', 'integration/cluster-sessions.test.ts', 'unit/roaming-sessions.test.ts', 'integration/cluster-refresh.test.ts', 'integration/cluster-skew.test.ts']],
+  ['Several instances', ['integration/cluster.test.ts', 'integration/cluster-state.test.ts', 'integration/cluster-keys.test.ts', 'unit/key-ring.test.ts', 'integration/cluster-throttles.test.ts', 'integration/cluster-sessions.test.ts', 'unit/roaming-sessions.test.ts', 'integration/cluster-refresh.test.ts', 'integration/cluster-skew.test.ts', 'integration/postgres-audit.test.ts', 'integration/cluster-audit.test.ts', 'integration/cluster-trust-proxy.test.ts', 'integration/cluster-health.test.ts']],
   ['Identities, connecting, per-user and shared credentials', ['integration/identities.test.ts', 'integration/gateway-identities.test.ts', 'integration/stand-in-session.test.ts', 'integration/list-changed.test.ts', 'integration/upstream-refresh.test.ts', 'e2e/connect-pages.test.ts']],
   ['Tool filters and policies', ['integration/gateway-policy.test.ts', 'integration/tool-policies.test.ts', 'unit/policy-config.test.ts']],
   ['Agents: client credentials and token exchange', ['integration/agents.test.ts', 'unit/agents-config.test.ts']],

@@ -132,6 +132,8 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  // server.trust_proxy: whose X-Forwarded-* is believed (http/client-address.ts).
+  app.set('trust proxy', config.server.trust_proxy);
 
   // Changes whenever this registry starts: the 2025 MCP sessions of /mcp/{gateway} live in its memory and
   // end with it. Clients that watch /healthz (the extension) restart their MCP connections when it changes.

@@ -15,7 +15,8 @@ import type { Store } from '../store/index.ts';
 import type { Identities } from '../vault/identities.ts';
 import type { AdminDeps } from './admin/index.ts';
 
-// Control and record, wired once: the audit log (JSONL day files by default),
+// Control and record, wired once: the audit log (JSONL day files by default,
+// the database's keygate_audit table with storage.type: postgres),
 // the connections learnt from it, the break-glass checks the request path
 // calls, and what the admin and audit APIs need.
 
@@ -48,7 +49,8 @@ export interface Control {
 
 export async function createControl(deps: ControlDeps): Promise<Control> {
   const { config, store, log, catalog } = deps;
-  let audit = deps.audit;
+  // A store shared by several instances (PostgreSQL) keeps their one log; otherwise JSONL day files.
+  let audit = deps.audit ?? store.auditLog?.({ log, retentionDays: config.audit.retention_days });
   if (!audit) {
     const file = new FileAudit({ dir: resolve(deps.dataDir, config.audit.dir ?? 'audit'), retentionDays: config.audit.retention_days, log });
     await file.prune();

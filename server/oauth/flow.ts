@@ -1,6 +1,7 @@
 import type { Request, Response } from 'express';
 import { z } from 'zod';
 import { AccessDeniedError, ConsentRequiredError, InvalidRequestError, InvalidTargetError, type KeygateError, LoginRequiredError } from '../http/errors.ts';
+import { clientAddress } from '../http/client-address.ts';
 import { sendErrorPage } from '../http/html.ts';
 import type { Logger } from '../log.ts';
 import type { Account, Accounts } from './accounts.ts';
@@ -13,7 +14,7 @@ import type { Interaction, Interactions } from './interaction.ts';
 import { renderConsent, renderLogin } from './pages.ts';
 import type { ResourceSpace } from './resource.ts';
 import { grantScope, parseScope, withoutUnaskedAdmin } from './scope.ts';
-import type { LoginThrottle } from './throttle.ts';
+import { addressKey, type LoginThrottle } from './throttle.ts';
 import type { BuiltinUsers } from './users.ts';
 
 /** How a person proves who they are when they are not signed in yet. */
@@ -144,7 +145,7 @@ export class AuthorizationFlow {
     if (check !== 'ok') return this.refuseForm(res, check);
     if (!form.success) return renderLogin(res, { action: this.action(interaction, 'login'), interaction, client, status: 400, error: 'Enter a username and a password.' });
     const { username, password } = form.data;
-    const address = req.socket.remoteAddress ?? 'unknown';
+    const address = addressKey(clientAddress(req));
     const wait = await this.deps.throttle.retryAfter(username, address);
     if (wait > 0) {
       const minutes = Math.ceil(wait / 60);

@@ -7,6 +7,7 @@ import type { Logger } from '../log.ts';
 import { AUTH_METHODS, hashSecret, type ClientRegistry } from './clients.ts';
 import { LOOPBACK_HOSTS, parseRedirectUri, redirectUriMatches, redirectUriProblem } from './redirect-uri.ts';
 import { epoch } from './grants.ts';
+import { clientAddress } from '../http/client-address.ts';
 import { addressKey, type EventWindow, isLoopback, SlidingWindow } from './throttle.ts';
 
 // RFC 7591: dynamic client registration, what VS Code and Cursor use today.
@@ -82,7 +83,8 @@ export function registerRouter(deps: RegisterDeps): Router {
 
   router.post('/register', express.json({ limit: '16kb' }), async (req, res) => {
     // Loopback callers are counted only with rate_limit.loopback (see the config section).
-    const address = limits.rate_limit.loopback || !isLoopback(req.socket.remoteAddress) ? addressKey(req.socket.remoteAddress) : undefined;
+    const from = clientAddress(req);
+    const address = limits.rate_limit.loopback || !isLoopback(from) ? addressKey(from) : undefined;
     if (address !== undefined) await checkRate(address);
     const parsed = registration.safeParse(req.body ?? {});
     if (!parsed.success) {

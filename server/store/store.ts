@@ -1,4 +1,6 @@
 import type { z } from 'zod';
+import type { AuditLog } from '../audit/audit.ts';
+import type { Logger } from '../log.ts';
 import type { IndexOf, Kind, WholeKind } from './kinds.ts';
 
 // The one small store interface (after node-oidc-provider's adapter):
@@ -33,8 +35,10 @@ export interface Store {
   destroyBy(kind: Kind, index: string, value: string): Promise<number>;
   /** Every live record of a kind listed whole by design (kinds.ts `whole`), with its id. */
   all(kind: WholeKind): Promise<[string, unknown][]>;
-  /** True when the backing store can be read (for /healthz). */
+  /** True when the backing store can be read (for /healthz), false when it cannot or does not answer within a few seconds. */
   healthy(): Promise<boolean>;
+  /** A store shared by several instances keeps their one audit log (absent: each process keeps its own, in files). */
+  auditLog?(options: { log: Logger; retentionDays?: number | undefined }): AuditLog;
   /**
    * Call `listener` with the id of every record of `kind` that changes
    * (written, consumed, destroyed): for a change made through this store,

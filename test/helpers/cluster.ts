@@ -13,8 +13,10 @@ import { spawnRegistry, type Spawned } from './spawn.ts';
 // issued through one is for the resource every instance serves. A request
 // through the proxy goes to the instance named by its `x-test-instance`
 // header (0, 1, ...; the header is not forwarded), or round-robin without
-// one (or to the instance routeTo() named). The proxy sets X-Forwarded-For, -Proto and -Host as a production proxy
-// does. Each instance has its own data dir: nothing is shared but the database.
+// one (or to the instance routeTo() named). The proxy sets X-Forwarded-For
+// (appending the caller's address to what it sent), -Proto and -Host as a
+// production proxy does. Each instance has its own data dir: nothing is
+// shared but the database.
 
 export interface ClusterInstance {
   /** The instance's own address (bypassing the proxy). */
@@ -69,7 +71,8 @@ export async function startCluster(raw: Record<string, unknown>, env: NodeJS.Pro
     }
     const headers = { ...req.headers };
     delete headers['x-test-instance'];
-    headers['x-forwarded-for'] = req.socket.remoteAddress ?? '127.0.0.1';
+    // Appended to what the caller sent, as nginx's $proxy_add_x_forwarded_for does.
+    headers['x-forwarded-for'] = [req.headers['x-forwarded-for'], req.socket.remoteAddress ?? '127.0.0.1'].filter(Boolean).join(', ');
     headers['x-forwarded-proto'] = 'http';
     headers['x-forwarded-host'] = req.headers.host ?? '';
     const upstream = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers }, (answer: IncomingMessage) => {

@@ -8,7 +8,9 @@ import pg from 'pg';
 // A real PostgreSQL for the tests, from Debian's `postgresql` package: a new
 // cluster made by initdb in a temporary directory, run by `postgres` as this
 // test process's own child on a free loopback port (no system service), and
-// stopped (and its directory removed) by stop(). Password authentication
+// stopped (and its directory removed) by stop(). halt() and resume() take it
+// down and bring it back on the same data and port (a database outage);
+// freeze() and thaw() make it hang and go on (a database that stops answering). Password authentication
 // (scram-sha-256) is on, so the URL with its password is what the store is
 // given, as in production.
 //
@@ -28,6 +30,14 @@ export interface TestPostgres {
   /** The URL of the cluster's default database. */
   url: string;
   stop(): Promise<void>;
+  /** Shut the server down (fast shutdown), keeping its data dir and port: the database is down until resume(). */
+  halt(): Promise<void>;
+  /** Start it again on the same data dir and port; resolves once it accepts connections. */
+  resume(): Promise<void>;
+  /** Stop the server and its backends (SIGSTOP): connections stay open and queries wait, as with a database that hangs. */
+  freeze(): void;
+  /** Let a frozen server go on (SIGCONT). */
+  thaw(): void;
 }
 
 function binary(name: string): string {
@@ -75,47 +85,69 @@ export async function startPostgres(options: { durable?: boolean } = {}): Promis
   const [postgres, args] = asUnprivileged(binary('postgres'), [
     '-D', data, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${dir}`, '-c', `fsync=${options.durable ? 'on' : 'off'}`, '-c', 'max_connections=200',
   ]);
-  const child: ChildProcess = spawn(postgres, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const url = `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+  let child: ChildProcess;
   let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  let exited = false;
+  let exited = true;
   // A test process that ends without stop() (a crash, a timeout) must not leave its cluster running.
   const orphaned = () => child.kill('SIGQUIT');
-  process.once('exit', orphaned);
-  child.once('exit', () => {
-    exited = true;
-    process.off('exit', orphaned);
-  });
 
-  const url = `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
-  const stop = async () => {
+  /** The server and its backends (the processes a freeze stops). */
+  const processes = () => [child.pid!, ...spawnSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number)];
+  const signal = (name: NodeJS.Signals) => {
+    if (exited) return;
+    for (const pid of processes()) {
+      try {
+        process.kill(pid, name);
+      } catch {
+        // a backend that ended meanwhile
+      }
+    }
+  };
+  const halt = async () => {
+    signal('SIGCONT'); // a frozen server cannot shut down
     if (!exited) {
       child.kill('SIGINT'); // fast shutdown
       await new Promise((resolve) => child.once('exit', resolve));
     }
+  };
+  const stop = async () => {
+    await halt();
     rmSync(dir, { recursive: true, force: true });
   };
 
-  // Ready when it accepts a connection (a few hundred ms after start).
-  for (let attempt = 0; ; attempt++) {
-    if (exited) {
-      await stop();
-      throw new Error(`postgres exited at start: ${stderr}`);
-    }
-    const client = new pg.Client({ connectionString: url });
-    try {
-      await client.connect();
-      await client.end();
-      break;
-    } catch (err) {
-      await client.end().catch(() => undefined);
-      if (attempt > 300) {
+  /** Run postgres on the data dir and port; resolves once it accepts a connection (a few hundred ms after start). */
+  async function run(): Promise<void> {
+    child = spawn(postgres, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    exited = false;
+    stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    process.once('exit', orphaned);
+    child.once('exit', () => {
+      exited = true;
+      process.off('exit', orphaned);
+    });
+    for (let attempt = 0; ; attempt++) {
+      if (exited) {
         await stop();
-        throw new Error(`postgres did not accept connections: ${(err as Error).message}\n${stderr}`);
+        throw new Error(`postgres exited at start: ${stderr}`);
       }
-      await new Promise((r) => setTimeout(r, 100));
+      const client = new pg.Client({ connectionString: url });
+      try {
+        await client.connect();
+        await client.end();
+        return;
+      } catch (err) {
+        await client.end().catch(() => undefined);
+        if (attempt > 300) {
+          await stop();
+          throw new Error(`postgres did not accept connections: ${(err as Error).message}\n${stderr}`);
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
     }
   }
+  await run();
 
   let databases = 0;
   return {
@@ -132,5 +164,9 @@ export async function startPostgres(options: { durable?: boolean } = {}): Promis
       return url.replace(/\/postgres$/, `/${name}`);
     },
     stop,
+    halt,
+    resume: () => (exited ? run() : Promise.resolve()),
+    freeze: () => signal('SIGSTOP'),
+    thaw: () => signal('SIGCONT'),
   };
 }

@@ -3,9 +3,12 @@ import pg from 'pg';
 import { assertWhole, indexField, isKind, type Kind, type WholeKind } from '../kinds.ts';
 import type { StoredRecord } from '../memory-store.ts';
 import { StoreError, type Store } from '../store.ts';
+import { PostgresAudit, type PostgresAuditOptions } from './postgres-audit.ts';
 import { fieldExpression, migrate } from './schema.ts';
 
 const now = () => Math.floor(Date.now() / 1000);
+/** How long /healthz waits for the database before it answers 503. */
+const HEALTH_TIMEOUT_MS = 2000;
 const LIVE = '(expires_at IS NULL OR expires_at > $3)';
 /** At most this many withLock holders at once per instance (more wait for a connection). */
 const LOCK_CONNECTIONS = 4;
@@ -123,7 +126,8 @@ export class PostgresStore implements Store {
       await client.end().catch(() => undefined);
       throw err;
     }
-    this.listenClient = client;
+    if (this.closed) await client.end().catch(() => undefined);
+    else this.listenClient = client;
   }
 
   private relisten(attempt: number): void {
@@ -297,12 +301,28 @@ export class PostgresStore implements Store {
     });
   }
 
+  /** The audit log of every instance, in this database (postgres-audit.ts). */
+  auditLog(options: Omit<PostgresAuditOptions, 'url'>): PostgresAudit {
+    return new PostgresAudit(this.pool, { ...options, url: this.options.url });
+  }
+
+  /**
+   * The database answers a query within HEALTH_TIMEOUT_MS, and this instance
+   * hears the others (its LISTEN connection is open). Without the timeout, a
+   * database that stops answering (or a pool with every connection waiting on
+   * it) would hold /healthz for as long as it hangs.
+   */
   async healthy(): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), HEALTH_TIMEOUT_MS)));
+    const check = this.pool.query('SELECT 1').then(
+      () => this.listenClient !== undefined,
+      () => false,
+    );
     try {
-      await this.pool.query('SELECT 1');
-      return true;
-    } catch {
-      return false;
+      return await Promise.race([check, timeout]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

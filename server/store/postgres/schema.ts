@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import { INDEXED_FIELDS } from '../kinds.ts';
 
-// The PostgreSQL schema: one table of records, whatever their kind:
+// The PostgreSQL schema: one table of records, whatever their kind (and the
+// audit log's table, keygate_audit, migration 2):
 //
 //   keygate_records (kind, id) primary key, payload jsonb, expires_at bigint
 //   (epoch seconds, NULL: never), seq (insertion order, for listings)
@@ -29,6 +30,33 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
         PRIMARY KEY (kind, id)
       );
       CREATE INDEX keygate_records_expiry ON keygate_records (expires_at) WHERE expires_at IS NOT NULL;
+    `,
+  },
+  {
+    // The audit log of every instance (postgres-audit.ts): appended in batches, never updated. `line` is the
+    // record's JSON exactly as the JSONL export writes it; the columns beside it are what the admin API filters on.
+    version: 2,
+    name: 'audit',
+    sql: `
+      CREATE TABLE keygate_audit (
+        seq bigserial PRIMARY KEY,
+        time timestamptz NOT NULL,
+        kind text NOT NULL,
+        subject text,
+        provider text,
+        actor text,
+        gateway text,
+        outcome text NOT NULL,
+        action text,
+        target_type text,
+        target_id text,
+        line text NOT NULL
+      );
+      CREATE INDEX keygate_audit_by_time ON keygate_audit (time, seq);
+      CREATE INDEX keygate_audit_by_subject ON keygate_audit (subject, time);
+      CREATE INDEX keygate_audit_by_gateway ON keygate_audit (gateway, time) WHERE gateway IS NOT NULL;
+      CREATE INDEX keygate_audit_by_target ON keygate_audit (target_type, target_id, time) WHERE target_type IS NOT NULL;
+      CREATE INDEX keygate_audit_by_action ON keygate_audit (action, time) WHERE action IS NOT NULL;
     `,
   },
 ];
