@@ -29,6 +29,8 @@ export interface AuditEntry {
   name: string | undefined;
   /** ok, or the failing step's reason (unknown_gateway, identity_missing, upstream_unreachable...). */
   outcome: string;
+  /** policy_denied: the rule of the server's `policies` that decided (`policies[2]`). */
+  rule?: string | undefined;
   status: number;
   latency_ms: number;
 }

@@ -13,6 +13,8 @@ export interface GatewayFailure {
   reason: string;
   message: string;
   headers?: Record<string, string>;
+  /** The policy rule that decided a refusal (`policies[2]`): named in the audit record, not in the answer. */
+  rule?: string;
 }
 
 /** A GatewayFailure thrown by a pipeline step: the endpoint catches it and answers with it. */

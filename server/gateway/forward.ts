@@ -5,7 +5,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { failureMessage, sendFailure } from './jsonrpc.ts';
 import type { RequestRecord } from './request-record.ts';
 import { MODERN_VERSION } from './mcp-headers.ts';
-import { rewriteToolsList } from './raw-policy.ts';
+import { type ListKey, rewriteLists } from './raw-policy.ts';
 import { SseParser, sseMessage } from './sse.ts';
 import { requestUpstream, streamDropped, upstreamFailure } from './upstream-transport.ts';
 
@@ -28,7 +28,7 @@ export function forward(
   wrapSession: (upstreamId: string) => string,
   log: Logger,
   body: Buffer | undefined,
-  rewrite: ((tools: unknown[]) => unknown[]) | undefined,
+  rewrite: ((key: ListKey, items: unknown[]) => unknown[]) | undefined,
   /** The request's JSON-RPC id, for a failure's answer. */
   id: string | number | null,
   /** The audit record: an upstream's failure is its outcome. */
@@ -56,7 +56,7 @@ function relay(
   res: ServerResponse,
   upstreamRes: IncomingMessage,
   wrapSession: (upstreamId: string) => string,
-  rewrite: ((tools: unknown[]) => unknown[]) | undefined,
+  rewrite: ((key: ListKey, items: unknown[]) => unknown[]) | undefined,
   assignment: Assignment,
   id: string | number | null,
   record: RequestRecord,
@@ -75,7 +75,7 @@ function relay(
     const chunks: Buffer[] = [];
     upstreamRes.on('data', (c: Buffer) => chunks.push(c));
     upstreamRes.on('end', () => {
-      const text = rewriteToolsList(String(upstreamRes.headers['content-type'] ?? ''), Buffer.concat(chunks).toString('utf8'), rewrite);
+      const text = rewriteLists(String(upstreamRes.headers['content-type'] ?? ''), Buffer.concat(chunks).toString('utf8'), rewrite);
       delete out['content-length'];
       res.writeHead(status, { ...out, 'content-length': Buffer.byteLength(text) }).end(text);
     });

@@ -1,11 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuditSink } from '../audit/audit.ts';
 import type { AccessChecks } from '../catalog/access.ts';
-import type { CatalogHolder } from '../catalog/catalog.ts';
+import type { Assignment, CatalogHolder } from '../catalog/catalog.ts';
 import { GatewayError } from '../catalog/failure.ts';
-import { toolOffered } from '../catalog/tool-policy.ts';
+import { offered, toolOffered } from '../catalog/tool-policy.ts';
 import type { Authenticator } from '../inbound/authenticator.ts';
-import { callerKey } from '../inbound/principal.ts';
+import { callerKey, type Principal } from '../inbound/principal.ts';
 import type { Logger } from '../log.ts';
 import type { ResourceSpace } from '../oauth/resource.ts';
 import type { Store } from '../store/index.ts';
@@ -15,6 +15,7 @@ import { buildUpstreamHeaders, forward, upstreamFailure } from './forward.ts';
 import { sendFailure } from './jsonrpc.ts';
 import { MergedEndpoint } from './merged-endpoint.ts';
 import { auditEntry, newRecord, type RequestRecord } from './request-record.ts';
+import type { ListKey } from './raw-policy.ts';
 import { gatewayStateCodec, PendingCalls } from './round-trips.ts';
 import { RoamingSessions } from './roaming-sessions.ts';
 import type { SessionBinding } from './session-binding.ts';
@@ -54,6 +55,24 @@ const CLOSE_WAIT_MS = 2_000;
 /** Keygate's name toward upstreams and clients. */
 const VERSION = '0.1.0';
 
+const LISTS = new Set(['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list']);
+
+/** A list answer's items this caller is offered: what the tool filter and the policies leave (a tools/list is remembered first). */
+function listedFor(a: Assignment, principal: Principal | undefined, key: ListKey, listed: unknown[], tools: ToolCache): unknown[] {
+  const field = (item: unknown, name: string) => String((item as Record<string, unknown> | null)?.[name]);
+  switch (key) {
+    case 'tools':
+      tools.remember(a.upstream.id, listed);
+      return listed.filter((t) => toolOffered(a, principal, field(t, 'name')));
+    case 'prompts':
+      return listed.filter((p) => offered(a, principal, 'prompt', field(p, 'name')));
+    case 'resources':
+      return listed.filter((r) => offered(a, principal, 'resource', field(r, 'uri')));
+    case 'resourceTemplates':
+      return listed.filter((t) => offered(a, principal, 'resource', field(t, 'uriTemplate')));
+  }
+}
+
 export function mcpEndpoint(deps: McpEndpointDeps) {
   const { catalog, resources, authenticator, log } = deps;
   const tools = new ToolCache();
@@ -74,6 +93,7 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
     } catch (err) {
       if (!(err instanceof GatewayError)) throw err;
       record.outcome = err.failure.reason;
+      record.rule = err.failure.rule;
       await sendFailure(req, res, err.failure, err.id);
     }
   }
@@ -168,14 +188,10 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
     record.identity = resolved.identity?.id;
 
     // forward.
-    // A tools/list answer is read on its way back: filtered by the tool policy, and remembered for callers not connected yet.
-    const listing = facts.calls.some((c) => c.method === 'tools/list') && (assignment.tools !== undefined || assignment.policies !== undefined || assignment.identity === 'per_user');
-    const rewrite = listing
-      ? (listed: unknown[]) => {
-          tools.remember(assignment.upstream.id, listed);
-          return listed.filter((t) => toolOffered(assignment, principal, String((t as { name?: unknown }).name)));
-        }
-      : undefined;
+    // A list answer is read on its way back: filtered by the tool filter and the policies (tools/list is
+    // remembered too, for callers not connected yet).
+    const listing = facts.calls.some((c) => LISTS.has(c.method)) && (assignment.policies !== undefined || (facts.calls.some((c) => c.method === 'tools/list') && (assignment.tools !== undefined || assignment.identity === 'per_user')));
+    const rewrite = listing ? (key: ListKey, listed: unknown[]) => listedFor(assignment, principal, key, listed, tools) : undefined;
     if (continuedKey !== undefined && req.method === 'DELETE') continued.forget(continuedKey);
     // A continued session keeps the id the client holds.
     const wrapSession = (upstreamId: string) => (continuedKey !== undefined && typeof presentedSession === 'string' ? presentedSession : deps.sessions.wrap(caller, routeKey, upstreamId));

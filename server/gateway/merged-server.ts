@@ -14,7 +14,7 @@ import type { Principal } from '../inbound/principal.ts';
 import type { Logger } from '../log.ts';
 import type { CredentialResolver } from '../vault/resolver.ts';
 import { type Assignment, type CatalogHolder, type Gateway } from '../catalog/catalog.ts';
-import { toolOffered } from '../catalog/tool-policy.ts';
+import { offered, policyDenial, policyFailure, toolOffered } from '../catalog/tool-policy.ts';
 import { readClientCredentials } from './client-credentials.ts';
 import { CODES, GatewayError, type GatewayFailure } from '../catalog/failure.ts';
 import * as step from './steps.ts';
@@ -317,6 +317,7 @@ export class MergedHandlers {
     } catch (err) {
       if (!(err instanceof GatewayError)) throw err;
       rc.record.outcome = err.failure.reason;
+      rc.record.rule = err.failure.rule;
       throw failureError(err.failure);
     }
     return this.routed(rc, ctx, a, 'tools/call', { ...request.params, name: alias.original });
@@ -483,7 +484,8 @@ export class MergedHandlers {
     const seen = new Set<string>();
     const lists = await this.merge(rc, ctx, 'resources', async (reach) => {
       const listed = await this.listAll(reach, 'resources/list', 'resources', rc, ctx);
-      return listed.map((r) => ({ r, a: reach.a.name, prefix: reach.a.prefix }));
+      // Hidden: what a policy denies this caller (as on the raw endpoint).
+      return listed.filter((r) => offered(reach.a, rc.principal, 'resource', String(r.uri))).map((r) => ({ r, a: reach.a.name, prefix: reach.a.prefix }));
     });
     const resources: Record<string, unknown>[] = [];
     for (const { r, a, prefix } of lists) {
@@ -499,7 +501,7 @@ export class MergedHandlers {
     this.note(rc, 'resources/templates/list', undefined);
     const lists = await this.merge(rc, ctx, 'resources', async (reach) => {
       const listed = await this.listAll(reach, 'resources/templates/list', 'resourceTemplates', rc, ctx);
-      return listed.map((t) => ({ t, a: reach.a.name, prefix: reach.a.prefix }));
+      return listed.filter((t) => offered(reach.a, rc.principal, 'resource', String(t.uriTemplate))).map((t) => ({ t, a: reach.a.name, prefix: reach.a.prefix }));
     });
     rc.caller.templates = [];
     const out: Record<string, unknown>[] = [];
@@ -569,6 +571,7 @@ export class MergedHandlers {
       throw a;
     }
     this.note(rc, 'resources/read', uri, a);
+    this.judge(rc, a, 'resource', uri);
     return this.routed(rc, ctx, a, 'resources/read', request.params);
   }
 
@@ -589,6 +592,7 @@ export class MergedHandlers {
       rc.record.outcome = 'unknown_resource';
       throw a;
     }
+    this.judge(rc, a, 'resource', uri);
     const reach = await this.reach(rc, a);
     if (!reach.ok) {
       rc.record.outcome = reach.failure.reason;
@@ -616,7 +620,8 @@ export class MergedHandlers {
     const all = [...this.gateway(rc).servers.values()];
     const prompts = await this.merge(rc, ctx, 'prompts', async (reach) => {
       const listed = await this.listAll(reach, 'prompts/list', 'prompts', rc, ctx);
-      return this.exposed(rc, reach.a, listed.filter((p) => typeof p.name === 'string') as { name: string }[], (p) => book.expose(reach.a, p.name, all));
+      const shown = listed.filter((p) => typeof p.name === 'string' && offered(reach.a, rc.principal, 'prompt', p.name)) as { name: string }[];
+      return this.exposed(rc, reach.a, shown, (p) => book.expose(reach.a, p.name, all));
     });
     return { prompts };
   }
@@ -630,7 +635,18 @@ export class MergedHandlers {
       rc.record.outcome = 'unknown_prompt';
       throw new ProtocolError(CODES.invalidParams, `Unknown prompt: ${request.params.name}`);
     }
+    this.judge(rc, a, 'prompt', alias.original);
     return this.routed(rc, ctx, a, 'prompts/get', { ...request.params, name: alias.original });
+  }
+
+  /** The assignment's policies on a prompt or a resource, as on the raw endpoint: a denial is the rule's JSON-RPC error, and the audit names the rule. */
+  private judge(rc: RequestContext, a: Assignment, kind: 'prompt' | 'resource', name: string): void {
+    const rule = policyDenial(a, rc.principal, name, kind);
+    if (!rule) return;
+    const failure = policyFailure(a, name, rule, kind);
+    rc.record.outcome = failure.reason;
+    rc.record.rule = failure.rule;
+    throw failureError(failure);
   }
 
   async complete(request: { params: { ref: { type: string; name?: string; uri?: string }; [k: string]: unknown } }, rc: RequestContext, ctx: ServerContext): Promise<Record<string, unknown>> {
@@ -650,6 +666,9 @@ export class MergedHandlers {
     }
     this.note(rc, 'completion/complete', ref.name ?? ref.uri, a);
     if (!a) return { completion: { values: [], hasMore: false } };
+    // Completions of a prompt or resource the caller may not use are refused as its use is.
+    const named = params.ref as { name?: string; uri?: string };
+    this.judge(rc, a, ref.type === 'ref/prompt' ? 'prompt' : 'resource', (ref.type === 'ref/prompt' ? named.name : named.uri) ?? '');
     return this.routed(rc, ctx, a, 'completion/complete', params);
   }
 

@@ -18,20 +18,26 @@ export function callsIn(parsed: unknown): RequestFacts['calls'] {
     if (!m || typeof m !== 'object') continue;
     const { method, params, id } = m as { method?: unknown; params?: { name?: unknown; uri?: unknown }; id?: unknown };
     if (typeof method !== 'string') continue;
-    const name = method === 'resources/read' ? params?.uri : params?.name;
+    // A resource is named by its URI (read, subscribe, unsubscribe); a tool or a prompt by its name.
+    const name = method.startsWith('resources/') ? params?.uri : params?.name;
     out.push({ method, name: typeof name === 'string' ? name : undefined, id: typeof id === 'string' || typeof id === 'number' ? id : null });
   }
   return out;
 }
 
+/** What a list answer holds its items under (tools/list, prompts/list, resources/list, resources/templates/list). */
+export type ListKey = 'tools' | 'prompts' | 'resources' | 'resourceTemplates';
+const LIST_KEYS: ListKey[] = ['tools', 'prompts', 'resources', 'resourceTemplates'];
+
 /**
- * Rewrite the tools of a tools/list answer (JSON, or the result event of an
- * SSE stream). Other messages pass unchanged; ids of events are kept.
+ * Rewrite the items of a list answer (JSON, or the result event of an SSE
+ * stream). Other messages pass unchanged; ids of events are kept.
  */
-export function rewriteToolsList(contentType: string, text: string, rewrite: (tools: unknown[]) => unknown[]): string {
+export function rewriteLists(contentType: string, text: string, rewrite: (key: ListKey, items: unknown[]) => unknown[]): string {
   const fix = (message: unknown): unknown => {
-    const m = message as { result?: { tools?: unknown } } | null;
-    if (m && typeof m === 'object' && m.result && Array.isArray(m.result.tools)) return { ...m, result: { ...m.result, tools: rewrite(m.result.tools) } };
+    const result = (message as { result?: Record<string, unknown> } | null)?.result;
+    if (!result || typeof result !== 'object') return message;
+    for (const key of LIST_KEYS) if (Array.isArray(result[key])) return { ...(message as object), result: { ...result, [key]: rewrite(key, result[key]) } };
     return message;
   };
   if (!contentType.startsWith('text/event-stream')) {

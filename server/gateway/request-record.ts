@@ -17,6 +17,8 @@ export interface RequestRecord {
   server: string | undefined;
   upstream: string | undefined;
   identity: string | undefined;
+  /** The policy rule that refused the request (`policies[2]`). */
+  rule?: string | undefined;
   /** Set from the body once it is read (both endpoints), else taken from the Mcp-* headers. */
   method?: string | undefined;
   name?: string | undefined;
@@ -58,6 +60,7 @@ export function auditEntry(req: IncomingMessage, res: ServerResponse, record: Re
     method,
     name,
     outcome,
+    ...(record.rule !== undefined && { rule: record.rule }),
     status,
     latency_ms: Math.round((performance.now() - record.started) * 10) / 10,
   };

@@ -3,7 +3,7 @@ import { type AccessChecks } from '../catalog/access.ts';
 import { type Assignment, type CatalogHolder, type Gateway, mayUse, toolAllowed } from '../catalog/catalog.ts';
 import { CODES, GatewayError, type GatewayFailure } from '../catalog/failure.ts';
 import { endpointScopes, holdsEveryScope, missingScope } from '../catalog/scopes.ts';
-import { policyDenial, policyFailure } from '../catalog/tool-policy.ts';
+import { type PolicyKind, policyDenial, policyFailure } from '../catalog/tool-policy.ts';
 import { InsufficientScopeError, KeygateError, RevokedTokenError } from '../http/errors.ts';
 import { type Authenticator, bearerChallenge } from '../inbound/authenticator.ts';
 import type { Principal } from '../inbound/principal.ts';
@@ -252,25 +252,33 @@ export function credential(failure: GatewayFailure, challenge: Challenge, id: st
 }
 
 /**
- * policy: the assignment's tool filter (tools.allow/deny) and its tool
- * policies judge each tools/call; the first call refused is answered with an
- * HTTP 200 JSON-RPC error (the client shows it; it is no HTTP failure to retry
- * or re-authorize on), and nothing is forwarded.
+ * policy: the assignment's tool filter (tools.allow/deny) and its policies
+ * judge each tools/call, prompts/get, resources/read and resources/subscribe;
+ * the first call refused is answered with an HTTP 200 JSON-RPC error (the
+ * client shows it; it is no HTTP failure to retry or re-authorize on), the
+ * audit names the rule, and nothing is forwarded.
  */
 export function policy(a: Assignment, principal: Principal | undefined, calls: RequestFacts['calls'], record: RequestRecord, tools: ToolCache): void {
   for (const call of calls) {
+    if (call.name === undefined) continue;
+    const kind = POLICY_KINDS[call.method];
+    if (kind === undefined) continue;
     // The gateway's own placeholder (listed before the person connected) is no upstream tool: the stand-in answers it.
-    if (call.method !== 'tools/call' || call.name === undefined || isStalePlaceholder(tools, a, call.name)) continue;
-    const rule = toolAllowed(a.tools, call.name) ? a.policies && policyDenial(a, principal, call.name) : undefined;
-    const failure: GatewayFailure | undefined = !toolAllowed(a.tools, call.name)
+    if (kind === 'tool' && isStalePlaceholder(tools, a, call.name)) continue;
+    const filtered = kind === 'tool' && !toolAllowed(a.tools, call.name);
+    const rule = filtered ? undefined : a.policies && policyDenial(a, principal, call.name, kind);
+    const failure: GatewayFailure | undefined = filtered
       ? { status: 200, code: CODES.forbidden, step: 'assignment', reason: 'tool_not_allowed', message: `tool "${call.name}" is not available on /mcp/${a.gateway}/${a.name}` }
       : rule
-        ? policyFailure(a, call.name, rule)
+        ? policyFailure(a, call.name, rule, kind)
         : undefined;
     if (!failure) continue;
     // The audit names the call refused (in a batch, not necessarily the first).
-    record.method = 'tools/call';
+    record.method = call.method;
     record.name = call.name;
     refuse(failure, call.id);
   }
 }
+
+/** The calls a policy judges, and what each names (a tool, a prompt, a resource's URI). */
+const POLICY_KINDS: Record<string, PolicyKind | undefined> = { 'tools/call': 'tool', 'prompts/get': 'prompt', 'resources/read': 'resource', 'resources/subscribe': 'resource' };

@@ -37,15 +37,22 @@ const reason = z
   .regex(/^[^\p{Cc}]*$/u, 'expected one line of text without control characters');
 
 /**
- * One tool policy rule of an assignment (MXCP's `policies` with structured
- * conditions). The first rule that matches the call decides; no rule
- * matching allows it (the tool filter and the gateway's members still apply).
+ * One policy rule of an assignment (MXCP's `policies` with structured
+ * conditions), over what the server offers: its tools, resources and
+ * prompts. The first rule that matches the call decides; no rule matching
+ * allows it (the tool filter and the gateway's members still apply). A rule
+ * naming `tools`, `resources` or `prompts` covers only the kinds it names; a
+ * rule naming none of them covers all three.
  */
 export const policyRule = z
   .strictObject({
     action: z.enum(['allow', 'deny'], { error: 'expected action: allow or deny' }),
-    /** Globs over the upstream's tool names, like the tool filter's. Omitted: every tool. */
+    /** Globs over the upstream's tool names, like the tool filter's. */
     tools: values(z.string().min(1)).optional(),
+    /** Globs over resource URIs (a resources/read, a subscription) and the URI templates a server lists. */
+    resources: values(z.string().min(1)).optional(),
+    /** Globs over the upstream's prompt names. */
+    prompts: values(z.string().min(1)).optional(),
     /** The rule applies to a caller matching every key given (any value within a key). Omitted: every caller. */
     when: principalMatch.optional(),
     /** ...except to a caller matching this (every key given, any value within a key). */
