@@ -146,7 +146,7 @@ async function expectInvalidGrant(res: Response, what: string): Promise<void> {
 }
 
 /** Start, write, kill -9 after a random number of acknowledged writes, start again, check. Returns figures for the note. */
-async function crashRun(d: Deployment, check: () => void): Promise<{ writes: number; killedAfter: number; inFlight: number; recoveryMs: number }> {
+async function crashRun(d: Deployment, check: () => void): Promise<{ kinds: string; killedAfter: number; inFlight: number; recoveryMs: number }> {
   let registry = await d.start();
   const alice = (await signIn(d.base, ALICE)).tokens.access_token;
   const acked: Acked = { clients: [], codes: [], families: [], rotated: [], identities: [], writes: 0 };
@@ -219,12 +219,13 @@ async function crashRun(d: Deployment, check: () => void): Promise<{ writes: num
   } finally {
     await registry.stop();
   }
-  return { writes: acked.writes, killedAfter, inFlight: inFlightAtKill, recoveryMs };
+  const kinds = `${acked.clients.length} registrations, ${acked.codes.length} sign-ins, ${acked.rotated.length} refreshes, ${acked.identities.length} identity saves`;
+  return { kinds, killedAfter, inFlight: inFlightAtKill, recoveryMs };
 }
 
 function report(store: string, figures: Awaited<ReturnType<typeof crashRun>>[]): void {
   for (const [i, f] of figures.entries()) {
-    console.log(`# ${store} run ${i + 1}: killed after ${f.killedAfter} acknowledged writes (${f.inFlight} in flight), ${f.writes} acknowledged in all; restarted and listening in ${f.recoveryMs} ms`);
+    console.log(`# ${store} run ${i + 1}: killed after ${f.killedAfter} acknowledged writes (${f.kinds}) with ${f.inFlight} in flight; restarted and listening in ${f.recoveryMs} ms`);
   }
 }
 
