@@ -186,17 +186,21 @@ describe('a full disk under the lowdb store and the audit log', () => {
     const served = await Promise.all(Array.from({ length: calls }, () => callMethod(`${base}/mcp/team/demo`, tokens.access_token, 'tools/list')));
     assert.deepEqual(new Set(served.map((c) => c.status)), new Set([200]), 'MCP calls do not wait on the audit disk');
     await until('the registry log says the audit log is failing', () => /audit log .*could not append/.test(logs()));
-    assert.ok(auditLines().length < auditBefore + calls, 'not every entry reached the full disk');
+    const whileFull = auditLines().length - auditBefore;
+    assert.ok(whileFull < calls, 'not every entry reached the full disk');
 
     // Space returns: no restart.
     unlinkSync(filler());
+    const freed = performance.now();
     await until('the audit catches up with every entry it kept', () => auditLines().length >= auditBefore + calls);
+    const caughtUp = Math.round(performance.now() - freed);
     const lines = auditLines();
     assert.equal(lines.length, auditBefore + calls, 'each entry once');
     for (const line of lines) assert.doesNotThrow(() => JSON.parse(line), `a torn audit line: ${line}`);
 
     const again = await register();
     assert.equal(again.status, 201, 'the store takes writes again');
+    console.log(`# ${calls} MCP calls served while the disk was full (${whileFull} of their audit entries fitted); all on disk ${caughtUp} ms after space returned`);
     const refreshed = await tokenRequest(base, { grant_type: 'refresh_token', client_id: clientId, refresh_token: tokens.refresh_token });
     assert.equal(refreshed.status, 200, 'the refresh refused on the full disk was not counted as a use: it works now');
     const next = (await refreshed.json()) as TokenSet;
