@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { appendFile, mkdir, open, readdir, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Logger } from '../log.ts';
@@ -44,6 +44,26 @@ function parseLine(line: string): AuditRecord | undefined {
     return value as unknown as AuditRecord;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * O_APPEND: every write lands at the end. A write the disk refuses part-way
+ * (full) is cut back to where it began, so no line is left torn; the entries
+ * stay in the batch for the next flush.
+ */
+async function append(file: string, text: string): Promise<void> {
+  const handle = await open(file, 'a', 0o600);
+  try {
+    const { size } = await handle.stat();
+    try {
+      await handle.writeFile(text);
+    } catch (err) {
+      await handle.truncate(size).catch(() => undefined);
+      throw err;
+    }
+  } finally {
+    await handle.close();
   }
 }
 
@@ -114,11 +134,11 @@ export class FileAudit implements AuditLog {
       for (const [day, lines] of byDay) {
         const file = join(this.options.dir, `${day}.jsonl`);
         const lead = (await this.needsNewline(file)) ? '\n' : '';
-        // O_APPEND: every write lands at the end, whatever else holds the file open.
-        await appendFile(file, `${lead}${lines.join('\n')}\n`, { flag: 'a', mode: 0o600 });
+        await append(file, `${lead}${lines.join('\n')}\n`);
       }
     } catch (err) {
       this.dirReady = undefined;
+      this.tailChecked.clear(); // a file may have been cut back: look at its last byte again
       this.options.log.error('audit log %s: could not append %d entries: %s', this.options.dir, batch.length, (err as Error).message);
       // Keep them for the next flush, oldest first, within bounds.
       this.batch = [...batch, ...this.batch];

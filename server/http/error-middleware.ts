@@ -2,19 +2,25 @@ import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from '../log.ts';
 import { bearerChallenge } from '../inbound/authenticator.ts';
+import { StoreUnavailableError } from '../store/store.ts';
 import { InsufficientScopeError, InvalidClientError, InvalidTokenError, KeygateError, TemporarilyUnavailableError } from './errors.ts';
 
 /**
  * One place turns errors into `{"error","error_description"}`: a KeygateError
  * keeps its code and status; a body that could not be parsed is
- * `invalid_request`; anything else is a 500 `server_error` whose cause is
- * logged under a request id and never sent.
+ * `invalid_request`; a store that cannot save (a full disk) is a 503
+ * `temporarily_unavailable`, its cause logged; anything else is a 500
+ * `server_error` whose cause is logged under a request id and never sent.
  */
 export function errorMiddleware(log: Logger, resourceMetadata: string) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
     if (res.headersSent) {
       res.destroy();
       return;
+    }
+    if (err instanceof StoreUnavailableError) {
+      log.error('request %s %s: %s', req.method, req.path, err.message);
+      err = new TemporarilyUnavailableError('the registry cannot save changes right now; nothing was changed, try again later', { retryAfter: 30 });
     }
     res.set('Cache-Control', 'no-store');
     if (err instanceof KeygateError) {

@@ -6,7 +6,7 @@ import { LowdbStore } from './lowdb/lowdb-store.ts';
 import { PostgresStore } from './postgres/postgres-store.ts';
 import { StoreError, type Store } from './store.ts';
 
-export { Collection, RecordError, StoreError, type IndexOf, type Kind, type Store, type WholeKind } from './store.ts';
+export { Collection, RecordError, StoreError, StoreUnavailableError, type IndexOf, type Kind, type Store, type WholeKind } from './store.ts';
 
 /** Open the store the configuration names. The PostgreSQL URL comes only from the environment. */
 export async function openStore(config: Config['storage'], dataDir: string, env: NodeJS.ProcessEnv = process.env, log?: Logger): Promise<Store> {

@@ -54,7 +54,8 @@ export interface Store {
    * once the connection that hears other instances' changes was lost and is
    * open again (what changed in between was not announced here). Every cache
    * that relies on onChange reloads what it holds from the store. A store of
-   * one process (memory, lowdb) hears every change and never calls it.
+   * one process hears every change: memory never calls it, lowdb only when a
+   * write to its file failed and the changes since the last one were undone.
    * Returns a function that removes the listener.
    */
   onReset(listener: () => void): () => void;
@@ -77,6 +78,12 @@ export class StoreError extends Error {
     this.name = 'StoreError';
     this.code = code;
   }
+}
+
+/** A write the backing store could not make durable (a full disk): it was not made; the caller may try again later (503). */
+export class StoreUnavailableError extends Error {
+  readonly code = 'ERR_STORE_UNAVAILABLE';
+  override readonly name = 'StoreUnavailableError';
 }
 
 /** A record read back that no longer fits its schema is treated as corrupt, not trusted. */

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { mkdir, open, rename } from 'node:fs/promises';
+import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Adapter } from 'lowdb';
 import { z } from 'zod';
@@ -24,6 +24,11 @@ export class AtomicJsonFile implements Adapter<StoreFile> {
   constructor(readonly file: string) {}
 
   async read(): Promise<StoreFile | null> {
+    return this.load();
+  }
+
+  /** read(), synchronously: what is on disk now. */
+  load(): StoreFile | null {
     let text: string;
     try {
       text = readFileSync(this.file, 'utf8');
@@ -54,17 +59,25 @@ export class AtomicJsonFile implements Adapter<StoreFile> {
   }
 
   async write(data: StoreFile): Promise<void> {
+    // The state as it is when the write is asked for (changes made meanwhile wait for the next write).
+    const text = JSON.stringify(data);
     const dir = dirname(this.file);
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const temp = join(dir, `.${basename(this.file)}.${process.pid}.${++this.sequence}.tmp`);
-    const handle = await open(temp, 'w', 0o600);
     try {
-      await handle.writeFile(JSON.stringify(data));
-      await handle.sync();
-    } finally {
-      await handle.close();
+      const handle = await open(temp, 'w', 0o600);
+      try {
+        await handle.writeFile(text);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(temp, this.file);
+    } catch (err) {
+      // A full disk: the half-written temporary file must not keep the space it took.
+      await unlink(temp).catch(() => undefined);
+      throw err;
     }
-    await rename(temp, this.file);
     // Make the rename itself durable.
     const dirHandle = await open(dir, 'r');
     try {

@@ -3,7 +3,7 @@ import { access } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Low } from 'lowdb';
 import { MemoryStore } from '../memory-store.ts';
-import { StoreError } from '../store.ts';
+import { StoreError, StoreUnavailableError } from '../store.ts';
 import { AtomicJsonFile, type StoreFile } from './atomic-json-file.ts';
 
 /** Locks this process holds, released on exit: one exit listener for them all, however many stores are open. */
@@ -22,11 +22,19 @@ function holdUntilExit(release: () => void): void {
  * The embedded store: one JSON file, one process. The data lives in memory;
  * every change is applied synchronously (so a read-modify-write cannot
  * interleave with another) and then persisted. Concurrent persists coalesce
- * into one atomic file write.
+ * into one atomic file write. A change is acknowledged once the write that
+ * holds it is on disk. When a write fails (a full disk), every change since
+ * the last successful write is undone in memory (the file is read back), each
+ * of their callers gets a StoreUnavailableError, and onReset listeners reload
+ * what they hold: memory never holds what the file does not.
  */
 export class LowdbStore extends MemoryStore {
   readonly file: string;
   private readonly db: Low<StoreFile>;
+  private readonly adapter: AtomicJsonFile;
+  /** Counts rollbacks: a write whose changes were (partly) undone before it ran must fail too. */
+  private generation = 0;
+  private readonly resetListeners = new Set<() => void>();
   private pending: Promise<void> | null = null;
   private writing: Promise<void> = Promise.resolve();
   private readonly lockFile: string;
@@ -39,9 +47,11 @@ export class LowdbStore extends MemoryStore {
   };
 
   private constructor(file: string, options: { sweepIntervalMs?: number }) {
-    const db = new Low<StoreFile>(new AtomicJsonFile(file), { version: 1, collections: {} });
+    const adapter = new AtomicJsonFile(file);
+    const db = new Low<StoreFile>(adapter, { version: 1, collections: {} });
     super(() => db.data.collections, options);
     this.db = db;
+    this.adapter = adapter;
     this.file = file;
     this.lockFile = `${file}.lock`;
   }
@@ -89,14 +99,40 @@ export class LowdbStore extends MemoryStore {
 
   protected override persist(): Promise<void> {
     if (this.pending) return this.pending;
+    const generation = this.generation;
     const run = async () => {
       await this.writing.catch(() => undefined);
       this.pending = null;
-      this.writing = this.db.write();
+      if (this.generation !== generation) {
+        // The write before failed and undid some of the changes waiting here: undo the others too.
+        this.rollback();
+        throw new StoreUnavailableError(`the store file ${this.file} could not be written; the changes since its last successful write were undone`);
+      }
+      this.writing = this.db.write().catch((err: NodeJS.ErrnoException) => {
+        this.rollback();
+        throw new StoreUnavailableError(`cannot write the store file ${this.file} (${err.code ?? err.message}); the changes since its last successful write were undone`, { cause: err });
+      });
       await this.writing;
     };
     this.pending = run();
     return this.pending;
+  }
+
+  /** Back to what the file holds: the last state on disk. */
+  private rollback(): void {
+    this.generation++;
+    try {
+      this.db.data = this.adapter.load() ?? { version: 1, collections: {} };
+    } catch {
+      return; // unreadable now: keep memory as it is (start-up will say why)
+    }
+    for (const listener of this.resetListeners) listener();
+  }
+
+  /** Called after a failed write was undone: caches built from onChange reload. */
+  override onReset(listener: () => void): () => void {
+    this.resetListeners.add(listener);
+    return () => this.resetListeners.delete(listener);
   }
 
   override async healthy(): Promise<boolean> {
@@ -113,7 +149,7 @@ export class LowdbStore extends MemoryStore {
 
   override async close(): Promise<void> {
     await super.close();
-    await this.pending;
+    await this.pending?.catch(() => undefined);
     await this.writing.catch(() => undefined);
     this.unlock();
   }
