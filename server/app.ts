@@ -39,7 +39,7 @@ import { Revocations } from './oauth/revocations.ts';
 import { revocationRouter } from './oauth/revoke.ts';
 import { tokenRouter } from './oauth/token.ts';
 import { BuiltinUsers } from './oauth/users.ts';
-import type { Store } from './store/index.ts';
+import { type Store, StoreUnavailableError } from './store/index.ts';
 import { Identities } from './vault/identities.ts';
 import { CredentialResolver } from './vault/resolver.ts';
 import { Selections } from './vault/selections.ts';
@@ -238,9 +238,12 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
     const url = req.url ?? '/';
     if ((url.startsWith('/mcp/') || url === '/mcp' || url.startsWith('/mcp?')) && !url.includes('/.well-known/')) {
       mcp(req, res).catch((err: unknown) => {
-        log.error('MCP request failed: %s', err instanceof Error ? (err.stack ?? err.message) : String(err));
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: CODES.internalError, message: 'internal error' } }));
-        else res.destroy();
+        // The store cannot be used (the database is down): 503, as the other endpoints answer it.
+        const down = err instanceof StoreUnavailableError;
+        log.error('MCP request failed: %s', down ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err));
+        if (res.headersSent) return void res.destroy();
+        const error = down ? { code: CODES.serverError, message: 'the registry cannot reach its store right now; try again shortly', data: { step: 'store', reason: 'store_unavailable' } } : { code: CODES.internalError, message: 'internal error' };
+        res.writeHead(down ? 503 : 500, { 'content-type': 'application/json', ...(down && { 'retry-after': '30' }) }).end(JSON.stringify({ jsonrpc: '2.0', id: null, error }));
       });
       return;
     }

@@ -54,13 +54,13 @@ function harness(options: { registry?: string; token?: string; replace?: (token:
       return Object.assign(me, {
         servers: (t: string) => {
           calls.servers++;
-          return MeClient.prototype.servers.call(me, t);
+          return tracked(MeClient.prototype.servers.call(me, t));
         },
       });
     },
     health: (url) => {
       calls.health++;
-      return new RegistryClient(url).health();
+      return tracked(new RegistryClient(url).health());
     },
     clientValues,
     openExternal: async (url) => {
@@ -146,7 +146,17 @@ async function readyHarness(token: string, url: () => string) {
 }
 
 /** Let the refreshes that timers started finish. */
-const settle = () => new Promise((resolve) => setTimeout(resolve, 100));
+/** Requests to the registry the controller has under way (its servers and health calls). */
+let inFlight = 0;
+function tracked<T>(call: Promise<T>): Promise<T> {
+  inFlight++;
+  return call.finally(() => setTimeout(() => inFlight--, 20));
+}
+/** Until every request the timers started has answered and been handled (a loaded machine answers later: no fixed sleep). */
+const settle = async () => {
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  for (let i = 0; i < 500 && inFlight > 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+};
 
 describe('sidebar view model from GET /api/v1/me/servers', () => {
   test('each server with its scheme, state, generated form and fitting actions; no secret anywhere', async () => {

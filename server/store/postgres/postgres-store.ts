@@ -2,13 +2,35 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { assertWhole, indexField, isKind, type Kind, type WholeKind } from '../kinds.ts';
 import type { StoredRecord } from '../memory-store.ts';
-import { StoreError, type Store } from '../store.ts';
+import { StoreError, StoreUnavailableError, type Store } from '../store.ts';
 import { PostgresAudit, type PostgresAuditOptions } from './postgres-audit.ts';
 import { fieldExpression, migrate } from './schema.ts';
 
 const now = () => Math.floor(Date.now() / 1000);
 /** How long /healthz waits for the database before it answers 503. */
 const HEALTH_TIMEOUT_MS = 2000;
+/** A database that does not answer: a new connection gives up after this long, a query (not a lock wait) after QUERY_TIMEOUT_MS. */
+const CONNECT_TIMEOUT_MS = 5000;
+const QUERY_TIMEOUT_MS = 10_000;
+
+/**
+ * A database that cannot be used (down, restarting, refusing connections,
+ * silent past the timeouts: SQLSTATE classes 08, 53 and 57, the socket's
+ * errors, the driver's connection and timeout errors) is a
+ * StoreUnavailableError, which the endpoints answer with 503; any other error
+ * (a bug, or the caller's own) is thrown as it is. The message names the
+ * condition, never the URL.
+ */
+function unavailable(err: unknown): unknown {
+  if (err instanceof StoreUnavailableError || !(err instanceof Error)) return err;
+  const code = (err as { code?: unknown }).code;
+  const down =
+    err instanceof pg.DatabaseError
+      ? /^(08|53|57)/.test(err.code ?? '')
+      : (typeof code === 'string' && /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH|NETUNREACH|AI_AGAIN|NOTFOUND)$/.test(code)) ||
+        /Connection terminated|timeout exceeded when trying to connect|Query read timeout|connection error|Connection ended/i.test(err.message);
+  return down ? new StoreUnavailableError(`the database cannot be used (${typeof code === 'string' ? code : err.message})`, { cause: err }) : err;
+}
 const LIVE = '(expires_at IS NULL OR expires_at > $3)';
 /** At most this many withLock holders at once per instance (more wait for a connection). */
 const LOCK_CONNECTIONS = 4;
@@ -66,13 +88,13 @@ export class PostgresStore implements Store {
     private readonly pool: pg.Pool,
     private readonly options: PostgresOptions,
   ) {
-    this.lockPool = new pg.Pool({ connectionString: options.url, max: LOCK_CONNECTIONS });
+    this.lockPool = new pg.Pool({ connectionString: options.url, max: LOCK_CONNECTIONS, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
     this.lockPool.on('error', () => undefined);
   }
 
   /** Connect, apply missing migrations, start listening for other instances' changes. */
   static async open(options: PostgresOptions): Promise<PostgresStore> {
-    const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 10 });
+    const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 10, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, query_timeout: QUERY_TIMEOUT_MS });
     // An idle connection the server closes must not end the process; the next query opens another.
     pool.on('error', () => undefined);
     const store = new PostgresStore(pool, options);
@@ -167,12 +189,12 @@ export class PostgresStore implements Store {
   }
 
   async find(kind: Kind, id: string): Promise<unknown> {
-    const { rows } = await this.pool.query(`SELECT payload FROM keygate_records WHERE kind = $1 AND id = $2 AND ${LIVE}`, [kind, id, now()]);
+    const { rows } = await this.query(`SELECT payload FROM keygate_records WHERE kind = $1 AND id = $2 AND ${LIVE}`, [kind, id, now()]);
     return rows[0]?.payload;
   }
 
   async upsert(kind: Kind, id: string, payload: unknown, expiresAt?: number): Promise<void> {
-    await this.pool.query(
+    await this.query(
       `WITH w AS (
          INSERT INTO keygate_records (kind, id, payload, expires_at) VALUES ($1, $2, $3::jsonb, $4)
          ON CONFLICT (kind, id) DO UPDATE SET payload = excluded.payload, expires_at = excluded.expires_at
@@ -210,11 +232,17 @@ export class PostgresStore implements Store {
    * Its key space ("lock" + name) is apart from update's (kind + id).
    */
   async withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    const client = await this.lockPool.connect();
+    const client = await this.lockPool.connect().catch((err: unknown) => {
+      throw unavailable(err);
+    });
     let broken = false;
     try {
-      await client.query('BEGIN');
-      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`lock\n${name}`]);
+      try {
+        await client.query('BEGIN');
+        await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`lock\n${name}`]);
+      } catch (err) {
+        throw unavailable(err);
+      }
       return await fn();
     } finally {
       await client.query('ROLLBACK').catch(() => (broken = true));
@@ -222,24 +250,34 @@ export class PostgresStore implements Store {
     }
   }
 
+  /** One statement on a pooled connection; a database that cannot be used is StoreUnavailableError. */
+  private query<R extends pg.QueryResultRow = any>(text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+    return this.pool.query<R>(text, values).catch((err: unknown) => {
+      throw unavailable(err);
+    });
+  }
+
   /** `work` in one transaction on one pooled connection: committed when it resolves, rolled back when it throws. */
   private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
+    const client = await this.pool.connect().catch((err: unknown) => {
+      throw unavailable(err);
+    });
+    let broken = false;
     try {
       await client.query('BEGIN');
       const result = await work(client);
       await client.query('COMMIT');
       return result;
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
+      await client.query('ROLLBACK').catch(() => (broken = true));
+      throw unavailable(err);
     } finally {
-      client.release();
+      client.release(broken);
     }
   }
 
   async consume(kind: Kind, id: string): Promise<unknown> {
-    const { rows } = await this.pool.query(
+    const { rows } = await this.query(
       `WITH d AS (DELETE FROM keygate_records WHERE kind = $1 AND id = $2 AND ${LIVE} RETURNING payload)
        SELECT payload, pg_notify('${CHANGES_CHANNEL}', $4) FROM d`,
       [kind, id, now(), this.note(kind, id)],
@@ -250,7 +288,7 @@ export class PostgresStore implements Store {
   }
 
   async destroy(kind: Kind, id: string): Promise<void> {
-    const { rowCount } = await this.pool.query(
+    const { rowCount } = await this.query(
       `WITH d AS (DELETE FROM keygate_records WHERE kind = $1 AND id = $2 RETURNING id)
        SELECT pg_notify('${CHANGES_CHANNEL}', $3) FROM d`,
       [kind, id, this.note(kind, id)],
@@ -260,19 +298,19 @@ export class PostgresStore implements Store {
 
   async findBy(kind: Kind, index: string, value: string): Promise<[string, unknown][]> {
     const field = fieldExpression(indexField(kind, index));
-    const { rows } = await this.pool.query<{ id: string; payload: unknown }>(`SELECT id, payload FROM keygate_records WHERE kind = $1 AND ${field} = $2 AND ${LIVE} ORDER BY seq`, [kind, value, now()]);
+    const { rows } = await this.query<{ id: string; payload: unknown }>(`SELECT id, payload FROM keygate_records WHERE kind = $1 AND ${field} = $2 AND ${LIVE} ORDER BY seq`, [kind, value, now()]);
     return rows.map((r) => [r.id, r.payload]);
   }
 
   async countBy(kind: Kind, index: string, value: string): Promise<number> {
     const field = fieldExpression(indexField(kind, index));
-    const { rows } = await this.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM keygate_records WHERE kind = $1 AND ${field} = $2 AND ${LIVE}`, [kind, value, now()]);
+    const { rows } = await this.query<{ n: number }>(`SELECT count(*)::int AS n FROM keygate_records WHERE kind = $1 AND ${field} = $2 AND ${LIVE}`, [kind, value, now()]);
     return rows[0]?.n ?? 0;
   }
 
   async destroyBy(kind: Kind, index: string, value: string): Promise<number> {
     const field = fieldExpression(indexField(kind, index));
-    const { rows } = await this.pool.query<{ id: string }>(
+    const { rows } = await this.query<{ id: string }>(
       `WITH d AS (DELETE FROM keygate_records WHERE kind = $1 AND ${field} = $2 AND ${LIVE} RETURNING id)
        SELECT id, pg_notify('${CHANGES_CHANNEL}', json_build_object('o', $4::text, 'k', $1::text, 'i', id)::text) FROM d`,
       [kind, value, now(), this.origin],
@@ -283,13 +321,13 @@ export class PostgresStore implements Store {
 
   async all(kind: WholeKind): Promise<[string, unknown][]> {
     assertWhole(kind);
-    const { rows } = await this.pool.query<{ id: string; payload: unknown }>(`SELECT id, payload FROM keygate_records WHERE kind = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY seq`, [kind, now()]);
+    const { rows } = await this.query<{ id: string; payload: unknown }>(`SELECT id, payload FROM keygate_records WHERE kind = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY seq`, [kind, now()]);
     return rows.map((r) => [r.id, r.payload]);
   }
 
   /** Delete expired records (they are already absent to every verb). */
   async sweep(): Promise<number> {
-    const { rows } = await this.pool.query<{ kind: string; id: string }>('DELETE FROM keygate_records WHERE expires_at <= $1 RETURNING kind, id', [now()]);
+    const { rows } = await this.query<{ kind: string; id: string }>('DELETE FROM keygate_records WHERE expires_at <= $1 RETURNING kind, id', [now()]);
     for (const { kind, id } of rows) if (isKind(kind)) this.changed(kind, id);
     return rows.length;
   }
