@@ -16,7 +16,7 @@ const areas = [
   ['Tokens from other issuers: JWT/JWKS', ['integration/inbound-jwt.test.ts']],
   ['Tokens from other issuers: introspection, UserInfo, validation endpoint', ['integration/inbound-opaque.test.ts']],
   ['Outbound fetches (SSRF)', ['integration/inbound-ssrf.test.ts', 'unit/outbound.test.ts']],
-  ['Federated sign-in', ['integration/federated-oidc.test.ts', 'integration/federated-github.test.ts', 'integration/federated-startup.test.ts', 'e2e/federated-sign-in.test.ts']],
+  ['Federated sign-in', ['integration/federated-oidc.test.ts', 'integration/federated-github.test.ts', 'integration/federated-startup.test.ts', 'integration/federated-roles.test.ts', 'e2e/federated-sign-in.test.ts']],
   ['Auth configuration', ['unit/auth-config.test.ts', 'unit/config.test.ts']],
   ['Gateway request path', ['integration/gateway.test.ts', 'integration/bad-input.test.ts', 'integration/merged-fast-path.test.ts', 'integration/merged-names.test.ts', 'integration/conformance.test.ts', 'integration/refusals-both-endpoints.test.ts', 'integration/upstream-transport.test.ts', 'integration/merged-upstream-eras.test.ts']],
   ['Scopes on the MCP endpoints', ['integration/scopes.test.ts']],

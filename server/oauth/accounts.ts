@@ -14,7 +14,7 @@ export interface Account {
   email?: string | undefined;
   scopes: string[];
   groups: string[];
-  /** Builtin users' configured roles (federated accounts have none). */
+  /** Builtin users' configured roles; a federated person's from the IdP's roles claim (federated.claims.roles_claim). */
   roles?: string[] | undefined;
   provider: string;
   disabled: boolean;
@@ -27,6 +27,7 @@ export const accountSchema = z.object({
   email: z.string().optional(),
   scopes: z.array(z.string()),
   groups: z.array(z.string()),
+  roles: z.array(z.string()).optional(),
   provider: z.string(),
   disabled: z.boolean(),
   /** Epoch seconds of the last sign-in. */
@@ -51,7 +52,7 @@ export class Accounts {
       return { sub, username: user.username, name: user.name, email: user.email, scopes: user.scopes, groups: user.groups, roles: user.roles, provider: 'builtin', disabled: overlay?.disabled ?? false };
     }
     const stored = await this.records.find(sub);
-    return stored && { sub: stored.sub, username: stored.username, name: stored.name, email: stored.email, scopes: stored.scopes, groups: stored.groups, provider: stored.provider, disabled: stored.disabled };
+    return stored && { sub: stored.sub, username: stored.username, name: stored.name, email: stored.email, scopes: stored.scopes, groups: stored.groups, roles: stored.roles, provider: stored.provider, disabled: stored.disabled };
   }
 
   /** Remember an account signed in elsewhere (federated), keeping an admin's `disabled`. */

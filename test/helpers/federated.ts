@@ -26,7 +26,7 @@ export interface FederatedRegistry {
 }
 
 /** `federated`: the oauth_server.federated block (client_id and client_secret_env are filled in). */
-export async function startFederatedRegistry(federated: Record<string, unknown>, options: { dataDir?: string; keepDataDir?: boolean } = {}): Promise<FederatedRegistry> {
+export async function startFederatedRegistry(federated: Record<string, unknown>, options: { dataDir?: string; keepDataDir?: boolean; /** Replaces or adds top-level keys of the configuration (gateways, access). */ config?: Record<string, unknown> } = {}): Promise<FederatedRegistry> {
   const apiKey = `demo-${randomBytes(16).toString('hex')}`;
   const upstream = await startDemoUpstream({ apiKey });
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'keygate-federated-'));
@@ -41,6 +41,7 @@ export async function startFederatedRegistry(federated: Record<string, unknown>,
       upstreams: [{ id: 'demo', url: upstream.url, credential: { type: 'bearer' } }],
       identities: [{ id: 'svc', upstream: 'demo', token_env: 'DEMO_KEY' }],
       gateways: [{ id: 'team', visibility: 'private', servers: [{ upstream: 'demo', identity: 'shared', shared_identity: 'svc' }] }],
+      ...options.config,
     },
     { IDP_CLIENT_SECRET, DEMO_KEY: apiKey },
     { dataDir },

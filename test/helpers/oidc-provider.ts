@@ -150,14 +150,15 @@ export async function startOidcProvider(options: IdpOptions = {}): Promise<TestI
       clients: options.clients ?? [],
       jwks: { keys: [key as never] },
       cookies: { keys: [randomBytes(16).toString('hex')] },
-      claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'preferred_username'], groups: ['groups'] },
-      scopes: ['openid', 'offline_access', 'email', 'profile', 'groups', 'mcp:read', 'mcp:write', 'mcp:admin'],
+      // roles: released as Keycloak does, nested under realm_access (and flat, as other IdPs do).
+      claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'preferred_username'], groups: ['groups'], roles: ['roles', 'realm_access'] },
+      scopes: ['openid', 'offline_access', 'email', 'profile', 'groups', 'roles', 'mcp:read', 'mcp:write', 'mcp:admin'],
       findAccount: async (_ctx, sub) => {
         const account = accounts.get(sub);
         if (!account) return undefined;
         return {
           accountId: sub,
-          claims: async () => ({ sub, email: account.email, email_verified: account.email_verified, name: account.name, preferred_username: account.preferred_username, groups: account.groups }),
+          claims: async () => ({ sub, email: account.email, email_verified: account.email_verified, name: account.name, preferred_username: account.preferred_username, groups: account.groups, roles: account.roles, realm_access: account.roles && { roles: account.roles } }),
         };
       },
       extraTokenClaims: async (_ctx, token) => {

@@ -35,6 +35,17 @@ export const federatedSection = z
     /** Verified emails (any provider) or usernames (GitHub logins, Keycloak usernames) that get admin_scopes too. */
     admin_users: z.array(z.string().min(1)).default([]),
     admin_scopes: z.array(scope).default([]),
+    /**
+     * Where the IdP's ID token (or UserInfo) carries groups and roles, for gateway
+     * members, policies and access.roles (dotted paths reach nested claims, as in
+     * auth.oauth.claims: Keycloak's realm_access.roles). roles_claim unset: none.
+     */
+    claims: z
+      .strictObject({
+        groups_claim: z.string().min(1).max(200).default('groups'),
+        roles_claim: z.string().min(1).max(200).optional(),
+      })
+      .default({ groups_claim: 'groups' }),
     github: z.strictObject({
       /** GitHub Enterprise Server: its URL; the API is then {server_url}/api/v3. */
       server_url: idpUrl.default('https://github.com'),

@@ -10,7 +10,7 @@ import type { Accounts } from '../accounts.ts';
 import type { AuthorizationFlow } from '../flow.ts';
 import type { Interaction } from '../interaction.ts';
 import type { FederatedPolicy } from './policy.ts';
-import { ProfileError, readProfile } from './profile.ts';
+import { type ClaimNames, ProfileError, readProfile } from './profile.ts';
 import type { Redeemed, UpstreamIdp, UpstreamRequest } from './upstream.ts';
 
 // GET /oauth/callback: the upstream IdP sends the browser back here. Steps in
@@ -32,6 +32,8 @@ export interface CallbackDeps {
   accounts: Accounts;
   fetch: FetchLike;
   log: Logger;
+  /** Where the IdP's claims carry groups and roles (oauth_server.federated.claims). */
+  claims: ClaimNames;
 }
 
 const START_AGAIN = 'Start again from your application.';
@@ -98,7 +100,7 @@ export function callbackRouter(deps: CallbackDeps): Router {
     // 5. Who signed in.
     let person;
     try {
-      person = await readProfile(upstream.preset, redeemed, deps.fetch);
+      person = await readProfile(upstream.preset, redeemed, deps.fetch, deps.claims);
     } catch (err) {
       if (!(err instanceof ProfileError)) throw err;
       log.warn('federated sign-in at %s: %s', provider, err.message);

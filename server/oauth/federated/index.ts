@@ -65,5 +65,5 @@ export function federatedSignIn(flow: AuthorizationFlow, deps: FederatedDeps): R
     log: deps.log,
   });
   flow.signIn = upstreamSignIn(flow, upstream, deps.log);
-  return callbackRouter({ flow, upstream, policy: new FederatedPolicy(federated, preset), accounts: deps.accounts, fetch: deps.fetch, log: deps.log });
+  return callbackRouter({ flow, upstream, policy: new FederatedPolicy(federated, preset), accounts: deps.accounts, fetch: deps.fetch, log: deps.log, claims: federated.claims });
 }

@@ -55,6 +55,7 @@ export class FederatedPolicy {
       email: person.email,
       scopes: this.scopes({ email: person.email, username: person.username }),
       groups: person.groups,
+      roles: person.roles,
       provider: this.preset.provider,
     };
   }

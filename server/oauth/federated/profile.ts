@@ -1,6 +1,7 @@
 import * as oauth from 'oauth4webapi';
 import { z } from 'zod';
 import { requestOptions } from '../../net/authorization-server.ts';
+import { readClaim, stringList } from '../../inbound/claims.ts';
 import type { FetchLike } from '../../net/outbound.ts';
 import type { Preset } from './presets.ts';
 import type { Redeemed } from './upstream.ts';
@@ -21,6 +22,13 @@ export interface UpstreamUser {
   /** An address the IdP gave but did not vouch for (shown in messages, never trusted). */
   unverifiedEmail: string | undefined;
   groups: string[];
+  roles: string[];
+}
+
+/** Where the groups and roles are in the IdP's claims (oauth_server.federated.claims). */
+export interface ClaimNames {
+  groups_claim: string;
+  roles_claim?: string | undefined;
 }
 
 /** A failure reading the person from the IdP: what went wrong, in words for the error page. */
@@ -29,14 +37,13 @@ export class ProfileError extends Error {
 }
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v.length ? v : undefined);
-const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
 
 // Documents from another server: lenient (unknown keys ignored), but typed.
 const githubUser = z.looseObject({ id: z.number(), login: z.string(), name: z.string().nullish(), email: z.string().nullish() });
 const githubEmails = z.array(z.looseObject({ email: z.string(), primary: z.boolean(), verified: z.boolean() }));
 const atlassianMe = z.looseObject({ account_id: z.string(), email: z.string().optional(), name: z.string().optional(), nickname: z.string().optional(), email_verified: z.boolean().optional() });
 
-function fromClaims(claims: Record<string, unknown>): UpstreamUser {
+function fromClaims(claims: Record<string, unknown>, names: ClaimNames): UpstreamUser {
   const sub = str(claims.sub);
   if (!sub) throw new ProfileError('the identity provider named no subject (sub)');
   const email = str(claims.email);
@@ -48,7 +55,8 @@ function fromClaims(claims: Record<string, unknown>): UpstreamUser {
     name: str(claims.name),
     email: verified ? email : undefined,
     unverifiedEmail: verified ? undefined : email,
-    groups: strings(claims.groups),
+    groups: stringList(readClaim(claims, names.groups_claim)),
+    roles: names.roles_claim === undefined ? [] : stringList(readClaim(claims, names.roles_claim)),
   };
 }
 
@@ -69,7 +77,7 @@ function parse<S extends z.ZodType>(schema: S, value: unknown, what: string): z.
   return parsed.data;
 }
 
-export async function readProfile(preset: Preset, redeemed: Redeemed, fetch: FetchLike): Promise<UpstreamUser> {
+export async function readProfile(preset: Preset, redeemed: Redeemed, fetch: FetchLike, names: ClaimNames = { groups_claim: 'groups' }): Promise<UpstreamUser> {
   switch (preset.profile) {
     case 'id_token': {
       const claims: Record<string, unknown> = { ...redeemed.idToken };
@@ -84,7 +92,7 @@ export async function readProfile(preset: Preset, redeemed: Redeemed, fetch: Fet
           throw new ProfileError(`the identity provider's UserInfo endpoint could not be used: ${err instanceof Error ? err.message : String(err)}`);
         }
       }
-      return fromClaims(claims);
+      return fromClaims(claims, names);
     }
     case 'github': {
       const user = parse(githubUser, await getJson(fetch, `${preset.userApi}/user`, redeemed.accessToken, 'GitHub\'s /user API', GITHUB_HEADERS), 'GitHub\'s /user API');
@@ -98,6 +106,7 @@ export async function readProfile(preset: Preset, redeemed: Redeemed, fetch: Fet
         email: primary?.verified ? primary.email : undefined,
         unverifiedEmail: primary && !primary.verified ? primary.email : undefined,
         groups: [],
+        roles: [],
       };
     }
     case 'atlassian': {
@@ -111,6 +120,7 @@ export async function readProfile(preset: Preset, redeemed: Redeemed, fetch: Fet
         email: verified ? me.email : undefined,
         unverifiedEmail: verified ? undefined : me.email,
         groups: [],
+        roles: [],
       };
     }
   }
