@@ -218,8 +218,8 @@ export const RESOURCES: Record<string, Resource> = {
     actions: {
       list: crud.list('/admin/clients', 'clients', ['client_id', 'name', 'source', 'type', 'grant_types', 'scopes', 'resource_server', 'disabled'], ['source']),
       get: crud.get('/admin/clients', 'client'),
-      create: crud.create('/admin/clients', 'a client (a confidential one gets its secret, shown once; resource_server: true lets it introspect tokens)', printSecret),
-      update: crud.update('/admin/clients', 'a client (name, redirect_uris, grant_types, scopes, resource_server, disabled)', 'PATCH'),
+      create: crud.create('/admin/clients', 'a client (a confidential one gets its secret, shown once; resource_server: true lets it introspect tokens; token_exchange: {resources, users} lets it act for users)', printSecret),
+      update: crud.update('/admin/clients', 'a client (name, redirect_uris, grant_types, scopes, resource_server, token_exchange, disabled)', 'PATCH'),
       secret: {
         args: ['ID'],
         summary: 'make a new secret for a confidential client (the old one stops working; shown once)',

@@ -31,6 +31,8 @@ export const clientSchema = z.object({
   resource_server: z.boolean().optional(),
   /** When a code or token was first issued to it (source dynamic): until then the record expires (oauth_server.registration.unused_client_ttl). */
   first_used_at: z.number().optional(),
+  /** RFC 8693: an admin allowed it (source admin) to act for users; never set by registration. Lifetime in seconds. */
+  token_exchange: z.object({ resources: z.array(z.string()), users: z.array(z.string()).optional(), lifetime: z.number() }).optional(),
 });
 export type Client = z.infer<typeof clientSchema> & {
   /** Extra rule for clients whose redirect URIs cannot be listed exactly. */

@@ -52,10 +52,13 @@ type Params = z.infer<typeof tokenExchangeGrant>;
 /** RFC 6749 §5.2 unauthorized_client unless an admin allowed this client to act for users. */
 function checkAllowed(client: Client): TokenExchangePolicy {
   requireConfidential(client, 'token exchange');
-  if (!client.tokenExchange || !client.grant_types.includes(TOKEN_EXCHANGE_GRANT)) {
-    throw new UnauthorizedClientError('an admin has not allowed this client to exchange tokens (oauth_server.clients[].token_exchange)');
+  // Configured clients carry it from the file; admin-created ones in their record (never a registered one: registration cannot set it).
+  const stored = client.source === 'admin' ? client.token_exchange : undefined;
+  const policy: TokenExchangePolicy | undefined = client.tokenExchange ?? (stored && { resources: stored.resources, users: stored.users, lifetime: stored.lifetime });
+  if (!policy || !client.grant_types.includes(TOKEN_EXCHANGE_GRANT)) {
+    throw new UnauthorizedClientError('an admin has not allowed this client to exchange tokens (token_exchange: in the file, or the admin API\'s)');
   }
-  return client.tokenExchange;
+  return policy;
 }
 
 /** RFC 8693 §2.1 requested_token_type: only access tokens are issued. */

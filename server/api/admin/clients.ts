@@ -3,6 +3,7 @@ import { type Request, Router } from 'express';
 import { z } from 'zod';
 import type { Switch } from '../../catalog/access.ts';
 import { InvalidRequestError, NotFoundError } from '../../http/errors.ts';
+import { TOKEN_EXCHANGE_GRANT, tokenExchangePolicy } from '../../config/sections/oauth-server.ts';
 import { AUTH_METHODS, type Client, type clientSchema, hashSecret } from '../../oauth/clients.ts';
 import { redirectUriProblem } from '../../oauth/redirect-uri.ts';
 import { ConflictError, epoch, parseInput } from '../http.ts';
@@ -25,7 +26,7 @@ import { type AdminDeps, flip, noStore, switchBody, switchView } from './deps.ts
 
 type StoredClient = z.infer<typeof clientSchema>;
 
-/** Grants an admin-created client may be allowed (RFC 8693 token exchange needs oauth_server.clients[].token_exchange in the file). */
+/** Grants an admin-created client may be allowed (RFC 8693 token exchange: its token_exchange permission, which implies the grant). */
 const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 
 const scopeToken = z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'expected a scope token (RFC 6749 §3.3)');
@@ -40,6 +41,8 @@ const editable = {
   application_type: z.enum(['web', 'native']).optional(),
   /** RFC 7662 §4: a protected resource that may introspect tokens; confidential clients only. */
   resource_server: z.boolean().optional(),
+  /** RFC 8693: the client (an agent) may exchange a user's token for one acting as them: as oauth_server.clients[].token_exchange; null removes it. */
+  token_exchange: tokenExchangePolicy.nullable().optional(),
   disabled: z.boolean().optional(),
 };
 
@@ -58,7 +61,24 @@ const createBody = z.strictObject({
 const replaceBody = createBody.extend({ token_endpoint_auth_method: createBody.shape.token_endpoint_auth_method.unwrap().optional() });
 const patchBody = z.strictObject({ ...editable }).partial();
 
-type Editable = { name: string; redirect_uris: string[]; grant_types: string[]; scopes?: string[] | undefined; application_type?: 'web' | 'native' | undefined; resource_server?: boolean | undefined };
+type Editable = {
+  name: string;
+  redirect_uris: string[];
+  grant_types: string[];
+  scopes?: string[] | undefined;
+  application_type?: 'web' | 'native' | undefined;
+  resource_server?: boolean | undefined;
+  token_exchange?: z.infer<typeof tokenExchangePolicy> | null | undefined;
+};
+
+/** What the record keeps of a token_exchange permission, and the grant types it implies. */
+function exchangeFields(c: Editable): Pick<StoredClient, 'grant_types' | 'token_exchange'> {
+  const te = c.token_exchange ?? undefined;
+  return {
+    grant_types: te ? [...new Set([...c.grant_types, TOKEN_EXCHANGE_GRANT])] : c.grant_types.filter((g) => g !== TOKEN_EXCHANGE_GRANT),
+    token_exchange: te && { resources: te.resources, ...(te.users && { users: te.users }), lifetime: te.token_lifetime },
+  };
+}
 
 /** Rules across fields, and against the server: each problem names its field. */
 function checkClient(deps: AdminDeps, c: Editable, authMethod: string): void {
@@ -66,6 +86,8 @@ function checkClient(deps: AdminDeps, c: Editable, authMethod: string): void {
   if (c.grant_types.includes('client_credentials') && authMethod === 'none') throw new InvalidRequestError('grant_types: client_credentials is for confidential clients (token_endpoint_auth_method client_secret_basic or client_secret_post)');
   // RFC 7662 §2.1: the introspection endpoint authenticates its callers.
   if (c.resource_server && authMethod === 'none') throw new InvalidRequestError('resource_server: a resource server authenticates to introspect, so it must be a confidential client (token_endpoint_auth_method client_secret_basic or client_secret_post)');
+  // RFC 8693 §2.1: the exchange authenticates the client.
+  if (c.token_exchange && authMethod === 'none') throw new InvalidRequestError('token_exchange: an agent that acts for users authenticates, so it must be a confidential client (token_endpoint_auth_method client_secret_basic or client_secret_post)');
   c.redirect_uris.forEach((uri, i) => {
     const problem = redirectUriProblem(uri);
     if (problem) throw new InvalidRequestError(`redirect_uris.${i}: ${problem}`);
@@ -75,6 +97,12 @@ function checkClient(deps: AdminDeps, c: Editable, authMethod: string): void {
   c.scopes?.forEach((s, i) => {
     if (!supported.has(s)) throw new InvalidRequestError(`scopes.${i}: "${s}" is not a scope this server supports (${[...supported].join(', ')})`);
   });
+}
+
+/** A client's token_exchange permission as the API shows it (the file's, or the admin API's). */
+function exchangeOf(c: Client): { resources: string[]; users?: string[]; token_lifetime: number } | undefined {
+  const te = c.tokenExchange ?? c.token_exchange;
+  return te && { resources: te.resources, ...(te.users && { users: te.users }), token_lifetime: te.lifetime };
 }
 
 function readOnly(c: Client): boolean {
@@ -95,6 +123,7 @@ function view(c: Client, s: Switch | undefined) {
     ...(scopes?.length && { scopes }),
     ...(c.application_type !== undefined && { application_type: c.application_type }),
     resource_server: c.resource_server === true,
+    ...(exchangeOf(c) && { token_exchange: exchangeOf(c) }),
     disabled: s?.disabled ?? false,
     ...(c.client_id_issued_at > 0 && { created_at: c.client_id_issued_at }),
     ...('updated_at' in c && c.updated_at !== undefined && { updated_at: c.updated_at }),
@@ -179,7 +208,7 @@ export function clientRoutes(deps: AdminDeps): Router {
       redirect_uris: input.redirect_uris,
       token_endpoint_auth_method: input.token_endpoint_auth_method,
       client_secret_hash: secret === undefined ? undefined : hashSecret(secret),
-      grant_types: input.grant_types,
+      ...exchangeFields(input),
       response_types: input.grant_types.includes('authorization_code') ? ['code'] : [],
       scope: input.scopes?.join(' '),
       application_type: input.application_type,
@@ -209,7 +238,7 @@ export function clientRoutes(deps: AdminDeps): Router {
         ...record,
         client_name: next.name,
         redirect_uris: next.redirect_uris,
-        grant_types: next.grant_types,
+        ...exchangeFields(next),
         response_types: next.grant_types.includes('authorization_code') ? ['code'] : [],
         scope: next.scopes?.join(' '),
         application_type: next.application_type,
@@ -244,6 +273,7 @@ export function clientRoutes(deps: AdminDeps): Router {
         scopes: 'scopes' in input ? input.scopes : scopes?.length ? scopes : undefined,
         application_type: input.application_type ?? current.application_type,
         resource_server: input.resource_server ?? current.resource_server,
+        token_exchange: 'token_exchange' in input ? input.token_exchange : current.token_exchange && { resources: current.token_exchange.resources, users: current.token_exchange.users, token_lifetime: current.token_exchange.lifetime },
         disabled: input.disabled,
       }),
     );

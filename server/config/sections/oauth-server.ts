@@ -44,7 +44,8 @@ export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exch
  * access token for one that acts as that user (RFC 8693). Without this block
  * the client may not exchange tokens at all.
  */
-const tokenExchangePolicy = z.strictObject({
+/** RFC 8693 permission of a client (the file's oauth_server.clients[].token_exchange, and the admin API's). */
+export const tokenExchangePolicy = z.strictObject({
   /** The MCP endpoints (RFC 8707 resources) it may obtain tokens for: a gateway covers its servers; a path is relative to the public URL. */
   resources: z.array(z.union([httpUrl, z.string().regex(/^\/mcp(?:\/[^/?#\s]+){0,2}$/, 'expected an http(s) URL or a path like /mcp/{gateway}[/{server}]')])).min(1, 'list at least one resource (an MCP endpoint URL) the client may obtain tokens for'),
   /** Whom it may act for: subjects (usernames), emails, or "@domain". Omitted: any active user. */
