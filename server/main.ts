@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createRegistry } from './app.ts';
 import { runAdmin } from './cli/admin.ts';
+import { runLogin, runLogout } from './cli/login.ts';
 import { ConfigError, loadConfig, parseConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { DEMO_GATEWAY, DEMO_PERSONAL_PREFIX, DEMO_USERNAME, embeddedDefault, type EmbeddedDefault } from './demo/embedded.ts';
@@ -25,6 +26,8 @@ const USAGE = `Usage: keygate-registry [--config FILE] [--port N] [--data-dir DI
        keygate-registry vault rotate [--config FILE] [--data-dir DIR]
        keygate-registry migrate [--config FILE] [--from lowdb --data-dir DIR]
        keygate-registry admin RESOURCE ACTION …   (admin API of a running registry; admin --help)
+       keygate-registry login [URL] [--no-browser]  (sign in through the browser for admin)
+       keygate-registry logout [URL]
 
   --config FILE        YAML configuration (\${ENV} is expanded); env KEYGATE_CONFIG.
                        Without one, the embedded demo default runs.
@@ -53,6 +56,9 @@ const USAGE = `Usage: keygate-registry [--config FILE] [--port N] [--data-dir DI
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'admin') return runAdmin(argv.slice(1));
+  const io = { env: process.env, stdout: (t: string) => void process.stdout.write(t), stderr: (t: string) => void process.stderr.write(t) };
+  if (argv[0] === 'login') return runLogin(argv.slice(1), io);
+  if (argv[0] === 'logout') return runLogout(argv.slice(1), io);
   const log = consoleLogger();
   let parsed;
   try {

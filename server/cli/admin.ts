@@ -2,10 +2,12 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ApiError, request, UsageError } from './api.ts';
 import { type Action, type Context, FILTERS, RESOURCES } from './commands.ts';
+import { storedToken } from './login.ts';
 
 // keygate-registry admin RESOURCE ACTION [ARGS] [options]: the admin API of a
-// running registry, over HTTP. The token comes from KEYGATE_TOKEN only: an
-// argument would sit in shell history and in every `ps` listing.
+// running registry, over HTTP. The token comes from KEYGATE_TOKEN, else from
+// `keygate-registry login` (login.ts); never from an argument, which would sit
+// in shell history and in every `ps` listing.
 
 export const DEFAULT_REGISTRY = 'http://127.0.0.1:8787';
 
@@ -31,9 +33,10 @@ const COMMON = `Common options:
   --json           print the API's JSON answer instead of a table
   -h, --help       help for the command
 
-The access token is read from the environment variable KEYGATE_TOKEN (never
-from the command line, where shell history and ps would keep it). It needs the
-scope mcp:admin. Exit codes: 0 done, 1 the registry refused or could not be
+The access token is the one \`keygate-registry login\` keeps (signed in through
+the browser), or the environment variable KEYGATE_TOKEN, which wins when set
+(never from the command line, where shell history and ps would keep it). It
+needs the scope mcp:admin. Exit codes: 0 done, 1 the registry refused or could not be
 reached (its error is printed), 2 the command was used wrongly.
 `;
 
@@ -142,8 +145,16 @@ export async function runAdmin(argv: string[], io: AdminIo = processIo): Promise
   } catch {
     return fail(`--registry must be an http(s) URL like ${DEFAULT_REGISTRY}, got "${registryText}"`);
   }
-  const token = io.env.KEYGATE_TOKEN?.trim();
-  if (!token) return fail('set KEYGATE_TOKEN to an access token of the registry with the scope mcp:admin', help);
+  let token = io.env.KEYGATE_TOKEN?.trim() || undefined;
+  if (!token) {
+    try {
+      token = await storedToken(registry, io.env);
+    } catch (err) {
+      io.stderr(`keygate-registry admin: ${(err as Error).message}\n`);
+      return 1;
+    }
+  }
+  if (!token) return fail(`sign in first (keygate-registry login ${registry.origin}), or set KEYGATE_TOKEN to an access token of the registry with the scope mcp:admin`, help);
   if (registry.protocol === 'http:' && !['127.0.0.1', 'localhost', '[::1]'].includes(registry.hostname)) {
     io.stderr(`keygate-registry admin: warning: the token goes to ${registry.host} over plain http; use https\n`);
   }

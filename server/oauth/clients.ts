@@ -6,6 +6,7 @@ import { InvalidClientError } from '../http/errors.ts';
 import { Collection, type Store } from '../store/index.ts';
 import type { ClientMetadataDocuments } from './client-metadata-document.ts';
 import { LOOPBACK_HOSTS, redirectUriMatches, redirectUriProblem as redirectUriProblemFor } from './redirect-uri.ts';
+import { CLI_CLIENT_ID } from './builtin-clients.ts';
 
 export const AUTH_METHODS = ['none', 'client_secret_basic', 'client_secret_post'] as const;
 export type TokenEndpointAuthMethod = (typeof AUTH_METHODS)[number];
@@ -93,6 +94,19 @@ const extensionClient: Client = {
   },
 };
 
+/** keygate-registry login (server/cli/login.ts): any loopback port, path /callback (redirect-uri.ts matches loopback URIs whatever their port). */
+const cliClient: Client = {
+  client_id: CLI_CLIENT_ID,
+  client_name: 'keygate-registry (command line)',
+  redirect_uris: ['http://127.0.0.1/callback', 'http://[::1]/callback'],
+  token_endpoint_auth_method: 'none',
+  grant_types: ['authorization_code', 'refresh_token'],
+  response_types: ['code'],
+  application_type: 'native',
+  client_id_issued_at: 0,
+  source: 'builtin',
+};
+
 export function hashSecret(secret: string): string {
   return createHash('sha256').update(secret).digest('base64url');
 }
@@ -138,6 +152,7 @@ export class ClientRegistry {
    */
   async find(clientId: string): Promise<Client | undefined> {
     if (clientId === EXTENSION_CLIENT_ID) return extensionClient;
+    if (clientId === CLI_CLIENT_ID) return cliClient;
     const configured = this.configured.get(clientId);
     if (configured) return configured;
     if (this.documents?.handles(clientId)) return this.documents.resolve(clientId);
@@ -171,7 +186,7 @@ export class ClientRegistry {
 
   /** The clients that are not in the store: the built-in ones and those of the configuration file. */
   staticClients(): Client[] {
-    return [extensionClient, ...this.configured.values()];
+    return [extensionClient, cliClient, ...this.configured.values()];
   }
 
   /** Client ID Metadata Document clients fetched recently (in this process's cache). */

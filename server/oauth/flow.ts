@@ -16,6 +16,7 @@ import type { ResourceSpace } from './resource.ts';
 import { grantScope, parseScope, withoutUnaskedAdmin } from './scope.ts';
 import { addressKey, type LoginThrottle } from './throttle.ts';
 import type { BuiltinUsers } from './users.ts';
+import { CLI_CLIENT_ID } from './builtin-clients.ts';
 
 /** How a person proves who they are when they are not signed in yet. */
 export interface SignInMethod {
@@ -120,8 +121,9 @@ export class AuthorizationFlow {
 
   private async needsConsent(interaction: Interaction, client: Client, account: Account, scopes: string[]): Promise<boolean> {
     if (interaction.prompt.includes('consent')) return true;
-    // The extension is first-party: the editor asks the person itself.
-    if (client.source === 'builtin') return false;
+    // The extension is first-party: the editor asks the person itself. Not the CLI: its loopback
+    // redirect can be taken by any program on the machine (RFC 8252 §8.6), so the person approves it.
+    if (client.source === 'builtin' && client.client_id !== CLI_CLIENT_ID) return false;
     return !(await this.deps.consents.covers(account.sub, client.client_id, scopes, interaction.resource));
   }
 

@@ -49,7 +49,8 @@ interface Run {
 /** Run `keygate-registry admin …args`; the registry comes from KEYGATE_REGISTRY unless `env` says otherwise. */
 function admin(args: string[], options: { token?: string | null; stdin?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
   const token = options.token === undefined ? carol : options.token;
-  const env: NodeJS.ProcessEnv = { ...process.env, KEYGATE_REGISTRY: base, ...options.env };
+  // No credentials of `keygate-registry login` (cli-login.test.ts tests those): only KEYGATE_TOKEN.
+  const env: NodeJS.ProcessEnv = { ...process.env, KEYGATE_REGISTRY: base, KEYGATE_CREDENTIALS: join(dir, 'no-credentials.json'), ...options.env };
   delete env.KEYGATE_TOKEN;
   if (token !== null) env.KEYGATE_TOKEN = token;
   const child = spawn(process.execPath, [BIN, 'admin', ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
