@@ -1,11 +1,13 @@
-// The MCP clients of bench/load.ts: raw fetch over keep-alive connections
-// (undici's pool, one connection per request in flight), each client a loop
+// The MCP clients of bench/load.ts: raw HTTP, each client on its own
+// keep-alive connection (a node:http agent of one socket), each client a loop
 // of tools/call "add", one request at a time, until told to stop. A
 // 2026-07-28 client sends stateless calls; a 2025 client initializes once,
 // then calls on its session, each request to the next of `bases` (two
 // instances: a session that any instance picks up). Every answer is checked
 // (HTTP 200 and a JSON-RPC result with the right sum); anything else is a
 // failure, counted by reason.
+
+import { Agent, request } from 'node:http';
 
 export const accept = 'application/json, text/event-stream';
 const MODERN_META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {}, 'io.modelcontextprotocol/clientInfo': { name: 'bench-load', version: '1' } };
@@ -88,22 +90,37 @@ function message(text: string): { result?: { structuredContent?: { sum?: number 
 }
 
 function reasonOf(err: unknown): string {
-  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-  return `network: ${cause?.code ?? cause?.message ?? (err as Error).message}`;
+  return `network: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
 }
 
-async function initialize(spec: ClientSpec, base: string): Promise<string> {
-  const headers = { authorization: spec.authorization, accept, 'content-type': 'application/json' };
-  const res = await fetch(`${base}${spec.path}`, {
-    method: 'POST',
-    headers,
-    body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bench-load', version: '1' } } }),
+interface Answer {
+  status: number;
+  sessionId: string | undefined;
+  text: string;
+}
+
+/** One request on the client's own connection. */
+function send(agent: Agent, url: string, method: string, headers: Record<string, string>, body?: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers, agent }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, sessionId: res.headers['mcp-session-id'] as string | undefined, text }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
   });
-  const text = await res.text();
-  const id = res.headers.get('mcp-session-id');
-  if (res.status !== 200 || !id) throw new Error(`initialize at ${base}${spec.path}: HTTP ${res.status} ${text.slice(0, 200)}`);
-  const initialized = await fetch(`${base}${spec.path}`, { method: 'POST', headers: { ...headers, 'mcp-session-id': id, 'mcp-protocol-version': '2025-11-25' }, body: '{"jsonrpc":"2.0","method":"notifications/initialized"}' });
-  await initialized.text();
+}
+
+async function initialize(agent: Agent, spec: ClientSpec, base: string): Promise<string> {
+  const headers = { authorization: spec.authorization, accept, 'content-type': 'application/json' };
+  const init = JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bench-load', version: '1' } } });
+  const res = await send(agent, `${base}${spec.path}`, 'POST', headers, init);
+  const id = res.sessionId;
+  if (res.status !== 200 || !id) throw new Error(`initialize at ${base}${spec.path}: HTTP ${res.status} ${res.text.slice(0, 200)}`);
+  await send(agent, `${base}${spec.path}`, 'POST', { ...headers, 'mcp-session-id': id, 'mcp-protocol-version': '2025-11-25' }, '{"jsonrpc":"2.0","method":"notifications/initialized"}');
   return id;
 }
 
@@ -120,9 +137,11 @@ export async function runClient(spec: ClientSpec, start: number, until: () => bo
   const fail = (reason: string) => stats.failures.set(reason, (stats.failures.get(reason) ?? 0) + 1);
   let session: string | undefined;
   let turn = index;
+  // One connection per base, kept alive (maxSockets 1: the client sends one request at a time).
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const headers: Record<string, string> = { authorization: spec.authorization, accept, 'content-type': 'application/json' };
   if (spec.era === '2025-11-25') {
-    session = await initialize(spec, spec.bases[turn % spec.bases.length]!);
+    session = await initialize(agent, spec, spec.bases[turn % spec.bases.length]!);
     Object.assign(headers, { 'mcp-session-id': session, 'mcp-protocol-version': '2025-11-25' });
   } else {
     Object.assign(headers, { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'add' });
@@ -136,8 +155,8 @@ export async function runClient(spec: ClientSpec, start: number, until: () => bo
     const base = spec.bases[turn++ % spec.bases.length]!;
     const sent = performance.now();
     try {
-      const res = await fetch(`${base}${spec.path}`, { method: 'POST', headers, body: body(spec.era, id++, a) });
-      const text = await res.text();
+      const res = await send(agent, `${base}${spec.path}`, 'POST', headers, body(spec.era, id++, a));
+      const text = res.text;
       const ms = performance.now() - sent;
       const answer = message(text);
       if (res.status !== 200) fail(`HTTP ${res.status}${answer?.error ? ` (JSON-RPC ${answer.error.code} ${answer.error.message})` : ''}`);
@@ -150,9 +169,9 @@ export async function runClient(spec: ClientSpec, start: number, until: () => bo
   }
   gate?.leave();
   if (session) {
-    const res = await fetch(`${spec.bases[0]}${spec.path}`, { method: 'DELETE', headers }).catch(() => undefined);
-    await res?.text();
+    await send(agent, `${spec.bases[0]}${spec.path}`, 'DELETE', headers).catch(() => undefined);
   }
+  agent.destroy();
   return stats;
 }
 

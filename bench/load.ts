@@ -177,11 +177,10 @@ async function run(name: string, clients: ClientSpec[], seconds: number, deploym
     const to = performance.now() - start;
     const during = await Promise.all(deployment.probes.map((p) => ask<LoopDelay>(p, 'loop-stop')));
     signIns = { from, to, failures, before, during };
-    if (to > measureFrom + seconds * 1000) console.error(`${name}: the sign-ins outlasted the run (${(to / 1000).toFixed(1)} s of ${seconds} s): raise BENCH_LOAD_SECONDS`);
+    if (to > measureFrom + seconds * 1000) console.error(`${name}: the sign-ins ended ${(to / 1000).toFixed(1)} s into a run of ${WARMUP_SECONDS + seconds} s, after the clients stopped: raise BENCH_LOAD_SECONDS`);
   }
   const result = await stats;
   own.disable();
-  if (process.env.BENCH_LOAD_DUMP) (await import('node:fs')).writeFileSync(`${process.env.BENCH_LOAD_DUMP}-${name.replace(/\W+/g, '_')}.json`, JSON.stringify(result.map((s) => s.samples)));
   const elapsed = (performance.now() - start) / 1000 - WARMUP_SECONDS;
   return { name, stats: result, seconds: elapsed, clientLoop: { maxMs: own.max / 1e6, p99Ms: own.percentile(99) / 1e6 }, start: startMemory, end: deployment && (await memory()), signIns };
 }
@@ -210,7 +209,7 @@ const GROUPS: [string, (s: ClientStats) => boolean][] = [
 function report(runs: Run[]): void {
   const direct = runs[0]!;
   console.log(
-    `\n${CLIENTS} MCP clients (tools/call, raw fetch over keep-alive), ${SECONDS} s measured per run after ${WARMUP_SECONDS} s of warm-up, node ${process.version}, ` +
+    `\n${CLIENTS} MCP clients (tools/call, raw HTTP, one keep-alive connection each), ${SECONDS} s measured per run after ${WARMUP_SECONDS} s of warm-up, node ${process.version}, ` +
       `${availableParallelism()} CPUs, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} (at the start: ${loadAtStart})\n`,
   );
   for (const r of runs) {
@@ -299,7 +298,7 @@ async function soak(upstreamUrl: string, pg: TestPostgres, upstream: ChildProces
       `${s.minute.toFixed(1).padStart(5)} min: ${s.memory.map((m, i) => `registry ${i} RSS ${mb(m.rss)} heap ${mb(m.heapUsed)} sockets ${s.sockets[i]} timers ${s.timers[i]}`).join('; ')}; upstream 2025 sessions ${s.upstreamSessions}`,
     );
   }
-  console.log(`soak: ${CLIENTS} MCP clients over ${deployment.name} for ${SOAK_MINUTES} min; sampled (clients paused) after the warm-up minute, then every minute`);
+  console.log(`soak: ${CLIENTS} MCP clients over ${deployment.name} for ${SOAK_MINUTES} min, node ${process.version}, ${availableParallelism()} CPUs, load average ${loadAtStart}; sampled (clients paused) after the warm-up minute, then every minute`);
   for (let minute = 1; minute <= SOAK_MINUTES; minute++) {
     await sleep(start + minute * 60_000 - performance.now());
     await sample();
@@ -334,7 +333,7 @@ async function soak(upstreamUrl: string, pg: TestPostgres, upstream: ChildProces
 }
 
 try {
-  const pg = await startPostgres({ durable: process.env.BENCH_PG_FSYNC !== "off" });
+  const pg = await startPostgres({ durable: true });
   cleanups.push(() => pg.stop());
   const upstream = await startProcess(['--import', 'tsx', 'bench/serve-upstream.ts'], { DEMO_API_KEY: apiKey, DEMO_PERSONAL_PREFIX: personalPrefix }, /upstream (\S+)\n/, { ipc: true });
   cleanups.push(() => new Promise((resolve) => (upstream.child.exitCode !== null ? resolve(undefined) : (upstream.child.once('exit', resolve), upstream.child.kill('SIGTERM')))));
