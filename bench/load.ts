@@ -265,6 +265,9 @@ async function load(upstreamUrl: string, pg: TestPostgres): Promise<void> {
       authorization: (_, user) => `Bearer ${deployment.tokens[user]}`,
     });
     runs.push(await run(`via the gateway, ${deployment.name}`, clients, SECONDS, deployment));
+    // What the registries logged at warn or above (KEYGATE_LOG_LEVEL=warn): the reasons behind failed calls.
+    const logged = deployment.cluster.logs().split('\n').filter((line) => line.trim() !== '');
+    if (logged.length) console.error(`${deployment.name}: the registries logged ${logged.length} lines, the first ones:\n${[...new Set(logged)].slice(0, 8).join('\n')}`);
     await cleanups.pop()!(); // this deployment's cluster
   }
   report(runs);
