@@ -41,3 +41,11 @@ export async function cpuProfile<T>(child: ChildProcess, during: () => Promise<T
   const { profile } = await reply<{ profile: unknown }>('cpu-stop');
   return { result, profile };
 }
+
+/** Send a message to a process started through bench/heap-probe.mjs (with `ipc`) and answer its reply. */
+export function ask<M>(child: ChildProcess, message: string): Promise<M> {
+  return new Promise((resolve) => {
+    child.once('message', (m) => resolve(m as M));
+    child.send(message);
+  });
+}

@@ -10,7 +10,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const areas = [
   ['Authorization endpoint, PKCE, codes, tokens, refresh rotation, DCR', ['integration/authorization-server.test.ts', 'integration/registration-limits.test.ts']],
   ['Clients: real registrations, configured clients, Client ID Metadata Documents, metadata paths', ['integration/clients.test.ts']],
-  ['Login and consent: CSRF, browser binding, throttling, prompt, long passwords, oversized input', ['integration/login-and-consent.test.ts', 'unit/throttle.test.ts', 'e2e/sign-in-page.test.ts']],
+  ['Login and consent: CSRF, browser binding, throttling, prompt, long passwords, oversized input', ['integration/login-and-consent.test.ts', 'unit/throttle.test.ts', 'e2e/sign-in-page.test.ts', 'integration/sign-in-event-loop.test.ts']],
   ['Revocation, introspection, signing keys', ['integration/tokens.test.ts']],
   ['Redirect URI policy', ['unit/redirect-uri.test.ts']],
   ['Tokens from other issuers: JWT/JWKS', ['integration/inbound-jwt.test.ts']],

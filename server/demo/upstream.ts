@@ -34,6 +34,8 @@ export interface DemoUpstream {
   url: string;
   /** Every HTTP request that reached the server, as the API-key gate saw it (tests assert on this). */
   seen: SeenRequest[];
+  /** 2025 sessions open now (bench/load.ts's soak: they must not grow). */
+  openSessions(): number;
   close(): Promise<void>;
 }
 
@@ -184,6 +186,7 @@ export async function startDemoUpstream(options: {
   return {
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/mcp`,
     seen,
+    openSessions: () => sessions.size,
     async close() {
       await Promise.all([...sessions.values()].map((t) => t.close().catch(() => undefined)));
       await modern.close?.();

@@ -1,5 +1,6 @@
 import bcrypt from 'bcryptjs';
 import type { BuiltinUserConfig } from '../config/schema.ts';
+import { bcryptCompare } from './bcrypt-pool.ts';
 
 export interface User {
   username: string;
@@ -54,7 +55,8 @@ export class BuiltinUsers {
   async verify(username: string, password: string): Promise<User | undefined> {
     const user = this.users.get(username);
     const tooLong = Buffer.byteLength(password) > BCRYPT_MAX_BYTES;
-    const ok = await bcrypt.compare(tooLong ? '' : password, user?.passwordHash ?? DUMMY_HASH);
+    // On a worker thread (bcrypt-pool.ts): a sign-in does not stall the MCP traffic.
+    const ok = await bcryptCompare(tooLong ? '' : password, user?.passwordHash ?? DUMMY_HASH);
     return ok && user && !tooLong ? this.get(username) : undefined;
   }
 }

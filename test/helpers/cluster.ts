@@ -51,6 +51,8 @@ export interface ClusterOptions {
   together?: boolean;
   /** More environment for instance i (a clock set apart with libfaketime, say). */
   instanceEnv?: (i: number) => NodeJS.ProcessEnv;
+  /** Run each instance through bench/heap-probe.mjs (its heap, event loop and handles over IPC: bench/load.ts). */
+  probe?: boolean;
 }
 
 /** Start `instances` (default 2) registries with this config (its `server.public_url` is set to the proxy's URL) and env. */
@@ -96,7 +98,7 @@ export async function startCluster(raw: Record<string, unknown>, env: NodeJS.Pro
   const instances: ClusterInstance[] = [];
   const past: string[] = [];
   async function start(i: number): Promise<void> {
-    const spawned = spawnRegistry(['--config', configFile, '--port', '0', '--data-dir', join(dir, `instance-${i}`), ...(options.args ?? [])], { ...env, ...options.instanceEnv?.(i) });
+    const spawned = spawnRegistry(['--config', configFile, '--port', '0', '--data-dir', join(dir, `instance-${i}`), ...(options.args ?? [])], { ...env, ...options.instanceEnv?.(i) }, undefined, { probe: options.probe });
     const address = await spawned.url;
     if (!address) throw new Error(`instance ${i} did not start:\n${spawned.stderr()}\n${spawned.stdout()}`);
     instances[i] = { url: address, process: spawned };

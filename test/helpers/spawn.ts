@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../server/bin/keygate-registry.mjs', import.meta.url));
+const PROBE = fileURLToPath(new URL('../../bench/heap-probe.mjs', import.meta.url));
 
 export interface Spawned {
   child: ChildProcess;
@@ -13,9 +14,14 @@ export interface Spawned {
   stop(): Promise<number | null>;
 }
 
-/** Run the real `keygate-registry` bin as a user would. */
-export function spawnRegistry(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Spawned {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, KEYGATE_LOG_LEVEL: 'info', ...env }, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Run the real `keygate-registry` bin as a user would; with `probe`, through
+ * bench/heap-probe.mjs, which answers on the IPC channel (bench/process.ts ask()).
+ */
+export function spawnRegistry(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string, options: { probe?: boolean } = {}): Spawned {
+  const argv = options.probe ? ['--expose-gc', PROBE, BIN, ...args] : [BIN, ...args];
+  const stdio = options.probe ? (['ignore', 'pipe', 'pipe', 'ipc'] as const) : (['ignore', 'pipe', 'pipe'] as const);
+  const child = spawn(process.execPath, argv, { env: { ...process.env, KEYGATE_LOG_LEVEL: 'info', ...env }, cwd, stdio: [...stdio] });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));

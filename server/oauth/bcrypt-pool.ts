@@ -1,0 +1,57 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+
+// bcrypt is deliberately slow (about 70 ms per compare at cost 10 in
+// bcryptjs). bcryptjs's async API still runs on the event loop, yielding only
+// every 100 ms: 50 sign-ins at once would hold every MCP call behind them for
+// seconds. The compares run on worker threads instead, leaving one core to the
+// event loop; the threads start on the first sign-in and do not keep the
+// process alive.
+
+const SIZE = Math.max(1, Math.min(4, availableParallelism() - 1));
+
+interface Pending {
+  resolve: (ok: boolean) => void;
+  reject: (err: Error) => void;
+}
+
+interface PoolWorker {
+  worker: Worker;
+  pending: Map<number, Pending>;
+}
+
+let workers: PoolWorker[] = [];
+let nextId = 0;
+
+function spawn(): PoolWorker {
+  const worker = new Worker(new URL('./bcrypt-worker.mjs', import.meta.url));
+  const entry: PoolWorker = { worker, pending: new Map() };
+  worker.unref();
+  worker.on('message', ({ id, ok }: { id: number; ok: boolean }) => {
+    const p = entry.pending.get(id);
+    entry.pending.delete(id);
+    if (entry.pending.size === 0) worker.unref();
+    p?.resolve(ok);
+  });
+  const fail = (err: Error) => {
+    workers = workers.filter((w) => w !== entry);
+    for (const p of entry.pending.values()) p.reject(err);
+    entry.pending.clear();
+  };
+  worker.on('error', fail);
+  worker.on('exit', (code) => fail(new Error(`the bcrypt worker exited (${code})`)));
+  return entry;
+}
+
+/** bcrypt.compare on a worker thread: the least busy one, started on demand. */
+export function bcryptCompare(password: string, hash: string): Promise<boolean> {
+  if (workers.length < SIZE && workers.every((w) => w.pending.size > 0)) workers.push(spawn());
+  const entry = workers.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
+  const id = nextId++;
+  return new Promise<boolean>((resolve, reject) => {
+    entry.pending.set(id, { resolve, reject });
+    // Only while a compare is under way does the worker keep the process up.
+    entry.worker.ref();
+    entry.worker.postMessage({ id, password, hash });
+  });
+}
