@@ -11,7 +11,7 @@ import { DEMO_GATEWAY, DEMO_PERSONAL_PREFIX, DEMO_USERNAME, embeddedDefault, typ
 import { consoleLogger } from './log.ts';
 import { SharedSigningKeys } from './oauth/shared-signing-keys.ts';
 import { readRingFile, rotateGeneratedKey } from './oauth/signing-keys.ts';
-import { openStore, StoreError } from './store/index.ts';
+import { openStore, type Store, StoreError } from './store/index.ts';
 import { copyFromLowdb, migrateSchema } from './store/migrate.ts';
 import { Identities } from './vault/identities.ts';
 import { Vault } from './vault/vault.ts';
@@ -223,18 +223,21 @@ async function rotateKeys(config: Config, dataDir: string): Promise<number> {
   return 0;
 }
 
+/** The store for a command (keys rotate, vault rotate); undefined when it cannot be opened, which is said on stderr. */
+async function openForCommand(config: Config, dataDir: string): Promise<Store | undefined> {
+  try {
+    return await openStore(config.storage, dataDir);
+  } catch (err) {
+    if (!(err instanceof StoreError)) throw err;
+    process.stderr.write(`keygate-registry: ${err.message}\n`);
+    return undefined;
+  }
+}
+
 /** keys rotate on PostgreSQL: the new key goes into the store, where every running instance picks it up (onChange). */
 async function rotateSharedKeys(config: Config, dataDir: string): Promise<number> {
-  let store;
-  try {
-    store = await openStore(config.storage, dataDir);
-  } catch (err) {
-    if (err instanceof StoreError) {
-      process.stderr.write(`keygate-registry: ${err.message}\n`);
-      return 1;
-    }
-    throw err;
-  }
+  const store = await openForCommand(config, dataDir);
+  if (!store) return 1;
   try {
     const kid = await new SharedSigningKeys(store, Vault.load(config.vault, dataDir, consoleLogger()), config.oauth_server).rotate();
     process.stdout.write(
@@ -282,16 +285,8 @@ async function runMigrate(config: Config, lowdbDir: string | undefined): Promise
 }
 
 async function rotateVault(config: Config, dataDir: string): Promise<number> {
-  let store;
-  try {
-    store = await openStore(config.storage, dataDir);
-  } catch (err) {
-    if (err instanceof StoreError) {
-      process.stderr.write(`keygate-registry: ${err.message}\n`);
-      return 1;
-    }
-    throw err;
-  }
+  const store = await openForCommand(config, dataDir);
+  if (!store) return 1;
   try {
     const vault = config.vault.key_env ? Vault.load(config.vault, dataDir, consoleLogger()) : Vault.rotateKeyFile(config.vault, dataDir);
     const resealed = await new Identities(store, vault).resealAll();

@@ -4,17 +4,16 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Logger } from '../log.ts';
 import { type AuditFilter, type AuditLog, type AuditReadOptions, type AuditRecord, matchesFilter } from './audit.ts';
+import { BatchedWriter } from './batched.ts';
 
 // The audit log on disk: one JSONL file per UTC day ({dir}/2026-07-28.jsonl),
 // opened in append mode only, never rewritten. `record()` only pushes onto an
 // in-memory batch; the batch is serialized and appended every FLUSH_INTERVAL_MS,
-// or as soon as it holds MAX_BATCH entries, and on close. The request path
-// therefore never waits on the disk (and never touches the store).
+// or as soon as it holds MAX_BATCH entries, and on close (batched.ts). The
+// request path therefore never waits on the disk (and never touches the store).
 
 const FLUSH_INTERVAL_MS = 200;
 const MAX_BATCH = 500;
-/** Entries kept for a retry while the disk refuses writes; beyond that the oldest are dropped (and counted in the log). */
-const MAX_BACKLOG = 100_000;
 const DAY_FILE = /^(\d{4}-\d{2}-\d{2})\.jsonl$/;
 const DAY_MS = 86_400_000;
 
@@ -67,49 +66,18 @@ async function append(file: string, text: string): Promise<void> {
   }
 }
 
-export class FileAudit implements AuditLog {
-  private batch: AuditRecord[] = [];
-  private timer: NodeJS.Timeout | undefined;
-  private immediate: NodeJS.Immediate | undefined;
-  private writing: Promise<void> = Promise.resolve();
+export class FileAudit extends BatchedWriter implements AuditLog {
   private dirReady: Promise<void> | undefined;
   /** Files whose last byte was checked this process (a crash can leave a line without its newline). */
   private readonly tailChecked = new Set<string>();
   private prunedDay: string | undefined;
-  private dropped = 0;
-  private readonly interval: number;
-  private readonly maxBatch: number;
 
   constructor(private readonly options: FileAuditOptions) {
-    this.interval = options.flushIntervalMs ?? FLUSH_INTERVAL_MS;
-    this.maxBatch = options.maxBatch ?? MAX_BATCH;
+    super(options.flushIntervalMs ?? FLUSH_INTERVAL_MS, options.maxBatch ?? MAX_BATCH);
   }
 
   get dir(): string {
     return this.options.dir;
-  }
-
-  record(entry: AuditRecord): void {
-    this.batch.push(entry);
-    if (this.batch.length >= this.maxBatch) {
-      // Serialize outside the request that filled the batch.
-      this.immediate ??= setImmediate(() => void this.flush());
-    } else if (!this.timer) {
-      this.timer = setTimeout(() => void this.flush(), this.interval);
-      this.timer.unref();
-    }
-  }
-
-  /** Append what has been recorded; resolves once it is on disk (or the failure is logged). */
-  flush(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    if (this.immediate) clearImmediate(this.immediate);
-    this.timer = undefined;
-    this.immediate = undefined;
-    const batch = this.batch;
-    this.batch = [];
-    if (batch.length > 0) this.writing = this.writing.then(() => this.write(batch));
-    return this.writing;
   }
 
   async close(): Promise<void> {
@@ -121,7 +89,7 @@ export class FileAudit implements AuditLog {
     return this.dirReady;
   }
 
-  private async write(batch: AuditRecord[]): Promise<void> {
+  protected async write(batch: AuditRecord[]): Promise<void> {
     const byDay = new Map<string, string[]>();
     for (const entry of batch) {
       const day = entryDay(entry);
@@ -129,36 +97,24 @@ export class FileAudit implements AuditLog {
       if (!lines) byDay.set(day, (lines = []));
       lines.push(JSON.stringify(entry));
     }
-    try {
-      await this.ensureDir();
-      for (const [day, lines] of byDay) {
-        const file = join(this.options.dir, `${day}.jsonl`);
-        const lead = (await this.needsNewline(file)) ? '\n' : '';
-        await append(file, `${lead}${lines.join('\n')}\n`);
-      }
-    } catch (err) {
-      this.dirReady = undefined;
-      this.tailChecked.clear(); // a file may have been cut back: look at its last byte again
-      this.options.log.error('audit log %s: could not append %d entries: %s', this.options.dir, batch.length, (err as Error).message);
-      // Keep them for the next flush, oldest first, within bounds.
-      this.batch = [...batch, ...this.batch];
-      if (this.batch.length > MAX_BACKLOG) {
-        const excess = this.batch.length - MAX_BACKLOG;
-        this.batch.splice(0, excess);
-        this.dropped += excess;
-        this.options.log.error('audit log %s: %d entries dropped so far (the disk refuses writes)', this.options.dir, this.dropped);
-      }
-      if (!this.timer) {
-        this.timer = setTimeout(() => void this.flush(), Math.max(this.interval, 1000));
-        this.timer.unref();
-      }
-      return;
+    await this.ensureDir();
+    for (const [day, lines] of byDay) {
+      const file = join(this.options.dir, `${day}.jsonl`);
+      const lead = (await this.needsNewline(file)) ? '\n' : '';
+      await append(file, `${lead}${lines.join('\n')}\n`);
     }
     const today = dayOf(Date.now());
     if (this.options.retentionDays !== undefined && this.prunedDay !== today) {
       this.prunedDay = today;
-      await this.prune();
+      await this.prune().catch((err: unknown) => this.options.log.error('audit log %s: could not remove old files: %s', this.options.dir, (err as Error).message));
     }
+  }
+
+  protected failed(err: unknown, count: number, dropped: number | undefined): void {
+    this.dirReady = undefined;
+    this.tailChecked.clear(); // a file may have been cut back: look at its last byte again
+    this.options.log.error('audit log %s: could not append %d entries: %s', this.options.dir, count, (err as Error).message);
+    if (dropped !== undefined) this.options.log.error('audit log %s: %d entries dropped so far (the disk refuses writes)', this.options.dir, dropped);
   }
 
   private async needsNewline(file: string): Promise<boolean> {

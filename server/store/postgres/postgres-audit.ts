@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { AuditFilter, AuditLog, AuditReadOptions, AuditRecord } from '../../audit/audit.ts';
+import { BatchedWriter } from '../../audit/batched.ts';
 import type { Logger } from '../../log.ts';
 import { describeFailure } from './postgres-store.ts';
 
@@ -16,8 +17,6 @@ import { describeFailure } from './postgres-store.ts';
 
 const FLUSH_INTERVAL_MS = 200;
 const MAX_BATCH = 500;
-/** Records kept for a retry while the database refuses writes; beyond that the oldest are dropped (and counted in the log). */
-const MAX_BACKLOG = 100_000;
 /** Rows read per query when exporting (keyset pages: memory stays flat whatever the log's size). */
 const PAGE = 1000;
 const DAY_MS = 86_400_000;
@@ -70,75 +69,36 @@ function where(filter: AuditFilter, params: unknown[]): string[] {
   return clauses;
 }
 
-export class PostgresAudit implements AuditLog {
-  private batch: AuditRecord[] = [];
-  private timer: NodeJS.Timeout | undefined;
-  private immediate: NodeJS.Immediate | undefined;
-  private writing: Promise<void> = Promise.resolve();
+export class PostgresAudit extends BatchedWriter implements AuditLog {
   private prunedDay: string | undefined;
-  private dropped = 0;
-  private readonly interval: number;
 
   constructor(
     private readonly pool: pg.Pool,
     private readonly options: PostgresAuditOptions,
   ) {
-    this.interval = options.flushIntervalMs ?? FLUSH_INTERVAL_MS;
-  }
-
-  record(entry: AuditRecord): void {
-    this.batch.push(entry);
-    if (this.batch.length >= MAX_BATCH) {
-      this.immediate ??= setImmediate(() => void this.flush());
-    } else if (!this.timer) {
-      this.timer = setTimeout(() => void this.flush(), this.interval);
-      this.timer.unref();
-    }
-  }
-
-  /** Write what has been recorded; resolves once it is committed (or the failure is logged and the records kept for a retry). */
-  flush(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    if (this.immediate) clearImmediate(this.immediate);
-    this.timer = undefined;
-    this.immediate = undefined;
-    const batch = this.batch;
-    this.batch = [];
-    if (batch.length > 0) this.writing = this.writing.then(() => this.write(batch));
-    return this.writing;
+    super(options.flushIntervalMs ?? FLUSH_INTERVAL_MS, MAX_BATCH);
   }
 
   async close(): Promise<void> {
     await this.flush();
     if (this.batch.length > 0) this.options.log.error('audit log: %d records could not be written to the database before shutdown and are lost', this.batch.length);
     this.batch = [];
-    clearTimeout(this.timer);
+    this.stop();
   }
 
-  private async write(batch: AuditRecord[]): Promise<void> {
+  protected async write(batch: AuditRecord[]): Promise<void> {
     const rows = batch.map(columns);
-    try {
-      await this.pool.query(INSERT, rows[0]!.map((_, i) => rows.map((row) => row[i])));
-    } catch (err) {
-      this.options.log.error('audit log: could not append %d records to the database: %s', batch.length, describeFailure(err, this.options.url));
-      this.batch = [...batch, ...this.batch];
-      if (this.batch.length > MAX_BACKLOG) {
-        const excess = this.batch.length - MAX_BACKLOG;
-        this.batch.splice(0, excess);
-        this.dropped += excess;
-        this.options.log.error('audit log: %d records dropped so far (the database refuses writes)', this.dropped);
-      }
-      if (!this.timer) {
-        this.timer = setTimeout(() => void this.flush(), Math.max(this.interval, 1000));
-        this.timer.unref();
-      }
-      return;
-    }
+    await this.pool.query(INSERT, rows[0]!.map((_, i) => rows.map((row) => row[i])));
     const today = new Date().toISOString().slice(0, 10);
     if (this.options.retentionDays !== undefined && this.prunedDay !== today) {
       this.prunedDay = today;
       await this.prune().catch((err: unknown) => this.options.log.error('audit log: could not remove old records: %s', describeFailure(err, this.options.url)));
     }
+  }
+
+  protected failed(err: unknown, count: number, dropped: number | undefined): void {
+    this.options.log.error('audit log: could not append %d records to the database: %s', count, describeFailure(err, this.options.url));
+    if (dropped !== undefined) this.options.log.error('audit log: %d records dropped so far (the database refuses writes)', dropped);
   }
 
   /** Delete records past retention; returns how many. */
