@@ -99,7 +99,7 @@ describe('reading the person', () => {
   test('Atlassian: /me names the account; an email the response does not call unverified counts', async () => {
     const p = preset({ provider: 'atlassian' });
     const person = await readProfile(p, redeemed(p), fakeFetch({ 'https://api.atlassian.com/me': { account_id: '5b10ac8d82e05b22cc7d4ef5', email: 'mia@example.com', name: 'Mia Krystof', nickname: 'mkrystof', account_status: 'active' } }));
-    assert.deepEqual(person, { sub: '5b10ac8d82e05b22cc7d4ef5', username: 'mkrystof', name: 'Mia Krystof', email: 'mia@example.com', unverifiedEmail: undefined, groups: [] });
+    assert.deepEqual(person, { sub: '5b10ac8d82e05b22cc7d4ef5', username: 'mkrystof', name: 'Mia Krystof', email: 'mia@example.com', unverifiedEmail: undefined, groups: [], roles: [] });
   });
 
   test('Atlassian: email_verified false is not a verified address', async () => {
