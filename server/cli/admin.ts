@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ApiError, request, UsageError } from './api.ts';
+import { ApiError, DEFAULT_REGISTRY, request, UsageError } from './api.ts';
 import { type Action, type Context, FILTERS, RESOURCES } from './commands.ts';
 import { storedToken } from './login.ts';
 
@@ -8,8 +8,6 @@ import { storedToken } from './login.ts';
 // running registry, over HTTP. The token comes from KEYGATE_TOKEN, else from
 // `keygate-registry login` (login.ts); never from an argument, which would sit
 // in shell history and in every `ps` listing.
-
-export const DEFAULT_REGISTRY = 'http://127.0.0.1:8787';
 
 const OPTION_HELP: Record<string, string> = {
   file: '--file PATH      the body, YAML or JSON; "-" reads standard input',

@@ -5,6 +5,9 @@ import { parse as parseYaml } from 'yaml';
 // the API's own error form ({"error","error_description"}) turned into an
 // error the CLI prints as is.
 
+/** The registry the CLI talks to without --registry, KEYGATE_REGISTRY or a URL argument: the embedded default's address. */
+export const DEFAULT_REGISTRY = 'http://127.0.0.1:8787';
+
 /** An answer of the registry that is not a success, or a registry that cannot be reached. */
 export class ApiError extends Error {
   constructor(

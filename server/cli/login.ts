@@ -9,6 +9,7 @@ import * as oauth from 'oauth4webapi';
 import { z } from 'zod';
 import { CLI_CLIENT_ID } from '../oauth/builtin-clients.ts';
 import { writeSecretFile } from '../secret-file.ts';
+import { DEFAULT_REGISTRY } from './api.ts';
 
 // keygate-registry login [URL] / logout [URL]: an admin signs in through the
 // browser, as other CLIs do (OAuth 2.1 authorization code with PKCE S256, a
@@ -224,7 +225,7 @@ export async function storedToken(registry: URL, env: NodeJS.ProcessEnv): Promis
 
 function registryUrl(given: string | undefined, env: NodeJS.ProcessEnv): URL | undefined {
   try {
-    return new URL(given ?? env.KEYGATE_REGISTRY ?? 'http://127.0.0.1:8787');
+    return new URL(given ?? env.KEYGATE_REGISTRY ?? DEFAULT_REGISTRY);
   } catch {
     return undefined;
   }

@@ -316,9 +316,7 @@ export class MergedHandlers {
       step.policy(a, rc.principal, [{ method: 'tools/call', name: alias.original, id: null }], rc.record, this.deps.tools);
     } catch (err) {
       if (!(err instanceof GatewayError)) throw err;
-      rc.record.outcome = err.failure.reason;
-      rc.record.rule = err.failure.rule;
-      throw failureError(err.failure);
+      this.refused(rc, err.failure);
     }
     return this.routed(rc, ctx, a, 'tools/call', { ...request.params, name: alias.original });
   }
@@ -642,8 +640,11 @@ export class MergedHandlers {
   /** The assignment's policies on a prompt or a resource, as on the raw endpoint: a denial is the rule's JSON-RPC error, and the audit names the rule. */
   private judge(rc: RequestContext, a: Assignment, kind: 'prompt' | 'resource', name: string): void {
     const rule = policyDenial(a, rc.principal, name, kind);
-    if (!rule) return;
-    const failure = policyFailure(a, name, rule, kind);
+    if (rule) this.refused(rc, policyFailure(a, name, rule, kind));
+  }
+
+  /** A policy refusal on the SDK path: the audit's outcome and rule, and the JSON-RPC error the client gets. */
+  private refused(rc: RequestContext, failure: GatewayFailure): never {
     rc.record.outcome = failure.reason;
     rc.record.rule = failure.rule;
     throw failureError(failure);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { callEcho } from '../helpers/control.ts';
 import { ALICE } from '../helpers/fixture.ts';
 import { authorizeUrl, pkce, REDIRECT, signIn } from '../helpers/oauth.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
@@ -62,21 +63,14 @@ async function known(clientId: string): Promise<boolean> {
 
 const health = async () => (await fetch(`${registry.url}/healthz`, { signal: AbortSignal.timeout(20_000) })).status;
 
-async function callEcho(token: string): Promise<number> {
-  const res = await fetch(`${registry.url}/mcp/team/demo`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'echo' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { message: 'x' }, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } } }),
-  });
-  await res.arrayBuffer();
-  return res.status;
-}
+/** A tools/call of echo on the team's server (control.ts): its HTTP status. */
+const echo = async (token: string) => (await callEcho(`${registry.url}/mcp/team/demo`, token)).status;
 
 describe('PostgreSQL goes away under a stream of writes', () => {
   for (const fault of ['restarted', 'hanging'] as const) {
     test(`${fault}: writes answer 503 (not 500, not a hang) and /healthz says so; MCP calls go on; then writes succeed again, and nothing acknowledged is lost`, { timeout: 120_000 }, async () => {
       const { tokens } = await signIn(registry.url, ALICE, { resource: `${registry.url}/mcp/team` });
-      assert.equal(await callEcho(tokens.access_token), 200, 'warm: the identity and the token are known');
+      assert.equal(await echo(tokens.access_token), 200, 'warm: the identity and the token are known');
       const acknowledged: string[] = [];
       const answers = new Map<string, number>();
       let stopWriting = false;
@@ -97,7 +91,7 @@ describe('PostgreSQL goes away under a stream of writes', () => {
       try {
       // Down: /healthz is unhealthy, an MCP call (no write) is still served, and the writers see 503s.
         assert.equal(await health(), 503);
-        assert.equal(await callEcho(tokens.access_token), 200, 'an MCP call of a known caller needs no database');
+        assert.equal(await echo(tokens.access_token), 200, 'an MCP call of a known caller needs no database');
         const before = refused();
         while (refused() < before + 4) await new Promise((r) => setTimeout(r, 50));
 
