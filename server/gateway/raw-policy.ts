@@ -6,7 +6,7 @@ import { SseParser, sseMessage } from './sse.ts';
 
 export interface RequestFacts {
   /** Each JSON-RPC request of the body (2025-03-26 allowed batches). */
-  calls: { method: string; name: string | undefined; id: string | number | null }[];
+  calls: { method: string; name: string | undefined; id: string | number | null; completes?: 'prompt' | 'resource' }[];
   /** The body as read (undefined: a GET or DELETE). */
   body: Buffer | undefined;
 }
@@ -16,11 +16,20 @@ export function callsIn(parsed: unknown): RequestFacts['calls'] {
   const out: RequestFacts['calls'] = [];
   for (const m of Array.isArray(parsed) ? parsed : [parsed]) {
     if (!m || typeof m !== 'object') continue;
-    const { method, params, id } = m as { method?: unknown; params?: { name?: unknown; uri?: unknown }; id?: unknown };
+    const { method, params, id } = m as { method?: unknown; params?: { name?: unknown; uri?: unknown; ref?: { type?: unknown; name?: unknown; uri?: unknown } }; id?: unknown };
     if (typeof method !== 'string') continue;
+    const rid = typeof id === 'string' || typeof id === 'number' ? id : null;
+    if (method === 'completion/complete') {
+      // A completion names the prompt (by name) or the resource template (by URI) it completes an argument of.
+      const ref = params?.ref;
+      const completes = ref?.type === 'ref/prompt' ? 'prompt' : ref?.type === 'ref/resource' ? 'resource' : undefined;
+      const name = completes === 'prompt' ? ref?.name : ref?.uri;
+      out.push({ method, name: completes && typeof name === 'string' ? name : undefined, id: rid, ...(completes && { completes }) });
+      continue;
+    }
     // A resource is named by its URI (read, subscribe, unsubscribe); a tool or a prompt by its name.
     const name = method.startsWith('resources/') ? params?.uri : params?.name;
-    out.push({ method, name: typeof name === 'string' ? name : undefined, id: typeof id === 'string' || typeof id === 'number' ? id : null });
+    out.push({ method, name: typeof name === 'string' ? name : undefined, id: rid });
   }
   return out;
 }

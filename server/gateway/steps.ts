@@ -253,7 +253,8 @@ export function credential(failure: GatewayFailure, challenge: Challenge, id: st
 
 /**
  * policy: the assignment's tool filter (tools.allow/deny) and its policies
- * judge each tools/call, prompts/get, resources/read and resources/subscribe;
+ * judge each tools/call, prompts/get, resources/read and resources/subscribe,
+ * and a completion/complete of a prompt's or a resource template's argument;
  * the first call refused is answered with an HTTP 200 JSON-RPC error (the
  * client shows it; it is no HTTP failure to retry or re-authorize on), the
  * audit names the rule, and nothing is forwarded.
@@ -261,7 +262,7 @@ export function credential(failure: GatewayFailure, challenge: Challenge, id: st
 export function policy(a: Assignment, principal: Principal | undefined, calls: RequestFacts['calls'], record: RequestRecord, tools: ToolCache): void {
   for (const call of calls) {
     if (call.name === undefined) continue;
-    const kind = POLICY_KINDS[call.method];
+    const kind = call.completes ?? POLICY_KINDS[call.method];
     if (kind === undefined) continue;
     // The gateway's own placeholder (listed before the person connected) is no upstream tool: the stand-in answers it.
     if (kind === 'tool' && isStalePlaceholder(tools, a, call.name)) continue;

@@ -113,6 +113,25 @@ for (const endpoint of ['raw', 'merged'] as const) {
           await alice.client.close();
         }
       });
+
+      test(`${era}: completing an argument of a denied prompt or resource template is refused as its use is, never forwarded`, async () => {
+        const bob = await connect(url(), era, { token: g.bobToken });
+        const alice = await connect(url(), era, { token: g.aliceToken });
+        const completions = () => g.upstreams.crm!.requests.filter((r) => r.rpc === 'completion/complete').length;
+        try {
+          const before = completions();
+          await assert.rejects(bob.client.complete({ ref: { type: 'ref/resource', uri: 'note://crm/items/{id}' }, argument: { name: 'id', value: '' } }), deniedWith(ITEM_REASON));
+          await assert.rejects(bob.client.complete({ ref: { type: 'ref/prompt', name: prompt }, argument: { name: 'who', value: 'A' } }), deniedWith(PROMPT_REASON));
+          assert.equal(completions(), before, 'never reached the upstream');
+          await refusalAudited('note://crm/items/{id}', 'policies[1]');
+          const { completion } = await alice.client.complete({ ref: { type: 'ref/resource', uri: 'note://crm/items/{id}' }, argument: { name: 'id', value: '' } });
+          assert.deepEqual(completion.values, ['1', '2', '3']);
+          assert.equal(completions(), before + 1);
+        } finally {
+          await bob.client.close();
+          await alice.client.close();
+        }
+      });
     }
   });
 }
