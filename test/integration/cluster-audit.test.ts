@@ -1,8 +1,5 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { startDemoUpstream, type DemoUpstream } from '../../server/demo/upstream.ts';
 import { startCluster, type Cluster } from '../helpers/cluster.ts';
@@ -21,17 +18,14 @@ let pg: TestPostgres;
 let upstream: DemoUpstream;
 let team: Cluster;
 let single: Cluster;
-let keyDir: string;
 const apiKey = `k-${randomBytes(12).toString('hex')}`;
 const env = { ALICE_PASSWORD: ALICE.password, BOB_PASSWORD: BOB.password, CAROL_PASSWORD: CAROL.password, DEMO_KEY: apiKey, VAULT_KEY: randomBytes(32).toString('base64') };
 
-function config(keyFile: string, storage: Record<string, unknown>): Record<string, unknown> {
+function config(storage: Record<string, unknown>): Record<string, unknown> {
   return {
     storage,
     vault: { key_env: 'VAULT_KEY' },
-    // One signing key for every instance (the subject of another part of issue 11; a key file is the way that holds today).
     oauth_server: {
-      signing: { key_file: keyFile },
       builtin: {
         users: [
           { username: ALICE.username, password_env: 'ALICE_PASSWORD', scopes: ['mcp:read', 'mcp:write'] },
@@ -52,18 +46,14 @@ function config(keyFile: string, storage: Record<string, unknown>): Record<strin
 before(async () => {
   pg = await startPostgres();
   upstream = await startDemoUpstream({ apiKey });
-  keyDir = mkdtempSync(join(tmpdir(), 'keygate-audit-key-'));
-  const keyFile = join(keyDir, 'signing.pem');
-  writeFileSync(keyFile, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
-  team = await startCluster(config(keyFile, { type: 'postgres' }), { ...env, KEYGATE_DATABASE_URL: await pg.createDatabase() });
-  single = await startCluster(config(keyFile, { type: 'lowdb' }), env, { instances: 1 });
+  team = await startCluster(config({ type: 'postgres' }), { ...env, KEYGATE_DATABASE_URL: await pg.createDatabase() });
+  single = await startCluster(config({ type: 'lowdb' }), env, { instances: 1 });
 });
 after(async () => {
   await team?.close();
   await single?.close();
   await upstream?.close();
   await pg?.stop();
-  if (keyDir) rmSync(keyDir, { recursive: true, force: true });
 });
 
 const MODERN = { 'mcp-protocol-version': '2026-07-28', accept: 'application/json, text/event-stream', 'content-type': 'application/json' };

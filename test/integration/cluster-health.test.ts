@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startDemoUpstream, type DemoUpstream } from '../../server/demo/upstream.ts';
@@ -22,22 +20,17 @@ import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 let pg: TestPostgres;
 let upstream: DemoUpstream;
 let cluster: Cluster;
-let keyDir: string;
 const apiKey = `k-${randomBytes(12).toString('hex')}`;
 const env = { ALICE_PASSWORD: ALICE.password, CAROL_PASSWORD: CAROL.password, DEMO_KEY: apiKey, VAULT_KEY: randomBytes(32).toString('base64') };
 
 before(async () => {
   pg = await startPostgres();
   upstream = await startDemoUpstream({ apiKey });
-  keyDir = mkdtempSync(join(tmpdir(), 'keygate-health-key-'));
-  const keyFile = join(keyDir, 'signing.pem');
-  writeFileSync(keyFile, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
   cluster = await startCluster(
     {
       storage: { type: 'postgres' },
       vault: { key_env: 'VAULT_KEY' },
-      // One signing key for both instances (shared keys in the database are another part of issue 11).
-      oauth_server: { signing: { key_file: keyFile }, builtin: {
+      oauth_server: { builtin: {
           users: [
             { username: ALICE.username, password_env: 'ALICE_PASSWORD', scopes: ['mcp:read', 'mcp:write'] },
             { username: CAROL.username, password_env: 'CAROL_PASSWORD', scopes: ['mcp:read', 'mcp:write', 'mcp:admin'] },
@@ -55,7 +48,6 @@ after(async () => {
   await cluster?.close();
   await upstream?.close();
   await pg?.stop();
-  if (keyDir) rmSync(keyDir, { recursive: true, force: true });
 });
 
 async function health(i: number): Promise<{ status: number; body: unknown; ms: number }> {

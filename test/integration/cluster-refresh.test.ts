@@ -1,13 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { exportPKCS8, generateKeyPair } from 'jose';
 import { startCluster, type Cluster } from '../helpers/cluster.ts';
 import { ALICE } from '../helpers/fixture.ts';
 import { type Era, newClient } from '../helpers/mcp-oauth.ts';
@@ -30,7 +26,6 @@ const CALLS = 20;
 const LINEAR_SECRET = `s-${randomBytes(12).toString('hex')}`;
 
 let pg: TestPostgres;
-let keyDir: string;
 let idp: TestIdp;
 let linear: Awaited<ReturnType<typeof startOAuthUpstream>>;
 let cluster: Cluster;
@@ -90,15 +85,12 @@ before(async () => {
   idp = await startOidcProvider({ rotateRefreshToken: true, accounts: [{ sub: 'alice-at-linear', password: 'linear-pw' }] });
   linear = await startOAuthUpstream(idp.issuer);
   const tokenFront = await startFront(idp.issuer);
-  // One signing key for both instances (a key file, as docs/deployment.md shows), so a token from either is accepted by both.
-  keyDir = mkdtempSync(join(tmpdir(), 'keygate-cluster-key-'));
-  writeFileSync(join(keyDir, 'signing.pem'), await exportPKCS8((await generateKeyPair('ES256', { extractable: true })).privateKey));
   cluster = await startCluster(
     {
       storage: { type: 'postgres' },
       vault: { key_env: 'VAULT_KEY' },
       outbound: { allow_loopback: true },
-      oauth_server: { signing: { key_file: join(keyDir, 'signing.pem') }, builtin: { users: [{ username: ALICE.username, password_env: 'ALICE_PASSWORD', scopes: ['mcp:read', 'mcp:write'] }] } },
+      oauth_server: { builtin: { users: [{ username: ALICE.username, password_env: 'ALICE_PASSWORD', scopes: ['mcp:read', 'mcp:write'] }] } },
       upstreams: [
         {
           id: 'linear',
@@ -144,7 +136,6 @@ after(async () => {
   await linear?.close();
   await idp?.close();
   await pg?.stop();
-  if (keyDir) rmSync(keyDir, { recursive: true, force: true });
 });
 
 describe('an expiring upstream OAuth token, calls on two instances', () => {

@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { exportPKCS8, generateKeyPair } from 'jose';
 import { startDemoUpstream, type DemoUpstream } from '../../server/demo/upstream.ts';
 import { startCluster, type Cluster } from '../helpers/cluster.ts';
 import { ALICE, BOB } from '../helpers/fixture.ts';
@@ -28,7 +25,6 @@ const ENDPOINTS = [
 ] as const;
 
 let pg: TestPostgres;
-let keyDir: string;
 let demo: DemoUpstream;
 let other: DemoUpstream;
 let cluster: Cluster;
@@ -40,15 +36,11 @@ before(async () => {
   pg = await startPostgres();
   demo = await startDemoUpstream({ apiKey });
   other = await startDemoUpstream({ apiKey });
-  // One signing key for both instances (a key file), so a token from either is accepted by both.
-  keyDir = mkdtempSync(join(tmpdir(), 'keygate-cluster-key-'));
-  writeFileSync(join(keyDir, 'signing.pem'), await exportPKCS8((await generateKeyPair('ES256', { extractable: true })).privateKey));
   cluster = await startCluster(
     {
       storage: { type: 'postgres' },
       vault: { key_env: 'VAULT_KEY' },
       oauth_server: {
-        signing: { key_file: join(keyDir, 'signing.pem') },
         builtin: {
           users: [
             { username: ALICE.username, password_env: 'ALICE_PASSWORD', scopes: ['mcp:read', 'mcp:write'] },
@@ -87,7 +79,6 @@ after(async () => {
   await demo?.close();
   await other?.close();
   await pg?.stop();
-  if (keyDir) rmSync(keyDir, { recursive: true, force: true });
 });
 
 /** Where each request of a client went: the instance, the HTTP method and the JSON-RPC method. */

@@ -1,10 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import { exportPKCS8, generateKeyPair } from 'jose';
 import pg from 'pg';
 import { startDemoUpstream, type DemoUpstream } from '../../server/demo/upstream.ts';
 import { startCluster, type Cluster } from '../helpers/cluster.ts';
@@ -32,7 +28,6 @@ let demo: DemoUpstream;
 let docs: FeatureUpstream;
 let notes: FeatureUpstream;
 let cluster: Cluster;
-let keyDir: string;
 let adminToken: string;
 const apiKey = `k-${randomBytes(12).toString('hex')}`;
 
@@ -42,16 +37,11 @@ before(async () => {
   demo = await startDemoUpstream({ apiKey });
   docs = await startFeatureUpstream({ eras: 'legacy', name: 'docs' });
   notes = await startFeatureUpstream({ eras: 'both', name: 'notes' });
-  // One signing key for both instances, from a file an admin manages (oauth_server.signing.key_file).
-  keyDir = mkdtempSync(join(tmpdir(), 'keygate-cluster-key-'));
-  const { privateKey } = await generateKeyPair('ES256', { extractable: true });
-  writeFileSync(join(keyDir, 'signing.pem'), await exportPKCS8(privateKey), { mode: 0o600 });
   cluster = await startCluster(
     {
       storage: { type: 'postgres' },
       vault: { key_env: 'VAULT_KEY' },
       oauth_server: {
-        signing: { key_file: join(keyDir, 'signing.pem') },
         builtin: {
           users: [
             { username: ALICE.username, password_env: 'ALICE_PASSWORD', scopes: ['mcp:read', 'mcp:write'] },
@@ -97,7 +87,6 @@ after(async () => {
   await cluster?.close();
   await Promise.all([demo?.close(), docs?.close(), notes?.close()]);
   await postgres?.stop();
-  if (keyDir) rmSync(keyDir, { recursive: true, force: true });
 });
 
 const MODERN = { 'mcp-protocol-version': '2026-07-28', accept: 'application/json, text/event-stream', 'content-type': 'application/json' };
