@@ -129,7 +129,7 @@ export function meRouter(deps: MeDeps): Router {
       const secret = secretFrom(current.kind, body, upstream.credential);
       updated = await deps.identities.put({ id: current.id, upstream: current.upstream, owner: subject, availability: body.availability ?? current.availability, label: body.label ?? current.label, secret }, upstream.credential);
     } else {
-      updated = await deps.identities.records.update(current.id, (i) => i && { ...i, label: body.label ?? i.label, availability: body.availability ?? i.availability, updated_at: Math.floor(Date.now() / 1000) });
+      updated = await deps.identities.update(current.id, (i) => i && { ...i, label: body.label ?? i.label, availability: body.availability ?? i.availability, updated_at: Math.floor(Date.now() / 1000) });
     }
     res.set('Cache-Control', 'no-store').json(viewIdentity(updated!, subject));
   });
@@ -138,7 +138,7 @@ export function meRouter(deps: MeDeps): Router {
     const { subject } = caller(req);
     const current = await deps.identities.records.find(req.params.id!);
     if (!current || current.owner !== subject) throw new NotFoundError('you have no identity with that id');
-    await deps.identities.records.destroy(current.id);
+    await deps.identities.destroy(current.id);
     res.status(204).end();
   });
 

@@ -216,7 +216,7 @@ export function connectRouter(deps: ConnectDeps): Router {
     if (!t) return;
     if (!checkCsrf(req)) return sendErrorPage(res, 403, 'This form cannot be used', 'The form is out of date or was not sent by this page. Open the connect page again.');
     const state = await stateOf(deps, t.a, t.gatewayName, t.gatewayDisabled, t.who.subject, await deps.identities.visibleTo(t.who.subject));
-    if (state.identity?.owner === 'you') await deps.identities.records.destroy(state.identity.id);
+    if (state.identity?.owner === 'you') await deps.identities.destroy(state.identity.id);
     await deps.selections.clear(t.who.subject, t.a.gateway, t.a.name);
     back(res, t.a, 'disconnected');
   });
