@@ -5,7 +5,7 @@ import { ForbiddenError, InvalidRequestError, InvalidTokenError, NotFoundError }
 import type { Principal } from '../inbound/principal.ts';
 import { kindFor, type Identities, type Secret } from '../vault/identities.ts';
 import { fieldProblems, headerValueProblem } from '../vault/inject.ts';
-import type { Selections } from '../vault/selections.ts';
+import { selectionHolds, type Selections } from '../vault/selections.ts';
 import { selectable, serverStates, viewIdentity } from '../vault/server-state.ts';
 
 // Self-service: a person's servers and their state, their identities, and
@@ -167,4 +167,5 @@ async function select(deps: MeDeps, subject: string, choice: z.infer<typeof sele
   const allowed = selectable(all, subject, assignment.upstream.id).some((i) => i.id === choice.identity);
   if (!allowed) throw new ForbiddenError('that identity is not yours, not global, or not for this server');
   await deps.selections.set(subject, choice.gateway, choice.server, choice.identity);
+  if (!(await selectionHolds(deps, subject, assignment, choice.identity))) throw new ForbiddenError('that identity is not yours, not global, or not for this server');
 }

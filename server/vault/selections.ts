@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Collection, type Store } from '../store/index.ts';
-import type { Identity } from './identities.ts';
+import type { Assignment } from '../catalog/catalog.ts';
+import type { Identities, Identity } from './identities.ts';
 
 // Which identity serves a person on a per-user server: chosen by them per
 // (gateway, server); without a choice, their most recently updated usable
@@ -71,4 +72,18 @@ export class Selections {
       await this.records.update(key, (current) => (current?.identity === identity ? undefined : current));
     }
   }
+}
+
+/**
+ * Just after a person selected `identity` for assignment `a`: does it still
+ * serve them? Its owner, making it private (or deleting it) at this very
+ * moment, ends the selections of it after their own write (Identities), and
+ * may have looked before this selection was written; then this read sees
+ * their write, and the selection ends here instead (false: refuse the choice).
+ */
+export async function selectionHolds(deps: { identities: Identities; selections: Selections }, sub: string, a: Assignment, identity: string): Promise<boolean> {
+  const now = await deps.identities.records.find(identity);
+  if (now && mayServe(now, sub, a.upstream.id)) return true;
+  await deps.selections.clear(sub, a.gateway, a.name);
+  return false;
 }

@@ -2,7 +2,7 @@ import type { CredentialField } from '../config/sections/upstreams.ts';
 import { type Assignment, type Catalog, mayUse } from '../catalog/catalog.ts';
 import type { Principal } from '../inbound/principal.ts';
 import { type Identities, type Identity, ORGANIZATION } from './identities.ts';
-import { identityFor, type Selections } from './selections.ts';
+import { identityFor, mayServe, type Selections } from './selections.ts';
 
 // What a person sees of each server they can reach: its scheme, what it needs
 // from them, and which of their identities serves it. Shared by the
@@ -61,7 +61,7 @@ export function viewIdentity(identity: Identity, sub: string): IdentityView {
 
 /** The identities a person may use for an upstream: their own, and global ones. */
 export function selectable(all: Identity[], sub: string, upstream: string): Identity[] {
-  return all.filter((i) => i.upstream === upstream && (i.owner === sub || i.availability === 'global')).sort((a, b) => b.updated_at - a.updated_at);
+  return all.filter((i) => mayServe(i, sub, upstream)).sort((a, b) => b.updated_at - a.updated_at);
 }
 
 export interface StateDeps {
