@@ -240,7 +240,7 @@ describe('break-glass on an identity its owner uses by default (never selected)'
     }
   });
 
-  test("an owner's disabled identity is not swapped for a colleague's global one: identity_disabled, until they choose the global one themselves", async () => {
+  test("an owner's disabled identity is not swapped for a colleague's global one: identity_disabled, until they choose the global one themselves; a chosen identity disabled is refused too, not swapped back", async () => {
     const colleague = await newIdentity(alice, 'tickets', 'alice-tickets-global', 'global');
     const own = await newIdentity(bob, 'tickets', 'bob-tickets-own');
     assert.deepEqual((await whoami(g.bobToken, 'tickets')).upstreamSaw, ['Bearer bob-tickets-own']);
@@ -257,6 +257,17 @@ describe('break-glass on an identity its owner uses by default (never selected)'
     await select(bob, 'tickets', colleague);
     assert.equal((await stateOf(bob, 'tickets')).state, 'ready');
     assert.deepEqual((await whoami(g.bobToken, 'tickets')).upstreamSaw, ['Bearer alice-tickets-global'], 'chosen by him, it serves him');
+
+    // The global identity he chose, disabled in turn: refused, not swapped back to his own (enabled again meanwhile).
+    assert.equal((await admin.post(`/admin/identities/${own}/enable`)).status, 200);
+    assert.equal((await admin.post(`/admin/identities/${colleague}/disable`)).status, 200);
+    const chosen = await stateOf(bob, 'tickets');
+    assert.deepEqual([chosen.state, chosen.identity?.id], ['disabled', colleague]);
+    assert.match(chosen.reason ?? '', /an admin disabled the identity you chose/);
+    const next = g.upstreams.tickets!.requests.length;
+    const again = await callMethod(`${base}/mcp/hub/tickets`, g.bobToken, 'tools/call', { name: 'whoami', arguments: {} });
+    assert.deepEqual([again.status, again.reason], [403, 'identity_disabled']);
+    assert.deepEqual(calls(g.upstreams.tickets!, next), []);
   });
 
   test('a disabled own identity gives way to another own identity that is not disabled (still his own credential)', async () => {
