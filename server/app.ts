@@ -85,7 +85,8 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
   const issuer = trimSlash(config.oauth_server.issuer ?? publicUrl);
 
   const vault = Vault.load(config.vault, deps.dataDir, log, env);
-  const identities = new Identities(store, vault);
+  const selections = new Selections(store);
+  const identities = new Identities(store, vault, selections);
   await identities.seed(config, env);
   const catalog = new CatalogHolder(config, store, env, log);
   await catalog.reload();
@@ -106,7 +107,6 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
   // oauth_server.mode federated: accounts of the upstream IdP are held to allowed_domains / admin_users at every lookup (refresh too).
   const accounts = config.oauth_server.mode === 'federated' ? federatedAccounts(config.oauth_server, users, store) : new Accounts(users, store);
   const outbound = outboundFetch(outboundPolicy(config.outbound));
-  const selections = new Selections(store);
   const upstreamOAuth = new UpstreamOAuth(store, vault, outbound, `${publicUrl}/connect/callback`, env, log);
   const resolver = new CredentialResolver({ identities, selections, upstreamOAuth, locks: store, connectUrl: (gw, server) => `${publicUrl}/connect/${gw}/${server}`, log });
   const clients = new ClientRegistry(

@@ -14,6 +14,7 @@ import { readRingFile, rotateGeneratedKey } from './oauth/signing-keys.ts';
 import { openStore, type Store, StoreError } from './store/index.ts';
 import { copyFromLowdb, migrateSchema } from './store/migrate.ts';
 import { Identities } from './vault/identities.ts';
+import { Selections } from './vault/selections.ts';
 import { Vault } from './vault/vault.ts';
 
 /** Where the extension looks for a registry unless told otherwise (keygate.registryUrl's default). */
@@ -289,7 +290,7 @@ async function rotateVault(config: Config, dataDir: string): Promise<number> {
   if (!store) return 1;
   try {
     const vault = config.vault.key_env ? Vault.load(config.vault, dataDir, consoleLogger()) : Vault.rotateKeyFile(config.vault, dataDir);
-    const resealed = await new Identities(store, vault).resealAll();
+    const resealed = await new Identities(store, vault, new Selections(store)).resealAll();
     // The generated signing keys in the database (storage.type postgres) are sealed with the vault too.
     const keys = config.storage.type === 'postgres' ? await new SharedSigningKeys(store, vault, config.oauth_server).reseal() : 0;
     process.stdout.write(`vault key ${vault.activeKeyId} is active; re-sealed ${resealed} stored credential${resealed === 1 ? '' : 's'}${keys ? ` and ${keys} signing key${keys === 1 ? '' : 's'}` : ''}\n`);

@@ -5,7 +5,7 @@ import { ForbiddenError, InvalidRequestError, InvalidTokenError, NotFoundError }
 import type { Principal } from '../inbound/principal.ts';
 import { kindFor, type Identities, type Secret } from '../vault/identities.ts';
 import { fieldProblems, headerValueProblem } from '../vault/inject.ts';
-import type { Selections } from '../vault/selections.ts';
+import { selectionHolds, type Selections } from '../vault/selections.ts';
 import { selectable, serverStates, viewIdentity } from '../vault/server-state.ts';
 
 // Self-service: a person's servers and their state, their identities, and
@@ -129,7 +129,7 @@ export function meRouter(deps: MeDeps): Router {
       const secret = secretFrom(current.kind, body, upstream.credential);
       updated = await deps.identities.put({ id: current.id, upstream: current.upstream, owner: subject, availability: body.availability ?? current.availability, label: body.label ?? current.label, secret }, upstream.credential);
     } else {
-      updated = await deps.identities.records.update(current.id, (i) => i && { ...i, label: body.label ?? i.label, availability: body.availability ?? i.availability, updated_at: Math.floor(Date.now() / 1000) });
+      updated = await deps.identities.update(current.id, (i) => i && { ...i, label: body.label ?? i.label, availability: body.availability ?? i.availability, updated_at: Math.floor(Date.now() / 1000) });
     }
     res.set('Cache-Control', 'no-store').json(viewIdentity(updated!, subject));
   });
@@ -138,7 +138,7 @@ export function meRouter(deps: MeDeps): Router {
     const { subject } = caller(req);
     const current = await deps.identities.records.find(req.params.id!);
     if (!current || current.owner !== subject) throw new NotFoundError('you have no identity with that id');
-    await deps.identities.records.destroy(current.id);
+    await deps.identities.destroy(current.id);
     res.status(204).end();
   });
 
@@ -167,4 +167,5 @@ async function select(deps: MeDeps, subject: string, choice: z.infer<typeof sele
   const allowed = selectable(all, subject, assignment.upstream.id).some((i) => i.id === choice.identity);
   if (!allowed) throw new ForbiddenError('that identity is not yours, not global, or not for this server');
   await deps.selections.set(subject, choice.gateway, choice.server, choice.identity);
+  if (!(await selectionHolds(deps, subject, assignment, choice.identity))) throw new ForbiddenError('that identity is not yours, not global, or not for this server');
 }

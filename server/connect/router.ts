@@ -13,7 +13,7 @@ import { readCookie, setCookie } from '../oauth/interaction.ts';
 import { Collection, type Store } from '../store/index.ts';
 import { kindFor, type Identities, type Secret } from '../vault/identities.ts';
 import { fieldProblems, headerValueProblem } from '../vault/inject.ts';
-import type { Selections } from '../vault/selections.ts';
+import { selectionHolds, type Selections } from '../vault/selections.ts';
 import { selectable, stateOf } from '../vault/server-state.ts';
 import { oauthSecret, type UpstreamOAuth, UpstreamOAuthError } from '../vault/upstream-oauth.ts';
 import { renderIndex, renderServer } from './pages.ts';
@@ -208,6 +208,7 @@ export function connectRouter(deps: ConnectDeps): Router {
     const allowed = selectable(await deps.identities.visibleTo(t.who.subject), t.who.subject, t.a.upstream.id).some((i) => i.id === chosen && !i.disabled);
     if (!allowed) return show(req, res, t, { error: 'That identity cannot be chosen here.', status: 403 });
     await deps.selections.set(t.who.subject, t.a.gateway, t.a.name, chosen);
+    if (!(await selectionHolds(deps, t.who.subject, t.a, chosen))) return show(req, res, t, { error: 'That identity cannot be chosen here.', status: 403 });
     back(res, t.a, 'selected');
   });
 
@@ -216,7 +217,7 @@ export function connectRouter(deps: ConnectDeps): Router {
     if (!t) return;
     if (!checkCsrf(req)) return sendErrorPage(res, 403, 'This form cannot be used', 'The form is out of date or was not sent by this page. Open the connect page again.');
     const state = await stateOf(deps, t.a, t.gatewayName, t.gatewayDisabled, t.who.subject, await deps.identities.visibleTo(t.who.subject));
-    if (state.identity?.owner === 'you') await deps.identities.records.destroy(state.identity.id);
+    if (state.identity?.owner === 'you') await deps.identities.destroy(state.identity.id);
     await deps.selections.clear(t.who.subject, t.a.gateway, t.a.name);
     back(res, t.a, 'disconnected');
   });

@@ -26,7 +26,8 @@ export const KINDS = {
   revoked_access_tokens: { whole: true },
   revocations: { whole: true },
   identities: { whole: true, indexes: { owner: 'owner', upstream: 'upstream', availability: 'availability' } },
-  selections: {},
+  /** A person's choice of identity per (gateway, server); by identity, to end the choices of one that stops being selectable. */
+  selections: { indexes: { identity: 'identity' } },
   upstreams: { whole: true },
   gateways: { whole: true },
   switches: { whole: true },

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Config } from '../config/schema.ts';
 import type { CredentialConfig } from '../config/sections/upstreams.ts';
 import { Collection, type Store } from '../store/index.ts';
+import type { Selections } from './selections.ts';
 import { sealedSchema, type Vault } from './vault.ts';
 
 // An identity: a set of credentials scoped to one upstream, owned by a user or
@@ -100,6 +101,7 @@ export class Identities {
   constructor(
     store: Store,
     private readonly vault: Vault,
+    private readonly selections: Selections,
   ) {
     this.records = new Collection(store, 'identities', identitySchema);
   }
@@ -123,7 +125,26 @@ export class Identities {
       created_at: current?.created_at ?? now,
       updated_at: now,
     }));
+    await this.ended(next!);
     return next!;
+  }
+
+  /** Change an identity's record (its label, availability or break-glass flag), never its secret. */
+  async update(id: string, fn: (current: Identity | undefined) => Identity | undefined): Promise<Identity | undefined> {
+    const next = await this.records.update(id, fn);
+    if (next) await this.ended(next);
+    return next;
+  }
+
+  /** Delete an identity; every selection of it ends. */
+  async destroy(id: string): Promise<void> {
+    await this.records.destroy(id);
+    await this.selections.endOf(id);
+  }
+
+  /** A private identity serves its owner alone: the others' selections of it end (Selections.endOf). */
+  private async ended(identity: Identity): Promise<void> {
+    if (identity.availability !== 'global') await this.selections.endOf(identity.id, identity.owner);
   }
 
   /** Replace only the secret (an OAuth refresh), keeping everything else. */

@@ -5,7 +5,7 @@ import type { Logger } from '../log.ts';
 import type { Store } from '../store/index.ts';
 import { type Identities, type Identity, ORGANIZATION, type Secret } from './identities.ts';
 import { fieldProblems, headersFor, InjectionError } from './inject.ts';
-import type { Selections } from './selections.ts';
+import { identityFor, selectionKey, type Selections } from './selections.ts';
 import { oauthSecret, type UpstreamOAuth } from './upstream-oauth.ts';
 
 // Steps 3-4 of the request path: which identity serves this caller on this
@@ -13,9 +13,11 @@ import { oauthSecret, type UpstreamOAuth } from './upstream-oauth.ts';
 //
 // shared:   the admin-chosen global identity, or the upstream's own env value,
 //           or a client-credentials token Keygate fetches and renews;
-// per_user: the caller's selected identity (own, or a global one they chose),
-//           else their most recent usable identity for the upstream; with
-//           storage: client, the field values the client sent with the request.
+// per_user: whose identity identityFor() (selections.ts) says: the one the
+//           caller selected while it may serve them, else their own (a
+//           disabled own one is refused, never swapped for someone else's);
+//           with storage: client, the field values the client sent with the
+//           request.
 //
 // Decrypted secrets are cached in memory and dropped the moment their record
 // changes, so the hot path does not decrypt, and a disabled identity stops on
@@ -45,8 +47,10 @@ export class CredentialResolver {
   /** Identity records as the store holds them (null: none), read once each until the record changes: no store read, copy or schema check per call. */
   private readonly records = new Map<string, Identity | null>();
   private changes = 0;
-  private readonly defaults = new Map<string, string | null>();
-  private readonly chosen = new Map<string, string | null>();
+  /** Each person's own identities per upstream, newest first. */
+  private readonly own = new Map<string, Identity[]>();
+  /** Each person's selection per assignment (null: none). */
+  private readonly picks = new Map<string, string | null>();
   private readonly refreshing = new Map<string, Promise<Secret>>();
   private readonly serviceTokens = new Map<string, { secret: Secret; until: number }>();
   private readonly fetchingServiceTokens = new Map<string, Promise<Secret>>();
@@ -56,16 +60,16 @@ export class CredentialResolver {
       this.changes++;
       this.secrets.delete(id);
       this.records.delete(id);
-      this.defaults.clear();
+      this.own.clear();
     });
-    deps.selections.records.onChange((key) => this.chosen.delete(key));
+    deps.selections.records.onChange((key) => this.picks.delete(key));
     // Changes may have been missed (Store.onReset): read everything again when next needed.
     deps.identities.records.onReset(() => {
       this.changes++;
       this.secrets.clear();
       this.records.clear();
-      this.defaults.clear();
-      this.chosen.clear();
+      this.own.clear();
+      this.picks.clear();
     });
   }
 
@@ -120,13 +124,8 @@ export class CredentialResolver {
       if (problems.length) return this.refuse(a, 400, 'identity_missing', `fill in the credential fields for ${a.upstream.name} in your Keygate client (${problems.join('; ')})`);
       return { ok: true, headers, identity: undefined };
     }
-    const identityId = await this.selected(principal.subject, a);
-    if (identityId === undefined) return this.refuse(a, 403, 'identity_missing', `connect your ${a.upstream.name} account to use ${this.where(a)}`, true);
-    const identity = await this.identity(identityId);
-    // A private identity is its owner's alone, whoever selected it.
-    if (!identity || identity.upstream !== a.upstream.id || (identity.owner !== principal.subject && identity.availability !== 'global')) {
-      return this.refuse(a, 403, 'identity_missing', `connect your ${a.upstream.name} account to use ${this.where(a)}`, true);
-    }
+    const identity = await this.whose(principal.subject, a);
+    if (!identity) return this.refuse(a, 403, 'identity_missing', `connect your ${a.upstream.name} account to use ${this.where(a)}`, true);
     return this.use(a, identity);
   }
 
@@ -141,23 +140,26 @@ export class CredentialResolver {
     return record ?? undefined;
   }
 
-  /** The caller's chosen identity for this assignment, else their most recent usable one for the upstream. */
-  private async selected(sub: string, a: Assignment): Promise<string | undefined> {
-    const key = `${sub}\n${a.gateway}\n${a.name}`;
-    let choice = this.chosen.get(key);
+  /** Whose identity serves the caller on this assignment: identityFor(), the rule /api/v1/me/servers states too. */
+  private async whose(sub: string, a: Assignment): Promise<Identity | undefined> {
+    const key = selectionKey(sub, a.gateway, a.name);
+    let choice = this.picks.get(key);
     if (choice === undefined) {
       choice = (await this.deps.selections.get(sub, a.gateway, a.name)) ?? null;
-      this.chosen.set(key, choice);
+      this.picks.set(key, choice);
     }
-    if (choice !== null) return choice;
-    const defaultKey = `${sub}\n${a.upstream.id}`;
-    let fallback = this.defaults.get(defaultKey);
-    if (fallback === undefined) {
-      const own = (await this.deps.identities.ownFor(sub, a.upstream.id)).filter((i) => !i.disabled);
-      fallback = own[0]?.id ?? null;
-      this.defaults.set(defaultKey, fallback);
-    }
-    return fallback ?? undefined;
+    const selected = choice === null ? undefined : await this.identity(choice);
+    return identityFor(sub, a.upstream.id, selected, async () => {
+      const ownKey = `${sub}\n${a.upstream.id}`;
+      let own = this.own.get(ownKey);
+      if (!own) {
+        const changes = this.changes;
+        own = await this.deps.identities.ownFor(sub, a.upstream.id);
+        // A change reported while the store was read may not be in what it returned: not kept.
+        if (changes === this.changes) this.own.set(ownKey, own);
+      }
+      return own;
+    });
   }
 
   private async use(a: Assignment, identity: Identity): Promise<Resolution> {

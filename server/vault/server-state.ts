@@ -2,7 +2,7 @@ import type { CredentialField } from '../config/sections/upstreams.ts';
 import { type Assignment, type Catalog, mayUse } from '../catalog/catalog.ts';
 import type { Principal } from '../inbound/principal.ts';
 import { type Identities, type Identity, ORGANIZATION } from './identities.ts';
-import type { Selections } from './selections.ts';
+import { identityFor, mayServe, type Selections } from './selections.ts';
 
 // What a person sees of each server they can reach: its scheme, what it needs
 // from them, and which of their identities serves it. Shared by the
@@ -61,7 +61,7 @@ export function viewIdentity(identity: Identity, sub: string): IdentityView {
 
 /** The identities a person may use for an upstream: their own, and global ones. */
 export function selectable(all: Identity[], sub: string, upstream: string): Identity[] {
-  return all.filter((i) => i.upstream === upstream && (i.owner === sub || i.availability === 'global')).sort((a, b) => b.updated_at - a.updated_at);
+  return all.filter((i) => mayServe(i, sub, upstream)).sort((a, b) => b.updated_at - a.updated_at);
 }
 
 export interface StateDeps {
@@ -72,6 +72,12 @@ export interface StateDeps {
 
 /** The gateway refuses a call whose credential the vault cannot open (identity_unreadable): said the same here. */
 const UNREADABLE = 'the stored credential cannot be read (the registry\'s vault key does not open it): an admin must check the vault key';
+
+/** A disabled identity in use: the call is refused (identity_disabled) until an admin enables it; Keygate switches to no other identity by itself. */
+const DISABLED = (identity: Identity, sub: string) =>
+  identity.owner === sub
+    ? 'an admin disabled your identity for this server: calls are refused until an admin enables it (Keygate does not switch you to another identity by itself)'
+    : 'an admin disabled the identity you chose for this server: calls are refused until an admin enables it, or you choose another';
 
 export async function serverStates(deps: StateDeps, catalog: Catalog, principal: Principal): Promise<ServerState[]> {
   const all = await deps.identities.visibleTo(principal.subject);
@@ -117,12 +123,13 @@ export async function stateOf(deps: StateDeps, a: Assignment, gatewayName: strin
     return result('ready');
   }
   if (a.storage === 'client') return result('client_credentials', 'your Keygate client keeps these credentials and sends them with each call');
+  // The gateway's own rule (identityFor), from the same records: the state is what the next call does.
   const selectedId = await deps.selections.get(sub, a.gateway, a.name);
-  const selected = selectedId === undefined ? undefined : choices.find((i) => i.id === selectedId);
-  const identity = selected ?? choices.find((i) => i.owner === sub && !i.disabled);
+  const selected = selectedId === undefined ? undefined : all.find((i) => i.id === selectedId);
+  const identity = await identityFor(sub, a.upstream.id, selected, () => choices.filter((i) => i.owner === sub));
   const needs = c.type === 'oauth' ? 'needs_authorization' : 'needs_credentials';
   if (!identity) return result(needs, c.type === 'oauth' ? `connect your ${a.upstream.name} account` : `fill in your ${a.upstream.name} credentials`);
-  if (identity.disabled) return result('disabled', 'this identity is disabled by an admin', identity);
+  if (identity.disabled) return result('disabled', DISABLED(identity, sub), identity);
   // What the gateway will do: refuse the call (identity_unreadable), so not "ready".
   if (!deps.identities.readable(identity)) return result('unavailable', UNREADABLE, identity);
   // (An OAuth identity past its expiry is still ready: the next call renews it with its refresh token.)

@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Client, type ClientOptions, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport as V1Transport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { LoggingMessageNotificationSchema, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { AuditEntry } from '../../server/audit/audit.ts';
 import { startFeatureUpstream, type FeatureUpstream, type UpstreamEras } from './feature-upstream.ts';
 import { ALICE, BOB } from './fixture.ts';
@@ -162,4 +165,33 @@ export function rpcError(err: unknown): { code: unknown; message: string; data: 
     return { ...body.error, data: body.error.data, status: e.data.status };
   }
   return { code: e.code, message: e.message, data: e.data, status: undefined };
+}
+
+export interface V1Session {
+  client: V1Client;
+  heard: { toolsChanged: number; logs: string[] };
+}
+
+/** A 2025-11-25 session from the SDK v1 client (which many clients in the field run), counting what its streams deliver. */
+export async function openV1Session(url: string, token: string): Promise<V1Session> {
+  const heard = { toolsChanged: 0, logs: [] as string[] };
+  const client = new V1Client({ name: 'v1-client', version: '1.0.0' });
+  client.setNotificationHandler(ToolListChangedNotificationSchema, async () => void heard.toolsChanged++);
+  client.setNotificationHandler(LoggingMessageNotificationSchema, async (n) => void heard.logs.push(String(n.params.data)));
+  await client.connect(new V1Transport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+  return { client, heard };
+}
+
+/** The sessions' standalone streams are open (the gateway has nothing to say yet): a log message `upstream` broadcasts (a server every session lists) reaches each of them. */
+export async function standaloneStreamsOpen(upstream: FeatureUpstream, sessions: V1Session[]): Promise<void> {
+  for (let round = 0; ; round++) {
+    const marker = `ready ${round}`;
+    await upstream.broadcastLog(marker);
+    try {
+      await eventually(() => sessions.every((s) => s.heard.logs.includes(marker)), 'the standalone streams', 250);
+      return;
+    } catch (err) {
+      if (round >= 40) throw err;
+    }
+  }
 }

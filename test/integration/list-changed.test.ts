@@ -1,12 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport as V1Transport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { LoggingMessageNotificationSchema, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { apiClient, CAROL } from '../helpers/control.ts';
 import { ALICE, BOB } from '../helpers/fixture.ts';
 import { parseForms } from '../helpers/form.ts';
-import { connect, eventually, type MergedGateway, startMergedGateway } from '../helpers/merged-gateway.ts';
+import { connect, eventually, type MergedGateway, openV1Session, standaloneStreamsOpen, startMergedGateway, type V1Session } from '../helpers/merged-gateway.ts';
 import { signIn, signInAdmin } from '../helpers/oauth.ts';
 import { UserAgent } from '../helpers/user-agent.ts';
 
@@ -52,29 +49,8 @@ before(async () => {
 });
 after(() => g.close());
 
-/** A 2025-11-25 session from the SDK v1 client, counting what its streams deliver. */
-async function v1Session(token: string) {
-  const heard = { toolsChanged: 0, logs: [] as string[] };
-  const client = new V1Client({ name: 'v1-client', version: '1.0.0' });
-  client.setNotificationHandler(ToolListChangedNotificationSchema, async () => void heard.toolsChanged++);
-  client.setNotificationHandler(LoggingMessageNotificationSchema, async (n) => void heard.logs.push(String(n.params.data)));
-  await client.connect(new V1Transport(new URL(`${base}/mcp/team`), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
-  return { client, heard };
-}
-
-/** The sessions' standalone streams are open (the gateway has nothing to say yet): an upstream's log message reaches each of them. */
-async function streamsOpen(sessions: { heard: { logs: string[] } }[]): Promise<void> {
-  for (let round = 0; ; round++) {
-    const marker = `ready ${round}`;
-    await g.upstreams.docs!.broadcastLog(marker);
-    try {
-      await eventually(() => sessions.every((s) => s.heard.logs.includes(marker)), 'the standalone streams', 250);
-      return;
-    } catch (err) {
-      if (round >= 40) throw err;
-    }
-  }
-}
+const v1Session = (token: string) => openV1Session(`${base}/mcp/team`, token);
+const streamsOpen = (sessions: V1Session[]) => standaloneStreamsOpen(g.upstreams.docs!, sessions);
 
 /** Connect a bearer identity through the real /connect page, as a person in a browser without JavaScript. */
 async function connectThroughPage(user: { username: string; password: string }, server: string, secret: string): Promise<void> {

@@ -154,7 +154,7 @@ export function identityRoutes(deps: AdminDeps): Router {
     if (identity.created_by === 'config') throw new ConflictError(`identity "${identity.id}" is seeded from the configuration file and would come back at the next start; remove it from the file (disable works)`);
     const users = (await gatewayInputs(deps)).flatMap((g) => g.input.servers.filter((s) => s.shared_identity === identity.id).map((s) => `/mcp/${g.input.id}/${s.name ?? s.upstream}`));
     if (users.length) throw new ConflictError(`identity "${identity.id}" is the shared identity of ${users.join(', ')}; choose another there first (or disable it)`);
-    await identities.records.destroy(identity.id);
+    await identities.destroy(identity.id);
     res.status(204).end();
   });
 
@@ -164,7 +164,7 @@ export function identityRoutes(deps: AdminDeps): Router {
       await find(req.params.id);
       const { reason } = parseInput(switchBody, req.body);
       const disabled = action === 'disable';
-      const next = await identities.records.update(req.params.id, (current) => current && { ...current, disabled });
+      const next = await identities.update(req.params.id, (current) => current && { ...current, disabled });
       if (!next) throw new NotFoundError(`there is no identity "${req.params.id}"`);
       const s = await flip(deps, `identity:${next.id}`, disabled, req.principal!.subject, reason);
       res.set(noStore).json({ ...identityView(next), switch: switchView(s) });
