@@ -6,7 +6,7 @@ import type { Logger } from '../log.ts';
 import type { MeClient, MyServer, NewIdentity } from '../me-client.ts';
 import type { Health } from '../registry-client.ts';
 import type { StoredClientCredentials } from '../credentials/client-store.ts';
-import { Backoff, CONNECT_POLL_BACKOFF, CONNECT_WATCH_MS, HEALTH_INTERVAL_MS, Timer, UNREACHABLE_BACKOFF, type BackoffOptions, type Scheduler } from './schedule.ts';
+import { Backoff, CONNECT_POLL_BACKOFF, CONNECT_WATCH_MS, HEALTH_INTERVAL_MS, SERVERS_EVERY_CHECKS, Timer, UNREACHABLE_BACKOFF, type BackoffOptions, type Scheduler } from './schedule.ts';
 import { buildGateways, formFields, identityDigest, serverKey } from './view-model.ts';
 
 // The sidebar's logic, without VS Code: reads the person's servers from the
@@ -15,7 +15,8 @@ import { buildGateways, formFields, identityDigest, serverKey } from './view-mod
 // identity, make one private or global). Refreshes are single-flight. While
 // signed in, the registry is watched (GET /healthz every few seconds, and at
 // once when any call the extension makes fails), so an outage shows within
-// seconds even while nothing else happens; a registry that does not answer is
+// seconds even while nothing else happens; the servers are read again every
+// minute and on window focus, so what others changed shows too; a registry that does not answer is
 // retried with backoff and said once, not on every attempt. When it comes
 // back after an outage or a restart, onDidReconnect tells the MCP side to
 // reconnect. A browser connect is watched by polling with backoff (and on
@@ -83,6 +84,8 @@ export class SidebarController implements Disposable {
   /** The epoch the registry last reported, and whether it was out of reach since. */
   private health: { registry: string; epoch: string | undefined; outage: boolean } | undefined;
   private checking: Promise<void> | undefined;
+  /** Health checks passed since the servers were last read. */
+  private checksSinceLoad = 0;
   private readonly unreachableBackoff: Backoff;
   private readonly pollBackoff: Backoff;
   private disposed = false;
@@ -120,10 +123,13 @@ export class SidebarController implements Disposable {
     return this.running;
   }
 
-  /** The window got focus: the person may have finished a connect in the browser, or the registry may have gone. */
+  /**
+   * The window got focus: the person may have finished a connect in the
+   * browser, someone may have changed what serves them, or the registry may
+   * have gone. Read the servers again (signed out: nothing to read).
+   */
   focused(): void {
-    if (this.pending.size || this.current.status === 'registry_unreachable') void this.refresh();
-    else void this.checkHealth();
+    if (this.current.status === 'ready' || this.pending.size || this.current.status === 'registry_unreachable') void this.refresh();
   }
 
   /**
@@ -172,6 +178,7 @@ export class SidebarController implements Disposable {
       this.reconnected.fire();
     }
     this.healthTimer.schedule(HEALTH_INTERVAL_MS, () => void this.checkHealth());
+    if (++this.checksSinceLoad >= SERVERS_EVERY_CHECKS) void this.refresh();
   }
 
   private async load(): Promise<void> {
@@ -198,6 +205,7 @@ export class SidebarController implements Disposable {
       if (wasUnreachable) this.deps.log.info(`the registry at ${registry} answers again`);
       this.servers = servers;
       this.clientStored = clientStored;
+      this.checksSinceLoad = 0;
       this.unreachableBackoff.reset();
       this.settlePending();
       this.noteIdentities();

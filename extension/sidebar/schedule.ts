@@ -29,6 +29,13 @@ export interface BackoffOptions {
 export const UNREACHABLE_BACKOFF: BackoffOptions = { initialMs: 1_000, factor: 2, maxMs: 15_000 };
 /** Signed in and the registry answering: GET /healthz this often, so an outage shows within seconds even while idle. */
 export const HEALTH_INTERVAL_MS = 10_000;
+/**
+ * Every this many health checks (a minute), the person's servers are read
+ * again too: what others change (a colleague's identity turned private, an
+ * admin's switch, a new assignment) reaches the sidebar, and through
+ * onDidChangeIdentities the MCP servers, without any action of the person.
+ */
+export const SERVERS_EVERY_CHECKS = 6;
 /** Waiting for a browser connect to finish: 2 s, 3 s, 4.5 s … then every 30 s. */
 export const CONNECT_POLL_BACKOFF: BackoffOptions = { initialMs: 2_000, factor: 1.5, maxMs: 30_000 };
 /** A connect nobody finished is no longer watched after this long (focus still refreshes). */

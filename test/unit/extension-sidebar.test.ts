@@ -8,7 +8,7 @@ import { Logger } from '../../extension/log.ts';
 import { RegistryUnreachableError } from '../../extension/errors.ts';
 import { MeClient, type MyServer } from '../../extension/me-client.ts';
 import { RegistryClient } from '../../extension/registry-client.ts';
-import { HEALTH_INTERVAL_MS } from '../../extension/sidebar/schedule.ts';
+import { HEALTH_INTERVAL_MS, SERVERS_EVERY_CHECKS } from '../../extension/sidebar/schedule.ts';
 import { SidebarController, type SidebarDeps } from '../../extension/sidebar/controller.ts';
 import { buildGateways, buildServer } from '../../extension/sidebar/view-model.ts';
 import { BOB } from '../helpers/fixture.ts';
@@ -396,6 +396,44 @@ describe('sidebar resilience', () => {
       h.scheduler.advance(HEALTH_INTERVAL_MS);
       await settle();
       assert.equal(h.reconnects(), 1, 'and only once');
+    }));
+
+  test('what others change reaches an idle sidebar: the identity Bob chose turns private; a minute of health checks later (or at once on focus) his view and his MCP servers know', () =>
+    withOwnRegistry(async (own) => {
+      const alice = await readyHarness(await own.token(), () => own.registry.url);
+      const saved = (await alice.controller.handle({ type: 'saveCredentials', gateway: 'team', server: 'fields', values: { api_key: `${PERSONAL_PREFIX}a-${Date.now()}`, team: 'red' }, availability: 'global' })) as { ok: boolean; message: string };
+      assert.equal(saved.ok, true, saved.message);
+      const id = alice.server('fields').identity!.id;
+      const bob = await readyHarness(await own.token(BOB), () => own.registry.url);
+      const chose = (await bob.controller.handle({ type: 'chooseIdentity', gateway: 'team', server: 'fields', identity: id })) as { ok: boolean; message: string };
+      assert.equal(chose.ok, true, chose.message);
+      assert.equal(bob.server('fields').state, 'ready');
+      const servers = bob.calls.servers;
+      const told = bob.identityChanges();
+
+      // Alice makes it private: Bob's selection ends at the registry. Idle, his sidebar reads it again within a minute.
+      const made = (await alice.controller.handle({ type: 'setAvailability', gateway: 'team', server: 'fields', identity: id, availability: 'private' })) as { ok: boolean; message: string };
+      assert.equal(made.ok, true, made.message);
+      for (let i = 1; i < SERVERS_EVERY_CHECKS; i++) {
+        bob.scheduler.advance(HEALTH_INTERVAL_MS);
+        await settle();
+      }
+      assert.equal(bob.calls.servers, servers, 'not before the minute is up');
+      assert.equal(bob.server('fields').state, 'ready', 'still the old view');
+      bob.scheduler.advance(HEALTH_INTERVAL_MS);
+      await settle();
+      assert.equal(bob.calls.servers, servers + 1, 'read again after six health checks');
+      assert.equal(bob.server('fields').state, 'needs_credentials', 'what his next call does: connect his own account');
+      assert.equal(bob.server('fields').identity, undefined);
+      assert.equal(bob.identityChanges(), told + 1, 'his MCP servers are told (they restart and read their tools again)');
+
+      // Global again: it does not come back by itself. Focus reads the servers at once.
+      await alice.controller.handle({ type: 'setAvailability', gateway: 'team', server: 'fields', identity: id, availability: 'global' });
+      bob.controller.focused();
+      await settle();
+      assert.equal(bob.calls.servers, servers + 2, 'focus reads the servers');
+      assert.equal(bob.server('fields').state, 'needs_credentials', 'Alice\'s identity is offered, not used');
+      assert.ok(bob.server('fields').choices.some((c) => c.id === id));
     }));
 
   test('a restart between two checks is noticed by its new epoch; an outage of the same process is not a restart', () =>
