@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 
 // The CLI's side of the admin API: JSON over HTTP with the admin's token, and
 // the API's own error form ({"error","error_description"}) turned into an
@@ -70,8 +69,8 @@ export async function request(target: ApiTarget, method: string, path: string, b
   return { status: res.status, body: parsed, text };
 }
 
-/** `--file path.yaml|path.json`, or `-` for standard input: YAML (JSON is YAML too). */
-export function readInput(file: string | undefined, stdin: () => string): Record<string, unknown> {
+/** `--file path.yaml|path.json`, or `-` for standard input: YAML (JSON is YAML too). The YAML parser loads only here (docs/performance.md). */
+export async function readInput(file: string | undefined, stdin: () => string): Promise<Record<string, unknown>> {
   if (file === undefined) throw new UsageError('this command needs --file PATH (YAML or JSON), or --file - to read standard input');
   let text: string;
   try {
@@ -79,6 +78,7 @@ export function readInput(file: string | undefined, stdin: () => string): Record
   } catch (err) {
     throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
+  const { parse: parseYaml } = await import('yaml');
   let value: unknown;
   try {
     value = parseYaml(text);

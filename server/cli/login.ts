@@ -40,6 +40,19 @@ const entrySchema = z.object({
 type Entry = z.infer<typeof entrySchema>;
 const fileSchema = z.object({ registries: z.record(z.string(), entrySchema) });
 
+const USAGE = `Usage: keygate-registry login [URL] [--no-browser]
+       keygate-registry logout [URL]
+
+  URL            the registry (env KEYGATE_REGISTRY; default ${DEFAULT_REGISTRY})
+  --no-browser   print the sign-in address without opening a browser
+  -h, --help     this text
+
+login signs an admin in through the browser and keeps the tokens in
+$KEYGATE_CREDENTIALS (default ~/.config/keygate/credentials.json), readable only
+by you; the admin commands use them unless KEYGATE_TOKEN is set. logout revokes
+them at the registry and forgets them.
+`;
+
 export interface LoginIo {
   env: NodeJS.ProcessEnv;
   stdout(text: string): void;
@@ -134,14 +147,15 @@ function awaitCallback(server: Server, as: oauth.AuthorizationServer, state: str
 }
 
 export async function runLogin(argv: string[], io: LoginIo): Promise<number> {
-  let values: { 'no-browser'?: boolean | undefined };
+  let values: { 'no-browser'?: boolean | undefined; help?: boolean | undefined };
   let positionals: string[];
   try {
-    ({ values, positionals } = parseArgs({ args: argv, options: { 'no-browser': { type: 'boolean' } }, allowPositionals: true, strict: true }));
+    ({ values, positionals } = parseArgs({ args: argv, options: { 'no-browser': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true }));
   } catch (err) {
     io.stderr(`keygate-registry login: ${(err as Error).message}\nUsage: keygate-registry login [URL] [--no-browser]\n`);
     return 2;
   }
+  if (values.help) return (io.stdout(USAGE), 0);
   const registry = registryUrl(positionals[0], io.env);
   if (!registry) return (io.stderr(`keygate-registry login: "${positionals[0]}" is not a URL\n`), 2);
   let as: oauth.AuthorizationServer;
@@ -179,6 +193,7 @@ export async function runLogin(argv: string[], io: LoginIo): Promise<number> {
 }
 
 export async function runLogout(argv: string[], io: LoginIo): Promise<number> {
+  if (argv[0] === '--help' || argv[0] === '-h') return (io.stdout(USAGE), 0);
   const registry = registryUrl(argv[0], io.env);
   if (!registry) return (io.stderr(`keygate-registry logout: "${argv[0]}" is not a URL\n`), 2);
   const file = credentialsFile(io.env);
