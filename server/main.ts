@@ -95,6 +95,9 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
+  // Starting the registry: its modules load while the configuration is read and the demo prepared.
+  const registryModules = command === '' ? Promise.all([import('./store/index.ts'), import('./app.ts')]) : undefined;
+  registryModules?.catch(() => {}); // awaited below, unless the configuration stops the start first
   const { ConfigError, loadConfig, parseConfig } = await import('./config/load.ts');
   let config: Config;
   let demo: EmbeddedDefault | undefined;
@@ -141,7 +144,7 @@ async function main(argv: string[]): Promise<number> {
   const hostForUrl = host.includes(':') ? `[${host}]` : host;
   const publicUrl = (config.server.public_url ?? `http://${hostForUrl}:${address.port}`).replace(/\/+$/, '');
 
-  const [{ openStore, StoreError }, { createRegistry }] = await Promise.all([import('./store/index.ts'), import('./app.ts')]);
+  const [{ openStore, StoreError }, { createRegistry }] = await registryModules!;
   let store;
   try {
     store = await openStore(config.storage, dataDir, env, log);

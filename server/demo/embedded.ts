@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import bcrypt from 'bcryptjs';
 import { z } from 'zod';
 import { parseConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
+import { bcryptHash } from '../oauth/bcrypt-pool.ts';
 import { writeSecretFile } from '../secret-file.ts';
 import { startDemoUpstream, type DemoUpstream } from './upstream.ts';
 
@@ -38,7 +38,7 @@ export async function embeddedDefault(dataDir: string, listen: string, options: 
   let newPassword: string | undefined;
   if (!state || options.resetPassword) {
     newPassword = randomBytes(12).toString('base64url');
-    state = { api_key: state?.api_key ?? randomBytes(24).toString('base64url'), password_hash: await bcrypt.hash(newPassword, 10) };
+    state = { api_key: state?.api_key ?? randomBytes(24).toString('base64url'), password_hash: await bcryptHash(newPassword, 10) };
     writeSecretFile(file, JSON.stringify(state));
   }
 
