@@ -9,11 +9,10 @@
 // minimum and median of N runs per row (after one unmeasured run) and whether
 // the targets hold: every CLI command < 300 ms, the registry < 1 s.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, realpathSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { get } from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { copyCheckout, type Checkout } from '../test/helpers/checkout.ts';
 import { CAROL, startControlFixture } from '../test/helpers/control.ts';
@@ -25,21 +24,12 @@ const REGISTRY_TARGET_MS = 1000;
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '7' }, before: { type: 'string' } } });
 const RUNS = Number(values.runs);
 const work = mkdtempSync(join(tmpdir(), 'keygate-bench-startup-'));
-const repo = fileURLToPath(new URL('..', import.meta.url));
 
 interface Variant {
   label: string;
   checkout: Checkout;
   /** TMPDIR for the child: a fresh one per run empties tsx's cache (cold). */
   coldTsxCache?: boolean;
-}
-
-/** A git revision's server in a directory of its own (node_modules linked), to measure the bin before a change. */
-function checkoutAt(rev: string): Checkout {
-  const root = mkdtempSync(join(tmpdir(), 'keygate-checkout-'));
-  execFileSync('sh', ['-c', `git archive ${JSON.stringify(rev)} server package.json tsconfig.json | tar -x -C ${JSON.stringify(root)}`], { cwd: repo });
-  symlinkSync(realpathSync(join(repo, 'node_modules')), join(root, 'node_modules'), 'dir');
-  return { root, bin: join(root, 'server', 'bin', 'keygate-registry.mjs'), close: () => rmSync(root, { recursive: true, force: true }) };
 }
 
 function childEnv(variant: Variant, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
@@ -119,7 +109,7 @@ const compiled: Variant = { label: 'compiled', checkout: copyCheckout() };
 execFileSync(process.execPath, [join(compiled.checkout.root, 'server/bin/build-server.mjs')], { stdio: 'ignore' });
 const sources: Variant = { label: 'sources (tsx)', checkout: copyCheckout() };
 const variants: Variant[] = [compiled, sources];
-if (values.before) variants.push({ label: `${values.before} (tsx)`, checkout: checkoutAt(values.before) });
+if (values.before) variants.push({ label: `${values.before} (tsx)`, checkout: copyCheckout(values.before) });
 const coldSources: Variant = { label: 'sources (tsx, cold cache)', checkout: sources.checkout, coldTsxCache: true };
 
 const fixture = await startControlFixture();
