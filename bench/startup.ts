@@ -6,13 +6,15 @@
 // copy of the checkout, compiled (dist/server, as `npm install` leaves it) and
 // from the sources through tsx (as after an edit, before a build); --before
 // adds the sources of a git revision (the figures before a change). Prints the
-// minimum and median of N runs per row (after one unmeasured run) and whether
-// the targets hold: every CLI command < 300 ms, the registry < 1 s.
+// minimum and median of N runs per row (after one unmeasured run), the median
+// CPU time of the bin's process (less at the mercy of the machine's load), and
+// whether the targets hold: every CLI command < 300 ms, the registry < 1 s.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { copyCheckout, type Checkout } from '../test/helpers/checkout.ts';
 import { CAROL, startControlFixture } from '../test/helpers/control.ts';
@@ -32,9 +34,13 @@ interface Variant {
   coldTsxCache?: boolean;
 }
 
+/** Where the runs of the row being measured write their CPU time (cpu-at-exit.mjs). */
+let cpuFile = '';
+const CPU_PROBE = ['--import', fileURLToPath(new URL('cpu-at-exit.mjs', import.meta.url))];
+
 function childEnv(variant: Variant, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const tsxTmp = variant.coldTsxCache ? mkdtempSync(join(work, 'tmp-')) : undefined;
-  return { ...process.env, KEYGATE_CREDENTIALS: join(work, 'no-credentials.json'), ...env, ...(tsxTmp && { TMPDIR: tsxTmp }) };
+  return { ...process.env, KEYGATE_CREDENTIALS: join(work, 'no-credentials.json'), KEYGATE_BENCH_CPU_FILE: cpuFile, ...env, ...(tsxTmp && { TMPDIR: tsxTmp }) };
 }
 
 /** Milliseconds from spawn to exit of `node …argv`, which must succeed. */
@@ -50,7 +56,7 @@ function timeNode(argv: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<
 
 /** Milliseconds from spawn to exit of one CLI command. */
 function timeCommand(variant: Variant, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  return timeNode([variant.checkout.bin, ...args], variant.checkout.root, childEnv(variant, env));
+  return timeNode([...CPU_PROBE, variant.checkout.bin, ...args], variant.checkout.root, childEnv(variant, env));
 }
 
 function healthz(port: number): Promise<boolean> {
@@ -70,7 +76,7 @@ async function timeRegistry(variant: Variant, viaNpm: boolean, dataDir: string):
   // npm start runs the bin through a shell: a process group of its own, stopped as a whole.
   const child = viaNpm
     ? spawn('npm', ['start', '--silent', '--', ...args], { cwd: variant.checkout.root, env: childEnv(variant, {}), stdio: ['ignore', 'pipe', 'ignore'], detached: true })
-    : spawn(process.execPath, [variant.checkout.bin, ...args], { cwd: variant.checkout.root, env: childEnv(variant, {}), stdio: ['ignore', 'pipe', 'ignore'] });
+    : spawn(process.execPath, [...CPU_PROBE, variant.checkout.bin, ...args], { cwd: variant.checkout.root, env: childEnv(variant, {}), stdio: ['ignore', 'pipe', 'ignore'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
     let out = '';
@@ -91,17 +97,29 @@ async function timeRegistry(variant: Variant, viaNpm: boolean, dataDir: string):
   }
 }
 
-async function measure(run: () => Promise<number>): Promise<{ min: number; median: number }> {
+const rows: string[][] = [];
+
+interface Figures {
+  min: number;
+  median: number;
+  /** The median CPU time of the bin's process (all its threads), where it was measured. */
+  cpu?: number;
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+async function measure(run: () => Promise<number>): Promise<Figures> {
+  cpuFile = join(work, `cpu-${rows.length}.txt`);
+  writeFileSync(cpuFile, '');
   await run(); // unmeasured: the OS's file cache, tsx's cache
   const times: number[] = [];
   for (let i = 0; i < RUNS; i++) times.push(await run());
-  times.sort((a, b) => a - b);
-  return { min: times[0]!, median: times[Math.floor(times.length / 2)]! };
+  const cpu = readFileSync(cpuFile, 'utf8').split('\n').filter(Boolean).map(Number).slice(1);
+  return { min: Math.min(...times), median: median(times), ...(cpu.length === RUNS && { cpu: median(cpu) }) };
 }
 
-const rows: string[][] = [];
-function row(what: string, variant: string, figures: { min: number; median: number }, target?: number): void {
-  rows.push([what, variant, figures.min.toFixed(0), figures.median.toFixed(0), target ? `< ${target}` : '', target ? (figures.median < target ? 'yes' : 'NO') : '']);
+function row(what: string, variant: string, figures: Figures, target?: number): void {
+  rows.push([what, variant, figures.min.toFixed(0), figures.median.toFixed(0), figures.cpu?.toFixed(0) ?? '', target ? `< ${target}` : '', target ? (figures.median < target ? 'yes' : 'NO') : '']);
   console.error(`  ${what} (${variant}): median ${figures.median.toFixed(0)} ms`);
 }
 
@@ -153,6 +171,6 @@ try {
 const end = loadavg();
 console.log(`start-up of keygate-registry: ${RUNS} runs per row after one unmeasured run; ${cpus().length} cores; Node ${process.version}`);
 console.log(`load average before ${load.map((l) => l.toFixed(2)).join(' ')}, after ${end.map((l) => l.toFixed(2)).join(' ')}`);
-const header = ['what', 'build', 'min ms', 'median ms', 'target', 'holds'];
+const header = ['what', 'build', 'min ms', 'median ms', 'CPU ms', 'target', 'holds'];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
 for (const r of [header, ...rows]) console.log(r.map((c, i) => (i >= 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  '));
