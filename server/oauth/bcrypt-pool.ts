@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 // seconds. The compares run on worker threads instead, leaving one core to the
 // event loop; the threads start on the first sign-in and do not keep the
 // process alive. The embedded default's first start hashes the demo password
-// there too, while the registry's modules load.
+// there too, while the demo upstream starts.
 
 const SIZE = Math.max(1, Math.min(4, availableParallelism() - 1));
 
