@@ -22,6 +22,7 @@ const areas = [
   ['Scopes on the MCP endpoints', ['integration/scopes.test.ts']],
   ['Without the built-in authorization server', ['integration/no-authorization-server.test.ts']],
   ['The registry\'s log', ['integration/log-injection.test.ts']],
+  ['Start-up: the CLI loads no registry module, a stale build never runs', ['integration/startup.test.ts']],
   ['Store and vault', ['unit/store.test.ts', 'integration/postgres-store.test.ts', 'integration/store-migrate.test.ts', 'unit/vault.test.ts', 'integration/vault-rotate.test.ts']],
   ['Several instances', ['integration/cluster.test.ts', 'integration/cluster-state.test.ts', 'integration/cluster-keys.test.ts', 'unit/key-ring.test.ts', 'integration/cluster-throttles.test.ts', 'integration/cluster-sessions.test.ts', 'unit/roaming-sessions.test.ts', 'integration/cluster-refresh.test.ts', 'integration/cluster-skew.test.ts', 'integration/postgres-audit.test.ts', 'integration/cluster-audit.test.ts', 'integration/cluster-trust-proxy.test.ts', 'integration/cluster-health.test.ts', 'integration/identity-truth-cluster.test.ts']],
   ['Identities, connecting, per-user and shared credentials', ['integration/identities.test.ts', 'integration/gateway-identities.test.ts', 'integration/stand-in-session.test.ts', 'integration/list-changed.test.ts', 'integration/identity-truth.test.ts', 'unit/webview-render.test.ts', 'integration/upstream-refresh.test.ts', 'e2e/connect-pages.test.ts']],

@@ -2,25 +2,17 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createRegistry } from './app.ts';
-import { runAdmin } from './cli/admin.ts';
-import { runLogin, runLogout } from './cli/login.ts';
-import { ConfigError, loadConfig, parseConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
-import { DEMO_GATEWAY, DEMO_PERSONAL_PREFIX, DEMO_USERNAME, embeddedDefault, type EmbeddedDefault } from './demo/embedded.ts';
+import type { EmbeddedDefault } from './demo/embedded.ts';
 import { consoleLogger } from './log.ts';
-import { SharedSigningKeys } from './oauth/shared-signing-keys.ts';
-import { readRingFile, rotateGeneratedKey } from './oauth/signing-keys.ts';
-import { openStore, type Store, StoreError } from './store/index.ts';
-import { copyFromLowdb, migrateSchema } from './store/migrate.ts';
-import { Identities } from './vault/identities.ts';
-import { Selections } from './vault/selections.ts';
-import { Vault } from './vault/vault.ts';
+import type { Store } from './store/index.ts';
 
 /** Where the extension looks for a registry unless told otherwise (keygate.registryUrl's default). */
 const DEFAULT_PUBLIC_URL = 'http://127.0.0.1:8787';
 
 // keygate-registry: parse args → load config → open store → createRegistry → listen.
+// Each command imports only the modules it uses, when it runs: admin, login,
+// logout and --help never load the registry (docs/performance.md, Start-up).
 
 const USAGE = `Usage: keygate-registry [--config FILE] [--port N] [--data-dir DIR]
        keygate-registry keys rotate [--config FILE] [--data-dir DIR]
@@ -56,10 +48,10 @@ const USAGE = `Usage: keygate-registry [--config FILE] [--port N] [--data-dir DI
 `;
 
 async function main(argv: string[]): Promise<number> {
-  if (argv[0] === 'admin') return runAdmin(argv.slice(1));
+  if (argv[0] === 'admin') return (await import('./cli/admin.ts')).runAdmin(argv.slice(1));
   const io = { env: process.env, stdout: (t: string) => void process.stdout.write(t), stderr: (t: string) => void process.stderr.write(t) };
-  if (argv[0] === 'login') return runLogin(argv.slice(1), io);
-  if (argv[0] === 'logout') return runLogout(argv.slice(1), io);
+  if (argv[0] === 'login') return (await import('./cli/login.ts')).runLogin(argv.slice(1), io);
+  if (argv[0] === 'logout') return (await import('./cli/login.ts')).runLogout(argv.slice(1), io);
   const log = consoleLogger();
   let parsed;
   try {
@@ -103,6 +95,10 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
+  // Starting the registry: its modules load while the configuration is read and the demo prepared.
+  const registryModules = command === '' ? Promise.all([import('./store/index.ts'), import('./app.ts')]) : undefined;
+  registryModules?.catch(() => {}); // awaited below, unless the configuration stops the start first
+  const { ConfigError, loadConfig, parseConfig } = await import('./config/load.ts');
   let config: Config;
   let demo: EmbeddedDefault | undefined;
   let env: NodeJS.ProcessEnv = process.env;
@@ -113,6 +109,7 @@ async function main(argv: string[]): Promise<number> {
     if (configFile) {
       config = loadConfig(configFile);
     } else {
+      const { embeddedDefault } = await import('./demo/embedded.ts');
       demo = await embeddedDefault(dataDir, '127.0.0.1:8787', { resetPassword: args['reset-demo-password'] });
       config = demo.config;
       env = { ...process.env, ...demo.env };
@@ -147,6 +144,7 @@ async function main(argv: string[]): Promise<number> {
   const hostForUrl = host.includes(':') ? `[${host}]` : host;
   const publicUrl = (config.server.public_url ?? `http://${hostForUrl}:${address.port}`).replace(/\/+$/, '');
 
+  const [{ openStore, StoreError }, { createRegistry }] = await registryModules!;
   let store;
   try {
     store = await openStore(config.storage, dataDir, env, log);
@@ -174,6 +172,7 @@ async function main(argv: string[]): Promise<number> {
   process.stdout.write(`listening on http://${hostForUrl}:${address.port}\n`);
 
   if (demo) {
+    const { DEMO_GATEWAY, DEMO_PERSONAL_PREFIX, DEMO_USERNAME } = await import('./demo/embedded.ts');
     const gatewayUrl = `${publicUrl}/mcp/${DEMO_GATEWAY}`;
     const password = demo.newPassword
       ? `${demo.newPassword}   (shown once; only its bcrypt hash is kept)`
@@ -219,6 +218,7 @@ async function rotateKeys(config: Config, dataDir: string): Promise<number> {
     return 2;
   }
   if (config.storage.type === 'postgres') return rotateSharedKeys(config, dataDir);
+  const { rotateGeneratedKey } = await import('./oauth/signing-keys.ts');
   const kid = await rotateGeneratedKey(dataDir, config.oauth_server.signing.algorithm);
   process.stdout.write(`new ${config.oauth_server.signing.algorithm} signing key ${kid} in ${dataDir}: restart the registry to sign with it\n`);
   return 0;
@@ -226,6 +226,7 @@ async function rotateKeys(config: Config, dataDir: string): Promise<number> {
 
 /** The store for a command (keys rotate, vault rotate); undefined when it cannot be opened, which is said on stderr. */
 async function openForCommand(config: Config, dataDir: string): Promise<Store | undefined> {
+  const { openStore, StoreError } = await import('./store/index.ts');
   try {
     return await openStore(config.storage, dataDir);
   } catch (err) {
@@ -239,6 +240,7 @@ async function openForCommand(config: Config, dataDir: string): Promise<Store | 
 async function rotateSharedKeys(config: Config, dataDir: string): Promise<number> {
   const store = await openForCommand(config, dataDir);
   if (!store) return 1;
+  const [{ SharedSigningKeys }, { Vault }] = await Promise.all([import('./oauth/shared-signing-keys.ts'), import('./vault/vault.ts')]);
   try {
     const kid = await new SharedSigningKeys(store, Vault.load(config.vault, dataDir, consoleLogger()), config.oauth_server).rotate();
     process.stdout.write(
@@ -252,6 +254,13 @@ async function rotateSharedKeys(config: Config, dataDir: string): Promise<number
 }
 
 async function runMigrate(config: Config, lowdbDir: string | undefined): Promise<number> {
+  const [{ copyFromLowdb, migrateSchema }, { openStore, StoreError }, { readRingFile }, { SharedSigningKeys }, { Vault }] = await Promise.all([
+    import('./store/migrate.ts'),
+    import('./store/index.ts'),
+    import('./oauth/signing-keys.ts'),
+    import('./oauth/shared-signing-keys.ts'),
+    import('./vault/vault.ts'),
+  ]);
   try {
     const applied = await migrateSchema(config.storage);
     process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'the schema is up to date\n');
@@ -288,6 +297,7 @@ async function runMigrate(config: Config, lowdbDir: string | undefined): Promise
 async function rotateVault(config: Config, dataDir: string): Promise<number> {
   const store = await openForCommand(config, dataDir);
   if (!store) return 1;
+  const [{ Identities }, { Selections }, { SharedSigningKeys }, { Vault }] = await Promise.all([import('./vault/identities.ts'), import('./vault/selections.ts'), import('./oauth/shared-signing-keys.ts'), import('./vault/vault.ts')]);
   try {
     const vault = config.vault.key_env ? Vault.load(config.vault, dataDir, consoleLogger()) : Vault.rotateKeyFile(config.vault, dataDir);
     const resealed = await new Identities(store, vault, new Selections(store)).resealAll();

@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ApiError, DEFAULT_REGISTRY, request, UsageError } from './api.ts';
 import { type Action, type Context, FILTERS, RESOURCES } from './commands.ts';
-import { storedToken } from './login.ts';
 
 // keygate-registry admin RESOURCE ACTION [ARGS] [options]: the admin API of a
 // running registry, over HTTP. The token comes from KEYGATE_TOKEN, else from
@@ -146,6 +145,8 @@ export async function runAdmin(argv: string[], io: AdminIo = processIo): Promise
   let token = io.env.KEYGATE_TOKEN?.trim() || undefined;
   if (!token) {
     try {
+      // login.ts (with zod and oauth4webapi) loads only when KEYGATE_TOKEN does not say the token.
+      const { storedToken } = await import('./login.ts');
       token = await storedToken(registry, io.env);
     } catch (err) {
       io.stderr(`keygate-registry admin: ${(err as Error).message}\n`);

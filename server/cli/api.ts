@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 
 // The CLI's side of the admin API: JSON over HTTP with the admin's token, and
 // the API's own error form ({"error","error_description"}) turned into an
@@ -39,22 +38,18 @@ export interface ApiAnswer {
 export const USER_AGENT = `keygate-registry-cli/${(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version}`;
 
 export async function request(target: ApiTarget, method: string, path: string, body?: unknown): Promise<ApiAnswer> {
-  const url = `${target.registry}/api/v1${path}`;
-  let res: Response;
+  const url = new URL(`${target.registry}/api/v1${path}`);
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  const headers = { authorization: `Bearer ${target.token}`, accept: 'application/json', 'user-agent': USER_AGENT, ...(payload !== undefined && { 'content-type': 'application/json' }) };
+  let res: { status: number; statusText: string; contentType: string; text: string };
   try {
-    res = await fetch(url, {
-      method,
-      headers: { authorization: `Bearer ${target.token}`, accept: 'application/json', 'user-agent': USER_AGENT, ...(body !== undefined && { 'content-type': 'application/json' }) },
-      ...(body !== undefined && { body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(30_000),
-    });
+    res = await exchange(url, method, headers, payload);
   } catch (err) {
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    throw new ApiError(undefined, 'unreachable', `cannot reach the registry at ${target.registry}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+    throw new ApiError(undefined, 'unreachable', `cannot reach the registry at ${target.registry}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  const text = await res.text();
+  const { text } = res;
   let parsed: unknown = text;
-  if ((res.headers.get('content-type') ?? '').includes('application/json') && text) {
+  if (res.contentType.includes('application/json') && text) {
     try {
       parsed = JSON.parse(text);
     } catch {
@@ -70,8 +65,29 @@ export async function request(target: ApiTarget, method: string, path: string, b
   return { status: res.status, body: parsed, text };
 }
 
-/** `--file path.yaml|path.json`, or `-` for standard input: YAML (JSON is YAML too). */
-export function readInput(file: string | undefined, stdin: () => string): Record<string, unknown> {
+/**
+ * One HTTP exchange through node:http(s) rather than fetch: a command makes
+ * one or two requests, and fetch's first use costs more than that (it loads
+ * undici and compiles its parser; docs/performance.md, Start-up).
+ */
+async function exchange(url: URL, method: string, headers: Record<string, string>, payload: string | undefined) {
+  const { request: send } = url.protocol === 'https:' ? await import('node:https') : await import('node:http');
+  return new Promise<{ status: number; statusText: string; contentType: string; text: string }>((resolve, reject) => {
+    const req = send(url, { method, headers, timeout: 30_000 }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', contentType: String(res.headers['content-type'] ?? ''), text }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error('no answer within 30 s'), { code: 'ETIMEDOUT' })));
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+/** `--file path.yaml|path.json`, or `-` for standard input: YAML (JSON is YAML too). The YAML parser loads only here (docs/performance.md). */
+export async function readInput(file: string | undefined, stdin: () => string): Promise<Record<string, unknown>> {
   if (file === undefined) throw new UsageError('this command needs --file PATH (YAML or JSON), or --file - to read standard input');
   let text: string;
   try {
@@ -79,6 +95,7 @@ export function readInput(file: string | undefined, stdin: () => string): Record
   } catch (err) {
     throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
+  const { parse: parseYaml } = await import('yaml');
   let value: unknown;
   try {
     value = parseYaml(text);

@@ -69,7 +69,7 @@ const crud = {
     summary: `create ${what}; the body comes from --file (YAML or JSON; - for stdin)`,
     options: ['file'],
     async run(ctx) {
-      const { body } = await ctx.call('POST', path, readInput(ctx.options.file as string | undefined, ctx.stdin));
+      const { body } = await ctx.call('POST', path, await readInput(ctx.options.file as string | undefined, ctx.stdin));
       one(ctx, body);
       after?.(ctx, body as Row);
     },
@@ -79,7 +79,7 @@ const crud = {
     summary: method === 'PUT' ? `replace ${what} with --file (the whole entry, as for create)` : `change the fields of ${what} given in --file`,
     options: ['file'],
     async run(ctx) {
-      one(ctx, (await ctx.call(method, `${path}/${enc(ctx.args[0]!)}`, readInput(ctx.options.file as string | undefined, ctx.stdin))).body);
+      one(ctx, (await ctx.call(method, `${path}/${enc(ctx.args[0]!)}`, await readInput(ctx.options.file as string | undefined, ctx.stdin))).body);
     },
   }),
   remove: (path: string, what: string): Action => ({
@@ -169,7 +169,7 @@ export const RESOURCES: Record<string, Resource> = {
         summary: 'add an assignment from --file ({upstream, name, identity, shared_identity, storage, tools}) to a gateway',
         options: ['file'],
         async run(ctx) {
-          const server = readInput(ctx.options.file as string | undefined, ctx.stdin);
+          const server = await readInput(ctx.options.file as string | undefined, ctx.stdin);
           const path = `/admin/gateways/${enc(ctx.args[0]!)}`;
           const body = gatewayBody((await ctx.call('GET', path)).body as Row);
           const { body: updated } = await ctx.call('PUT', path, { ...body, servers: [...(body.servers as Row[]), server] });

@@ -6,7 +6,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as oauth from 'oauth4webapi';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { CLI_CLIENT_ID } from '../oauth/builtin-clients.ts';
 import { writeSecretFile } from '../secret-file.ts';
 import { DEFAULT_REGISTRY } from './api.ts';
@@ -27,18 +27,36 @@ const WAIT_MS = 5 * 60_000;
 /** An access token this close to its expiry is refreshed first. */
 const REFRESH_MARGIN_S = 60;
 
-const entrySchema = z.object({
-  issuer: z.string(),
-  token_endpoint: z.string(),
-  revocation_endpoint: z.string().optional(),
-  access_token: z.string(),
-  refresh_token: z.string().optional(),
-  /** Epoch seconds. */
-  expires_at: z.number(),
-  scope: z.string().optional(),
-});
-type Entry = z.infer<typeof entrySchema>;
-const fileSchema = z.object({ registries: z.record(z.string(), entrySchema) });
+/** The credentials file's schema. zod loads only when a file is read: `login --help`, and `logout` without one, start without it. */
+async function fileSchema() {
+  const { z } = await import('zod');
+  const entrySchema = z.object({
+    issuer: z.string(),
+    token_endpoint: z.string(),
+    revocation_endpoint: z.string().optional(),
+    access_token: z.string(),
+    refresh_token: z.string().optional(),
+    /** Epoch seconds. */
+    expires_at: z.number(),
+    scope: z.string().optional(),
+  });
+  return z.object({ registries: z.record(z.string(), entrySchema) });
+}
+type CredentialsFile = z.infer<Awaited<ReturnType<typeof fileSchema>>>;
+type Entry = CredentialsFile['registries'][string];
+
+const USAGE = `Usage: keygate-registry login [URL] [--no-browser]
+       keygate-registry logout [URL]
+
+  URL            the registry (env KEYGATE_REGISTRY; default ${DEFAULT_REGISTRY})
+  --no-browser   print the sign-in address without opening a browser
+  -h, --help     this text
+
+login signs an admin in through the browser and keeps the tokens in
+$KEYGATE_CREDENTIALS (default ~/.config/keygate/credentials.json), readable only
+by you; the admin commands use them unless KEYGATE_TOKEN is set. logout revokes
+them at the registry and forgets them.
+`;
 
 export interface LoginIo {
   env: NodeJS.ProcessEnv;
@@ -52,15 +70,15 @@ export function credentialsFile(env: NodeJS.ProcessEnv): string {
   return env.KEYGATE_CREDENTIALS ?? join(env.XDG_CONFIG_HOME ?? join(homedir(), '.config'), 'keygate', 'credentials.json');
 }
 
-function readCredentials(file: string): z.infer<typeof fileSchema> {
+async function readCredentials(file: string): Promise<CredentialsFile> {
   if (!existsSync(file)) return { registries: {} };
-  const parsed = fileSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
+  const parsed = (await fileSchema()).safeParse(JSON.parse(readFileSync(file, 'utf8')));
   if (!parsed.success) throw new Error(`${file} is not a Keygate credentials file; remove it and run keygate-registry login`);
   return parsed.data;
 }
 
-function saveEntry(file: string, registry: string, entry: Entry | undefined): void {
-  const all = readCredentials(file);
+async function saveEntry(file: string, registry: string, entry: Entry | undefined): Promise<void> {
+  const all = await readCredentials(file);
   if (entry) all.registries[registry] = entry;
   else delete all.registries[registry];
   if (Object.keys(all.registries).length === 0 && !entry) {
@@ -134,14 +152,15 @@ function awaitCallback(server: Server, as: oauth.AuthorizationServer, state: str
 }
 
 export async function runLogin(argv: string[], io: LoginIo): Promise<number> {
-  let values: { 'no-browser'?: boolean | undefined };
+  let values: { 'no-browser'?: boolean | undefined; help?: boolean | undefined };
   let positionals: string[];
   try {
-    ({ values, positionals } = parseArgs({ args: argv, options: { 'no-browser': { type: 'boolean' } }, allowPositionals: true, strict: true }));
+    ({ values, positionals } = parseArgs({ args: argv, options: { 'no-browser': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true }));
   } catch (err) {
     io.stderr(`keygate-registry login: ${(err as Error).message}\nUsage: keygate-registry login [URL] [--no-browser]\n`);
     return 2;
   }
+  if (values.help) return (io.stdout(USAGE), 0);
   const registry = registryUrl(positionals[0], io.env);
   if (!registry) return (io.stderr(`keygate-registry login: "${positionals[0]}" is not a URL\n`), 2);
   let as: oauth.AuthorizationServer;
@@ -166,7 +185,7 @@ export async function runLogin(argv: string[], io: LoginIo): Promise<number> {
     const response = await oauth.authorizationCodeGrantRequest(as, client, noAuth, params, redirectUri, verifier, insecure(as));
     const tokens = await oauth.processAuthorizationCodeResponse(as, client, response);
     const file = credentialsFile(io.env);
-    saveEntry(file, registry.origin, entryOf(as, tokens));
+    await saveEntry(file, registry.origin, entryOf(as, tokens));
     io.stdout(`Signed in to ${registry.origin} (scope: ${tokens.scope ?? ADMIN_SCOPE}); the tokens are in ${file}, readable only by you.\n`);
     return 0;
   } catch (err) {
@@ -179,10 +198,11 @@ export async function runLogin(argv: string[], io: LoginIo): Promise<number> {
 }
 
 export async function runLogout(argv: string[], io: LoginIo): Promise<number> {
+  if (argv[0] === '--help' || argv[0] === '-h') return (io.stdout(USAGE), 0);
   const registry = registryUrl(argv[0], io.env);
   if (!registry) return (io.stderr(`keygate-registry logout: "${argv[0]}" is not a URL\n`), 2);
   const file = credentialsFile(io.env);
-  const entry = readCredentials(file).registries[registry.origin];
+  const entry = (await readCredentials(file)).registries[registry.origin];
   if (!entry) {
     io.stdout(`Not signed in to ${registry.origin}.\n`);
     return 0;
@@ -196,7 +216,7 @@ export async function runLogout(argv: string[], io: LoginIo): Promise<number> {
       io.stderr(`keygate-registry logout: the registry could not be told (${describe(err)}); the tokens are forgotten here anyway\n`);
     }
   }
-  saveEntry(file, registry.origin, undefined);
+  await saveEntry(file, registry.origin, undefined);
   io.stdout(`Signed out of ${registry.origin}.\n`);
   return 0;
 }
@@ -208,7 +228,7 @@ export async function runLogout(argv: string[], io: LoginIo): Promise<number> {
  */
 export async function storedToken(registry: URL, env: NodeJS.ProcessEnv): Promise<string | undefined> {
   const file = credentialsFile(env);
-  const entry = readCredentials(file).registries[registry.origin];
+  const entry = (await readCredentials(file)).registries[registry.origin];
   if (!entry) return undefined;
   if (entry.expires_at - REFRESH_MARGIN_S > Date.now() / 1000) return entry.access_token;
   if (!entry.refresh_token) throw new Error(`the sign-in to ${registry.origin} has expired: run keygate-registry login`);
@@ -216,7 +236,7 @@ export async function storedToken(registry: URL, env: NodeJS.ProcessEnv): Promis
   try {
     const response = await oauth.refreshTokenGrantRequest(as, client, noAuth, entry.refresh_token, insecure(as));
     const tokens = await oauth.processRefreshTokenResponse(as, client, response);
-    saveEntry(file, registry.origin, entryOf({ ...as, revocation_endpoint: entry.revocation_endpoint }, tokens, entry));
+    await saveEntry(file, registry.origin, entryOf({ ...as, revocation_endpoint: entry.revocation_endpoint }, tokens, entry));
     return tokens.access_token;
   } catch (err) {
     throw new Error(`the sign-in to ${registry.origin} could not be renewed (${describe(err)}): run keygate-registry login`);

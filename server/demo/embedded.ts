@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import bcrypt from 'bcryptjs';
 import { z } from 'zod';
 import { parseConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
+import { bcryptHash } from '../oauth/bcrypt-pool.ts';
 import { writeSecretFile } from '../secret-file.ts';
-import { startDemoUpstream, type DemoUpstream } from './upstream.ts';
+import type { DemoUpstream } from './upstream.ts';
 
 // The embedded default that `npm start` runs without a config file: a demo
 // user, the demo upstream (which needs an API key) and a private demo gateway
@@ -34,20 +34,20 @@ export interface EmbeddedDefault {
 
 export async function embeddedDefault(dataDir: string, listen: string, options: { resetPassword?: boolean } = {}): Promise<EmbeddedDefault> {
   const file = join(dataDir, 'demo.json');
-  let state = existsSync(file) ? demoStateSchema.safeParse(JSON.parse(readFileSync(file, 'utf8'))).data : undefined;
-  let newPassword: string | undefined;
-  if (!state || options.resetPassword) {
-    newPassword = randomBytes(12).toString('base64url');
-    state = { api_key: state?.api_key ?? randomBytes(24).toString('base64url'), password_hash: await bcrypt.hash(newPassword, 10) };
-    writeSecretFile(file, JSON.stringify(state));
-  }
-
-  const upstream = await startDemoUpstream({ apiKey: state.api_key, personalKeyPrefix: DEMO_PERSONAL_PREFIX, record: false });
+  const state = existsSync(file) ? demoStateSchema.safeParse(JSON.parse(readFileSync(file, 'utf8'))).data : undefined;
+  const newPassword = !state || options.resetPassword ? randomBytes(12).toString('base64url') : undefined;
+  const apiKey = state?.api_key ?? randomBytes(24).toString('base64url');
+  // A new password is hashed on the bcrypt worker thread while the demo upstream loads and starts here.
+  const [passwordHash, upstream] = await Promise.all([
+    newPassword === undefined ? state!.password_hash : bcryptHash(newPassword, 10),
+    import('./upstream.ts').then(({ startDemoUpstream }) => startDemoUpstream({ apiKey, personalKeyPrefix: DEMO_PERSONAL_PREFIX, record: false })),
+  ]);
+  if (newPassword !== undefined) writeSecretFile(file, JSON.stringify({ api_key: apiKey, password_hash: passwordHash }));
   const config = parseConfig(
     {
       server: { listen },
       oauth_server: {
-        builtin: { users: [{ username: DEMO_USERNAME, password_hash: state.password_hash, name: 'Demo User', scopes: ['mcp:read', 'mcp:write', 'mcp:admin'] }] },
+        builtin: { users: [{ username: DEMO_USERNAME, password_hash: passwordHash, name: 'Demo User', scopes: ['mcp:read', 'mcp:write', 'mcp:admin'] }] },
       },
       upstreams: [
         { id: 'demo', name: 'Keygate demo', url: upstream.url, credential: { type: 'bearer' } },
@@ -80,5 +80,5 @@ export async function embeddedDefault(dataDir: string, listen: string, options: 
     '(embedded default)',
     {},
   );
-  return { config, env: { [KEY_ENV]: state.api_key }, upstream, newPassword };
+  return { config, env: { [KEY_ENV]: apiKey }, upstream, newPassword };
 }

@@ -6,12 +6,13 @@ import { Worker } from 'node:worker_threads';
 // every 100 ms: 50 sign-ins at once would hold every MCP call behind them for
 // seconds. The compares run on worker threads instead, leaving one core to the
 // event loop; the threads start on the first sign-in and do not keep the
-// process alive.
+// process alive. The embedded default's first start hashes the demo password
+// there too, while the demo upstream starts.
 
 const SIZE = Math.max(1, Math.min(4, availableParallelism() - 1));
 
 interface Pending {
-  resolve: (ok: boolean) => void;
+  resolve: (result: never) => void;
   reject: (err: Error) => void;
 }
 
@@ -27,11 +28,11 @@ function spawn(): PoolWorker {
   const worker = new Worker(new URL('./bcrypt-worker.mjs', import.meta.url));
   const entry: PoolWorker = { worker, pending: new Map() };
   worker.unref();
-  worker.on('message', ({ id, ok }: { id: number; ok: boolean }) => {
+  worker.on('message', ({ id, result }: { id: number; result: never }) => {
     const p = entry.pending.get(id);
     entry.pending.delete(id);
     if (entry.pending.size === 0) worker.unref();
-    p?.resolve(ok);
+    p?.resolve(result);
   });
   const fail = (err: Error) => {
     workers = workers.filter((w) => w !== entry);
@@ -43,15 +44,25 @@ function spawn(): PoolWorker {
   return entry;
 }
 
-/** bcrypt.compare on a worker thread: the least busy one, started on demand. */
-export function bcryptCompare(password: string, hash: string): Promise<boolean> {
+/** A job on a worker thread: the least busy one, started on demand. */
+function run<T>(job: { password: string; hash: string } | { password: string; rounds: number }): Promise<T> {
   if (workers.length < SIZE && workers.every((w) => w.pending.size > 0)) workers.push(spawn());
   const entry = workers.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
   const id = nextId++;
-  return new Promise<boolean>((resolve, reject) => {
+  return new Promise<T>((resolve, reject) => {
     entry.pending.set(id, { resolve, reject });
-    // Only while a compare is under way does the worker keep the process up.
+    // Only while a job is under way does the worker keep the process up.
     entry.worker.ref();
-    entry.worker.postMessage({ id, password, hash });
+    entry.worker.postMessage({ id, ...job });
   });
+}
+
+/** bcrypt.compare on a worker thread. */
+export function bcryptCompare(password: string, hash: string): Promise<boolean> {
+  return run<boolean>({ password, hash });
+}
+
+/** bcrypt.hash on a worker thread. */
+export function bcryptHash(password: string, rounds: number): Promise<string> {
+  return run<string>({ password, rounds });
 }

@@ -3,7 +3,6 @@ import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
 import { DEFAULT_DATABASE_URL_ENV } from '../config/sections/storage.ts';
 import { LowdbStore } from './lowdb/lowdb-store.ts';
-import { PostgresStore } from './postgres/postgres-store.ts';
 import { StoreError, type Store } from './store.ts';
 
 export { Collection, RecordError, StoreError, StoreUnavailableError, type IndexOf, type Kind, type Store, type WholeKind } from './store.ts';
@@ -13,12 +12,16 @@ export async function openStore(config: Config['storage'], dataDir: string, env:
   switch (config.type) {
     case 'lowdb':
       return LowdbStore.open(resolve(dataDir, config.path ?? 'store.json'));
-    case 'postgres':
+    case 'postgres': {
+      const url = databaseUrl(config, env);
+      // Loaded only here, so the embedded default (lowdb) starts without pg.
+      const { PostgresStore } = await import('./postgres/postgres-store.ts');
       return PostgresStore.open({
-        url: databaseUrl(config, env),
+        url,
         poolSize: config.pool_size,
         onListenError: (err) => log?.warn('PostgreSQL LISTEN connection lost (%s): opening it again, then reloading what this instance holds in memory (changes other instances make meanwhile are not announced to it)', (err as { code?: string }).code ?? err.message),
       });
+    }
   }
 }
 

@@ -16,10 +16,12 @@ export interface Spawned {
 
 /**
  * Run the real `keygate-registry` bin as a user would; with `probe`, through
- * bench/heap-probe.mjs, which answers on the IPC channel (bench/process.ts ask()).
+ * bench/heap-probe.mjs, which answers on the IPC channel (bench/process.ts ask());
+ * `bin` runs another checkout's, `node` options go before it.
  */
-export function spawnRegistry(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string, options: { probe?: boolean } = {}): Spawned {
-  const argv = options.probe ? ['--expose-gc', PROBE, BIN, ...args] : [BIN, ...args];
+export function spawnRegistry(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string, options: { probe?: boolean; bin?: string; node?: string[] } = {}): Spawned {
+  const bin = options.bin ?? BIN;
+  const argv = [...(options.node ?? []), ...(options.probe ? ['--expose-gc', PROBE, bin, ...args] : [bin, ...args])];
   const stdio = options.probe ? (['ignore', 'pipe', 'pipe', 'ipc'] as const) : (['ignore', 'pipe', 'pipe'] as const);
   const child = spawn(process.execPath, argv, { env: { ...process.env, KEYGATE_LOG_LEVEL: 'info', ...env }, cwd, stdio: [...stdio] });
   let out = '';
