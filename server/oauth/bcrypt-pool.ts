@@ -6,9 +6,15 @@ import { Worker } from 'node:worker_threads';
 // every 100 ms: 50 sign-ins at once would hold every MCP call behind them for
 // seconds. The compares run on worker threads instead, leaving one core to the
 // event loop; the threads start on the first sign-in and do not keep the
-// process alive.
+// process alive. On a machine whose cores are all busy, a worker thread
+// still took its equal share of a core from the MCP calls while sign-ins ran:
+// it runs at a lower priority (nice NICE, that thread only), so the calls go
+// first and the checks take what CPU is left (docs/performance.md, "Sign-in
+// under load").
 
 const SIZE = Math.max(1, Math.min(4, availableParallelism() - 1));
+/** The workers' nice value (0 to 19; higher yields more). */
+const NICE = 10;
 
 interface Pending {
   resolve: (ok: boolean) => void;
@@ -24,7 +30,7 @@ let workers: PoolWorker[] = [];
 let nextId = 0;
 
 function spawn(): PoolWorker {
-  const worker = new Worker(new URL('./bcrypt-worker.mjs', import.meta.url));
+  const worker = new Worker(new URL('./bcrypt-worker.mjs', import.meta.url), { workerData: { nice: NICE } });
   const entry: PoolWorker = { worker, pending: new Map() };
   worker.unref();
   worker.on('message', ({ id, ok }: { id: number; ok: boolean }) => {
