@@ -8,13 +8,13 @@ import { Worker } from 'node:worker_threads';
 // event loop; the threads start on the first sign-in and do not keep the
 // process alive. On a machine whose cores are all busy, a worker thread
 // still took its equal share of a core from the MCP calls while sign-ins ran:
-// it runs at a lower priority (nice NICE, that thread only), so the calls go
+// it runs at a lower priority (nice +NICE, that thread only), so the calls go
 // first and the checks take what CPU is left (docs/performance.md, "Sign-in
 // under load").
 
 const SIZE = Math.max(1, Math.min(4, availableParallelism() - 1));
-/** The workers' nice value (0 to 19; higher yields more). */
-const NICE = 10;
+/** How much further the workers' nice value goes than the process's (up to 19; higher yields more). Linux only: elsewhere a thread's priority is the whole process's. */
+const NICE = process.platform === 'linux' ? 10 : 0;
 
 interface Pending {
   resolve: (ok: boolean) => void;

@@ -1,7 +1,7 @@
 // A worker thread of server/oauth/bcrypt-pool.ts: compares a password with a
 // bcrypt hash, off the registry's event loop. Plain JavaScript: a worker
 // thread does not inherit tsx's loader.
-import { setPriority } from 'node:os';
+import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import bcrypt from 'bcryptjs';
 
@@ -9,7 +9,8 @@ import bcrypt from 'bcryptjs';
 // cores are busy, the registry's own thread (every MCP call) goes first, and
 // a password check takes the CPU time left over.
 try {
-  setPriority(0, workerData?.nice ?? 0);
+  const nice = workerData?.nice ?? 0;
+  if (nice > 0) setPriority(0, Math.min(19, getPriority(0) + nice));
 } catch {
   // Not permitted here (or not supported): the thread runs at the process's priority.
 }
