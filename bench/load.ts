@@ -40,6 +40,12 @@ if (!(SOAK_MINUTES >= 2)) {
   console.error(`BENCH_SOAK_MINUTES must be a number of minutes, at least 2 (one is the warm-up), not ${process.env.BENCH_SOAK_MINUTES}`);
   process.exit(2);
 }
+// BENCH_LOAD_STORES=postgres (or lowdb): only that deployment after the direct run (a shorter run while investigating).
+const STORES = (process.env.BENCH_LOAD_STORES ?? 'postgres,lowdb').split(',') as ('postgres' | 'lowdb')[];
+if (STORES.some((s) => s !== 'postgres' && s !== 'lowdb')) {
+  console.error(`BENCH_LOAD_STORES is a comma-separated list of postgres and lowdb, not ${process.env.BENCH_LOAD_STORES}`);
+  process.exit(2);
+}
 const CLIENTS = 200;
 const SIGN_INS = 50;
 const USERS = 10;
@@ -256,7 +262,7 @@ async function load(upstreamUrl: string, pg: TestPostgres): Promise<void> {
       SECONDS,
     ),
   );
-  for (const store of ['postgres', 'lowdb'] as const) {
+  for (const store of STORES) {
     const deployment = await deploy(store, upstreamUrl, pg);
     const clients = specs({
       bases: deployment.cluster.instances.map((x) => x.url),

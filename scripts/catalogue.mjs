@@ -29,7 +29,7 @@ const areas = [
   ['Tool filters and policies (tools, resources, prompts)', ['integration/gateway-policy.test.ts', 'integration/tool-policies.test.ts', 'integration/resource-prompt-policies.test.ts', 'unit/policy-config.test.ts']],
   ['Agents: client credentials and token exchange', ['integration/agents.test.ts', 'integration/admin-token-exchange.test.ts', 'unit/agents-config.test.ts']],
   ['Admin API, capabilities, break-glass, offboarding, audit', ['integration/admin-api.test.ts', 'integration/admin-capabilities.test.ts', 'integration/admin-clients.test.ts', 'integration/break-glass.test.ts', 'integration/offboarding.test.ts', 'integration/audit-log.test.ts', 'integration/admin-audit.test.ts', 'integration/cli-admin.test.ts', 'integration/cli-login.test.ts']],
-  ['Reliability: faults and recovery', ['integration/faults-upstream.test.ts', 'integration/faults-jwks.test.ts', 'integration/faults-postgres.test.ts', 'integration/faults-crash.test.ts', 'integration/faults-disk-full.test.ts']],
+  ['Reliability: faults and recovery', ['integration/faults-upstream.test.ts', 'integration/faults-jwks.test.ts', 'integration/faults-postgres.test.ts', 'integration/faults-crash.test.ts', 'integration/faults-disk-full.test.ts', 'integration/upstream-connections.test.ts']],
   ['Extension: tokens, secrets and logs', ['unit/extension-oauth-flow.test.ts', 'unit/extension-refresher.test.ts', 'unit/extension-session-store.test.ts', 'unit/extension-log.test.ts', 'unit/extension-client-credentials.test.ts']],
 ];
 

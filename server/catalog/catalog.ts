@@ -102,6 +102,22 @@ export class Catalog {
   }
 }
 
+// The pooled connections to each upstream. A Node upstream (20 and later)
+// accepts one new connection per turn of its event loop: under load a turn
+// serves every busy connection first, so a burst of new connections waits in
+// its accept queue for seconds (docs/performance.md, "Sign-in under load").
+// Hence a pool that does not shrink while it is used: every idle connection
+// is kept (up to the most there may be), and used in turn (FIFO, so none goes
+// idle while calls flow), rather than closing all but 64 after a burst and
+// opening them again at the next one. An idle connection is closed after
+// UPSTREAM_IDLE_MS (or 1 s before the Keep-Alive timeout the upstream
+// announces, if shorter), before the common 5 s of servers that close idle
+// connections: a call is never written to a connection the upstream is
+// closing (an SSE answer announces no timeout, which left such a connection
+// open until the upstream closed it, and a call sent on it then was reset).
+const UPSTREAM_SOCKETS = 256;
+const UPSTREAM_IDLE_MS = 4000;
+
 /**
  * Keeps the current catalog: built at start from the configuration and the
  * store, rebuilt when an upstream, gateway or switch record changes. Agents
@@ -148,7 +164,7 @@ export class CatalogHolder {
     const key = url.origin;
     let agent = this.agents.get(key);
     if (!agent) {
-      const options = { keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' as const };
+      const options = { keepAlive: true, maxSockets: UPSTREAM_SOCKETS, maxFreeSockets: UPSTREAM_SOCKETS, scheduling: 'fifo' as const, timeout: UPSTREAM_IDLE_MS };
       agent = url.protocol === 'https:' ? new HttpsAgent(options) : new HttpAgent(options);
       this.agents.set(key, agent);
     }

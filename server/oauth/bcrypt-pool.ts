@@ -7,9 +7,15 @@ import { Worker } from 'node:worker_threads';
 // seconds. The compares run on worker threads instead, leaving one core to the
 // event loop; the threads start on the first sign-in and do not keep the
 // process alive. The embedded default's first start hashes the demo password
-// there too, while the demo upstream starts.
+// there too, while the demo upstream starts. On a machine whose cores are all
+// busy, a worker thread still took its equal share of a core from the MCP
+// calls while sign-ins ran: it runs at a lower priority (nice +NICE, that
+// thread only), so the calls go first and the checks take what CPU is left
+// (docs/performance.md, "Sign-in under load").
 
 const SIZE = Math.max(1, Math.min(4, availableParallelism() - 1));
+/** How much further the workers' nice value goes than the process's (up to 19; higher yields more). Linux only: elsewhere a thread's priority is the whole process's. */
+const NICE = process.platform === 'linux' ? 10 : 0;
 
 interface Pending {
   resolve: (result: never) => void;
@@ -25,7 +31,7 @@ let workers: PoolWorker[] = [];
 let nextId = 0;
 
 function spawn(): PoolWorker {
-  const worker = new Worker(new URL('./bcrypt-worker.mjs', import.meta.url));
+  const worker = new Worker(new URL('./bcrypt-worker.mjs', import.meta.url), { workerData: { nice: NICE } });
   const entry: PoolWorker = { worker, pending: new Map() };
   worker.unref();
   worker.on('message', ({ id, result }: { id: number; result: never }) => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import bcrypt from 'bcryptjs';
@@ -93,6 +93,16 @@ describe('sign-in and the event loop', () => {
     assert.ok(answered.length > 0);
     assert.deepEqual(new Set(answered), new Set([200]));
     assert.ok(delay.maxMs < oneCheckMs / 2, `the event loop stalled ${delay.maxMs.toFixed(0)} ms, against ${oneCheckMs.toFixed(0)} ms for one bcrypt check`);
+  });
+
+  test('the password checks run on a thread that yields to the registry\'s own: a higher nice value than its event loop\'s', async () => {
+    // Linux keeps a nice value per thread (/proc/PID/task/TID/stat, field 19). The checks' thread exists: the sign-ins above started it.
+    const pid = registry.child.pid!;
+    const nice = (tid: string) => Number(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+    const threads = readdirSync(`/proc/${pid}/task`).map((tid) => ({ tid, nice: nice(tid) }));
+    const main = threads.find((t) => t.tid === String(pid))!;
+    assert.equal(main.nice, getPriority(), 'the event loop keeps the priority the registry was started with');
+    assert.ok(threads.some((t) => t.nice > main.nice), `no thread yields to the event loop: ${JSON.stringify(threads)}`);
   });
 
   test('a wrong password is still refused when checked off the event loop', async () => {

@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
+
+// The gateway's pooled connections to an upstream (server/catalog/catalog.ts).
+// A Node upstream accepts one new connection per turn of its event loop, so
+// under load a connection the gateway opens waits in its accept queue, and
+// the call on it waits too, for seconds (docs/performance.md, "Sign-in under
+// load"). The pool must therefore not close connections the load will want
+// again a moment later: a second burst of calls, no larger than the first,
+// goes out on the connections the first one opened. And an idle connection is
+// closed by the gateway, before the usual 5 s after which servers close idle
+// connections, also when the answer announced no Keep-Alive timeout (an SSE
+// answer): a call is never written to a connection the upstream is closing,
+// which the upstream answers with a reset (a 502 for the caller).
+
+const BURST = 100;
+const MODERN = { accept: 'application/json, text/event-stream', 'content-type': 'application/json', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'add' };
+const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {}, 'io.modelcontextprotocol/clientInfo': { name: 'test', version: '1' } };
+
+/** An upstream that holds every call until `BURST` are waiting, then answers them all (as SSE, announcing no Keep-Alive timeout): each burst is exactly `BURST` calls at once. */
+interface CountingUpstream {
+  url: string;
+  /** TCP connections accepted so far. */
+  opened: number;
+  /** Those the other side closed. */
+  closedByClient: number;
+  close(): Promise<void>;
+}
+
+async function startCountingUpstream(): Promise<CountingUpstream> {
+  let held: [IncomingMessage, ServerResponse, unknown][] = [];
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c));
+    req.on('end', () => {
+      held.push([req, res, (JSON.parse(body) as { id: unknown }).id]);
+      if (held.length < BURST) return;
+      for (const [, r, id] of held) {
+        // Connection set by the server itself, as the MCP SDK does for its SSE answers: Node then announces no Keep-Alive timeout.
+        r.writeHead(200, { 'content-type': 'text/event-stream', connection: 'keep-alive' });
+        r.end(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id, result: { content: [{ type: 'text', text: 'ok' }] } })}\n\n`);
+      }
+      held = [];
+    });
+  });
+  // Longer than the gateway's idle limit: whoever closes an idle connection first, it is not this upstream.
+  server.keepAliveTimeout = 60_000;
+  const upstream: CountingUpstream = { url: '', opened: 0, closedByClient: 0, close: async () => undefined };
+  server.on('connection', (socket: Socket) => {
+    upstream.opened++;
+    sockets.add(socket);
+    socket.on('end', () => upstream.closedByClient++);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  upstream.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`;
+  upstream.close = async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  return upstream;
+}
+
+let upstream: CountingUpstream;
+let r: TestRegistry;
+
+before(async () => {
+  upstream = await startCountingUpstream();
+  r = await startRegistry({
+    upstreams: [{ id: 'counted', url: upstream.url, credential: { type: 'none' } }],
+    gateways: [{ id: 'team', visibility: 'public', servers: [{ upstream: 'counted', identity: 'shared' }] }],
+  });
+});
+after(async () => {
+  await r?.close();
+  await upstream?.close();
+});
+
+let nextId = 1;
+async function call(): Promise<number> {
+  const id = nextId++;
+  const res = await fetch(`${r.url}/mcp/team/counted`, {
+    method: 'POST',
+    headers: MODERN,
+    body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'add', arguments: {}, _meta: META } }),
+  });
+  assert.match(await res.text(), new RegExp(`"id":${id},"result"`));
+  return res.status;
+}
+
+const burst = async () => assert.deepEqual(await Promise.all(Array.from({ length: BURST }, call)), Array(BURST).fill(200));
+
+describe('the pooled connections to an upstream', () => {
+  test('a second burst of calls as large as the first goes out on the connections the first opened', async () => {
+    await burst();
+    const afterFirst = upstream.opened;
+    assert.equal(afterFirst, BURST, `${BURST} calls held at once by the upstream need ${BURST} connections`);
+    await burst();
+    assert.equal(upstream.opened, afterFirst, 'no connection was opened again');
+    assert.equal(upstream.closedByClient, 0);
+  });
+
+  test('an idle connection is closed by the gateway (after 4 s), though the SSE answer announced no Keep-Alive timeout', async () => {
+    const open = upstream.opened - upstream.closedByClient;
+    assert.ok(open > 0);
+    // Bounded: the gateway closes them after 4 s idle.
+    for (let waited = 0; upstream.closedByClient < upstream.opened && waited < 15_000; waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(upstream.closedByClient, upstream.opened, 'every idle connection was closed by the gateway');
+  });
+});
