@@ -34,6 +34,10 @@ const adminQuery = z.strictObject({
   /** The agent that acted for the subject (RFC 8693 `act`). */
   actor: z.string().min(1).optional(),
   gateway: z.string().min(1).optional(),
+  /** MCP requests: the server under the gateway. */
+  server: z.string().min(1).optional(),
+  /** MCP requests: the tool (prompt, resource URI) named. */
+  tool: z.string().min(1).optional(),
   /** ok, a failure reason (connection_disabled, identity_missing...), or error for every failure. */
   outcome: z.string().min(1).optional(),
   /** Admin changes: an action (client.create). */
@@ -88,14 +92,14 @@ export function auditRouter(deps: AuditApiDeps): Router {
   const capabilities = deps.capabilities ?? new Capabilities(undefined);
   router.get('/audit', capabilities.require('audit_log', 'reading the audit log needs an access token'), async (req, res) => {
     const query = parseInput(adminQuery, req.query, 'query');
-    await answer(res, query, { kind: query.kind, since: query.since, until: query.until, subject: query.user, actor: query.actor, gateway: query.gateway, outcome: query.outcome, action: query.action, target: query.target });
+    await answer(res, query, { kind: query.kind, since: query.since, until: query.until, subject: query.user, actor: query.actor, gateway: query.gateway, server: query.server, tool: query.tool, outcome: query.outcome, action: query.action, target: query.target });
   });
 
   router.get('/me/audit', async (req, res) => {
     const me = caller(req, 'sign in to see the audit of your calls');
     const query = parseInput(ownQuery, req.query, 'query');
     // Only the caller's own MCP requests: their subject, as vouched for by the same kind of validator.
-    await answer(res, query, { kind: 'mcp', since: query.since, until: query.until, subject: me.subject, provider: me.provider, actor: query.actor, gateway: query.gateway, outcome: query.outcome });
+    await answer(res, query, { kind: 'mcp', since: query.since, until: query.until, subject: me.subject, provider: me.provider, actor: query.actor, gateway: query.gateway, server: query.server, tool: query.tool, outcome: query.outcome });
   });
 
   return router;
