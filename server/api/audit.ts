@@ -1,6 +1,6 @@
 import { type Response, Router } from 'express';
 import { z } from 'zod';
-import { ADMIN_TARGETS, type AuditFilter, type AuditSink, isAuditLog } from '../audit/audit.ts';
+import { ADMIN_TARGETS, type AuditFilter, type AuditLog, type AuditSink, isAuditLog } from '../audit/audit.ts';
 import { InvalidRequestError, NotFoundError } from '../http/errors.ts';
 import { Capabilities } from './capabilities.ts';
 import { caller, parseInput } from './http.ts';
@@ -49,6 +49,28 @@ const adminQuery = z.strictObject({
 });
 const ownQuery = adminQuery.omit({ user: true, kind: true, action: true, target: true });
 
+/** Every match oldest first as application/x-ndjson (an export), paced by the socket. */
+export async function sendJsonl(res: Response, log: AuditLog, filter: AuditFilter, limit?: number): Promise<void> {
+  res.status(200).set({ 'Content-Type': 'application/x-ndjson; charset=utf-8', 'Cache-Control': 'no-store', 'Content-Disposition': 'attachment; filename="keygate-audit.jsonl"' });
+  let gone = false;
+  res.once('close', () => (gone = true));
+  for await (const entry of log.read(filter, { order: 'asc', limit })) {
+    if (gone) break;
+    if (!res.write(`${JSON.stringify(entry)}\n`)) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          res.off('drain', done);
+          res.off('close', done);
+          resolve();
+        };
+        res.on('drain', done);
+        res.on('close', done);
+      });
+    }
+  }
+  res.end();
+}
+
 export interface AuditApiDeps {
   audit: AuditSink;
   /** Who may read everyone's entries: the audit_log capability (default: the scope mcp:admin). */
@@ -61,27 +83,7 @@ export function auditRouter(deps: AuditApiDeps): Router {
   async function answer(res: Response, query: z.infer<typeof ownQuery>, filter: AuditFilter): Promise<void> {
     const log = deps.audit;
     if (!isAuditLog(log)) throw new NotFoundError('this registry records its audit to a sink that cannot be queried');
-    if (query.format === 'jsonl') {
-      res.status(200).set({ 'Content-Type': 'application/x-ndjson; charset=utf-8', 'Cache-Control': 'no-store', 'Content-Disposition': 'attachment; filename="keygate-audit.jsonl"' });
-      let gone = false;
-      res.once('close', () => (gone = true));
-      for await (const entry of log.read(filter, { order: 'asc', limit: query.limit })) {
-        if (gone) break;
-        if (!res.write(`${JSON.stringify(entry)}\n`)) {
-          await new Promise<void>((resolve) => {
-            const done = () => {
-              res.off('drain', done);
-              res.off('close', done);
-              resolve();
-            };
-            res.on('drain', done);
-            res.on('close', done);
-          });
-        }
-      }
-      res.end();
-      return;
-    }
+    if (query.format === 'jsonl') return sendJsonl(res, log, filter, query.limit);
     const limit = query.limit ?? JSON_LIMIT;
     if (limit > JSON_MAX) throw new InvalidRequestError(`limit: at most ${JSON_MAX} (use format=jsonl to export more)`);
     const entries = [];
