@@ -13,9 +13,10 @@ import { type Html, html } from '../http/html.ts';
 // mark and no form but the break-glass switch, which the API allows on them.
 
 type Item<F extends (...args: never[]) => Promise<unknown[]>> = Awaited<ReturnType<F>>[number];
-export type GatewayView = Item<typeof listGateways>;
-export type UpstreamView = Item<typeof listUpstreams>;
-export type IdentityView = Item<typeof listIdentities>;
+type Switched = { switch?: { by?: string; at?: number; reason?: string } | undefined };
+export type GatewayView = Item<typeof listGateways> & Switched;
+export type UpstreamView = Item<typeof listUpstreams> & Switched;
+export type IdentityView = Item<typeof listIdentities> & Switched;
 export type UserView = Item<typeof listUsers>;
 export type ClientView = Item<typeof listClients>;
 export type ConnectionView = Item<typeof listConnections>;
@@ -32,10 +33,7 @@ export const when = (epochSeconds: number | undefined): string => (epochSeconds 
 const list = (values: readonly string[] | undefined): string => (values?.length ? values.join(', ') : '—');
 const fromFile = html`<span class="badge config" title="Change it in the configuration file; only break-glass works here">from the configuration file</span>`;
 
-interface SwitchState {
-  disabled: boolean;
-  switch?: { by?: string; at?: number; reason?: string } | undefined;
-}
+type SwitchState = { disabled: boolean } & Switched;
 
 function state(s: SwitchState, on = 'Enabled', off = 'Disabled'): Html {
   const by = s.switch?.by ? html`<br><span class="muted">${s.disabled ? off.toLowerCase() : on.toLowerCase()} by ${s.switch.by}, ${when(s.switch.at)}${s.switch.reason ? html`: “${s.switch.reason}”` : ''}</span>` : '';

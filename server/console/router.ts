@@ -4,7 +4,7 @@ import { type AdminTarget, type AuditEntry, type AuditLog, isAuditLog } from '..
 import { listClients, newClientSecret, switchClient } from '../api/admin/clients.ts';
 import { auditedChange } from '../api/admin/changes.ts';
 import { listConnections, switchConnection } from '../api/admin/connections.ts';
-import type { AdminDeps } from '../api/admin/deps.ts';
+import { type AdminDeps, switchView } from '../api/admin/deps.ts';
 import { listGateways, switchGateway } from '../api/admin/gateways.ts';
 import { listIdentities, switchIdentity } from '../api/admin/identities.ts';
 import { ROUTE_CAPABILITIES } from '../api/admin/index.ts';
@@ -152,10 +152,16 @@ export function consoleRouter(deps: ConsoleDeps): Router {
     return used;
   }
 
+  /** Who flipped each switch, when and why (the lists of gateways, upstreams and identities show only the state). */
+  async function withSwitches<T extends object>(type: AdminTarget['type'], items: T[], id: (item: T) => string): Promise<(T & { switch?: ReturnType<typeof switchView> })[]> {
+    const switches = new Map(await admin.catalog.switches.all());
+    return items.map((item) => ({ ...item, switch: switchView(switches.get(`${type}:${id(item)}`)) }));
+  }
+
   const VIEWS: Record<SwitchGroup, (ctx: PageContext, who: Principal) => Promise<Html>> = {
-    gateways: async (ctx) => gatewaysPage(ctx, await listGateways(admin)),
-    upstreams: async (ctx) => upstreamsPage(ctx, await listUpstreams(admin)),
-    identities: async (ctx) => identitiesPage(ctx, await listIdentities(admin), await lastUses()),
+    gateways: async (ctx) => gatewaysPage(ctx, await withSwitches('gateway', await listGateways(admin), (g) => g.id)),
+    upstreams: async (ctx) => upstreamsPage(ctx, await withSwitches('upstream', await listUpstreams(admin), (u) => u.id)),
+    identities: async (ctx) => identitiesPage(ctx, await withSwitches('identity', await listIdentities(admin), (i) => i.id), await lastUses()),
     users: async (ctx, who) => usersPage(ctx, await listUsers(admin), who.subject),
     clients: async (ctx) => clientsPage(ctx, await listClients(admin)),
     connections: async (ctx) => connectionsPage(ctx, await listConnections(admin)),
