@@ -11,7 +11,7 @@ import { type Html, html } from '../http/html.ts';
 export const ROWS = 200;
 /** How many matching requests the chart counts (the newest). */
 const CHART_MAX = 50_000;
-const STEPS = [60, 300, 900, 3600, 6 * 3600, 86_400, 7 * 86_400].map((s) => s * 1000);
+const STEPS = [1, 5, 15, 60, 300, 900, 3600, 6 * 3600, 86_400, 7 * 86_400].map((s) => s * 1000);
 const MAX_BUCKETS = 48;
 
 /** An empty form field is no filter. */
@@ -81,7 +81,9 @@ export async function chartOf(log: AuditLog, filter: AuditFilter): Promise<Chart
     calls.get(e.gateway)![bucket]! += 1;
     if (e.outcome !== 'ok') refusals.get(e.gateway)![bucket]! += 1;
   });
-  const label = (ms: number) => new Date(ms).toISOString().slice(step >= 86_400_000 ? 0 : 5, step >= 86_400_000 ? 10 : 16).replace('T', ' ');
+  // Days for day steps, minutes for minute steps, seconds below.
+  const [from, to] = step >= 86_400_000 ? [0, 10] : step >= 60_000 ? [5, 16] : [11, 19];
+  const label = (ms: number) => new Date(ms).toISOString().slice(from, to).replace('T', ' ');
   const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
   return {
     labels: Array.from({ length: count }, (_, i) => label(first + i * step)),
@@ -90,8 +92,8 @@ export async function chartOf(log: AuditLog, filter: AuditFilter): Promise<Chart
       { label: `${g} refusals`, kind: 'refusals' as const, values: refusals.get(g)! },
     ]),
     totals: gateways.map((g) => ({ gateway: g, calls: sum(calls.get(g)!), refusals: sum(refusals.get(g)!) })),
-    from: new Date(first).toISOString().slice(0, 16).replace('T', ' '),
-    to: new Date(first + count * step).toISOString().slice(0, 16).replace('T', ' '),
+    from: new Date(first).toISOString().slice(0, 19).replace('T', ' '),
+    to: new Date(first + count * step).toISOString().slice(0, 19).replace('T', ' '),
   };
 }
 
