@@ -302,6 +302,8 @@ export function clientRoutes(deps: AdminDeps): Router {
   });
 
   router.post('/clients/:id/secret', async (req, res) => {
+    // Which client first (404, 409), then the body.
+    await stored(deps, req.params.id);
     parseInput(z.strictObject({}), req.body);
     res.set(noStore).json(await newClientSecret(deps, req.principal!, req.params.id));
   });
@@ -319,6 +321,7 @@ export function clientRoutes(deps: AdminDeps): Router {
   // Break-glass: effective on the next request; the client's grants end.
   for (const action of ['disable', 'enable'] as const) {
     router.post(`/clients/:id/${action}`, async (req, res) => {
+      await find(deps, req.params.id);
       const { reason } = parseInput(switchBody, req.body);
       res.set(noStore).json(await switchClient(deps, req.principal!, req.params.id, action === 'disable', reason));
     });

@@ -116,6 +116,7 @@ export function gatewayRoutes(deps: AdminDeps): Router {
   // Break-glass: effective on the next request; nothing is deleted.
   for (const action of ['disable', 'enable'] as const) {
     router.post(`/gateways/:id/${action}`, async (req, res) => {
+      await find(deps, req.params.id);
       const { reason } = parseInput(switchBody, req.body);
       res.set(noStore).json(await switchGateway(deps, req.params.id, action === 'disable', req.principal!.subject, reason));
     });
