@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { apiClient, CAROL, callEcho, DAVE, startControlFixture } from '../helpers/control.ts';
+import { apiClient, CAROL, callEcho, callMethod, DAVE, startControlFixture } from '../helpers/control.ts';
 import { type ConsoleBrowser, signInToConsole } from '../helpers/console.ts';
 import { ALICE, BOB, type Fixture } from '../helpers/fixture.ts';
 import { signInAdmin, tokenRequest } from '../helpers/oauth.ts';
@@ -249,5 +249,23 @@ describe('the admin console: who may do what (access.roles)', () => {
         ['console', 'client.rotate_secret', 'denied', 'insufficient_capability'],
       ],
     );
+  });
+});
+
+describe('the admin console: the audit pages', () => {
+  test('filters by server and tool narrow the requests on the page, in its export and in the API alike; a bad filter is a 400 page', async () => {
+    const token = (await signInAdmin(base, ALICE)).tokens.access_token;
+    for (const path of ['/mcp/open/tools', '/mcp/team/demo']) assert.equal((await callEcho(`${base}${path}`, token)).status, 200);
+    assert.equal((await callMethod(`${base}/mcp/open/tools`, token, 'tools/list')).status, 200);
+    const page = await (await carol.get('/admin/audit?server=tools&tool=echo')).text();
+    const cells = [...page.matchAll(/<tr><td>[^<]+<\/td><td>[^<]*<\/td><td>([^<]+)<\/td><td>([^<]+)<\/td><td>([^<]*)<\/td>/g)].map((m) => [m[1], m[3]]);
+    assert.ok(cells.length >= 1 && cells.every(([where, tool]) => where === 'open / tools' && tool === 'echo'), JSON.stringify(cells));
+    const exported = (await (await carol.get('/admin/audit/export?server=tools&tool=echo')).text()).trim().split('\n').map((l) => JSON.parse(l) as { request_id: string; server: string; name: string });
+    assert.equal(exported.length, cells.length);
+    assert.ok(exported.every((e) => e.server === 'tools' && e.name === 'echo'));
+    const viaApi = (await api.get('/audit?server=tools&tool=echo&limit=1000')).body.entries as { request_id: string }[];
+    assert.deepEqual(viaApi.map((e) => e.request_id).sort(), exported.map((e) => e.request_id).sort());
+    assert.equal(await (await carol.get('/admin/audit/export?server=tools&tool=nothing-by-that-name')).text(), '');
+    for (const bad of ['since=yesterday', 'bogus=1', 'user=a&user=b']) assert.equal((await carol.get(`/admin/audit?${bad}`)).status, 400, bad);
   });
 });
