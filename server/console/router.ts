@@ -263,30 +263,34 @@ ${
     res.redirect(303, `${home}/${group}?done=${action}`);
   });
 
+  /** The audit log and the parsed filter, or a refusal page (404: the sink cannot be read; 400: the filter names its problem). */
+  function auditView<S extends z.ZodType>(res: Response, schema: S, query: unknown, title: string): { audit: AuditLog; q: z.infer<S> } | undefined {
+    const audit = log();
+    const q = schema.safeParse(query);
+    if (audit && q.success) return { audit, q: q.data };
+    sendRefusal(res, session(res).frame, audit ? 400 : 404, title, audit ? `This filter cannot be used: ${describeIssue(q.error!.issues[0]!)}` : 'This registry records its audit to a sink that cannot be queried.');
+    return undefined;
+  }
+
   router.get('/audit', guard('audit_log'), async (req, res) => {
     const s = session(res);
-    const audit = log();
-    const q = requestQuery.safeParse(req.query);
-    if (!audit || !q.success) return sendRefusal(res, s.frame, audit ? 400 : 404, 'Audit', audit ? `This filter cannot be used: ${describeIssue(q.error!.issues[0]!)}` : 'This registry records its audit to a sink that cannot be queried.');
-    const filter = requestFilter(q.data);
+    const view = auditView(res, requestQuery, req.query, 'Audit');
+    if (!view) return;
+    const { audit, q } = view;
+    const filter = requestFilter(q);
     const query = new URLSearchParams(Object.entries(req.query).filter((e): e is [string, string] => typeof e[1] === 'string' && e[1] !== '')).toString();
-    const body = requestsPage(home, q.data, query, await newest<AuditEntry>(audit, filter, ROWS), await chartOf(audit, filter));
+    const body = requestsPage(home, q, query, await newest<AuditEntry>(audit, filter, ROWS), await chartOf(audit, filter));
     sendConsolePage(res, s.frame, { title: 'Audit', body, chart: true });
   });
 
   router.get('/audit/export', guard('audit_log'), async (req, res) => {
-    const audit = log();
-    const q = requestQuery.safeParse(req.query);
-    if (!audit || !q.success) return sendRefusal(res, session(res).frame, audit ? 400 : 404, 'Audit', audit ? `This filter cannot be used: ${describeIssue(q.error!.issues[0]!)}` : 'This registry records its audit to a sink that cannot be queried.');
-    await sendJsonl(res, audit, requestFilter(q.data));
+    const view = auditView(res, requestQuery, req.query, 'Audit');
+    if (view) await sendJsonl(res, view.audit, requestFilter(view.q));
   });
 
   router.get('/changes', guard('audit_log'), async (req, res) => {
-    const s = session(res);
-    const audit = log();
-    const q = changeQuery.safeParse(req.query);
-    if (!audit || !q.success) return sendRefusal(res, s.frame, audit ? 400 : 404, 'Admin changes', audit ? `This filter cannot be used: ${describeIssue(q.error!.issues[0]!)}` : 'This registry records its audit to a sink that cannot be queried.');
-    sendConsolePage(res, s.frame, { title: 'Admin changes', body: changesPage(home, q.data, await newest(audit, changeFilter(q.data), ROWS)) });
+    const view = auditView(res, changeQuery, req.query, 'Admin changes');
+    if (view) sendConsolePage(res, session(res).frame, { title: 'Admin changes', body: changesPage(home, view.q, await newest(view.audit, changeFilter(view.q), ROWS)) });
   });
 
   router.post('/sign-out', form, async (req, res) => {
