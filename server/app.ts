@@ -7,6 +7,8 @@ import type { Config } from './config/schema.ts';
 import type { AuditSink } from './audit/audit.ts';
 import { createControl } from './api/control.ts';
 import { connectRouter } from './connect/router.ts';
+import { consoleRouter } from './console/router.ts';
+import { Capabilities } from './api/capabilities.ts';
 import { CatalogHolder } from './catalog/catalog.ts';
 import { endpointScopes } from './catalog/scopes.ts';
 import { ListChanges } from './gateway/list-changes.ts';
@@ -115,7 +117,7 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
     config.oauth_server.client_id_metadata_documents
       ? new ClientMetadataDocuments(outbound, { allowLoopbackHttp: config.outbound.allow_loopback, scopesSupported: config.oauth_server.scopes_supported, log })
       : undefined,
-    `${publicUrl}/connect/signed-in`,
+    [`${publicUrl}/connect/signed-in`, `${publicUrl}/admin/signed-in`],
   );
   const revocations = await Revocations.load(store, config.oauth_server.token_lifetime);
   const grants = new Grants(store, keys, issuer, { access: config.oauth_server.token_lifetime, refresh: config.oauth_server.refresh_token_lifetime }, revocations);
@@ -209,6 +211,11 @@ export async function createRegistry(deps: RegistryDeps): Promise<Registry> {
   }
 
   app.use('/connect', connectRouter({ catalog, identities, selections, accounts, sessions, upstreamOAuth, store, publicUrl, key: vault.derive('connect pages'), secureCookies, log }));
+
+  // The web console (server/console): the admin API's functions behind the registry's browser sign-in.
+  if (config.oauth_server.enabled) {
+    app.use('/admin', consoleRouter({ admin: control.api.admin, capabilities: new Capabilities(config.access), sessions, accounts, publicUrl, key: vault.derive('admin console'), secureCookies, log }));
+  }
 
   app.use('/api/v1', apiV1Router({ catalog, resources, authenticator, control: control.api, me: { catalog, identities, selections, publicUrl } }));
 

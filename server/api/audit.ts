@@ -1,6 +1,6 @@
 import { type Response, Router } from 'express';
 import { z } from 'zod';
-import { ADMIN_TARGETS, type AuditFilter, type AuditSink, isAuditLog } from '../audit/audit.ts';
+import { ADMIN_TARGETS, type AuditFilter, type AuditLog, type AuditSink, isAuditLog } from '../audit/audit.ts';
 import { InvalidRequestError, NotFoundError } from '../http/errors.ts';
 import { Capabilities } from './capabilities.ts';
 import { caller, parseInput } from './http.ts';
@@ -34,6 +34,10 @@ const adminQuery = z.strictObject({
   /** The agent that acted for the subject (RFC 8693 `act`). */
   actor: z.string().min(1).optional(),
   gateway: z.string().min(1).optional(),
+  /** MCP requests: the server under the gateway. */
+  server: z.string().min(1).optional(),
+  /** MCP requests: the tool (prompt, resource URI) named. */
+  tool: z.string().min(1).optional(),
   /** ok, a failure reason (connection_disabled, identity_missing...), or error for every failure. */
   outcome: z.string().min(1).optional(),
   /** Admin changes: an action (client.create). */
@@ -44,6 +48,28 @@ const adminQuery = z.strictObject({
   format: z.enum(['json', 'jsonl'], { error: 'expected format: json or jsonl' }).default('json'),
 });
 const ownQuery = adminQuery.omit({ user: true, kind: true, action: true, target: true });
+
+/** Every match oldest first as application/x-ndjson (an export), paced by the socket. */
+export async function sendJsonl(res: Response, log: AuditLog, filter: AuditFilter, limit?: number): Promise<void> {
+  res.status(200).set({ 'Content-Type': 'application/x-ndjson; charset=utf-8', 'Cache-Control': 'no-store', 'Content-Disposition': 'attachment; filename="keygate-audit.jsonl"' });
+  let gone = false;
+  res.once('close', () => (gone = true));
+  for await (const entry of log.read(filter, { order: 'asc', limit })) {
+    if (gone) break;
+    if (!res.write(`${JSON.stringify(entry)}\n`)) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          res.off('drain', done);
+          res.off('close', done);
+          resolve();
+        };
+        res.on('drain', done);
+        res.on('close', done);
+      });
+    }
+  }
+  res.end();
+}
 
 export interface AuditApiDeps {
   audit: AuditSink;
@@ -57,27 +83,7 @@ export function auditRouter(deps: AuditApiDeps): Router {
   async function answer(res: Response, query: z.infer<typeof ownQuery>, filter: AuditFilter): Promise<void> {
     const log = deps.audit;
     if (!isAuditLog(log)) throw new NotFoundError('this registry records its audit to a sink that cannot be queried');
-    if (query.format === 'jsonl') {
-      res.status(200).set({ 'Content-Type': 'application/x-ndjson; charset=utf-8', 'Cache-Control': 'no-store', 'Content-Disposition': 'attachment; filename="keygate-audit.jsonl"' });
-      let gone = false;
-      res.once('close', () => (gone = true));
-      for await (const entry of log.read(filter, { order: 'asc', limit: query.limit })) {
-        if (gone) break;
-        if (!res.write(`${JSON.stringify(entry)}\n`)) {
-          await new Promise<void>((resolve) => {
-            const done = () => {
-              res.off('drain', done);
-              res.off('close', done);
-              resolve();
-            };
-            res.on('drain', done);
-            res.on('close', done);
-          });
-        }
-      }
-      res.end();
-      return;
-    }
+    if (query.format === 'jsonl') return sendJsonl(res, log, filter, query.limit);
     const limit = query.limit ?? JSON_LIMIT;
     if (limit > JSON_MAX) throw new InvalidRequestError(`limit: at most ${JSON_MAX} (use format=jsonl to export more)`);
     const entries = [];
@@ -88,14 +94,14 @@ export function auditRouter(deps: AuditApiDeps): Router {
   const capabilities = deps.capabilities ?? new Capabilities(undefined);
   router.get('/audit', capabilities.require('audit_log', 'reading the audit log needs an access token'), async (req, res) => {
     const query = parseInput(adminQuery, req.query, 'query');
-    await answer(res, query, { kind: query.kind, since: query.since, until: query.until, subject: query.user, actor: query.actor, gateway: query.gateway, outcome: query.outcome, action: query.action, target: query.target });
+    await answer(res, query, { kind: query.kind, since: query.since, until: query.until, subject: query.user, actor: query.actor, gateway: query.gateway, server: query.server, tool: query.tool, outcome: query.outcome, action: query.action, target: query.target });
   });
 
   router.get('/me/audit', async (req, res) => {
     const me = caller(req, 'sign in to see the audit of your calls');
     const query = parseInput(ownQuery, req.query, 'query');
     // Only the caller's own MCP requests: their subject, as vouched for by the same kind of validator.
-    await answer(res, query, { kind: 'mcp', since: query.since, until: query.until, subject: me.subject, provider: me.provider, actor: query.actor, gateway: query.gateway, outcome: query.outcome });
+    await answer(res, query, { kind: 'mcp', since: query.since, until: query.until, subject: me.subject, provider: me.provider, actor: query.actor, gateway: query.gateway, server: query.server, tool: query.tool, outcome: query.outcome });
   });
 
   return router;

@@ -53,7 +53,8 @@ export class Capabilities {
     return principal && this.configured ? this.roles.filter((r) => isRoleMember(r, principal)).map((r) => r.name) : [];
   }
 
-  private refuse(capability: Capability, held: Capability[]): KeygateError {
+  /** The API's refusal of a caller holding `held` but not `capability` (the console records the same). */
+  refusal(capability: Capability, held: Capability[]): KeygateError {
     // RFC 6750 §3.1: without roles, a token with the scope would do, so the answer names the scope.
     if (!this.configured) return new InsufficientScopeError(`this API needs the capability ${capability}, held by the scope ${ADMIN_SCOPE}`, ADMIN_SCOPE);
     const yours = held.length ? `your roles grant ${held.join(', ')}` : 'none of your roles grants a capability';
@@ -64,7 +65,7 @@ export class Capabilities {
   require(capability: Capability, why = 'this API needs an access token') {
     return (req: Request, _res: Response, next: NextFunction): void => {
       const held = this.of(caller(req, why));
-      if (!held.includes(capability)) throw this.refuse(capability, held);
+      if (!held.includes(capability)) throw this.refusal(capability, held);
       next();
     };
   }
@@ -74,7 +75,7 @@ export class Capabilities {
     return (req: Request, _res: Response, next: NextFunction): void => {
       const held = this.of(caller(req, why));
       const missing = CAPABILITIES.find((c) => !held.includes(c));
-      if (missing) throw this.refuse(missing, held);
+      if (missing) throw this.refusal(missing, held);
       next();
     };
   }

@@ -57,8 +57,8 @@ export interface AdminChange {
   /** RFC 8693 `act`: the agent that acted for the admin. */
   actor?: string | undefined;
   subject_type?: 'client' | undefined;
-  /** `cli`: keygate-registry admin (its User-Agent); `api`: anything else. Informational: a caller chooses its User-Agent. */
-  via: 'api' | 'cli';
+  /** `cli`: keygate-registry admin (its User-Agent); `console`: the web console at /admin; `api`: anything else. Informational: a caller chooses its User-Agent. */
+  via: 'api' | 'cli' | 'console';
   /** `gateway.update`, `user.deactivate`, `client.rotate_secret`... */
   action: string;
   target: AdminTarget;
@@ -93,6 +93,10 @@ export interface AuditFilter {
   /** Entries where this agent acted for the subject. */
   actor?: string | undefined;
   gateway?: string | undefined;
+  /** MCP requests: the server (assignment name) under the gateway. */
+  server?: string | undefined;
+  /** MCP requests: the tool, prompt or resource URI named (`name`). */
+  tool?: string | undefined;
   /** An exact outcome, or `error` for every outcome but ok. */
   outcome?: string | undefined;
   /** Admin changes: an exact action (`client.create`). */
@@ -126,6 +130,8 @@ function isTarget(target: AdminTarget, wanted: string): boolean {
 export function matchesFilter(entry: AuditRecord, filter: AuditFilter): boolean {
   if (filter.kind !== undefined && (entry.kind ?? 'mcp') !== filter.kind) return false;
   if (filter.gateway !== undefined && (entry.kind === 'admin' || entry.gateway !== filter.gateway)) return false;
+  if (filter.server !== undefined && (entry.kind === 'admin' || entry.server !== filter.server)) return false;
+  if (filter.tool !== undefined && (entry.kind === 'admin' || entry.name !== filter.tool)) return false;
   if (filter.action !== undefined && (entry.kind !== 'admin' || entry.action !== filter.action)) return false;
   if (filter.target !== undefined && (entry.kind !== 'admin' || !isTarget(entry.target, filter.target))) return false;
   if (filter.subject !== undefined && entry.subject !== filter.subject) return false;

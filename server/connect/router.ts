@@ -1,4 +1,4 @@
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import express, { type Request, type Response, Router } from 'express';
 import { z } from 'zod';
 import type { Assignment, CatalogHolder } from '../catalog/catalog.ts';
@@ -8,8 +8,7 @@ import type { Principal } from '../inbound/principal.ts';
 import type { Logger } from '../log.ts';
 import type { Accounts } from '../oauth/accounts.ts';
 import type { BrowserSessions } from '../oauth/browser-session.ts';
-import { WEB_CLIENT_ID } from '../oauth/clients.ts';
-import { readCookie, setCookie } from '../oauth/interaction.ts';
+import { WebSignIn } from '../oauth/web-sign-in.ts';
 import { Collection, type Store } from '../store/index.ts';
 import { kindFor, type Identities, type Secret } from '../vault/identities.ts';
 import { fieldProblems, headerValueProblem } from '../vault/inject.ts';
@@ -50,7 +49,6 @@ const authorizationSchema = z.object({
   availability: z.enum(['private', 'global']),
 });
 
-const sha256 = (v: string) => createHash('sha256').update(v).digest('base64url');
 const now = () => Math.floor(Date.now() / 1000);
 
 export function connectRouter(deps: ConnectDeps): Router {
@@ -59,53 +57,13 @@ export function connectRouter(deps: ConnectDeps): Router {
   const base = deps.publicUrl;
   const basePath = new URL(base).pathname.replace(/\/+$/, '');
   const authorizations = new Collection(deps.store, 'upstream_authorizations', authorizationSchema);
-  const mac = (value: string) => createHmac('sha256', deps.key).update(value).digest('base64url');
+  const web = new WebSignIn({ sessions: deps.sessions, accounts: deps.accounts, publicUrl: base, key: deps.key, secureCookies: deps.secureCookies, mount: '/connect', stateCookie: 'kg_connect' });
+  const person = (req: Request) => web.person(req);
+  const csrfFor = (req: Request) => web.csrf(req);
+  const checkCsrf = (req: Request) => web.checkCsrf(req);
+  const signIn = (req: Request, res: Response) => web.start(req, res);
 
-  /** The signed-in person, from the registry's single sign-on cookie. */
-  async function person(req: Request): Promise<Principal | undefined> {
-    const session = await deps.sessions.current(req);
-    const account = session && (await deps.accounts.find(session.sub));
-    if (!account || account.disabled) return undefined;
-    return { subject: account.sub, name: account.name, email: account.email, scopes: account.scopes, groups: account.groups, provider: 'registry' };
-  }
-
-  const csrfFor = (req: Request) => mac(`csrf\n${sha256(readCookie(req, 'kg_sso') ?? '')}`);
-  function checkCsrf(req: Request): boolean {
-    const expected = Buffer.from(csrfFor(req));
-    const actual = Buffer.from(typeof req.body?.csrf === 'string' ? (req.body.csrf as string) : '');
-    if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) return false;
-    // A cross-site form post says where it comes from.
-    const origin = req.headers.origin;
-    return origin === undefined || origin === new URL(base).origin;
-  }
-
-  /** Not signed in: through the registry's sign-in (as its first-party web client), then back here. */
-  function signIn(req: Request, res: Response): void {
-    const state = randomBytes(16).toString('base64url');
-    const next = `${basePath}${req.originalUrl.startsWith(basePath) ? req.originalUrl.slice(basePath.length) : req.originalUrl}`;
-    const payload = Buffer.from(JSON.stringify({ state, next })).toString('base64url');
-    setCookie(res, 'kg_connect', `${payload}.${mac(payload)}`, { secure: deps.secureCookies, path: `${basePath}/connect`, maxAge: 600 });
-    const challenge = createHash('sha256').update(randomBytes(32)).digest('base64url');
-    const url = new URL(`${base}/oauth/authorize`);
-    url.search = new URLSearchParams({ response_type: 'code', client_id: WEB_CLIENT_ID, redirect_uri: `${base}/connect/signed-in`, state, code_challenge: challenge, code_challenge_method: 'S256' }).toString();
-    res.redirect(303, url.toString());
-  }
-
-  router.get('/signed-in', (req, res) => {
-    const cookie = readCookie(req, 'kg_connect') ?? '';
-    const [payload = '', signature = ''] = cookie.split('.');
-    let saved: { state?: string; next?: string } = {};
-    if (payload && signature && Buffer.from(signature).length === Buffer.from(mac(payload)).length && timingSafeEqual(Buffer.from(signature), Buffer.from(mac(payload)))) {
-      saved = JSON.parse(Buffer.from(payload, 'base64url').toString()) as typeof saved;
-    }
-    if (!saved.state || saved.state !== req.query.state || typeof req.query.error === 'string') {
-      return sendErrorPage(res, 400, 'Sign-in did not complete', typeof req.query.error === 'string' ? String(req.query.error_description ?? req.query.error) : 'This sign-in was not started here, or it expired. Open the connect page again.');
-    }
-    setCookie(res, 'kg_connect', '', { secure: deps.secureCookies, path: `${basePath}/connect`, maxAge: 0 });
-    // Only a path of the connect pages: never an open redirect.
-    const next = saved.next && saved.next.startsWith(`${basePath}/connect`) ? saved.next : `${basePath}/connect`;
-    res.redirect(303, next);
-  });
+  router.get('/signed-in', (req, res) => web.finish(req, res));
 
   router.get('/callback', (req, res) => finishAuthorization(req, res));
 

@@ -124,17 +124,17 @@ export class ClientRegistry {
     store: Store,
     configured: Client[] = [],
     private readonly documents?: ClientMetadataDocuments,
-    /** The registry's own pages (connect, …) sign people in as this first-party client. */
-    webRedirectUri?: string,
+    /** The registry's own pages (/connect, /admin) sign people in as this first-party client, back to these URIs. */
+    webRedirectUris: string[] = [],
   ) {
     this.records = new Collection(store, 'clients', clientSchema);
     this.switches = new Collection(store, 'switches', clientSwitchSchema);
     this.configured = new Map(configured.map((c) => [c.client_id, c]));
-    if (webRedirectUri) {
+    if (webRedirectUris.length) {
       this.configured.set(WEB_CLIENT_ID, {
         client_id: WEB_CLIENT_ID,
         client_name: 'Keygate',
-        redirect_uris: [webRedirectUri],
+        redirect_uris: webRedirectUris,
         token_endpoint_auth_method: 'none',
         grant_types: ['authorization_code'],
         response_types: ['code'],

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import type { AdminChange, AdminTarget } from '../../audit/audit.ts';
+import { KeygateError } from '../../http/errors.ts';
+import type { Principal } from '../../inbound/principal.ts';
 import { describeClient } from './clients.ts';
 import { describeConnection } from './connections.ts';
 import type { AdminDeps } from './deps.ts';
@@ -107,6 +109,71 @@ function beforeAnswer(res: Response, settle: (body: unknown) => Promise<void>, o
   }) as Response['end'];
 }
 
+interface Attempt {
+  principal: Principal;
+  via: AdminChange['via'];
+  type: AdminTarget['type'];
+  action: string;
+  id: string | undefined;
+  reason?: string | undefined;
+  describe: Describe;
+  before?: unknown;
+}
+
+/** What GET shows of the target (null: nothing there); undefined when it could not be read (the change is recorded all the same). */
+async function snapshot(deps: AdminDeps, attempt: Pick<Attempt, 'type' | 'action' | 'describe'>, id: string | undefined): Promise<unknown> {
+  if (id === undefined) return null;
+  try {
+    return (await attempt.describe(deps, id)) ?? null;
+  } catch (err) {
+    deps.log.error('audit: could not read %s "%s" for the record of %s: %s', attempt.type, id, attempt.action, (err as Error).message);
+    return undefined;
+  }
+}
+
+/** The audit record of an attempt that ended with this status (and, when refused, this error code). */
+async function changeRecord(deps: AdminDeps, a: Attempt, status: number, error: string | undefined): Promise<AdminChange> {
+  const p = a.principal;
+  const outcome = status < 400 ? 'ok' : status === 401 || status === 403 ? 'denied' : 'failed';
+  return {
+    kind: 'admin',
+    time: new Date().toISOString(),
+    request_id: randomUUID(),
+    subject: p.subject,
+    provider: p.provider,
+    client_id: p.clientId,
+    ...(p.email !== undefined && { email: p.email }),
+    ...(p.actor && { actor: p.actor.subject }),
+    ...(p.isClient && { subject_type: 'client' as const }),
+    via: a.via,
+    action: `${a.type}.${a.action}`,
+    target: { type: a.type, ...(a.id !== undefined && { id: a.id }) },
+    outcome,
+    status,
+    ...(outcome === 'ok' ? { ...(a.reason !== undefined && { reason: a.reason }), before: a.before, after: await snapshot(deps, a, a.id) } : { error }),
+  };
+}
+
+/**
+ * A change made elsewhere than the admin API (the web console, calling the
+ * same functions), recorded exactly as the API records its own: the target
+ * before and after, or the refusal's code (a KeygateError's) and status.
+ */
+export async function auditedChange<T>(deps: AdminDeps, attempt: Omit<Attempt, 'describe' | 'before'>, change: () => Promise<T>): Promise<T> {
+  const group = Object.values(GROUPS).find((g) => g.type === attempt.type)!;
+  const a: Attempt = { ...attempt, describe: group.describe };
+  try {
+    a.before = await snapshot(deps, a, a.id);
+    const result = await change();
+    deps.audit.record(await changeRecord(deps, a, 200, undefined));
+    return result;
+  } catch (err) {
+    const known = err instanceof KeygateError;
+    deps.audit.record(await changeRecord(deps, a, known ? err.status : 500, known ? err.code : 'server_error'));
+    throw err;
+  }
+}
+
 export interface ChangeTrail {
   /** First in the admin router, before the capability check: a refused attempt is recorded too. */
   observe(req: Request, res: Response, next: NextFunction): void;
@@ -117,48 +184,13 @@ export interface ChangeTrail {
 export function changeTrail(deps: AdminDeps): ChangeTrail {
   const changes = new WeakMap<Request, Change>();
 
-  /** What GET shows of the target (null: nothing there); undefined when it could not be read (the change is recorded all the same). */
-  async function snapshot(change: Change, id: string | undefined): Promise<unknown> {
-    if (id === undefined) return null;
-    try {
-      return (await change.describe(deps, id)) ?? null;
-    } catch (err) {
-      deps.log.error('audit: could not read %s "%s" for the record of %s: %s', change.type, id, change.action, (err as Error).message);
-      return undefined;
-    }
-  }
-
   async function settle(req: Request, res: Response, change: Change, body: unknown): Promise<void> {
     const p = req.principal;
     if (!p) return;
-    const status = res.statusCode;
-    const outcome = status < 400 ? 'ok' : status === 401 || status === 403 ? 'denied' : 'failed';
-    const id = change.action === 'create' ? (outcome === 'ok' ? createdId(res) : undefined) : change.id;
+    const id = change.action === 'create' ? (res.statusCode < 400 ? createdId(res) : undefined) : change.id;
     const reason = (req.body as { reason?: unknown } | undefined)?.reason;
-    const entry: AdminChange = {
-      kind: 'admin',
-      time: new Date().toISOString(),
-      request_id: randomUUID(),
-      subject: p.subject,
-      provider: p.provider,
-      client_id: p.clientId,
-      ...(p.email !== undefined && { email: p.email }),
-      ...(p.actor && { actor: p.actor.subject }),
-      ...(p.isClient && { subject_type: 'client' as const }),
-      via: /^keygate-registry-cli\//.test(req.get('user-agent') ?? '') ? 'cli' : 'api',
-      action: `${change.type}.${change.action}`,
-      target: { type: change.type, ...(id !== undefined && { id }) },
-      outcome,
-      status,
-      ...(outcome === 'ok'
-        ? {
-            ...(typeof reason === 'string' && { reason }),
-            before: change.before,
-            after: await snapshot(change, id),
-          }
-        : { error: errorCode(body) }),
-    };
-    deps.audit.record(entry);
+    const via = /^keygate-registry-cli\//.test(req.get('user-agent') ?? '') ? 'cli' : 'api';
+    deps.audit.record(await changeRecord(deps, { principal: p, via, type: change.type, action: change.action, id, reason: typeof reason === 'string' ? reason : undefined, describe: change.describe, before: change.before }, res.statusCode, errorCode(body)));
   }
 
   return {
@@ -172,7 +204,7 @@ export function changeTrail(deps: AdminDeps): ChangeTrail {
     },
     async before(req, _res, next) {
       const change = changes.get(req);
-      if (change) change.before = await snapshot(change, change.id);
+      if (change) change.before = await snapshot(deps, change, change.id);
       next();
     },
   };

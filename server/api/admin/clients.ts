@@ -6,6 +6,7 @@ import { InvalidRequestError, NotFoundError } from '../../http/errors.ts';
 import { TOKEN_EXCHANGE_GRANT, tokenExchangePolicy } from '../../config/sections/oauth-server.ts';
 import { AUTH_METHODS, type Client, type clientSchema, hashSecret } from '../../oauth/clients.ts';
 import { redirectUriProblem } from '../../oauth/redirect-uri.ts';
+import type { Principal } from '../../inbound/principal.ts';
 import { ConflictError, epoch, parseInput } from '../http.ts';
 import { type AdminDeps, flip, noStore, switchBody, switchView } from './deps.ts';
 
@@ -141,58 +142,79 @@ export async function describeClient(deps: AdminDeps, id: string) {
 /** `POST /admin/clients/{id}`-style ids may be URLs (metadata documents): callers percent-encode them. */
 const location = (req: Request, id: string) => `${req.baseUrl}/clients/${encodeURIComponent(id)}`;
 
+async function find(deps: AdminDeps, id: string): Promise<Client> {
+  const client = await deps.clients.known(id);
+  if (!client) throw new NotFoundError(`there is no client "${id}"`);
+  return client;
+}
+
+async function stored(deps: AdminDeps, id: string): Promise<StoredClient> {
+  const client = await find(deps, id);
+  if (readOnly(client)) {
+    const why = client.source === 'config' ? 'is defined in the configuration file; change the file' : client.source === 'builtin' ? 'is built into the registry' : 'is described by its metadata document';
+    throw new ConflictError(`client "${id}" ${why} and is read-only here (break-glass disable/enable works)`);
+  }
+  return client as StoredClient;
+}
+
+/** Locking yourself out: the admin's own token came from this client. */
+function notMine(me: Principal, id: string, what: string): void {
+  if (me.provider === 'registry' && me.clientId === id) throw new ConflictError(`you cannot ${what} the client your own token was issued to; use another client or ask another admin`);
+}
+
+async function describe(deps: AdminDeps, client: Client) {
+  return view(client, await deps.catalog.switches.find(`client:${client.client_id}`));
+}
+
+/**
+ * Flip the switch and wait until the request path holds it. Disabling ends
+ * every grant the client holds (its access tokens are refused from the
+ * next request on, its refresh tokens are gone): enabling it again lets its
+ * users sign in anew, and brings nothing back.
+ */
+async function setDisabled(deps: AdminDeps, me: Principal, id: string, disabled: boolean, reason: string | undefined): Promise<number> {
+  if (disabled) notMine(me, id, 'disable');
+  await flip(deps, `client:${id}`, disabled, me.subject, reason);
+  const ended = disabled ? await deps.grants.endClient(id) : 0;
+  await deps.breakGlass.settled();
+  return ended;
+}
+
+/** Every client, as `GET /admin/clients` lists them: built-in and configured first, then stored ones by age, then metadata-document ones. */
+export async function listClients(deps: AdminDeps, source?: Client['source']) {
+  const switches = new Map((await deps.catalog.switches.all()).filter(([id]) => id.startsWith('client:')).map(([id, s]) => [id.slice('client:'.length), s]));
+  const all: Client[] = [...deps.clients.staticClients(), ...(await deps.clients.records.all()).map(([, c]) => c).sort((a, b) => a.client_id_issued_at - b.client_id_issued_at), ...deps.clients.metadataDocumentClients()];
+  return all.filter((c) => source === undefined || c.source === source).map((c) => view(c, switches.get(c.client_id)));
+}
+
+/** Break-glass on a client (any source): effective on the next request; disabling ends its grants. */
+export async function switchClient(deps: AdminDeps, me: Principal, id: string, disabled: boolean, reason: string | undefined) {
+  const client = await find(deps, id);
+  await setDisabled(deps, me, client.client_id, disabled, reason);
+  return describe(deps, client);
+}
+
+/** A new secret for a confidential client: the old one stops working at once. The secret is in this answer only. */
+export async function newClientSecret(deps: AdminDeps, me: Principal, id: string) {
+  const current = await stored(deps, id);
+  if (current.token_endpoint_auth_method === 'none') throw new ConflictError(`client "${current.client_id}" is public (token_endpoint_auth_method none) and has no secret`);
+  const secret = randomBytes(32).toString('base64url');
+  await deps.clients.records.update(current.client_id, (record) => record && { ...record, client_secret_hash: hashSecret(secret), updated_at: epoch() });
+  deps.log.info('admin %s made a new secret for client %s', me.subject, current.client_id);
+  return { ...(await describe(deps, await find(deps, current.client_id))), client_secret: secret, client_secret_expires_at: 0 };
+}
+
 export function clientRoutes(deps: AdminDeps): Router {
   const router = Router();
   const { clients } = deps;
 
-  async function find(id: string): Promise<Client> {
-    const client = await clients.known(id);
-    if (!client) throw new NotFoundError(`there is no client "${id}"`);
-    return client;
-  }
-
-  async function stored(id: string): Promise<StoredClient> {
-    const client = await find(id);
-    if (readOnly(client)) {
-      const why = client.source === 'config' ? 'is defined in the configuration file; change the file' : client.source === 'builtin' ? 'is built into the registry' : 'is described by its metadata document';
-      throw new ConflictError(`client "${id}" ${why} and is read-only here (break-glass disable/enable works)`);
-    }
-    return client as StoredClient;
-  }
-
-  /** Locking yourself out: the admin's own token came from this client. */
-  function notMine(req: Request, id: string, what: string): void {
-    const me = req.principal!;
-    if (me.provider === 'registry' && me.clientId === id) throw new ConflictError(`you cannot ${what} the client your own token was issued to; use another client or ask another admin`);
-  }
-
-  async function describe(client: Client) {
-    return view(client, await deps.catalog.switches.find(`client:${client.client_id}`));
-  }
-
-  /**
-   * Flip the switch and wait until the request path holds it. Disabling ends
-   * every grant the client holds (its access tokens are refused from the
-   * next request on, its refresh tokens are gone): enabling it again lets its
-   * users sign in anew, and brings nothing back.
-   */
-  async function setDisabled(req: Request, id: string, disabled: boolean, reason: string | undefined): Promise<number> {
-    if (disabled) notMine(req, id, 'disable');
-    await flip(deps, `client:${id}`, disabled, req.principal!.subject, reason);
-    const ended = disabled ? await deps.grants.endClient(id) : 0;
-    await deps.breakGlass.settled();
-    return ended;
-  }
-
   router.get('/clients', async (req, res) => {
     const { source } = parseInput(z.strictObject({ source: z.enum(['builtin', 'config', 'dynamic', 'admin', 'metadata_document']).optional() }), req.query, 'query');
-    const switches = new Map((await deps.catalog.switches.all()).filter(([id]) => id.startsWith('client:')).map(([id, s]) => [id.slice('client:'.length), s]));
-    const all: Client[] = [...clients.staticClients(), ...(await clients.records.all()).map(([, c]) => c).sort((a, b) => a.client_id_issued_at - b.client_id_issued_at), ...clients.metadataDocumentClients()];
-    res.set(noStore).json({ clients: all.filter((c) => source === undefined || c.source === source).map((c) => view(c, switches.get(c.client_id))) });
+    res.set(noStore).json({ clients: await listClients(deps, source) });
   });
 
   router.get('/clients/:id', async (req, res) => {
-    res.set(noStore).json(await describe(await find(req.params.id)));
+    res.set(noStore).json(await describe(deps, await find(deps, req.params.id)));
   });
 
   router.post('/clients', async (req, res) => {
@@ -219,9 +241,9 @@ export function clientRoutes(deps: AdminDeps): Router {
       source: 'admin',
     });
     // A switch left by a deleted client of the same id must not carry over, unless asked for.
-    if (input.disabled || (await deps.catalog.switches.find(`client:${clientId}`))) await setDisabled(req, clientId, input.disabled === true, undefined);
+    if (input.disabled || (await deps.catalog.switches.find(`client:${clientId}`))) await setDisabled(deps, req.principal!, clientId, input.disabled === true, undefined);
     deps.log.info('admin %s created client %s (%s)', req.principal!.subject, clientId, input.name);
-    const created = await describe(await find(clientId));
+    const created = await describe(deps, await find(deps, clientId));
     // The secret is shown here, once; only its hash is kept.
     res
       .status(201)
@@ -247,12 +269,12 @@ export function clientRoutes(deps: AdminDeps): Router {
       },
       null,
     );
-    if (next.disabled !== undefined) await setDisabled(req, current.client_id, next.disabled, undefined);
-    return describe(await find(current.client_id));
+    if (next.disabled !== undefined) await setDisabled(deps, req.principal!, current.client_id, next.disabled, undefined);
+    return describe(deps, await find(deps, current.client_id));
   }
 
   router.put('/clients/:id', async (req, res) => {
-    const current = await stored(req.params.id);
+    const current = await stored(deps, req.params.id);
     const input = parseInput(replaceBody, req.body);
     if (input.client_id !== undefined && input.client_id !== current.client_id) throw new InvalidRequestError(`client_id: the id is "${current.client_id}" (the URL's) and cannot be changed`);
     if (input.token_endpoint_auth_method !== undefined && input.token_endpoint_auth_method !== current.token_endpoint_auth_method) {
@@ -262,7 +284,7 @@ export function clientRoutes(deps: AdminDeps): Router {
   });
 
   router.patch('/clients/:id', async (req, res) => {
-    const current = await stored(req.params.id);
+    const current = await stored(deps, req.params.id);
     const input = parseInput(patchBody, req.body);
     const scopes = current.scope?.split(' ').filter(Boolean);
     res.set(noStore).json(
@@ -279,23 +301,19 @@ export function clientRoutes(deps: AdminDeps): Router {
     );
   });
 
-  // A new secret for a confidential client: the old one stops working at once.
   router.post('/clients/:id/secret', async (req, res) => {
-    const current = await stored(req.params.id);
+    // Which client first (404, 409), then the body.
+    await stored(deps, req.params.id);
     parseInput(z.strictObject({}), req.body);
-    if (current.token_endpoint_auth_method === 'none') throw new ConflictError(`client "${current.client_id}" is public (token_endpoint_auth_method none) and has no secret`);
-    const secret = randomBytes(32).toString('base64url');
-    await clients.records.update(current.client_id, (record) => record && { ...record, client_secret_hash: hashSecret(secret), updated_at: epoch() });
-    deps.log.info('admin %s made a new secret for client %s', req.principal!.subject, current.client_id);
-    res.set(noStore).json({ ...(await describe(await find(current.client_id))), client_secret: secret, client_secret_expires_at: 0 });
+    res.set(noStore).json(await newClientSecret(deps, req.principal!, req.params.id));
   });
 
   // Deleting ends its grants, and a disabled switch keeps a new client of the same id from inheriting anything.
   router.delete('/clients/:id', async (req, res) => {
-    const current = await stored(req.params.id);
-    notMine(req, current.client_id, 'delete');
+    const current = await stored(deps, req.params.id);
+    notMine(req.principal!, current.client_id, 'delete');
     await clients.records.destroy(current.client_id);
-    const ended = await setDisabled(req, current.client_id, true, 'deleted');
+    const ended = await setDisabled(deps, req.principal!, current.client_id, true, 'deleted');
     deps.log.info('admin %s deleted client %s (%d refresh token(s) ended)', req.principal!.subject, current.client_id, ended);
     res.status(204).end();
   });
@@ -303,10 +321,9 @@ export function clientRoutes(deps: AdminDeps): Router {
   // Break-glass: effective on the next request; the client's grants end.
   for (const action of ['disable', 'enable'] as const) {
     router.post(`/clients/:id/${action}`, async (req, res) => {
-      const client = await find(req.params.id);
+      await find(deps, req.params.id);
       const { reason } = parseInput(switchBody, req.body);
-      await setDisabled(req, client.client_id, action === 'disable', reason);
-      res.set(noStore).json(await describe(client));
+      res.set(noStore).json(await switchClient(deps, req.principal!, req.params.id, action === 'disable', reason));
     });
   }
 

@@ -41,6 +41,25 @@ export async function describeConnection(deps: AdminDeps, id: string) {
   return found && view(found[0], found[1], await deps.catalog.switches.find(`connection:${found[0]}`));
 }
 
+/** The connections, most recently seen first, as `GET /admin/connections` lists them. */
+export async function listConnections(deps: AdminDeps, filter: { user?: string | undefined; gateway?: string | undefined } = {}) {
+  const { user, gateway } = filter;
+  const switches = new Map((await deps.catalog.switches.all()).filter(([id]) => id.startsWith('connection:')).map(([id, s]) => [id.slice('connection:'.length), s]));
+  const list = (await deps.connections.list()).filter(([, c]) => (user === undefined || c.sub === user) && (gateway === undefined || c.gateway === gateway));
+  list.sort(([, a], [, b]) => b.last_seen - a.last_seen);
+  return list.map(([key, c]) => view(key, c, switches.get(key)));
+}
+
+/** Break-glass: that user's calls to that gateway from that client are refused from the next request on. */
+export async function switchConnection(deps: AdminDeps, id: string, disabled: boolean, by: string, reason: string | undefined) {
+  const found = await lookUp(deps, id);
+  if (!found) throw new NotFoundError(`there is no connection "${id}"`);
+  const [key, record] = found;
+  const s = await flip(deps, `connection:${key}`, disabled, by, reason);
+  await deps.breakGlass.settled();
+  return view(key, record, s);
+}
+
 export function connectionRoutes(deps: AdminDeps): Router {
   const router = Router();
 
@@ -52,10 +71,7 @@ export function connectionRoutes(deps: AdminDeps): Router {
 
   router.get('/connections', async (req, res) => {
     const { user, gateway } = parseInput(z.strictObject({ user: z.string().optional(), gateway: z.string().optional() }), req.query, 'query');
-    const switches = new Map((await deps.catalog.switches.all()).filter(([id]) => id.startsWith('connection:')).map(([id, s]) => [id.slice('connection:'.length), s]));
-    const list = (await deps.connections.list()).filter(([, c]) => (user === undefined || c.sub === user) && (gateway === undefined || c.gateway === gateway));
-    list.sort(([, a], [, b]) => b.last_seen - a.last_seen);
-    res.set(noStore).json({ connections: list.map(([key, c]) => view(key, c, switches.get(key))) });
+    res.set(noStore).json({ connections: await listConnections(deps, { user, gateway }) });
   });
 
   router.get('/connections/:id', async (req, res) => {
@@ -66,11 +82,9 @@ export function connectionRoutes(deps: AdminDeps): Router {
 
   for (const action of ['disable', 'enable'] as const) {
     router.post(`/connections/:id/${action}`, async (req, res) => {
-      const [key, record] = await find(req.params.id);
+      await find(req.params.id);
       const { reason } = parseInput(switchBody, req.body);
-      const s = await flip(deps, `connection:${key}`, action === 'disable', req.principal!.subject, reason);
-      await deps.breakGlass.settled();
-      res.set(noStore).json(view(key, record, s));
+      res.set(noStore).json(await switchConnection(deps, req.params.id, action === 'disable', req.principal!.subject, reason));
     });
   }
 

@@ -59,11 +59,24 @@ async function validate(deps: AdminDeps, input: GatewayInput): Promise<void> {
   if (problems.length) throw new InvalidRequestError(problems.join('; '));
 }
 
+/** Every gateway, as `GET /admin/gateways` lists them. */
+export async function listGateways(deps: AdminDeps) {
+  return (await gatewayInputs(deps)).map((g) => view(deps, g.input, g.source));
+}
+
+/** Break-glass (config-defined gateways too): effective on the next request; nothing is deleted. */
+export async function switchGateway(deps: AdminDeps, id: string, disabled: boolean, by: string, reason: string | undefined) {
+  const found = await find(deps, id);
+  const s = await flip(deps, `gateway:${found.input.id}`, disabled, by, reason);
+  await deps.catalog.reload();
+  return { ...view(deps, found.input, found.source), switch: switchView(s) };
+}
+
 export function gatewayRoutes(deps: AdminDeps): Router {
   const router = Router();
 
   router.get('/gateways', async (_req, res) => {
-    res.set(noStore).json({ gateways: (await gatewayInputs(deps)).map((g) => view(deps, g.input, g.source)) });
+    res.set(noStore).json({ gateways: await listGateways(deps) });
   });
 
   router.get('/gateways/:id', async (req, res) => {
@@ -103,11 +116,9 @@ export function gatewayRoutes(deps: AdminDeps): Router {
   // Break-glass: effective on the next request; nothing is deleted.
   for (const action of ['disable', 'enable'] as const) {
     router.post(`/gateways/:id/${action}`, async (req, res) => {
-      const found = await find(deps, req.params.id);
+      await find(deps, req.params.id);
       const { reason } = parseInput(switchBody, req.body);
-      const s = await flip(deps, `gateway:${found.input.id}`, action === 'disable', req.principal!.subject, reason);
-      await deps.catalog.reload();
-      res.set(noStore).json({ ...view(deps, found.input, found.source), switch: switchView(s) });
+      res.set(noStore).json(await switchGateway(deps, req.params.id, action === 'disable', req.principal!.subject, reason));
     });
   }
 

@@ -86,6 +86,24 @@ function secretFor(upstream: { id: string; credential: CredentialConfig }, body:
   return { kind: 'fields', values: body.values ?? {} };
 }
 
+/** The identities (metadata only), oldest first, as `GET /admin/identities` lists them. */
+export async function listIdentities(deps: AdminDeps, filter: { upstream?: string | undefined; owner?: string | undefined } = {}) {
+  const { upstream, owner } = filter;
+  const records = deps.identities.records;
+  const found = owner !== undefined ? await records.findBy('owner', owner) : upstream !== undefined ? await records.findBy('upstream', upstream) : await records.all();
+  const list = found.map(([, i]) => i).filter((i) => (upstream === undefined || i.upstream === upstream) && (owner === undefined || i.owner === owner));
+  list.sort((a, b) => a.created_at - b.created_at || a.id.localeCompare(b.id));
+  return list.map(identityView);
+}
+
+/** Break-glass: the flag lives on the identity (the resolver reads it on every call); the switch records who and why. */
+export async function switchIdentity(deps: AdminDeps, id: string, disabled: boolean, by: string, reason: string | undefined) {
+  const next = await deps.identities.update(id, (current) => current && { ...current, disabled });
+  if (!next) throw new NotFoundError(`there is no identity "${id}"`);
+  const s = await flip(deps, `identity:${next.id}`, disabled, by, reason);
+  return { ...identityView(next), switch: switchView(s) };
+}
+
 export function identityRoutes(deps: AdminDeps): Router {
   const router = Router();
   const { identities } = deps;
@@ -110,10 +128,7 @@ export function identityRoutes(deps: AdminDeps): Router {
 
   router.get('/identities', async (req, res) => {
     const { upstream, owner } = parseInput(z.strictObject({ upstream: z.string().optional(), owner: z.string().optional() }), req.query, 'query');
-    const found = owner !== undefined ? await identities.records.findBy('owner', owner) : upstream !== undefined ? await identities.records.findBy('upstream', upstream) : await identities.records.all();
-    const list = found.map(([, i]) => i).filter((i) => (upstream === undefined || i.upstream === upstream) && (owner === undefined || i.owner === owner));
-    list.sort((a, b) => a.created_at - b.created_at || a.id.localeCompare(b.id));
-    res.set(noStore).json({ identities: list.map(identityView) });
+    res.set(noStore).json({ identities: await listIdentities(deps, { upstream, owner }) });
   });
 
   router.get('/identities/:id', async (req, res) => {
@@ -158,16 +173,11 @@ export function identityRoutes(deps: AdminDeps): Router {
     res.status(204).end();
   });
 
-  // Break-glass: the flag lives on the identity (the resolver reads it on every call); the switch records who and why.
   for (const action of ['disable', 'enable'] as const) {
     router.post(`/identities/:id/${action}`, async (req, res) => {
       await find(req.params.id);
       const { reason } = parseInput(switchBody, req.body);
-      const disabled = action === 'disable';
-      const next = await identities.update(req.params.id, (current) => current && { ...current, disabled });
-      if (!next) throw new NotFoundError(`there is no identity "${req.params.id}"`);
-      const s = await flip(deps, `identity:${next.id}`, disabled, req.principal!.subject, reason);
-      res.set(noStore).json({ ...identityView(next), switch: switchView(s) });
+      res.set(noStore).json(await switchIdentity(deps, req.params.id, action === 'disable', req.principal!.subject, reason));
     });
   }
 

@@ -52,11 +52,24 @@ function bodyFor(req: Request<{ id: string }>): unknown {
   return { ...body, id: req.params.id };
 }
 
+/** Every upstream, as `GET /admin/upstreams` lists them. */
+export async function listUpstreams(deps: AdminDeps) {
+  return (await upstreamInputs(deps)).map((u) => view(deps, u.input, u.source));
+}
+
+/** Break-glass (config-defined upstreams too): effective on the next request; nothing is deleted. */
+export async function switchUpstream(deps: AdminDeps, id: string, disabled: boolean, by: string, reason: string | undefined) {
+  const found = await find(deps, id);
+  const s = await flip(deps, `upstream:${found.input.id}`, disabled, by, reason);
+  await deps.catalog.reload();
+  return { ...view(deps, found.input, found.source), switch: switchView(s) };
+}
+
 export function upstreamRoutes(deps: AdminDeps): Router {
   const router = Router();
 
   router.get('/upstreams', async (_req, res) => {
-    res.set(noStore).json({ upstreams: (await upstreamInputs(deps)).map((u) => view(deps, u.input, u.source)) });
+    res.set(noStore).json({ upstreams: await listUpstreams(deps) });
   });
 
   router.get('/upstreams/:id', async (req, res) => {
@@ -97,11 +110,9 @@ export function upstreamRoutes(deps: AdminDeps): Router {
   // Break-glass: effective on the next request; nothing is deleted.
   for (const action of ['disable', 'enable'] as const) {
     router.post(`/upstreams/:id/${action}`, async (req, res) => {
-      const found = await find(deps, req.params.id);
+      await find(deps, req.params.id);
       const { reason } = parseInput(switchBody, req.body);
-      const s = await flip(deps, `upstream:${found.input.id}`, action === 'disable', req.principal!.subject, reason);
-      await deps.catalog.reload();
-      res.set(noStore).json({ ...view(deps, found.input, found.source), switch: switchView(s) });
+      res.set(noStore).json(await switchUpstream(deps, req.params.id, action === 'disable', req.principal!.subject, reason));
     });
   }
 

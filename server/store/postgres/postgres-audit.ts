@@ -53,6 +53,9 @@ function where(filter: AuditFilter, params: unknown[]): string[] {
   const param = (value: unknown) => `$${params.push(value)}`;
   if (filter.kind !== undefined) clauses.push(`kind = ${param(filter.kind)}`);
   if (filter.gateway !== undefined) clauses.push(`gateway = ${param(filter.gateway)}`);
+  // Not indexed columns: read from the record itself (MCP requests only, as matchesFilter).
+  if (filter.server !== undefined) clauses.push(`kind = 'mcp'`, `(line::jsonb)->>'server' = ${param(filter.server)}`);
+  if (filter.tool !== undefined) clauses.push(`kind = 'mcp'`, `(line::jsonb)->>'name' = ${param(filter.tool)}`);
   if (filter.action !== undefined) clauses.push(`action = ${param(filter.action)}`);
   if (filter.target !== undefined) {
     // `gateway` names every gateway; `gateway:eng` one of them (the id may hold colons itself).
