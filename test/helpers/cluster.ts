@@ -56,6 +56,21 @@ export interface ClusterOptions {
 }
 
 /** Start `instances` (default 2) registries with this config (its `server.public_url` is set to the proxy's URL) and env. */
+/**
+ * What most cluster tests configure alike: the store (PostgreSQL unless
+ * told), a vault key read from VAULT_KEY, and built-in people, each with the
+ * password from <USERNAME>_PASSWORD, mcp:read and mcp:write, and mcp:admin
+ * for the `admins`. Spread it into the test's own configuration.
+ */
+export function builtinTeam(people: { username: string }[], admins: { username: string }[] = [], storage: Record<string, unknown> = { type: 'postgres' }): Record<string, unknown> {
+  const user = (p: { username: string }, scopes: string[]) => ({ username: p.username, password_env: `${p.username.toUpperCase()}_PASSWORD`, scopes });
+  return {
+    storage,
+    vault: { key_env: 'VAULT_KEY' },
+    oauth_server: { builtin: { users: [...people.map((p) => user(p, ['mcp:read', 'mcp:write'])), ...admins.map((p) => user(p, ['mcp:read', 'mcp:write', 'mcp:admin']))] } },
+  };
+}
+
 export async function startCluster(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, options: ClusterOptions = {}): Promise<Cluster> {
   const count = options.instances ?? 2;
   const dir = mkdtempSync(join(tmpdir(), 'keygate-cluster-'));

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { startDemoUpstream, type DemoUpstream } from '../../server/demo/upstream.ts';
-import { startCluster, type Cluster } from '../helpers/cluster.ts';
+import { builtinTeam, startCluster, type Cluster } from '../helpers/cluster.ts';
 import { CAROL } from '../helpers/control.ts';
 import { ALICE, BOB } from '../helpers/fixture.ts';
 import { signIn, signInAdmin } from '../helpers/oauth.ts';
@@ -23,17 +23,7 @@ const env = { ALICE_PASSWORD: ALICE.password, BOB_PASSWORD: BOB.password, CAROL_
 
 function config(storage: Record<string, unknown>): Record<string, unknown> {
   return {
-    storage,
-    vault: { key_env: 'VAULT_KEY' },
-    oauth_server: {
-      builtin: {
-        users: [
-          { username: ALICE.username, password_env: 'ALICE_PASSWORD', scopes: ['mcp:read', 'mcp:write'] },
-          { username: BOB.username, password_env: 'BOB_PASSWORD', scopes: ['mcp:read', 'mcp:write'] },
-          { username: CAROL.username, password_env: 'CAROL_PASSWORD', scopes: ['mcp:read', 'mcp:write', 'mcp:admin'] },
-        ],
-      },
-    },
+    ...builtinTeam([ALICE, BOB], [CAROL], storage),
     upstreams: [{ id: 'demo', url: upstream.url, credential: { type: 'bearer' } }],
     identities: [{ id: 'svc', upstream: 'demo', token_env: 'DEMO_KEY' }],
     gateways: [

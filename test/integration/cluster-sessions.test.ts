@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { startDemoUpstream, type DemoUpstream } from '../../server/demo/upstream.ts';
-import { startCluster, type Cluster } from '../helpers/cluster.ts';
+import { builtinTeam, startCluster, type Cluster } from '../helpers/cluster.ts';
 import { ALICE, BOB } from '../helpers/fixture.ts';
 import { signIn } from '../helpers/oauth.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
@@ -38,16 +38,7 @@ before(async () => {
   other = await startDemoUpstream({ apiKey });
   cluster = await startCluster(
     {
-      storage: { type: 'postgres' },
-      vault: { key_env: 'VAULT_KEY' },
-      oauth_server: {
-        builtin: {
-          users: [
-            { username: ALICE.username, password_env: 'ALICE_PASSWORD', scopes: ['mcp:read', 'mcp:write'] },
-            { username: BOB.username, password_env: 'BOB_PASSWORD', scopes: ['mcp:read', 'mcp:write'] },
-          ],
-        },
-      },
+      ...builtinTeam([ALICE, BOB]),
       upstreams: [
         { id: 'demo', url: demo.url, credential: { type: 'bearer' } },
         { id: 'other', url: other.url, credential: { type: 'bearer' } },

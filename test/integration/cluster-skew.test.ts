@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { startDemoUpstream, type DemoUpstream } from '../../server/demo/upstream.ts';
 import { CLOCK_LEEWAY } from '../../server/inbound/registry-jwt.ts';
-import { startCluster, type Cluster } from '../helpers/cluster.ts';
+import { builtinTeam, startCluster, type Cluster } from '../helpers/cluster.ts';
 import { ALICE } from '../helpers/fixture.ts';
 import { ADMIN_SCOPE_REQUEST, authorizeUrl, pkce, REDIRECT, registerClient, tokenRequest, type TokenSet } from '../helpers/oauth.ts';
 import { authorizeWithLogin } from '../helpers/form.ts';
@@ -35,17 +35,7 @@ before(async () => {
   upstream = await startDemoUpstream({ apiKey });
   cluster = await startCluster(
     {
-      storage: { type: 'postgres' },
-      vault: { key_env: 'VAULT_KEY' },
-      oauth_server: {
-        builtin: {
-          users: [
-            { username: ALICE.username, password_env: 'ALICE_PASSWORD', scopes: ['mcp:read', 'mcp:write'] },
-            { username: DAVE.username, password_env: 'DAVE_PASSWORD', scopes: ['mcp:read', 'mcp:write'] },
-            { username: ROOT.username, password_env: 'ROOT_PASSWORD', scopes: ['mcp:read', 'mcp:write', 'mcp:admin'] },
-          ],
-        },
-      },
+      ...builtinTeam([ALICE, DAVE], [ROOT]),
       upstreams: [{ id: 'demo', url: upstream.url, credential: { type: 'bearer' } }],
       identities: [{ id: 'svc', upstream: 'demo', token_env: 'DEMO_KEY' }],
       gateways: [{ id: 'team', visibility: 'private', servers: [{ upstream: 'demo', identity: 'shared', shared_identity: 'svc' }] }],

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import pg from 'pg';
 import { startDemoUpstream, type DemoUpstream } from '../../server/demo/upstream.ts';
-import { startCluster, type Cluster } from '../helpers/cluster.ts';
+import { builtinTeam, startCluster, type Cluster } from '../helpers/cluster.ts';
 import { apiClient, CAROL } from '../helpers/control.ts';
 import { startFeatureUpstream, type FeatureUpstream } from '../helpers/feature-upstream.ts';
 import { ALICE, BOB } from '../helpers/fixture.ts';
@@ -39,17 +39,7 @@ before(async () => {
   notes = await startFeatureUpstream({ eras: 'both', name: 'notes' });
   cluster = await startCluster(
     {
-      storage: { type: 'postgres' },
-      vault: { key_env: 'VAULT_KEY' },
-      oauth_server: {
-        builtin: {
-          users: [
-            { username: ALICE.username, password_env: 'ALICE_PASSWORD', scopes: ['mcp:read', 'mcp:write'] },
-            { username: BOB.username, password_env: 'BOB_PASSWORD', scopes: ['mcp:read', 'mcp:write'] },
-            { username: CAROL.username, password_env: 'CAROL_PASSWORD', scopes: ['mcp:read', 'mcp:write', 'mcp:admin'] },
-          ],
-        },
-      },
+      ...builtinTeam([ALICE, BOB], [CAROL]),
       upstreams: [
         { id: 'demo', url: demo.url, credential: { type: 'bearer' } },
         { id: 'docs', url: docs.url, credential: { type: 'bearer' } },

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { startCluster, type Cluster } from '../helpers/cluster.ts';
+import { builtinTeam, startCluster, type Cluster } from '../helpers/cluster.ts';
 import { apiClient } from '../helpers/control.ts';
 import { startFeatureUpstream, type FeatureUpstream } from '../helpers/feature-upstream.ts';
 import { ALICE, BOB } from '../helpers/fixture.ts';
@@ -28,16 +28,7 @@ before(async () => {
   crm = await startFeatureUpstream({ eras: 'both', name: 'crm' });
   cluster = await startCluster(
     {
-      storage: { type: 'postgres' },
-      vault: { key_env: 'VAULT_KEY' },
-      oauth_server: {
-        builtin: {
-          users: [
-            { username: ALICE.username, password_env: 'ALICE_PASSWORD', scopes: ['mcp:read', 'mcp:write'] },
-            { username: BOB.username, password_env: 'BOB_PASSWORD', scopes: ['mcp:read', 'mcp:write'] },
-          ],
-        },
-      },
+      ...builtinTeam([ALICE, BOB]),
       upstreams: [
         { id: 'crm', url: crm.url, credential: { type: 'bearer' } },
         { id: 'open', url: crm.url, credential: { type: 'none' } },
