@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { decodeJwt } from 'jose';
-import { federatedTokens, IDP_CLIENT_ID, IDP_CLIENT_SECRET, startFederatedRegistry, type FederatedRegistry } from '../helpers/federated.ts';
+import { federatedTokens, IDP_CLIENT_ID, IDP_CLIENT_SECRET, signInThroughIdp, startFederatedRegistry, type FederatedRegistry } from '../helpers/federated.ts';
 import { startOidcProvider, type TestIdp } from '../helpers/oidc-provider.ts';
 
 // Issue 13: federated sign-in maps roles as well as groups from the IdP's
@@ -87,6 +87,25 @@ describe('roles from a federated IdP', () => {
     };
     assert.equal(await audit(PEOPLE.ops), 200);
     assert.equal(await audit(PEOPLE.dev), 403);
+  });
+
+  test('the admin console in federated mode: signed in at the IdP, the operator (audit_log by role) reads the audit page; the developer gets the 403 page', async () => {
+    const base = f.registry.url;
+    const visit = async (p: { login: string; password: string }) => {
+      // /admin sends the browser through the registry's sign-in, here the IdP's login page, and back to the page asked for.
+      const { page, ua } = await signInThroughIdp(`${base}/admin/audit`, person(p), { redirect: 'http://never.invalid/' });
+      assert.ok(ua.visited.some((u) => u.startsWith(idp.issuer)), 'signed in at the IdP');
+      assert.ok(page, 'stopped on a page of the console');
+      assert.equal(page.url.pathname, '/admin/audit', `came back to the page asked for, not ${page.url}`);
+      return page;
+    };
+    const ops = await visit(PEOPLE.ops);
+    assert.equal(ops.status, 200);
+    assert.match(ops.html, /<h1[^>]*>Audit<\/h1>/);
+    assert.match(ops.html, /Signed in as/);
+    const dev = await visit(PEOPLE.dev);
+    assert.equal(dev.status, 403);
+    assert.doesNotMatch(dev.html, /<h1[^>]*>Audit<\/h1>/);
   });
 
   test('without federated.claims.roles_claim nobody gets roles: the operator is refused where the role is needed', async () => {
