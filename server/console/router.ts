@@ -304,6 +304,12 @@ ${
 
   // Anything unexpected: a page, never the cause (it is logged).
   router.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    // A form the body parser refuses (too large, too many fields, a bad encoding) is the sender's fault: 413 or 400.
+    const { type, status } = (err ?? {}) as { type?: unknown; status?: unknown };
+    if (typeof type === 'string' && typeof status === 'number' && status >= 400 && status < 500 && !res.headersSent) {
+      if (status !== 413) return sendErrorPage(res, 400, 'The form could not be read', 'It is not a form of this console. Nothing was changed.');
+      return sendErrorPage(res, 413, type === 'parameters.too.many' ? 'The form has too many fields' : 'The form is too large', 'A console form carries a few short fields. Nothing was changed.');
+    }
     deps.log.error('console: %s %s failed: %s', req.method, req.path, err instanceof Error ? (err.stack ?? err.message) : String(err));
     if (res.headersSent) return void res.destroy();
     sendErrorPage(res, 500, 'Something went wrong', 'The console could not answer. Try again; if it persists, the registry log says why.');

@@ -144,6 +144,20 @@ describe('the admin console: CSRF', () => {
     assert.equal(token.status, 200, 'the old secret still works');
   });
 
+  test('a form too large, with too many fields or in an encoding it cannot read is a 413 or 400 page, never a 500, and changes nothing', async () => {
+    const csrf = await carol.csrf();
+    const big = await carol.post('/admin/gateways/switch', { csrf, id: 'team', action: 'disable', reason: 'x'.repeat(64 * 1024) });
+    assert.equal(big.status, 413);
+    assert.match(await big.text(), /too large/);
+    const many = await carol.post('/admin/gateways/switch', { csrf, id: 'team', action: 'disable', reason: 'r', ...Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`f${i}`, 'v'])) });
+    assert.equal(many.status, 413);
+    assert.match(await many.text(), /too many fields/);
+    const garbled = await carol.jar.fetch(`${base}/admin/gateways/switch`, { method: 'POST', body: 'csrf=x', headers: { origin: new URL(base).origin, 'content-type': 'application/x-www-form-urlencoded; charset=koi8-r' } });
+    assert.equal(garbled.status, 400, 'a charset the form parser does not read');
+    assert.match(await garbled.text(), /could not be read/);
+    assert.equal(await gatewayDisabled('team'), false);
+  });
+
   test('a switch needs a reason', async () => {
     const res = await carol.post('/admin/gateways/switch', { csrf: await carol.csrf(), id: 'team', action: 'disable', reason: '  ' });
     assert.equal(res.status, 400);
