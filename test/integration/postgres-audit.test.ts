@@ -10,7 +10,8 @@ import { PostgresStore } from '../../server/store/postgres/postgres-store.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 
 // The audit log in PostgreSQL on its own (storage.type: postgres): it answers
-// every filter, in both orders, exactly as the JSONL files do; it pages
+// every filter (the server and tool ones too), in both orders, exactly as
+// the JSONL files do; it pages
 // through exports larger than one query; a record is only buffered until its
 // batch is written, and then every instance reads it; retention deletes old
 // records only. On a real PostgreSQL (test/helpers/postgres.ts).
@@ -61,6 +62,8 @@ describe('the PostgreSQL audit log', () => {
       change('2026-03-02T09:00:00.000Z', { action: 'gateway.create', target: { type: 'gateway' }, outcome: 'failed', status: 400, error: 'invalid_request' }),
       call('2026-03-03T12:00:00.000Z', { outcome: 'upstream_unreachable', status: 502, subject: 'bob' }),
       call('2026-03-03T12:00:00.000Z', { subject: 'bob' }), // the same millisecond: written order breaks the tie
+      call('2026-03-03T13:00:00.000Z', { server: 'wiki', upstream: 'wiki', name: 'search' }),
+      call('2026-03-03T14:00:00.000Z', { server: 'wiki', upstream: 'wiki', name: 'echo', outcome: 'policy_denied', status: 200 }),
     ];
     const dir = mkdtempSync(join(tmpdir(), 'keygate-pgaudit-'));
     dirs.push(dir);
@@ -94,12 +97,21 @@ describe('the PostgreSQL audit log', () => {
       { until: at('2026-03-02T00:00:00.000Z') },
       { since: at('2026-03-02T00:00:00.000Z'), until: at('2026-03-02T08:00:00.000Z') },
       { kind: 'mcp', subject: 'bob', outcome: 'error' },
+      { server: 'demo' },
+      { server: 'wiki' },
+      { tool: 'echo' },
+      { tool: 'search' },
+      { server: 'wiki', tool: 'echo' },
+      { gateway: 'team', server: 'wiki', outcome: 'error' },
     ];
     for (const filter of filters) {
       for (const options of [{ order: 'asc' }, { order: 'desc' }, { order: 'desc', limit: 2 }, { order: 'asc', limit: 1 }] as AuditReadOptions[]) {
         assert.deepEqual(await ids(db, filter, options), await ids(file, filter, options), `${JSON.stringify(filter)} ${JSON.stringify(options)}`);
       }
     }
+    // The server and tool filters find what they name, and only that (not a vacuous agreement of two empty answers).
+    assert.deepEqual(await ids(db, { server: 'wiki', tool: 'echo' }, { order: 'asc' }), [records.at(-1)!.request_id]);
+    assert.equal((await ids(db, { tool: 'echo' }, { order: 'asc' })).length, 6);
     // And the records come back as they were written, field for field.
     const back: AuditRecord[] = [];
     for await (const e of db.read({}, { order: 'asc' })) back.push(e);
