@@ -81,14 +81,64 @@ function relay(
     });
     return;
   }
+  const type = upstreamRes.headers['content-type'];
+  if (req.method === 'POST' && type !== undefined && JSON_TYPE.test(type)) return relayJson(req, res, upstreamRes, status, out, assignment, id, record);
   res.writeHead(status, out);
   // A GET stream may stay idle for long: send its headers now. (A POST's
   // headers go out with its first event, in one write.) Every chunk is then
   // relayed as it arrives.
   if (req.method === 'GET') res.flushHeaders();
-  if (req.method === 'POST' && id !== null && String(upstreamRes.headers['content-type'] ?? '').startsWith('text/event-stream')) return relayAnswerStream(req, res, upstreamRes, assignment, id, record);
+  if (req.method === 'POST' && id !== null && type?.startsWith('text/event-stream')) return relayAnswerStream(req, res, upstreamRes, assignment, id, record);
   upstreamRes.on('error', () => res.destroy());
   upstreamRes.pipe(res);
+}
+
+const JSON_TYPE = /^application\/json\b/i;
+/** A JSON answer up to this size is sent on whole, with its length, in one write; a larger one streams as it arrives. */
+const WHOLE_JSON_LIMIT = 256 * 1024;
+
+/**
+ * An answer in JSON (one JSON-RPC message, or a batch's): complete only when
+ * whole, so it is gathered and sent on in one write with its Content-Length
+ * (no chunked framing; the client reads it in one piece). Past
+ * WHOLE_JSON_LIMIT it streams as it arrives instead, with backpressure. Cut
+ * before its end, nothing of the torn answer is passed on: the client gets a
+ * JSON-RPC error for its call (upstream_stream_dropped), as when an SSE
+ * answer is cut (or, once a large answer has started streaming, a cut
+ * connection).
+ */
+function relayJson(req: IncomingMessage, res: ServerResponse, upstreamRes: IncomingMessage, status: number, out: OutgoingHttpHeaders, assignment: Assignment, id: string | number | null, record: RequestRecord): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let streaming = false;
+  upstreamRes.on('data', (chunk: Buffer) => {
+    if (!streaming) {
+      chunks.push(chunk);
+      if ((size += chunk.length) <= WHOLE_JSON_LIMIT) return;
+      streaming = true;
+      res.writeHead(status, out);
+      for (const c of chunks.splice(0)) res.write(c);
+      return;
+    }
+    if (!res.write(chunk)) {
+      upstreamRes.pause();
+      res.once('drain', () => upstreamRes.resume());
+    }
+  });
+  upstreamRes.on('end', () => {
+    if (streaming) return void res.end();
+    const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+    out['content-length'] = body.length;
+    res.writeHead(status, out).end(body);
+  });
+  upstreamRes.on('error', () => undefined); // said by 'close', below
+  upstreamRes.on('close', () => {
+    // (The client went away first: forward cancelled the upstream request, and the audit says client_closed.)
+    if (upstreamRes.complete || res.writableEnded || res.destroyed) return;
+    if (streaming || res.headersSent) return void res.destroy();
+    record.outcome = 'upstream_stream_dropped';
+    void sendFailure(req, res, upstreamFailure(streamDropped(assignment.upstream), assignment), id);
+  });
 }
 
 /**

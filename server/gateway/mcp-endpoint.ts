@@ -104,7 +104,9 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
     record.gateway = route.gatewayId;
     record.server = route.server;
     const challenge = step.challengeOf(resources, catalog, route.path, route.gatewayId);
-    const principal = await step.authenticate(req, record, authenticator, challenge);
+    // (Steps that can answer at once, from memory, do: a promise only when one must wait.)
+    const authenticated = step.authenticate(req, record, authenticator, challenge);
+    const principal = authenticated instanceof Promise ? await authenticated : authenticated;
     const gateway = step.gateway(catalog, route.gatewayId, principal, challenge);
     step.membership(gateway, principal);
     step.breakGlass(deps.access, gateway, principal);
@@ -120,7 +122,8 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
     record.server = assignment.name;
     record.upstream = assignment.upstream.id;
 
-    const { facts, mirroredHeaders } = await step.read(req);
+    const reading = step.read(req);
+    const { facts, mirroredHeaders } = reading instanceof Promise ? await reading : reading;
     const id = step.idOf(facts);
     const single = facts.calls.length === 1 ? facts.calls[0] : undefined;
     // The audit names the method and tool of the body (a batch: none).
@@ -132,7 +135,8 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
     step.policy(assignment, principal, facts.calls, record, tools);
 
     // credential: the identity this caller's calls use here, and its credential headers.
-    const resolved = await deps.resolver.resolve(principal, assignment, readClientCredentials(req.headers, assignment.name));
+    const resolving = deps.resolver.resolveNow(principal, assignment, readClientCredentials(req.headers, assignment.name));
+    const resolved = resolving instanceof Promise ? await resolving : resolving;
     // Not connected yet (no identity, or its sign-in expired): a stand-in answers, below.
     const unconnected = resolved.ok || resolved.failure.status === 401 ? undefined : asUnconnected(resolved.failure, resolved.connectUrl);
     if (!resolved.ok && !unconnected) {

@@ -81,7 +81,7 @@ export class MergedEndpoint {
     const callerKey = callerKeyOf(request.principal);
     const caller = this.callerFor(request.gateway.id, callerKey, request.principal?.isClient ? undefined : request.principal?.subject);
     caller.lastUsed = Date.now();
-    const rc: RequestContext = { principal: request.principal, headers: req.headers, record: request.record, caller, session: undefined };
+    const rc: RequestContext = { principal: request.principal, headers: req.headers, record: request.record, caller, session: undefined, reached: {} };
     // The body is read and parsed once, here; everything after works on the parsed value.
     let parsed: unknown;
     if (req.method === 'POST') {

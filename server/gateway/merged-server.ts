@@ -63,6 +63,8 @@ export interface RequestContext {
   record: RequestRecord;
   caller: CallerState;
   session: LegacySession | undefined;
+  /** The request's last reach(), shared by its copies: the steps judge a call, then a path serves it, with one credential lookup. */
+  reached?: { a?: Assignment; session?: LegacySession | undefined; reach?: Reach } | undefined;
 }
 
 export interface MergedDeps {
@@ -143,10 +145,23 @@ export class MergedHandlers {
 
   /** Steps 3-4 for one assignment: the upstream, the identity and its headers, and the pooled connection. */
   async reach(rc: RequestContext, a: Assignment): Promise<Reach> {
+    const memo = rc.reached;
+    if (memo?.reach && memo.a === a && memo.session === rc.session) return memo.reach;
+    const reach = await this.reachNow(rc, a);
+    if (memo) {
+      memo.a = a;
+      memo.session = rc.session;
+      memo.reach = reach;
+    }
+    return reach;
+  }
+
+  private async reachNow(rc: RequestContext, a: Assignment): Promise<Reach> {
     if (a.upstream.disabled) {
       return { ok: false, a, unconnected: undefined, failure: step.upstreamDisabled(a) };
     }
-    const resolved = await this.deps.resolver.resolve(rc.principal, a, readClientCredentials(rc.headers, a.name));
+    const resolving = this.deps.resolver.resolveNow(rc.principal, a, readClientCredentials(rc.headers, a.name));
+    const resolved = resolving instanceof Promise ? await resolving : resolving;
     if (!resolved.ok) return { ok: false, a, failure: resolved.failure, unconnected: asUnconnected(resolved.failure, resolved.connectUrl) };
     // A 2025 session's calls ride a 2025 session upstream where the upstream speaks both eras (upstream-pool.ts).
     const conn = this.deps.pool.get(a.upstream, identityKey(resolved.identity?.id, resolved.headers), rc.session ? 'legacy' : undefined);

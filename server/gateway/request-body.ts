@@ -65,14 +65,13 @@ export function nestsDeeperThan(text: Buffer, limit: number): boolean {
   return false;
 }
 
-/** The body read whole and parsed (`parsed` undefined: not JSON). Throws BodyTooLargeError, BodyTooDeepError. */
-export async function readJsonBody(req: IncomingMessage, limit = BODY_LIMIT): Promise<{ body: Buffer; parsed: unknown }> {
-  const body = await readBody(req, limit);
+/** A body read whole, parsed: undefined when it is not JSON. Throws BodyTooDeepError. */
+export function parseJsonBody(body: Buffer): unknown {
   if (nestsDeeperThan(body, MAX_DEPTH)) throw new BodyTooDeepError(`Parse error: the body nests arrays and objects deeper than ${MAX_DEPTH} levels`);
   try {
-    return { body, parsed: JSON.parse(body.toString('utf8')) };
+    return JSON.parse(body.toString('utf8'));
   } catch {
-    return { body, parsed: undefined };
+    return undefined;
   }
 }
 

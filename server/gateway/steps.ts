@@ -11,7 +11,7 @@ import type { ResourceSpace } from '../oauth/resource.ts';
 import { isJsonContentType } from '@modelcontextprotocol/server';
 import { headerMismatch, isModernRequest } from './mcp-headers.ts';
 import { callsIn, type RequestFacts } from './raw-policy.ts';
-import { bodyFailure, NOT_JSON, readJsonBody } from './request-body.ts';
+import { BODY_LIMIT, bodyFailure, NOT_JSON, parseJsonBody, readBody } from './request-body.ts';
 import type { RequestRecord } from './request-record.ts';
 import { isStalePlaceholder, type ToolCache } from './unconnected.ts';
 
@@ -86,39 +86,67 @@ export interface Challenge {
 }
 
 export function challengeOf(resources: ResourceSpace, catalog: CatalogHolder, path: string, gatewayId: string): Challenge {
-  return {
-    endpoint: resources.endpoint(path),
-    resourceMetadata: `${resources.base}/.well-known/oauth-protected-resource${path}`,
-    scope: endpointScopes(catalog.current.gateways, gatewayId).join(' '),
-  };
+  // Asked on every MCP request: made once per catalog snapshot and endpoint (a rebuilt catalog is a new object).
+  const current = catalog.current;
+  let known = CHALLENGES.get(current);
+  if (!known) CHALLENGES.set(current, (known = new Map()));
+  let challenge = known.get(path);
+  if (!challenge) {
+    challenge = {
+      endpoint: resources.endpoint(path),
+      resourceMetadata: `${resources.base}/.well-known/oauth-protected-resource${path}`,
+      scope: endpointScopes(current.gateways, gatewayId).join(' '),
+    };
+    // Only endpoints that exist are kept (anyone may ask for any name).
+    const [, , , server] = path.split('/');
+    if (current.has(gatewayId, server)) known.set(path, challenge);
+  }
+  return challenge;
 }
+const CHALLENGES = new WeakMap<object, Map<string, Challenge>>();
 
-/** authenticate: the bearer token, validated for this endpoint; undefined for an anonymous caller. */
-export async function authenticate(
+/**
+ * authenticate: the bearer token, validated for this endpoint; undefined for
+ * an anonymous caller. Synchronous for a cached token (the hot path), else a
+ * promise.
+ */
+export function authenticate(
   req: IncomingMessage,
   record: RequestRecord,
   authenticator: Authenticator,
   challenge: Challenge,
-): Promise<Principal | undefined> {
+): Principal | undefined | Promise<Principal | undefined> {
+  let principal;
   try {
-    const principal = await authenticator.authenticate(req.headers.authorization, challenge.endpoint);
-    record.principal = principal;
-    return principal;
+    principal = authenticator.authenticateNow(req.headers.authorization, challenge.endpoint);
   } catch (err) {
-    if (!(err instanceof KeygateError)) throw err;
-    // Whose revoked token it was: the audit says who tried.
-    if (err instanceof RevokedTokenError) record.principal = err.principal as Principal;
-    // RFC 6750 §3.1: a valid token without the scope needed is 403 insufficient_scope, naming the scope.
-    const scope = err instanceof InsufficientScopeError ? err.scope : undefined;
-    refuse({
-      status: err.status,
-      code: scope === undefined ? CODES.unauthorized : CODES.forbidden,
-      step: 'inbound',
-      reason: err instanceof RevokedTokenError ? err.reason : err.code,
-      message: err.message,
-      headers: { 'www-authenticate': bearerChallenge(challenge.resourceMetadata, { code: err.code, description: err.message }, scope ?? challenge.scope) },
-    });
+    return authenticationRefused(err, record, challenge);
   }
+  if (principal instanceof Promise) {
+    return principal.then(
+      (p) => (record.principal = p),
+      (err: unknown) => authenticationRefused(err, record, challenge),
+    );
+  }
+  record.principal = principal;
+  return principal;
+}
+
+/** The refusal of a token: 401 invalid_token (or revoked), or 403 insufficient_scope, with the endpoint's challenge. */
+function authenticationRefused(err: unknown, record: RequestRecord, challenge: Challenge): never {
+  if (!(err instanceof KeygateError)) throw err;
+  // Whose revoked token it was: the audit says who tried.
+  if (err instanceof RevokedTokenError) record.principal = err.principal as Principal;
+  // RFC 6750 §3.1: a valid token without the scope needed is 403 insufficient_scope, naming the scope.
+  const scope = err instanceof InsufficientScopeError ? err.scope : undefined;
+  refuse({
+    status: err.status,
+    code: scope === undefined ? CODES.unauthorized : CODES.forbidden,
+    step: 'inbound',
+    reason: err instanceof RevokedTokenError ? err.reason : err.code,
+    message: err.message,
+    headers: { 'www-authenticate': bearerChallenge(challenge.resourceMetadata, { code: err.code, description: err.message }, scope ?? challenge.scope) },
+  });
 }
 
 /**
@@ -182,11 +210,22 @@ export function upstreamDisabled(a: Assignment): GatewayFailure {
  * headers are not defined by its revision and not checked, so they are not
  * forwarded (`mirroredHeaders` false).
  */
-export async function read(req: IncomingMessage): Promise<{ facts: RequestFacts; value: unknown; mirroredHeaders: boolean }> {
+export function read(req: IncomingMessage): Read | Promise<Read> {
   if (req.method !== 'POST') return { facts: { calls: [], body: undefined }, value: undefined, mirroredHeaders: true };
   // (The id is peeked from the body, if it is JSON after all.)
   if (!isJsonContentType(req.headers['content-type'] ?? null)) refuse(UNSUPPORTED_MEDIA_TYPE);
-  const { body, value } = await readParsed(req);
+  return readBody(req, BODY_LIMIT).then((body) => judge(req, body), bodyRefused);
+}
+
+export interface Read {
+  facts: RequestFacts;
+  value: unknown;
+  mirroredHeaders: boolean;
+}
+
+/** A body read whole: parsed (or refused as too deep, or not JSON), and a 2026-07-28 request's headers checked against it. */
+function judge(req: IncomingMessage, body: Buffer): Read {
+  const value = parsed(body);
   const facts: RequestFacts = { calls: callsIn(value), body };
   if (!isModernRequest(req.headers, value)) return { facts, value, mirroredHeaders: false };
   const mismatch = headerMismatch(req.headers, value);
@@ -202,18 +241,23 @@ export function idOf(facts: RequestFacts): string | number | null {
   return facts.calls.length === 1 ? facts.calls[0]!.id : null;
 }
 
-/** The body read whole and parsed, or the refusal of one too large, too deep, or not JSON. */
-export async function readParsed(req: IncomingMessage): Promise<{ body: Buffer; value: unknown }> {
-  let read: { body: Buffer; parsed: unknown };
+/** A body that could not be read whole: too large (or the connection's own error, passed on). */
+function bodyRefused(err: unknown): never {
+  const failure = bodyFailure(err);
+  if (!failure) throw err;
+  refuse(failure, null);
+}
+
+/** A body's JSON value, or the refusal of one too deep or not JSON. */
+function parsed(body: Buffer): unknown {
+  let value;
   try {
-    read = await readJsonBody(req);
+    value = parseJsonBody(body);
   } catch (err) {
-    const failure = bodyFailure(err);
-    if (!failure) throw err;
-    refuse(failure, null);
+    bodyRefused(err);
   }
-  if (read.parsed === undefined) refuse(NOT_JSON, null);
-  return { body: read.body, value: read.parsed };
+  if (value === undefined) refuse(NOT_JSON, null);
+  return value;
 }
 
 /** Does the caller hold every scope of the gateway (then no call needs to be read for the scope step)? */

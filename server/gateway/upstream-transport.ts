@@ -110,12 +110,12 @@ class Call {
   ) {
     const { body } = request;
     const whole = typeof body === 'string' || Buffer.isBuffer(body);
-    const send = upstream.url.protocol === 'https:' ? httpsRequest : httpRequest;
-    const req = (this.req = send({
-      protocol: upstream.url.protocol,
-      hostname: upstream.url.hostname,
-      port: upstream.url.port,
-      path: `${upstream.url.pathname}${upstream.url.search}`,
+    const where = targetOf(upstream);
+    const req = (this.req = where.send({
+      protocol: where.protocol,
+      hostname: where.hostname,
+      port: where.port,
+      path: where.path,
       method: request.method,
       headers: whole ? { ...request.headers, 'content-length': Buffer.byteLength(body) } : request.headers,
       agent: upstream.agent,
@@ -162,6 +162,18 @@ class Call {
     this.req.destroy();
   }
 }
+
+/** Where an upstream's requests go, read from its URL once (a catalog rebuild makes new Upstream objects). */
+function targetOf(upstream: Upstream): { send: typeof httpRequest; protocol: string; hostname: string; port: string; path: string } {
+  let target = TARGETS.get(upstream);
+  if (!target) {
+    const { url } = upstream;
+    target = { send: url.protocol === 'https:' ? httpsRequest : httpRequest, protocol: url.protocol, hostname: url.hostname, port: url.port, path: `${url.pathname}${url.search}` };
+    TARGETS.set(upstream, target);
+  }
+  return target;
+}
+const TARGETS = new WeakMap<Upstream, ReturnType<typeof targetOf>>();
 
 /** `requestUpstream` as a promise of the response headers (the pooled connections' way). */
 export function sendUpstream(upstream: Upstream, request: UpstreamRequest): Promise<IncomingMessage> {

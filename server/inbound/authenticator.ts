@@ -5,6 +5,7 @@ import type { Principal } from './principal.ts';
 import type { TokenValidator } from './validator.ts';
 
 const MAX_CACHED = 10_000;
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
 /** Tokens without an expiry of their own (static bearer tokens) are re-checked this often. */
 const UNBOUNDED_TTL = 300;
 
@@ -34,12 +35,37 @@ export class Authenticator {
    * anonymous request (no Authorization header).
    */
   async authenticate(authorization: string | undefined, endpoint: string): Promise<Principal | undefined> {
+    return this.authenticateNow(authorization, endpoint);
+  }
+
+  /**
+   * authenticate(), answered synchronously on the hot path (a cached token
+   * whose revocation check is a lookup in memory): a promise only when the
+   * token must be validated, or a revocation heard from another instance is
+   * still being read. A refusal is thrown, or the promise rejects with it.
+   */
+  authenticateNow(authorization: string | undefined, endpoint: string): Principal | undefined | Promise<Principal | undefined> {
     if (authorization === undefined || authorization === '') return undefined;
-    const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(authorization);
+    const match = BEARER.exec(authorization);
     if (!match) throw new InvalidTokenError('expected "Authorization: Bearer <token>" (RFC 6750 §2.1)');
-    const principal = await this.validate(match[1]!);
-    let revoked = this.revoked(principal);
-    if (revoked instanceof Promise) revoked = await revoked;
+    const token = match[1]!;
+    const now = Date.now() / 1000;
+    const id = hash('sha256', token, 'base64url');
+    const hit = this.cache.get(id);
+    if (hit) {
+      if (hit.until > now) return this.admit(hit.principal, endpoint);
+      this.cache.delete(id);
+    }
+    return this.validate(token, id, now).then((principal) => this.admit(principal, endpoint));
+  }
+
+  /** A valid token's principal, unless its grant was revoked since or it was issued for another resource. */
+  private admit(principal: Principal, endpoint: string): Principal | Promise<Principal> {
+    const revoked = this.revoked(principal);
+    return revoked instanceof Promise ? revoked.then((r) => this.admitted(principal, r, endpoint)) : this.admitted(principal, revoked, endpoint);
+  }
+
+  private admitted(principal: Principal, revoked: Revoked, endpoint: string): Principal {
     if (revoked) throw new RevokedTokenError(revoked.description, revoked.reason, principal);
     // RFC 8707 / MCP authorization: a token is only good for the resource it was issued for.
     if (principal.audience && !ResourceSpace.covers(principal.audience, endpoint)) {
@@ -48,14 +74,8 @@ export class Authenticator {
     return principal;
   }
 
-  private async validate(token: string): Promise<Principal> {
-    const now = Date.now() / 1000;
-    const id = hash('sha256', token, 'base64url');
-    const hit = this.cache.get(id);
-    if (hit) {
-      if (hit.until > now) return hit.principal;
-      this.cache.delete(id);
-    }
+  /** A token not in the cache: validated (a signature check, introspection...), then cached. A failure is never cached. */
+  private async validate(token: string, id: string, now: number): Promise<Principal> {
     const principal = await this.check(token);
     const until = Math.min(principal.expiresAt ?? Infinity, now + UNBOUNDED_TTL);
     if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value!);

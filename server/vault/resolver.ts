@@ -5,7 +5,7 @@ import type { Logger } from '../log.ts';
 import type { Store } from '../store/index.ts';
 import { type Identities, type Identity, ORGANIZATION, type Secret } from './identities.ts';
 import { fieldProblems, headersFor, InjectionError } from './inject.ts';
-import { identityFor, selectionKey, type Selections } from './selections.ts';
+import { identityFor, mayServe, ownChoice, selectionKey, type Selections } from './selections.ts';
 import { oauthSecret, type UpstreamOAuth } from './upstream-oauth.ts';
 
 // Steps 3-4 of the request path: which identity serves this caller on this
@@ -44,6 +44,8 @@ export interface ResolverDeps {
 
 export class CredentialResolver {
   private readonly secrets = new Map<string, Secret>();
+  /** The headers last made from each identity's secret (the hot path: not made again per call). */
+  private readonly sent = new Map<string, { secret: Secret; credential: Assignment['upstream']['credential']; headers: Record<string, string> }>();
   /** Identity records as the store holds them (null: none), read once each until the record changes: no store read, copy or schema check per call. */
   private readonly records = new Map<string, Identity | null>();
   private changes = 0;
@@ -59,6 +61,7 @@ export class CredentialResolver {
     deps.identities.records.onChange((id) => {
       this.changes++;
       this.secrets.delete(id);
+      this.sent.delete(id);
       this.records.delete(id);
       this.own.clear();
     });
@@ -67,10 +70,57 @@ export class CredentialResolver {
     deps.identities.records.onReset(() => {
       this.changes++;
       this.secrets.clear();
+      this.sent.clear();
       this.records.clear();
       this.own.clear();
       this.picks.clear();
     });
+  }
+
+  /**
+   * resolve(), answered without a promise on the hot path: when the identity
+   * that serves the caller, its decrypted secret and its headers are already
+   * in memory and nothing needs renewing (the same answer, by the same rule).
+   */
+  resolveNow(principal: Principal | undefined, assignment: Assignment, clientValues?: Record<string, string>): Resolution | Promise<Resolution> {
+    return this.fromMemory(principal, assignment) ?? this.resolve(principal, assignment, clientValues);
+  }
+
+  private fromMemory(principal: Principal | undefined, a: Assignment): Resolution | undefined {
+    const { credential } = a.upstream;
+    if (credential.type === 'none' || credential.type === 'client_credentials') return undefined;
+    let identity: Identity | null | undefined;
+    if (a.identity === 'shared') {
+      identity = a.sharedIdentity === undefined ? undefined : this.records.get(a.sharedIdentity);
+      if (!identity || identity.upstream !== a.upstream.id || identity.availability !== 'global') return undefined;
+    } else {
+      if (!principal || principal.isClient || a.storage === 'client') return undefined;
+      const sub = principal.subject;
+      const choice = this.picks.get(selectionKey(sub, a.gateway, a.name));
+      if (choice === undefined) return undefined;
+      const selected = choice === null ? null : this.records.get(choice);
+      if (selected === undefined) return undefined;
+      if (selected && mayServe(selected, sub, a.upstream.id)) identity = selected;
+      else {
+        const own = this.own.get(`${sub}\n${a.upstream.id}`);
+        identity = own && ownChoice(own);
+        if (!identity) return undefined;
+      }
+    }
+    if (identity.disabled) return undefined;
+    const secret = this.secrets.get(identity.id);
+    if (!secret || (secret.kind === 'oauth' && secret.expires_at !== undefined && secret.expires_at - REFRESH_MARGIN <= now())) return undefined;
+    let sent = this.sent.get(identity.id);
+    // The headers made from this secret for this upstream's credential settings (a catalog rebuild makes new settings).
+    if (sent?.secret !== secret || sent.credential !== credential) {
+      try {
+        sent = { secret, credential, headers: Object.freeze(headersFor(credential, secret)) };
+      } catch {
+        return undefined; // resolve() says why
+      }
+      this.sent.set(identity.id, sent);
+    }
+    return { ok: true, headers: sent.headers, identity: { id: identity.id, owner: identity.owner } };
   }
 
   async resolve(principal: Principal | undefined, assignment: Assignment, clientValues?: Record<string, string>): Promise<Resolution> {

@@ -36,7 +36,11 @@ export function mayServe(identity: Identity, sub: string, upstream: string): boo
  */
 export async function identityFor(sub: string, upstream: string, selected: Identity | undefined, own: () => Identity[] | Promise<Identity[]>): Promise<Identity | undefined> {
   if (selected && mayServe(selected, sub, upstream)) return selected;
-  const mine = await own();
+  return ownChoice(await own());
+}
+
+/** Rules 2 and 3 of identityFor(): of a person's own identities (newest first), the newest not disabled, else a disabled one (refused as such). */
+export function ownChoice(mine: Identity[]): Identity | undefined {
   return mine.find((i) => !i.disabled) ?? mine[0];
 }
 

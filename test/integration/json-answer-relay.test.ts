@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { auditEntries } from '../helpers/merged-gateway.ts';
+import { ALICE } from '../helpers/fixture.ts';
+import { signIn } from '../helpers/oauth.ts';
+import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
+
+// Issue 10, the raw endpoint's JSON answers: an upstream's application/json
+// answer (one JSON-RPC message) reaches the client whole, in one piece with
+// its Content-Length, however the upstream chunked it; a large one streams as
+// it arrives; one the upstream cuts part-way never reaches the client torn:
+// the client gets a JSON-RPC error for its call naming the upstream step, as
+// for a cut SSE answer. The upstream is a plain node:http server written
+// here, so each way of answering is exactly what the test says.
+
+const KEY = `tap-${randomBytes(12).toString('hex')}`;
+/** Above the registry's limit for gathering a JSON answer whole (256 KiB). */
+const BIG = 600 * 1024;
+let upstream: Server;
+let registry: TestRegistry;
+let token: string;
+/** What the upstream sent, per request id: the exact bytes the client must get (or not get). */
+const sent = new Map<number, string>();
+
+before(async () => {
+  upstream = createServer((req, res) => {
+    let text = '';
+    req.on('data', (c: Buffer) => (text += c.toString()));
+    req.on('end', () => {
+      const call = JSON.parse(text) as { id: number; params: { name: string } };
+      const payload = call.params.name === 'big' ? 'x'.repeat(BIG) : `answer of ${call.params.name}`;
+      const answer = JSON.stringify({ jsonrpc: '2.0', id: call.id, result: { content: [{ type: 'text', text: payload }] } });
+      sent.set(call.id, answer);
+      // No Content-Length: chunked, written in three parts with pauses between them.
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const third = Math.ceil(answer.length / 3);
+      res.write(answer.slice(0, third));
+      setTimeout(() => {
+        if (call.params.name === 'cut') return void res.socket?.destroy(); // half an answer, then the connection is gone
+        res.write(answer.slice(third, 2 * third));
+        setTimeout(() => res.end(answer.slice(2 * third)), 20);
+      }, 20);
+    });
+  });
+  await new Promise<void>((ok) => upstream.listen(0, '127.0.0.1', ok));
+  const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/mcp`;
+  registry = await startRegistry(
+    {
+      oauth_server: { builtin: { users: [{ username: ALICE.username, password_env: 'ALICE_PASSWORD', scopes: ['mcp:read', 'mcp:write'] }] } },
+      upstreams: [{ id: 'tap', url, credential: { type: 'bearer' } }],
+      identities: [{ id: 'tap-svc', upstream: 'tap', token_env: 'KEY' }],
+      gateways: [{ id: 'team', visibility: 'private', servers: [{ upstream: 'tap', identity: 'shared', shared_identity: 'tap-svc' }] }],
+    },
+    { ALICE_PASSWORD: ALICE.password, KEY },
+  );
+  token = (await signIn(registry.url, ALICE, { resource: `${registry.url}/mcp/team` })).tokens.access_token;
+});
+after(async () => {
+  await registry?.close();
+  upstream?.closeAllConnections();
+  await new Promise((ok) => upstream?.close(ok));
+});
+
+/** A 2026-07-28 tools/call through /mcp/team/tap, over node:http (to see the framing): status, headers, the body's bytes. */
+function call(tool: string, id: number): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+  const body = JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: tool, arguments: {}, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } } });
+  return new Promise((resolve, reject) => {
+    const req = request(`${registry.url}/mcp/team/tap`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': tool },
+    }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('a JSON answer on the raw endpoint', () => {
+  test('arrives whole, in one piece with its Content-Length, exactly as the upstream wrote it in three chunks', async () => {
+    const r = await call('split', 101);
+    assert.equal(r.status, 200);
+    assert.equal(r.body, sent.get(101));
+    assert.equal(r.headers['content-length'], String(Buffer.byteLength(sent.get(101)!)));
+    assert.equal(r.headers['transfer-encoding'], undefined);
+    assert.equal(r.headers['content-type'], 'application/json');
+  });
+
+  test('larger than the registry gathers whole, it streams as it arrives, intact', async () => {
+    const r = await call('big', 102);
+    assert.equal(r.status, 200);
+    assert.equal(r.body.length, sent.get(102)!.length);
+    assert.equal(r.body, sent.get(102));
+    assert.equal(r.headers['transfer-encoding'], 'chunked');
+    assert.equal(r.headers['content-length'], undefined);
+  });
+
+  test('cut by the upstream part-way: the client gets a JSON-RPC error for its call naming the upstream step, never the torn answer; the audit says so', async () => {
+    const r = await call('cut', 103);
+    assert.equal(r.status, 502);
+    const message = JSON.parse(r.body) as { id: number; error: { code: number; data: { step: string; reason: string } }; result?: unknown };
+    assert.equal(message.id, 103);
+    assert.equal(message.result, undefined);
+    assert.equal(message.error.data.step, 'upstream');
+    assert.equal(message.error.data.reason, 'upstream_stream_dropped');
+    assert.ok(!r.body.includes('answer of cut'), 'no part of the torn answer is passed on');
+    let outcome: string | undefined;
+    for (let i = 0; i < 100 && outcome !== 'upstream_stream_dropped'; i++) {
+      outcome = (await auditEntries(registry)).filter((e) => e.name === 'cut').at(-1)?.outcome;
+      if (outcome !== 'upstream_stream_dropped') await new Promise((ok) => setTimeout(ok, 50));
+    }
+    assert.equal(outcome, 'upstream_stream_dropped');
+  });
+
+  test('the next call after a cut one goes through (the gateway keeps serving)', async () => {
+    const r = await call('after-cut', 104);
+    assert.equal(r.status, 200);
+    assert.equal(r.body, sent.get(104));
+  });
+});
