@@ -5,6 +5,7 @@ import { LEGACY_VERSIONS } from './mcp-headers.ts';
 import type { MergedHandlers, RequestContext } from './merged-server.ts';
 import { sseMessage } from './sse.ts';
 import type { RequestId, RpcMessage } from './upstream-client.ts';
+import { type Cancellable, Cancellation } from './upstream-transport.ts';
 
 // The hot path of a 2025 session on /mcp/{gateway}: a tools/call is
 // forwarded over the pooled upstream connection (the same one, with the same
@@ -32,7 +33,7 @@ const ASK_TIMEOUT_MS = 60_000;
 /** Per-session state of the fast path: requests sent to the client, and calls the client may cancel. */
 export interface FastPathState {
   asks: Map<string, (reply: Pick<RpcMessage, 'result' | 'error'>) => void>;
-  calls: Map<RequestId, AbortController>;
+  calls: Map<RequestId, Cancellation>;
   /** A 2026-07-28 upstream's input_required first round, by the client's request id, for the SDK path to go on from. */
   handedOver: Map<RequestId, RpcMessage>;
   nextAsk: number;
@@ -108,7 +109,8 @@ export async function trySessionFastPath(res: ServerResponse, parsed: unknown, r
   const route = await handlers.fastRoute(rc, params.name);
   if (!route) return false;
 
-  const abort = new AbortController();
+  // Cancelled by the client's notifications/cancelled (answerAsk): the upstream request goes too.
+  const abort = new Cancellation();
   session.fast.calls.set(id, abort);
   // Written in order: the SSE head on the first event, then each event with its stored id.
   let stream: string | undefined;
@@ -128,12 +130,12 @@ export async function trySessionFastPath(res: ServerResponse, parsed: unknown, r
   // (Methods, not arrow properties: the loader names each named closure as it is made, once per call here.)
   const ctx = {
     mcpReq: {
-      signal: abort.signal,
+      signal: abort,
       notify(notification: { method: string; params?: unknown }) {
         return emit({ jsonrpc: '2.0', ...notification });
       },
       send(request: { method: string; params?: unknown }) {
-        return ask(session, request, emit, abort.signal);
+        return ask(session, request, emit, abort);
       },
     },
   } as unknown as ServerContext;
@@ -153,7 +155,7 @@ export async function trySessionFastPath(res: ServerResponse, parsed: unknown, r
     }
     const { message, status } = outcome;
     // Cancelled: as the SDK server, no answer.
-    if (abort.signal.aborted) {
+    if (abort.aborted) {
       await writing;
       res.end();
     } else if (stream === undefined) {
@@ -170,7 +172,7 @@ export async function trySessionFastPath(res: ServerResponse, parsed: unknown, r
 }
 
 /** A server-to-client request on the call's stream; the answer arrives as a POST (answerAsk). */
-function ask(session: LegacySession, request: { method: string; params?: unknown }, emit: (m: Record<string, unknown>) => Promise<void>, signal: AbortSignal): Promise<Record<string, unknown>> {
+function ask(session: LegacySession, request: { method: string; params?: unknown }, emit: (m: Record<string, unknown>) => Promise<void>, signal: Cancellable): Promise<Record<string, unknown>> {
   const id = `keygate-${session.fast.nextAsk++}`;
   return new Promise((resolve, reject) => {
     const done = () => {

@@ -4,7 +4,7 @@ import type { Upstream } from '../catalog/catalog.ts';
 import { CODES } from '../catalog/failure.ts';
 import { ENVELOPE_VERSION as PV, LEGACY_VERSION, mcpNameOf, MODERN_VERSION } from './mcp-headers.ts';
 import { SseParser } from './sse.ts';
-import { legacyHeaders, modernHeaders, ResponseEndedEarly, sendUpstream, toUpstreamError, UpstreamError } from './upstream-transport.ts';
+import { type Cancellable, legacyHeaders, modernHeaders, ResponseEndedEarly, sendUpstream, toUpstreamError, UpstreamError } from './upstream-transport.ts';
 
 export { UpstreamError, type UpstreamFailureReason } from './upstream-transport.ts';
 
@@ -44,7 +44,7 @@ export interface Implementation {
 /** One exchange with the upstream: the credential to send and what to do with what arrives on its stream. */
 export interface Exchange {
   headers: Record<string, string>;
-  signal?: AbortSignal | undefined;
+  signal?: Cancellable | undefined;
   /** Notifications on this request's stream (progress, log messages). */
   onNotification?: ((message: RpcMessage) => void) | undefined;
   /** Server-to-client requests on this request's stream (2025 era: sampling, elicitation, roots): answer with a result or an error. */
@@ -245,7 +245,7 @@ export class UpstreamConnection {
   }
 
   /** Read a POST's answer: JSON, or an SSE stream resumed with Last-Event-ID (2025) if it breaks before the response. */
-  private async readExchange(res: IncomingMessage, entry: InFlight, signal: AbortSignal | undefined): Promise<RpcMessage | undefined> {
+  private async readExchange(res: IncomingMessage, entry: InFlight, signal: Cancellable | undefined): Promise<RpcMessage | undefined> {
     let current = res;
     for (let resumptions = 0; ; resumptions++) {
       const parser = new SseParser();
@@ -472,7 +472,7 @@ export class UpstreamConnection {
   }
 
   /** One HTTP request over the upstream's pooled agent (upstream-transport.ts); resolves at the response headers. */
-  private send(method: string, headers: OutgoingHttpHeaders, body: string | undefined, signal: AbortSignal | undefined, timeout = true): Promise<IncomingMessage> {
+  private send(method: string, headers: OutgoingHttpHeaders, body: string | undefined, signal: Cancellable | undefined, timeout = true): Promise<IncomingMessage> {
     return sendUpstream(this.upstream, { method, headers, body, signal, timeout });
   }
 }

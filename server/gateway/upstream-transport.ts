@@ -72,6 +72,41 @@ export function legacyHeaders(protocolVersion: string | undefined, session: stri
   return Object.assign(headers, credential);
 }
 
+/**
+ * What cancels an upstream request: an AbortSignal, or a Cancellation (below).
+ * Only this much of AbortSignal is used, so a call that is almost never
+ * cancelled need not build one (an AbortController and its EventTarget cost
+ * more than the rest of a fast-path call's bookkeeping).
+ */
+export interface Cancellable {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
+/** A Cancellable as light as it gets: a flag and the listeners to tell once. */
+export class Cancellation implements Cancellable {
+  aborted = false;
+  private listeners: (() => void)[] = [];
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    if (!this.aborted) this.listeners.push(listener);
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    const at = this.listeners.indexOf(listener);
+    if (at >= 0) this.listeners.splice(at, 1);
+  }
+
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    const listeners = this.listeners;
+    this.listeners = [];
+    for (const listener of listeners) listener();
+  }
+}
+
 export interface UpstreamRequest {
   method: string;
   headers: OutgoingHttpHeaders;
@@ -80,7 +115,7 @@ export interface UpstreamRequest {
   /** The upstream's timeout applies until the response headers (default); false for a stream that may stay silent. */
   timeout?: boolean;
   /** Cancels the request, and reading its response. */
-  signal?: AbortSignal | undefined;
+  signal?: Cancellable | undefined;
 }
 
 /**
@@ -119,8 +154,17 @@ class Call {
       method: request.method,
       headers: whole ? { ...request.headers, 'content-length': Buffer.byteLength(body) } : request.headers,
       agent: upstream.agent,
-      ...(request.signal && { signal: request.signal }),
     }));
+    // Cancelled (before the response, or while it is read): the request, and its response, are destroyed.
+    const { signal } = request;
+    if (signal) {
+      const onAbort = () => req.destroy(cancelled());
+      if (signal.aborted) process.nextTick(onAbort);
+      else {
+        signal.addEventListener('abort', onAbort, { once: true });
+        req.once('close', () => signal.removeEventListener('abort', onAbort));
+      }
+    }
     // Silence until the response headers: the upstream's timeout. A response, once it started, may take its time.
     if (request.timeout !== false) this.timer = setTimeout(() => this.expire(), upstream.timeoutMs);
     req.once('response', (res) => this.response(res));
@@ -174,6 +218,10 @@ function targetOf(upstream: Upstream): { send: typeof httpRequest; protocol: str
   return target;
 }
 const TARGETS = new WeakMap<Upstream, ReturnType<typeof targetOf>>();
+
+function cancelled(): Error {
+  return Object.assign(new Error('The operation was aborted'), { name: 'AbortError', code: 'ABORT_ERR' });
+}
 
 /** `requestUpstream` as a promise of the response headers (the pooled connections' way). */
 export function sendUpstream(upstream: Upstream, request: UpstreamRequest): Promise<IncomingMessage> {
