@@ -24,6 +24,15 @@ if (!(HEAP_CALLS > 10_000)) {
   process.exit(2);
 }
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
+/**
+ * CPU per call is compared in interleaved rounds: each round runs every path
+ * of an era (the lean proxy first among equals) for ROUND_SECONDS in turn, so
+ * the lean proxy and a path are measured minutes apart at most, and each
+ * ratio is the median of the per-round ratios. (A single run per row swung a
+ * path's ratio to the lean proxy between 1.3x and 2.2x on this machine.)
+ */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 4);
 /** Seconds of load before each measured run (the first row measured 40 % more CPU than the same path later in the run after 2 s). */
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 5);
 // Imported here, after the checks above: importing it starts the processes.
@@ -103,6 +112,46 @@ async function load(url: string, headers: Record<string, string>, body: string, 
 }
 
 const rows: [string, Figures][] = [];
+/** Per path: its CPU per call in each round, and that over the round's reference (its era's lean proxy at the same connections). */
+const rounds = new Map<string, { cpu: number[]; ratio: number[]; reference: string | undefined }>();
+
+interface RoundTarget {
+  name: string;
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+  pid: number;
+  connections?: number;
+  /** The row this one is divided by (the lean proxy); none: it is a reference. */
+  reference?: string;
+}
+
+/** ROUNDS rounds over `targets` (already warm), each starting one further along the list, so no path always runs first. */
+async function cpuRounds(targets: RoundTarget[]): Promise<void> {
+  for (let r = 0; r < ROUNDS; r++) {
+    const cpu = new Map<string, number>();
+    for (let i = 0; i < targets.length; i++) {
+      const t = targets[(i + r) % targets.length]!;
+      let next = 0;
+      const requests = [{ setupRequest: (req: autocannon.Request) => ({ ...req, body: t.body.replace('"id":1,', `"id":${1_000_000 * (r + 1) + ++next},`) }) }];
+      const before = cpuMicros(t.pid);
+      const result = await autocannon({ url: t.url, method: 'POST', headers: t.headers, body: t.body, connections: t.connections ?? CONNECTIONS, duration: ROUND_SECONDS, requests });
+      if (result.errors + result.non2xx > 0) throw new Error(`${t.name}: ${result.errors + result.non2xx} errors in a CPU round`);
+      cpu.set(t.name, (cpuMicros(t.pid) - before) / result.requests.total);
+    }
+    for (const t of targets) {
+      const figures = rounds.get(t.name) ?? { cpu: [], ratio: [], reference: t.reference };
+      figures.cpu.push(cpu.get(t.name)!);
+      figures.ratio.push(cpu.get(t.name)! / cpu.get(t.reference ?? t.name)!);
+      rounds.set(t.name, figures);
+    }
+  }
+}
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
 const heap: { after10k?: number; after100k?: number } = {};
 try {
   const direct = `Bearer ${apiKey}`;
@@ -143,6 +192,26 @@ try {
   rows.push(['2025-11-25 via gateway', await load(gatewayUrl, { ...legacy, authorization: viaGateway, 'mcp-session-id': gatewaySession }, legacyBody, registry.child.pid)]);
   const mergedSession = await legacySession(mergedUrl, viaGateway);
   rows.push(['2025-11-25 merged /mcp/{gateway}', await load(mergedUrl, { ...legacy, authorization: viaGateway, 'mcp-session-id': mergedSession }, mergedLegacyBody, registry.child.pid)]);
+
+  // CPU per call in interleaved rounds (every process above is warm by now).
+  const r = registry.child.pid!;
+  const modernLean = '2026-07-28 lean proxy';
+  await cpuRounds([
+    { name: modernLean, url: leanUrl, headers: { ...modern, authorization: direct }, body: modernBody, pid: lean.child.pid! },
+    { name: '2026-07-28 lean gateway', url: leanGatewayUrl, headers: { ...modern, authorization: viaGateway }, body: modernBody, pid: leanGateway.child.pid!, reference: modernLean },
+    { name: '2026-07-28 via gateway', url: gatewayUrl, headers: { ...modern, authorization: viaGateway }, body: modernBody, pid: r, reference: modernLean },
+    { name: '2026-07-28 per-user identity', url: `${registryUrl}/mcp/personal/demo`, headers: { ...modern, authorization: viaGateway }, body: modernBody, pid: r, reference: modernLean },
+    { name: '2026-07-28 merged /mcp/{gateway}', url: mergedUrl, headers: { ...modern, 'mcp-name': 'demo__add', authorization: viaGateway }, body: mergedModernBody, pid: r, reference: modernLean },
+    { name: '2026-07-28 lean proxy, 50 conns', url: leanUrl, headers: { ...modern, authorization: direct }, body: modernBody, pid: lean.child.pid!, connections: 50 },
+    { name: '2026-07-28 via gateway, 50 conns', url: gatewayUrl, headers: { ...modern, authorization: viaGateway }, body: modernBody, pid: r, connections: 50, reference: '2026-07-28 lean proxy, 50 conns' },
+  ]);
+  const legacyLean = '2025-11-25 lean proxy';
+  await cpuRounds([
+    { name: legacyLean, url: leanUrl, headers: { ...legacy, authorization: direct, 'mcp-session-id': directSession }, body: legacyBody, pid: lean.child.pid! },
+    { name: '2025-11-25 lean gateway', url: leanGatewayUrl, headers: { ...legacy, authorization: viaGateway, 'mcp-session-id': directSession }, body: legacyBody, pid: leanGateway.child.pid!, reference: legacyLean },
+    { name: '2025-11-25 via gateway', url: gatewayUrl, headers: { ...legacy, authorization: viaGateway, 'mcp-session-id': gatewaySession }, body: legacyBody, pid: r, reference: legacyLean },
+    { name: '2025-11-25 merged /mcp/{gateway}', url: mergedUrl, headers: { ...legacy, authorization: viaGateway, 'mcp-session-id': mergedSession }, body: mergedLegacyBody, pid: r, reference: legacyLean },
+  ]);
 
   // The heap (after a full collection) once 10k more calls have gone through, and once 100k have: flat means no leak per call.
   const calls = (amount: number) => autocannon({ url: gatewayUrl, method: 'POST', headers: { ...modern, authorization: viaGateway }, body: modernBody, connections: CONNECTIONS, amount });
@@ -210,7 +279,7 @@ for (const [path, lean, cpuLimit] of [
   const g = figures(path);
   const l = figures(lean);
   const rps = g.rps / l.rps;
-  const cpu = g.cpuPerCall! / l.cpuPerCall!;
+  const cpu = median(rounds.get(path)!.ratio);
   const p99 = g.p99 - l.p99;
   const missed = [rps < 0.95 && 'throughput', cpu > cpuLimit && 'CPU', p99 > 2 && 'p99'].filter(Boolean);
   verdicts.push(`${path}: ${rps.toFixed(2)}x throughput, ${cpu.toFixed(2)}x CPU (<= ${cpuLimit}), p99 ${p99 >= 0 ? '+' : ''}${p99} ms: ${missed.length ? `misses ${missed.join(', ')}` : 'holds'}`);
@@ -220,14 +289,20 @@ verdicts.push(`heap after ${HEAP_CALLS.toLocaleString('en')} calls vs 10,000: ${
 for (const era of ['2026-07-28', '2025-11-25']) {
   const l = figures(`${era} lean proxy`);
   const floor = figures(`${era} lean gateway`);
-  const g = figures(`${era} via gateway`);
-  const m = figures(`${era} merged /mcp/{gateway}`);
+  // CPU from the interleaved rounds (medians).
+  const cpuOf = (name: string) => median(rounds.get(`${era} ${name}`)!.cpu);
+  const floorCpu = cpuOf('lean gateway');
   console.log(
-    `${era} lean gateway (the floor of a gateway that judges each call): ${floor.cpuPerCall!.toFixed(0)} µs CPU/call = ${(floor.cpuPerCall! / l.cpuPerCall!).toFixed(2)}x the lean proxy, ` +
-      `${(floor.rps / l.rps).toFixed(2)}x its throughput; the registry's raw path ${(g.cpuPerCall! / floor.cpuPerCall!).toFixed(2)}x the floor's CPU, merged ${(m.cpuPerCall! / floor.cpuPerCall!).toFixed(2)}x`,
+    `${era} lean gateway (the floor of a gateway that judges each call): ${floorCpu.toFixed(0)} µs CPU/call = ${median(rounds.get(`${era} lean gateway`)!.ratio).toFixed(2)}x the lean proxy, ` +
+      `${(floor.rps / l.rps).toFixed(2)}x its throughput; the registry's raw path ${(cpuOf('via gateway') / floorCpu).toFixed(2)}x the floor's CPU, merged ${(cpuOf('merged /mcp/{gateway}') / floorCpu).toFixed(2)}x`,
   );
 }
-console.log(`\ntargets (vs the lean proxy: throughput >= 0.95x, CPU/call <= 1.3x raw and 1.5x merged, p99 <= +2 ms; heap flat within 10 %):\n${verdicts.map((v) => `  ${v}`).join('\n')}`);
+console.log(`\nCPU per call in ${ROUNDS} interleaved rounds of ${ROUND_SECONDS} s (median; ratio: the median of each round's ratio to its lean proxy):`);
+for (const [name, { cpu, ratio, reference }] of rounds) {
+  const spread = `${Math.min(...cpu).toFixed(0)}-${Math.max(...cpu).toFixed(0)} µs`;
+  console.log(`  ${name.padEnd(36)} ${median(cpu).toFixed(0).padStart(5)} µs (${spread})${reference === undefined ? '' : `  ${median(ratio).toFixed(2)}x the lean proxy (${Math.min(...ratio).toFixed(2)}-${Math.max(...ratio).toFixed(2)})`}`);
+}
+console.log(`\ntargets (vs the lean proxy: throughput >= 0.95x, CPU/call <= 1.3x raw and 1.5x merged (interleaved rounds), p99 <= +2 ms; heap flat within 10 %):\n${verdicts.map((v) => `  ${v}`).join('\n')}`);
 
 const failed = rows.filter(([, f]) => f.errors > 0);
 if (failed.length) {

@@ -95,7 +95,7 @@ function relay(
 
 const JSON_TYPE = /^application\/json\b/i;
 /** A JSON answer up to this size is sent on whole, with its length, in one write; a larger one streams as it arrives. */
-const WHOLE_JSON_LIMIT = 256 * 1024;
+const WHOLE_JSON_LIMIT = 64 * 1024;
 
 /**
  * An answer in JSON (one JSON-RPC message, or a batch's): complete only when

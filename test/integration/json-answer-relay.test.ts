@@ -17,7 +17,7 @@ import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
 // here, so each way of answering is exactly what the test says.
 
 const KEY = `tap-${randomBytes(12).toString('hex')}`;
-/** Above the registry's limit for gathering a JSON answer whole (256 KiB). */
+/** Above the registry's limit for gathering a JSON answer whole (64 KiB). */
 const BIG = 600 * 1024;
 let upstream: Server;
 let registry: TestRegistry;
