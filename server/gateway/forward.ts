@@ -153,10 +153,15 @@ function relayAnswerStream(req: IncomingMessage, res: ServerResponse, upstreamRe
   const parser = new SseParser();
   const decoder = new StringDecoder('utf8');
   let answered = false;
+  // The latest event that may be the response, parsed only when another comes after it or the stream is cut:
+  // a stream that ends normally (its last event the response) is never parsed here.
+  let candidate: string | undefined;
   upstreamRes.on('data', (chunk: Buffer) => {
     if (!answered) {
       for (const event of parser.push(decoder.write(chunk))) {
-        if (event.data.includes('"id"') && isResponseTo(event.data, id)) answered = true;
+        if (!event.data.includes('"id"')) continue;
+        if (candidate !== undefined && isResponseTo(candidate, id)) answered = true;
+        candidate = event.data;
       }
     }
     if (!res.write(chunk)) {
@@ -169,7 +174,7 @@ function relayAnswerStream(req: IncomingMessage, res: ServerResponse, upstreamRe
   upstreamRes.on('close', () => {
     if (upstreamRes.complete || res.writableEnded) return;
     const resumable = req.headers['mcp-protocol-version'] !== MODERN_VERSION && parser.lastEventId !== undefined;
-    if (answered) return void res.end();
+    if (answered || (candidate !== undefined && isResponseTo(candidate, id))) return void res.end();
     if (resumable) return void res.destroy();
     record.outcome = 'upstream_stream_dropped';
     res.end(sseMessage(failureMessage(upstreamFailure(streamDropped(assignment.upstream), assignment), id)));

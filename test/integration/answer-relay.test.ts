@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, request, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { auditEntries } from '../helpers/merged-gateway.ts';
@@ -13,8 +13,11 @@ import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
 // its Content-Length, however the upstream chunked it; a large one streams as
 // it arrives; one the upstream cuts part-way never reaches the client torn:
 // the client gets a JSON-RPC error for its call naming the upstream step, as
-// for a cut SSE answer. The upstream is a plain node:http server written
-// here, so each way of answering is exactly what the test says.
+// for a cut SSE answer. An SSE answer cut after its response came is ended
+// cleanly, with nothing added; cut before it (after a server-to-client
+// request, say), the error is its last event. The upstream is a plain
+// node:http server written here, so each way of answering is exactly what the
+// test says.
 
 const KEY = `tap-${randomBytes(12).toString('hex')}`;
 /** Above the registry's limit for gathering a JSON answer whole (64 KiB). */
@@ -25,12 +28,27 @@ let token: string;
 /** What the upstream sent, per request id: the exact bytes the client must get (or not get). */
 const sent = new Map<number, string>();
 
+/** An SSE answer: a progress notification, then (by the tool's name) the response or a server-to-client request, then the connection is cut. */
+function sse(res: ServerResponse, call: { id: number; params: { name: string } }): void {
+  const event = (message: object) => `event: message\ndata: ${JSON.stringify(message)}\n\n`;
+  res.writeHead(200, { 'content-type': 'text/event-stream' });
+  res.write(event({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: 'p', progress: 1 } }));
+  const last =
+    call.params.name === 'sse-answered-cut'
+      ? { jsonrpc: '2.0', id: call.id, result: { content: [{ type: 'text', text: 'the answer, then the cut' }] } }
+      : { jsonrpc: '2.0', id: 'ask-1', method: 'elicitation/create', params: { message: 'a question the answer never follows' } };
+  sent.set(call.id, JSON.stringify(last));
+  res.write(event(last));
+  setTimeout(() => res.socket?.destroy(), 20);
+}
+
 before(async () => {
   upstream = createServer((req, res) => {
     let text = '';
     req.on('data', (c: Buffer) => (text += c.toString()));
     req.on('end', () => {
       const call = JSON.parse(text) as { id: number; params: { name: string } };
+      if (call.params.name.startsWith('sse-')) return void sse(res, call);
       const payload = call.params.name === 'big' ? 'x'.repeat(BIG) : `answer of ${call.params.name}`;
       const answer = JSON.stringify({ jsonrpc: '2.0', id: call.id, result: { content: [{ type: 'text', text: payload }] } });
       sent.set(call.id, answer);
@@ -122,5 +140,27 @@ describe('a JSON answer on the raw endpoint', () => {
     const r = await call('after-cut', 104);
     assert.equal(r.status, 200);
     assert.equal(r.body, sent.get(104));
+  });
+});
+
+describe('an SSE answer on the raw endpoint, cut by the upstream', () => {
+  /** The JSON-RPC messages of an SSE body. */
+  const messages = (body: string) => body.split('\n').filter((l) => l.startsWith('data:')).map((l) => JSON.parse(l.slice(5)) as { id?: unknown; method?: string; result?: unknown; error?: { data: { reason: string } } });
+
+  test('after its response came: the client has the response and nothing added, and the stream ends cleanly', async () => {
+    const r = await call('sse-answered-cut', 201);
+    assert.equal(r.status, 200);
+    const got = messages(r.body);
+    assert.deepEqual(got.map((m) => m.method ?? m.id), ['notifications/progress', 201]);
+    assert.deepEqual(got[1], JSON.parse(sent.get(201)!));
+  });
+
+  test('before its response (a server-to-client request was the last event): a JSON-RPC error for the call is its last event', async () => {
+    const r = await call('sse-ask-cut', 202);
+    assert.equal(r.status, 200);
+    const got = messages(r.body);
+    assert.deepEqual(got.map((m) => m.method ?? m.id), ['notifications/progress', 'elicitation/create', 202]);
+    assert.equal(got[2]!.error?.data.reason, 'upstream_stream_dropped');
+    assert.equal(got[2]!.result, undefined);
   });
 });
