@@ -32,6 +32,19 @@ const REFRESH_MARGIN = 60;
 
 const now = () => Math.floor(Date.now() / 1000);
 
+/** A shared identity that may serve the assignment: its record exists, is of the assignment's upstream, and is global. */
+function servesShared(identity: Identity | null | undefined, a: Assignment): identity is Identity {
+  return !!identity && identity.upstream === a.upstream.id && identity.availability === 'global';
+}
+
+/** An OAuth access token to renew before it is sent (within REFRESH_MARGIN of its expiry). */
+function dueForRefresh(secret: Extract<Secret, { kind: 'oauth' }>): boolean {
+  return secret.expires_at !== undefined && secret.expires_at - REFRESH_MARGIN <= now();
+}
+
+/** A person's own identities of an upstream, as kept in memory. */
+const ownKey = (sub: string, upstream: string) => `${sub}\n${upstream}`;
+
 export interface ResolverDeps {
   identities: Identities;
   selections: Selections;
@@ -92,7 +105,7 @@ export class CredentialResolver {
     let identity: Identity | null | undefined;
     if (a.identity === 'shared') {
       identity = a.sharedIdentity === undefined ? undefined : this.records.get(a.sharedIdentity);
-      if (!identity || identity.upstream !== a.upstream.id || identity.availability !== 'global') return undefined;
+      if (!servesShared(identity, a)) return undefined;
     } else {
       if (!principal || principal.isClient || a.storage === 'client') return undefined;
       const sub = principal.subject;
@@ -102,14 +115,14 @@ export class CredentialResolver {
       if (selected === undefined) return undefined;
       if (selected && mayServe(selected, sub, a.upstream.id)) identity = selected;
       else {
-        const own = this.own.get(`${sub}\n${a.upstream.id}`);
+        const own = this.own.get(ownKey(sub, a.upstream.id));
         identity = own && ownChoice(own);
         if (!identity) return undefined;
       }
     }
     if (identity.disabled) return undefined;
     const secret = this.secrets.get(identity.id);
-    if (!secret || (secret.kind === 'oauth' && secret.expires_at !== undefined && secret.expires_at - REFRESH_MARGIN <= now())) return undefined;
+    if (!secret || (secret.kind === 'oauth' && dueForRefresh(secret))) return undefined;
     let sent = this.sent.get(identity.id);
     // The headers made from this secret for this upstream's credential settings (a catalog rebuild makes new settings).
     if (sent?.secret !== secret || sent.credential !== credential) {
@@ -154,7 +167,7 @@ export class CredentialResolver {
       return { ok: true, headers: headersFor(credential, secret), identity: undefined };
     }
     const identity = await this.identity(a.sharedIdentity);
-    if (!identity || identity.upstream !== a.upstream.id || identity.availability !== 'global') {
+    if (!servesShared(identity, a)) {
       return this.refuse(a, 503, 'shared_identity_missing', `the shared identity "${a.sharedIdentity}" for ${this.where(a)} is missing; an admin must choose a global identity for this server`);
     }
     return this.use(a, identity);
@@ -200,13 +213,13 @@ export class CredentialResolver {
     }
     const selected = choice === null ? undefined : await this.identity(choice);
     return identityFor(sub, a.upstream.id, selected, async () => {
-      const ownKey = `${sub}\n${a.upstream.id}`;
-      let own = this.own.get(ownKey);
+      const key = ownKey(sub, a.upstream.id);
+      let own = this.own.get(key);
       if (!own) {
         const changes = this.changes;
         own = await this.deps.identities.ownFor(sub, a.upstream.id);
         // A change reported while the store was read may not be in what it returned: not kept.
-        if (changes === this.changes) this.own.set(ownKey, own);
+        if (changes === this.changes) this.own.set(key, own);
       }
       return own;
     });
@@ -224,7 +237,7 @@ export class CredentialResolver {
       }
       this.secrets.set(identity.id, secret);
     }
-    if (secret.kind === 'oauth' && secret.expires_at !== undefined && secret.expires_at - REFRESH_MARGIN <= now()) {
+    if (secret.kind === 'oauth' && dueForRefresh(secret)) {
       if (!secret.refresh_token) return this.refuse(a, 403, 'identity_expired', `your ${a.upstream.name} sign-in has expired: connect again`, true);
       try {
         secret = await this.refresh(a, identity, secret);
