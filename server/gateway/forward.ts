@@ -93,6 +93,14 @@ function relay(
   upstreamRes.pipe(res);
 }
 
+/** One chunk of an answer on to the client, the upstream paused while the client's buffer is full. */
+function relayChunk(res: ServerResponse, upstreamRes: IncomingMessage, chunk: Buffer): void {
+  if (!res.write(chunk)) {
+    upstreamRes.pause();
+    res.once('drain', () => upstreamRes.resume());
+  }
+}
+
 const JSON_TYPE = /^application\/json\b/i;
 /** A JSON answer up to this size is sent on whole, with its length, in one write; a larger one streams as it arrives. */
 const WHOLE_JSON_LIMIT = 64 * 1024;
@@ -120,10 +128,7 @@ function relayJson(req: IncomingMessage, res: ServerResponse, upstreamRes: Incom
       for (const c of chunks.splice(0)) res.write(c);
       return;
     }
-    if (!res.write(chunk)) {
-      upstreamRes.pause();
-      res.once('drain', () => upstreamRes.resume());
-    }
+    relayChunk(res, upstreamRes, chunk);
   });
   upstreamRes.on('end', () => {
     if (streaming) return void res.end();
@@ -164,10 +169,7 @@ function relayAnswerStream(req: IncomingMessage, res: ServerResponse, upstreamRe
         candidate = event.data;
       }
     }
-    if (!res.write(chunk)) {
-      upstreamRes.pause();
-      res.once('drain', () => upstreamRes.resume());
-    }
+    relayChunk(res, upstreamRes, chunk);
   });
   upstreamRes.on('end', () => res.end());
   upstreamRes.on('error', () => undefined); // said by 'close', below

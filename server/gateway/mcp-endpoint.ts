@@ -103,7 +103,7 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
     const route = step.route(req);
     record.gateway = route.gatewayId;
     record.server = route.server;
-    const challenge = step.challengeOf(resources, catalog, route.path, route.gatewayId);
+    const challenge = step.challengeOf(resources, catalog, route);
     // (Steps that can answer at once, from memory, do: a promise only when one must wait.)
     const authenticated = step.authenticate(req, record, authenticator, challenge);
     const principal = authenticated instanceof Promise ? await authenticated : authenticated;

@@ -85,7 +85,7 @@ export interface Challenge {
   scope: string;
 }
 
-export function challengeOf(resources: ResourceSpace, catalog: CatalogHolder, path: string, gatewayId: string): Challenge {
+export function challengeOf(resources: ResourceSpace, catalog: CatalogHolder, { path, gatewayId, server }: ReturnType<typeof route>): Challenge {
   // Asked on every MCP request: made once per catalog snapshot and endpoint (a rebuilt catalog is a new object).
   const current = catalog.current;
   let known = CHALLENGES.get(current);
@@ -98,7 +98,6 @@ export function challengeOf(resources: ResourceSpace, catalog: CatalogHolder, pa
       scope: endpointScopes(current.gateways, gatewayId).join(' '),
     };
     // Only endpoints that exist are kept (anyone may ask for any name).
-    const [, , , server] = path.split('/');
     if (current.has(gatewayId, server)) known.set(path, challenge);
   }
   return challenge;
