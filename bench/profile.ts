@@ -3,11 +3,16 @@
 // of a gateway that reads, judges and audits each call) on the same calls.
 // Runs tools/call on PATH (raw | merged | raw-2025 | merged-2025 | per-user;
 // default raw) and then through the lean gateway (same era), each for
-// BENCH_DURATION seconds (default 10) after a 2 s warm-up, each process's CPU
-// profiled during its measured run only (bench/heap-probe.mjs). Prints each one's profiled CPU per call by area (node
-// internals, each dependency, Keygate's own code) and the functions whose self
-// time per call the registry adds most over the lean gateway: what to optimise.
-import { rmSync } from 'node:fs';
+// BENCH_DURATION seconds (default 10) after a BENCH_WARMUP warm-up (default 15
+// s), each process's CPU profiled (every 100 µs) during its measured run only
+// (bench/heap-probe.mjs). Prints each one's profiled CPU per call by area
+// (node internals, each dependency, Keygate's own code) and the functions
+// whose self time per call the registry adds most over the lean gateway: what
+// to optimise. BENCH_PROFILE_OUT=DIR keeps the two profiles; BENCH_PERF=1 adds
+// Linux perf's view (below).
+import { spawn, spawnSync } from 'node:child_process';
+import { readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import autocannon from 'autocannon';
 import { cpuProfile } from './process.ts';
@@ -19,6 +24,16 @@ if (!PATHS.includes(path)) {
   process.exit(2);
 }
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
+// Until V8 has settled: under --trace-opt the registry still optimised 142
+// functions (and deoptimised 19) between 5 and 13 s of load, and 2-10 a window after.
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 15);
+// BENCH_PERF=1: Linux perf records both processes too (the same runs), for
+// what the V8 profile cannot see: V8's own runtime (inline caches that miss,
+// objects in dictionary mode, map migrations), the garbage collector's
+// threads, node's C++ and the kernel. JIT frames are named through
+// --perf-basic-prof's /tmp/perf-PID.map (removed at the end).
+const PERF = process.env.BENCH_PERF === '1';
+if (PERF) process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --perf-basic-prof`.trim();
 const { accept, apiKey, data, legacyBody, legacySession, mergedLegacyBody, mergedModernBody, modernBody, registry, registryUrl, token, lean, leanGateway, leanGatewayUrl, upstream, upstreamUrl } = await import('./setup.ts');
 
 const viaGateway = `Bearer ${token}`;
@@ -47,15 +62,39 @@ async function targets(): Promise<[Target, Target]> {
 async function run([url, headers, body]: Target, child: ChildProcess): Promise<{ calls: number; rps: number; errors: number; profile: Profile }> {
   let next = 0;
   const requests = [{ setupRequest: (req: autocannon.Request) => ({ ...req, body: body.replace('"id":1,', `"id":${++next},`) }) }];
-  await autocannon({ url, method: 'POST', headers, body, connections: 10, duration: 2, requests });
+  await autocannon({ url, method: 'POST', headers, body, connections: 10, duration: WARMUP, requests });
+  const perf = PERF ? spawn('perf', ['record', '-q', '-F', '2999', '-g', '-o', perfData(child), '-p', String(child.pid)], { stdio: 'ignore' }) : undefined;
   const { result, profile } = await cpuProfile(child, () => autocannon({ url, method: 'POST', headers, body, connections: 10, duration: DURATION, requests }));
+  if (perf) await new Promise((resolve) => (perf.once('exit', resolve), perf.kill('SIGINT')));
   return { calls: result.requests.total, rps: result.requests.average, errors: result.errors + result.non2xx, profile: profile as Profile };
+}
+const perfData = (child: ChildProcess) => join(data, `perf-${child.pid}.data`);
+
+/** CPU per call by symbol (µs), from a perf recording of `child`. */
+function perfSymbols(child: ChildProcess, calls: number): Map<string, number> {
+  const report = spawnSync('perf', ['report', '-i', perfData(child), '--no-children', '--sort', 'sym', '--stdio', '-g', 'none'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }).stdout;
+  const total = Number(/Event count \(approx\.\): (\d+)/.exec(report)?.[1] ?? 0); // ns of CPU
+  const bySymbol = new Map<string, number>();
+  for (const line of report.split('\n')) {
+    const m = /^\s*([\d.]+)%\s+\[.\]\s+(.*?)\s*$/.exec(line);
+    if (!m) continue;
+    const symbol = m[2]!.replace(/\+0x[0-9a-f]+$/, '').replace(/file:\/\/\S*?\/(server|node_modules)\//, '$1/');
+    bySymbol.set(symbol, (bySymbol.get(symbol) ?? 0) + (Number(m[1]) / 100) * (total / 1000 / calls));
+  }
+  return bySymbol;
 }
 
 const [gatewayTarget, leanTarget] = await targets();
 const gateway = await run(gatewayTarget, registry.child);
 const leanRun = await run(leanTarget, leanGateway.child);
 await Promise.all([registry, lean, leanGateway, upstream].map(({ child }) => new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : (child.once('exit', resolve), child.kill('SIGTERM'))))));
+const perfReports = PERF ? [perfSymbols(registry.child, gateway.calls), perfSymbols(leanGateway.child, leanRun.calls)] : undefined;
+if (PERF) {
+  // --perf-basic-prof's maps, and the V8 logs it leaves in the working directory.
+  const pids = new Set([registry, lean, leanGateway, upstream].map(({ child }) => String(child.pid)));
+  for (const pid of pids) rmSync(`/tmp/perf-${pid}.map`, { force: true });
+  for (const file of readdirSync('.')) if (/^isolate-0x[0-9a-f]+-(\d+)-v8\.log$/.exec(file)?.[1] && pids.has(/-(\d+)-v8\.log$/.exec(file)![1]!)) rmSync(file);
+}
 rmSync(data, { recursive: true, force: true });
 
 interface Profile {
@@ -94,6 +133,13 @@ function summarise(prof: Profile, calls: number): { busy: number; self: Map<stri
   });
   return { busy, self, area, inclusive };
 }
+// BENCH_PROFILE_OUT=DIR keeps both profiles (open them in Chrome DevTools or VS Code).
+if (process.env.BENCH_PROFILE_OUT) {
+  const { mkdirSync, writeFileSync } = await import('node:fs');
+  mkdirSync(process.env.BENCH_PROFILE_OUT, { recursive: true });
+  writeFileSync(`${process.env.BENCH_PROFILE_OUT}/registry-${path}.cpuprofile`, JSON.stringify(gateway.profile));
+  writeFileSync(`${process.env.BENCH_PROFILE_OUT}/lean-gateway-${path}.cpuprofile`, JSON.stringify(leanRun.profile));
+}
 const g = summarise(gateway.profile, gateway.calls);
 const l = summarise(leanRun.profile, leanRun.calls);
 
@@ -109,3 +155,10 @@ const added = keys.map((k) => [k, (g.self.get(k) ?? 0) - (l.self.get(k) ?? 0)] a
 for (const [k, v] of added.slice(0, 40)) console.log(`  ${us(v)}  ${k}`);
 console.log("\nKeygate's functions, inclusive time per call (what each costs with everything it calls):");
 for (const [k, v] of [...g.inclusive].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`  ${us(v)}  ${k}`);
+if (perfReports) {
+  const [r, lg] = perfReports;
+  const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+  console.log(`\nperf (all threads, kernel included): registry ${us(sum(r!))}, lean gateway ${us(sum(lg!))} per call; what the registry adds, by symbol:`);
+  const symbols = [...new Set([...r!.keys(), ...lg!.keys()])].map((k) => [k, (r!.get(k) ?? 0) - (lg!.get(k) ?? 0)] as const).sort((a, b) => b[1] - a[1]);
+  for (const [k, v] of symbols.slice(0, 40)) console.log(`  ${us(v)}  ${k.slice(0, 120)}`);
+}
