@@ -61,7 +61,7 @@ export class ConnectionLog {
   observe(entry: AuditEntry): void {
     if (entry.subject === undefined || !this.options.knownGateway(entry.gateway)) return;
     const key = connectionKey(entry.subject, entry.gateway, entry.client_id);
-    const at = Math.floor((Date.parse(entry.time) || Date.now()) / 1000);
+    const at = Math.floor(Date.now() / 1000); // (the entry was made just now: its time need not be parsed back)
     const seen = this.latest.get(key);
     if (seen) {
       if (at > seen.last_seen) seen.last_seen = at;

@@ -1,4 +1,4 @@
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Assignment } from '../catalog/catalog.ts';
 import type { Logger } from '../log.ts';
 import { StringDecoder } from 'node:string_decoder';
@@ -7,7 +7,7 @@ import type { RequestRecord } from './request-record.ts';
 import { MODERN_VERSION } from './mcp-headers.ts';
 import { type ListKey, rewriteLists } from './raw-policy.ts';
 import { SseParser, sseMessage } from './sse.ts';
-import { requestUpstream, streamDropped, upstreamFailure } from './upstream-transport.ts';
+import { putLength, requestUpstream, streamDropped, upstreamFailure } from './upstream-transport.ts';
 
 // The last step of the raw endpoint (/mcp/{gateway}/{server}, and a gateway
 // of one server): the request goes to the upstream as it came, with the
@@ -17,14 +17,42 @@ import { requestUpstream, streamDropped, upstreamFailure } from './upstream-tran
 
 export { buildUpstreamHeaders, upstreamFailure } from './upstream-transport.ts';
 
-/** Response headers that reach the client. */
-const FORWARD_RESPONSE = new Set(['content-type', 'cache-control', 'content-length', 'mcp-protocol-version', 'retry-after', 'x-accel-buffering']);
+/** Response headers that reach the client (the first of each; the session id is rewritten). */
+const FORWARD_RESPONSE = ['content-type', 'cache-control', 'content-length', 'mcp-protocol-version', 'retry-after', 'x-accel-buffering'];
+
+/**
+ * The upstream's response headers that reach the client, as a flat list
+ * (name, value...) that node writes as it is, with the two the relay needs.
+ * Read from the response's raw headers: node builds `headers` (an object
+ * in dictionary mode) only if asked, and the forward step never asks.
+ */
+function answerHeaders(raw: string[]): { out: string[]; type: string | undefined; session: string | undefined } {
+  const out: string[] = [];
+  let seen = 0;
+  let type: string | undefined;
+  let session: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    const value = raw[i + 1]!;
+    const at = FORWARD_RESPONSE.indexOf(name);
+    if (at >= 0) {
+      if (seen & (1 << at)) continue;
+      seen |= 1 << at;
+      out.push(name, value);
+      if (at === 0) type = value;
+    } else if (name === 'mcp-session-id' && session === undefined) {
+      session = value;
+    }
+  }
+  return { out, type, session };
+}
 
 export function forward(
   req: IncomingMessage,
   res: ServerResponse,
   assignment: Assignment,
-  headers: OutgoingHttpHeaders,
+  /** The request's headers, a flat list (buildUpstreamHeaders). */
+  headers: string[],
   wrapSession: (upstreamId: string) => string,
   log: Logger,
   body: Buffer | undefined,
@@ -62,26 +90,19 @@ function relay(
   record: RequestRecord,
 ): void {
   const status = upstreamRes.statusCode ?? 502;
-  const out: OutgoingHttpHeaders = {};
-  for (const name in upstreamRes.headers) {
-    const value = upstreamRes.headers[name];
-    if (value !== undefined && FORWARD_RESPONSE.has(name)) out[name] = value;
-  }
-  const session = upstreamRes.headers['mcp-session-id'];
-  if (typeof session === 'string') out['mcp-session-id'] = wrapSession(session);
+  const { out, type, session } = answerHeaders(upstreamRes.rawHeaders);
+  if (session !== undefined) out.push('mcp-session-id', wrapSession(session));
   if (rewrite && status === 200) {
     upstreamRes.on('error', () => res.destroy());
     // tools/list: read it whole, rewrite, send (a list is small; the call path never comes here).
     const chunks: Buffer[] = [];
     upstreamRes.on('data', (c: Buffer) => chunks.push(c));
     upstreamRes.on('end', () => {
-      const text = rewriteLists(String(upstreamRes.headers['content-type'] ?? ''), Buffer.concat(chunks).toString('utf8'), rewrite);
-      delete out['content-length'];
-      res.writeHead(status, { ...out, 'content-length': Buffer.byteLength(text) }).end(text);
+      const text = rewriteLists(type ?? '', Buffer.concat(chunks).toString('utf8'), rewrite);
+      res.writeHead(status, putLength(out, Buffer.byteLength(text))).end(text);
     });
     return;
   }
-  const type = upstreamRes.headers['content-type'];
   if (req.method === 'POST' && type !== undefined && JSON_TYPE.test(type)) return relayJson(req, res, upstreamRes, status, out, assignment, id, record);
   res.writeHead(status, out);
   // A GET stream may stay idle for long: send its headers now. (A POST's
@@ -115,7 +136,7 @@ const WHOLE_JSON_LIMIT = 64 * 1024;
  * answer is cut (or, once a large answer has started streaming, a cut
  * connection).
  */
-function relayJson(req: IncomingMessage, res: ServerResponse, upstreamRes: IncomingMessage, status: number, out: OutgoingHttpHeaders, assignment: Assignment, id: string | number | null, record: RequestRecord): void {
+function relayJson(req: IncomingMessage, res: ServerResponse, upstreamRes: IncomingMessage, status: number, out: string[], assignment: Assignment, id: string | number | null, record: RequestRecord): void {
   const chunks: Buffer[] = [];
   let size = 0;
   let streaming = false;
@@ -133,8 +154,7 @@ function relayJson(req: IncomingMessage, res: ServerResponse, upstreamRes: Incom
   upstreamRes.on('end', () => {
     if (streaming) return void res.end();
     const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
-    out['content-length'] = body.length;
-    res.writeHead(status, out).end(body);
+    res.writeHead(status, putLength(out, body.length)).end(body);
   });
   upstreamRes.on('error', () => undefined); // said by 'close', below
   upstreamRes.on('close', () => {

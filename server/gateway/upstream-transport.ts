@@ -37,18 +37,23 @@ export class UpstreamError extends Error {
 const FORWARD_REQUEST = new Set(['content-type', 'accept', 'content-length', 'last-event-id', 'user-agent']);
 // (Mcp-* headers are passed on too, except the session id, which is rewritten.)
 
-/** The raw endpoint's request headers: the client's (see FORWARD_REQUEST), the upstream session, the upstream credential. */
-export function buildUpstreamHeaders(incoming: IncomingHttpHeaders, credential: Record<string, string>, session: string | undefined, mirrored: boolean): OutgoingHttpHeaders {
-  const headers: OutgoingHttpHeaders = {};
+/**
+ * The raw endpoint's request headers: the client's (see FORWARD_REQUEST), the
+ * upstream session, the upstream credential. A flat list (name, value, name,
+ * value...), which node writes as it is, rather than an object it would copy
+ * header by header (requestUpstream adds Host, and the length of a whole body).
+ */
+export function buildUpstreamHeaders(incoming: IncomingHttpHeaders, credential: Record<string, string>, session: string | undefined, mirrored: boolean): string[] {
+  const headers: string[] = [];
   for (const name in incoming) {
     const value = incoming[name];
-    if (value === undefined) continue;
+    if (typeof value !== 'string') continue; // (only set-cookie is a list, and it is not passed on)
     if (!mirrored && (name === 'mcp-method' || name === 'mcp-name')) continue;
-    if (FORWARD_REQUEST.has(name) || (name.startsWith('mcp-') && name !== 'mcp-session-id')) headers[name] = value;
+    if (FORWARD_REQUEST.has(name) || (name.startsWith('mcp-') && name !== 'mcp-session-id')) headers.push(name, value);
   }
-  if (session !== undefined) headers['mcp-session-id'] = session;
+  if (session !== undefined) headers.push('mcp-session-id', session);
   // The upstream credential, never the inbound token (which is not copied above).
-  Object.assign(headers, credential);
+  for (const name in credential) headers.push(name, credential[name]!);
   return headers;
 }
 
@@ -109,7 +114,8 @@ export class Cancellation implements Cancellable {
 
 export interface UpstreamRequest {
   method: string;
-  headers: OutgoingHttpHeaders;
+  /** An object, or a flat list (name, value...: buildUpstreamHeaders), completed in place with Host and a whole body's Content-Length. */
+  headers: OutgoingHttpHeaders | string[];
   /** The whole body (its Content-Length is set here); or a stream piped through as it arrives (the raw endpoint's client body); or none. */
   body?: string | Buffer | Readable | undefined;
   /** The upstream's timeout applies until the response headers (default); false for a stream that may stay silent. */
@@ -152,7 +158,7 @@ class Call {
       port: where.port,
       path: where.path,
       method: request.method,
-      headers: whole ? { ...request.headers, 'content-length': Buffer.byteLength(body) } : request.headers,
+      headers: withLength(request.headers, where.host, whole ? Buffer.byteLength(body) : undefined),
       agent: upstream.agent,
     }));
     // Cancelled (before the response, or while it is read): the request, and its response, are destroyed.
@@ -207,12 +213,27 @@ class Call {
   }
 }
 
+/** A request's headers with the length of its whole body; a flat list also with Host (node adds it only to an object). */
+function withLength(headers: OutgoingHttpHeaders | string[], host: string, length: number | undefined): OutgoingHttpHeaders | string[] {
+  if (!Array.isArray(headers)) return length === undefined ? headers : { ...headers, 'content-length': length };
+  headers.push('host', host);
+  // The client's Content-Length (of the body as it came) gives way to the body's as sent.
+  return length === undefined ? headers : putLength(headers, length);
+}
+
+/** A flat list of headers, its Content-Length (if any) replaced by `length`, in place. */
+export function putLength(headers: string[], length: number): string[] {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] === 'content-length') headers.splice(i, 2), (i -= 2);
+  headers.push('content-length', String(length));
+  return headers;
+}
+
 /** Where an upstream's requests go, read from its URL once (a catalog rebuild makes new Upstream objects). */
-function targetOf(upstream: Upstream): { send: typeof httpRequest; protocol: string; hostname: string; port: string; path: string } {
+function targetOf(upstream: Upstream): { send: typeof httpRequest; protocol: string; host: string; hostname: string; port: string; path: string } {
   let target = TARGETS.get(upstream);
   if (!target) {
     const { url } = upstream;
-    target = { send: url.protocol === 'https:' ? httpsRequest : httpRequest, protocol: url.protocol, hostname: url.hostname, port: url.port, path: `${url.pathname}${url.search}` };
+    target = { send: url.protocol === 'https:' ? httpsRequest : httpRequest, protocol: url.protocol, host: url.host, hostname: url.hostname, port: url.port, path: `${url.pathname}${url.search}` };
     TARGETS.set(upstream, target);
   }
   return target;
