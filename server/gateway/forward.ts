@@ -17,8 +17,10 @@ import { putLength, requestUpstream, streamDropped, upstreamFailure } from './up
 
 export { buildUpstreamHeaders, upstreamFailure } from './upstream-transport.ts';
 
-/** Response headers that reach the client (the first of each; the session id is rewritten). */
+/** Response headers that reach the client (the session id is rewritten). */
 const FORWARD_RESPONSE = ['content-type', 'cache-control', 'content-length', 'mcp-protocol-version', 'retry-after', 'x-accel-buffering'];
+/** Of these, the ones that have one value: the first one sent counts, as node reads them (the others' lines are all passed on, as node would join them). */
+const SINGLE = 0b10101; // content-type, content-length, retry-after
 
 /**
  * The upstream's response headers that reach the client, as a flat list
@@ -36,7 +38,7 @@ function answerHeaders(raw: string[]): { out: string[]; type: string | undefined
     const value = raw[i + 1]!;
     const at = FORWARD_RESPONSE.indexOf(name);
     if (at >= 0) {
-      if (seen & (1 << at)) continue;
+      if (seen & SINGLE & (1 << at)) continue;
       seen |= 1 << at;
       out.push(name, value);
       if (at === 0) type = value;

@@ -6,7 +6,7 @@ import { failureMessage, sendFailure } from './jsonrpc.ts';
 import { decodeMcpName, ENVELOPE_VERSION as PV, MODERN_VERSION } from './mcp-headers.ts';
 import type { GatewayState } from './round-trips.ts';
 import { SseParser, sseMessage } from './sse.ts';
-import { modernHeaders, requestUpstream, streamDropped, upstreamFailure } from './upstream-transport.ts';
+import { modernHeaders, requestUpstream, responseHeader, streamDropped, upstreamFailure } from './upstream-transport.ts';
 
 // The hot path of /mcp/{gateway}: a 2026-07-28 tools/call to a 2026-07-28
 // upstream needs no protocol translation, so it skips the SDK server: the
@@ -81,7 +81,7 @@ export async function tryFastPath(req: IncomingMessage, res: ServerResponse, par
   // The upstream's answer, as it arrives.
   const relay = (upstreamRes: IncomingMessage) => {
     const status = upstreamRes.statusCode ?? 502;
-    const type = String(upstreamRes.headers['content-type'] ?? '');
+    const type = responseHeader(upstreamRes, 'content-type') ?? '';
     upstreamRes.setEncoding('utf8');
     // Cut before the end: the answer so far is relayed, then the call's JSON-RPC error (upstream_stream_dropped), as on the raw endpoint.
     const dropped = () => {

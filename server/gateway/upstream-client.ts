@@ -4,7 +4,7 @@ import type { Upstream } from '../catalog/catalog.ts';
 import { CODES } from '../catalog/failure.ts';
 import { ENVELOPE_VERSION as PV, LEGACY_VERSION, mcpNameOf, MODERN_VERSION } from './mcp-headers.ts';
 import { SseParser } from './sse.ts';
-import { type Cancellable, legacyHeaders, modernHeaders, ResponseEndedEarly, sendUpstream, toUpstreamError, UpstreamError } from './upstream-transport.ts';
+import { type Cancellable, legacyHeaders, modernHeaders, ResponseEndedEarly, responseHeader, sendUpstream, toUpstreamError, UpstreamError } from './upstream-transport.ts';
 
 export { UpstreamError, type UpstreamFailureReason } from './upstream-transport.ts';
 
@@ -479,7 +479,7 @@ export class UpstreamConnection {
 
 /** The JSON-RPC messages of a response: a JSON body (one message or a batch), or an SSE stream. */
 export async function* readMessages(res: IncomingMessage, parser = new SseParser()): AsyncGenerator<RpcMessage> {
-  const type = String(res.headers['content-type'] ?? '');
+  const type = responseHeader(res, 'content-type') ?? '';
   res.setEncoding('utf8');
   if (type.startsWith('text/event-stream')) {
     for await (const chunk of res as AsyncIterable<string>) {
@@ -505,7 +505,8 @@ export async function* readMessages(res: IncomingMessage, parser = new SseParser
  * to end would close it). By events: no async iterator, no promise per chunk.
  */
 function readAnswer(res: IncomingMessage, parser: SseParser, isAnswer: (message: RpcMessage) => boolean): Promise<RpcMessage | undefined> {
-  const sse = String(res.headers['content-type'] ?? '').startsWith('text/event-stream');
+  const type = responseHeader(res, 'content-type') ?? '';
+  const sse = type.startsWith('text/event-stream');
   res.setEncoding('utf8');
   return new Promise((resolve, reject) => {
     let answer: RpcMessage | undefined;
@@ -518,7 +519,7 @@ function readAnswer(res: IncomingMessage, parser: SseParser, isAnswer: (message:
       for (const event of parser.push(chunk)) if (!answer && event.event === 'message' && event.data !== '') take(parseJson(event.data));
     });
     res.once('end', () => {
-      if (!sse && text !== '' && String(res.headers['content-type']).includes('json')) take(parseJson(text));
+      if (!sse && text !== '' && type.includes('json')) take(parseJson(text));
       resolve(answer);
     });
     res.once('error', reject);

@@ -114,7 +114,7 @@ export class Cancellation implements Cancellable {
 
 export interface UpstreamRequest {
   method: string;
-  /** An object, or a flat list (name, value...: buildUpstreamHeaders), completed in place with Host and a whole body's Content-Length. */
+  /** An object, or a flat list (name, value...: buildUpstreamHeaders), which is completed in place with Host and a whole body's Content-Length. */
   headers: OutgoingHttpHeaders | string[];
   /** The whole body (its Content-Length is set here); or a stream piped through as it arrives (the raw endpoint's client body); or none. */
   body?: string | Buffer | Readable | undefined;
@@ -158,7 +158,7 @@ class Call {
       port: where.port,
       path: where.path,
       method: request.method,
-      headers: withLength(request.headers, where.host, whole ? Buffer.byteLength(body) : undefined),
+      headers: headerList(request.headers, where.host, whole ? Buffer.byteLength(body) : undefined),
       agent: upstream.agent,
     }));
     // Cancelled (before the response, or while it is read): the request, and its response, are destroyed.
@@ -195,7 +195,7 @@ class Call {
       return this.settle(new UpstreamError('upstream_rejected_credential', `upstream "${this.upstream.id}" refused the credential Keygate sent (HTTP ${status})`, status));
     }
     // A server error in JSON is the upstream's own JSON-RPC answer, passed on; anything else (an HTML error page) is not MCP.
-    if (status >= 500 && !/\bjson\b/i.test(String(res.headers['content-type'] ?? ''))) {
+    if (status >= 500 && !/\bjson\b/i.test(responseHeader(res, 'content-type') ?? '')) {
       res.resume();
       return this.settle(new UpstreamError('upstream_error', `upstream "${this.upstream.id}" failed (HTTP ${status})`, status));
     }
@@ -213,19 +213,44 @@ class Call {
   }
 }
 
-/** A request's headers with the length of its whole body; a flat list also with Host (node adds it only to an object). */
-function withLength(headers: OutgoingHttpHeaders | string[], host: string, length: number | undefined): OutgoingHttpHeaders | string[] {
-  if (!Array.isArray(headers)) return length === undefined ? headers : { ...headers, 'content-length': length };
-  headers.push('host', host);
+/**
+ * A request's headers as the flat list node writes as it is (an object would
+ * be copied into the request header by header, each checked and stored
+ * again), with Host, and the length of a whole body.
+ */
+function headerList(headers: OutgoingHttpHeaders | string[], host: string, length: number | undefined): string[] {
+  let list: string[];
+  if (Array.isArray(headers)) list = headers;
+  else {
+    list = [];
+    for (const name in headers) {
+      const value = headers[name];
+      if (Array.isArray(value)) for (const v of value) list.push(name, v);
+      else if (value !== undefined) list.push(name, String(value));
+    }
+  }
+  if (indexOfHeader(list, 'host') < 0) list.push('host', host);
   // The client's Content-Length (of the body as it came) gives way to the body's as sent.
-  return length === undefined ? headers : putLength(headers, length);
+  return length === undefined ? list : putLength(list, length);
+}
+
+/** Where `name` (lower case) is in a flat list of headers (name, value...), or -1. */
+function indexOfHeader(list: string[], name: string): number {
+  for (let i = 0; i < list.length; i += 2) if (list[i]!.length === name.length && list[i]!.toLowerCase() === name) return i;
+  return -1;
 }
 
 /** A flat list of headers, its Content-Length (if any) replaced by `length`, in place. */
 export function putLength(headers: string[], length: number): string[] {
-  for (let i = 0; i < headers.length; i += 2) if (headers[i] === 'content-length') headers.splice(i, 2), (i -= 2);
+  for (let at = indexOfHeader(headers, 'content-length'); at >= 0; at = indexOfHeader(headers, 'content-length')) headers.splice(at, 2);
   headers.push('content-length', String(length));
   return headers;
+}
+
+/** A response header (lower-case name), the first if sent twice, read from the raw headers: node builds `res.headers` (an object in dictionary mode) only if asked. */
+export function responseHeader(res: IncomingMessage, name: string): string | undefined {
+  const at = indexOfHeader(res.rawHeaders, name);
+  return at < 0 ? undefined : res.rawHeaders[at + 1];
 }
 
 /** Where an upstream's requests go, read from its URL once (a catalog rebuild makes new Upstream objects). */

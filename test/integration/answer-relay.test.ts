@@ -27,6 +27,8 @@ let registry: TestRegistry;
 let token: string;
 /** What the upstream sent, per request id: the exact bytes the client must get (or not get). */
 const sent = new Map<number, string>();
+/** The request the upstream got for the tool `headers`. */
+let seenByUpstream: { host: string | undefined; rawHeaders: string[]; body: string } | undefined;
 
 /** An SSE answer: a progress notification, then (by the tool's name) the response or a server-to-client request, then the connection is cut. */
 function sse(res: ServerResponse, call: { id: number; params: { name: string } }): void {
@@ -49,6 +51,19 @@ before(async () => {
     req.on('end', () => {
       const call = JSON.parse(text) as { id: number; params: { name: string } };
       if (call.params.name.startsWith('sse-')) return void sse(res, call);
+      if (call.params.name === 'headers') {
+        // Headers as a careless or hostile upstream sends them: mixed case, some twice, some that are not the client's business.
+        seenByUpstream = { host: req.headers.host, rawHeaders: req.rawHeaders, body: text };
+        const answer = JSON.stringify({ jsonrpc: '2.0', id: call.id, result: { content: [{ type: 'text', text: 'headers' }] } });
+        sent.set(call.id, answer);
+        return void res.writeHead(200, [
+          'Content-Type', 'application/json', 'content-type', 'text/html',
+          'Cache-Control', 'no-store', 'cache-control', 'private',
+          'Retry-After', '1', 'Retry-After', '99',
+          'X-Upstream-Secret', 'upstream-internal-value', 'Set-Cookie', 'upstream-session=abc',
+          'Mcp-Session-Id', 'upstream-session-id', 'Content-Length', String(Buffer.byteLength(answer)),
+        ]).end(answer);
+      }
       const payload = call.params.name === 'big' ? 'x'.repeat(BIG) : `answer of ${call.params.name}`;
       const answer = JSON.stringify({ jsonrpc: '2.0', id: call.id, result: { content: [{ type: 'text', text: payload }] } });
       sent.set(call.id, answer);
@@ -83,7 +98,7 @@ after(async () => {
 });
 
 /** A 2026-07-28 tools/call through /mcp/team/tap, over node:http (to see the framing): status, headers, the body's bytes. */
-function call(tool: string, id: number): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+function call(tool: string, id: number): Promise<{ status: number; headers: IncomingHttpHeaders; raw: string[]; body: string }> {
   const body = JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: tool, arguments: {}, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } } });
   return new Promise((resolve, reject) => {
     const req = request(`${registry.url}/mcp/team/tap`, {
@@ -92,7 +107,7 @@ function call(tool: string, id: number): Promise<{ status: number; headers: Inco
     }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, raw: res.rawHeaders, body: Buffer.concat(chunks).toString() }));
       res.on('error', reject);
     });
     req.on('error', reject);
@@ -134,6 +149,30 @@ describe('a JSON answer on the raw endpoint', () => {
       if (outcome !== 'upstream_stream_dropped') await new Promise((ok) => setTimeout(ok, 50));
     }
     assert.equal(outcome, 'upstream_stream_dropped');
+  });
+
+  test("its headers: each single-valued one once (the upstream's first), list-valued ones all, nothing else of the upstream's; the upstream got Host, one Content-Length and Keygate's credential", async () => {
+    const r = await call('headers', 105);
+    assert.equal(r.status, 200);
+    assert.equal(r.body, sent.get(105));
+    /** Every value the client got for `name`, line by line (a node client would keep only the first of some). */
+    const lines = (name: string) => r.raw.filter((_, i) => i % 2 === 1 && r.raw[i - 1]!.toLowerCase() === name);
+    assert.deepEqual(lines('content-type'), ['application/json']);
+    assert.deepEqual(lines('retry-after'), ['1']);
+    assert.deepEqual(lines('content-length'), [String(Buffer.byteLength(sent.get(105)!))]);
+    assert.equal(r.headers['cache-control'], 'no-store, private');
+    assert.equal(r.headers['x-upstream-secret'], undefined);
+    assert.equal(r.headers['set-cookie'], undefined);
+    // A 2026-07-28 call has no session: the upstream's id is wrapped, never passed on as it is.
+    assert.notEqual(r.headers['mcp-session-id'], 'upstream-session-id');
+    const { host, rawHeaders, body } = seenByUpstream!;
+    assert.equal(host, `127.0.0.1:${(upstream.address() as AddressInfo).port}`);
+    const names = rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
+    assert.equal(names.filter((n) => n === 'host').length, 1);
+    assert.equal(names.filter((n) => n === 'content-length').length, 1);
+    assert.equal(rawHeaders[rawHeaders.findIndex((n, i) => i % 2 === 0 && n.toLowerCase() === 'content-length') + 1], String(Buffer.byteLength(body)));
+    assert.equal(rawHeaders[rawHeaders.findIndex((n, i) => i % 2 === 0 && n.toLowerCase() === 'authorization') + 1], `Bearer ${KEY}`);
+    assert.ok(!rawHeaders.some((v) => v.includes(token)), 'the caller\'s token never reaches the upstream');
   });
 
   test('the next call after a cut one goes through (the gateway keeps serving)', async () => {
