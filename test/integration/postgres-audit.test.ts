@@ -6,7 +6,9 @@ import { after, before, describe, test } from 'node:test';
 import type { AdminChange, AuditEntry, AuditFilter, AuditLog, AuditReadOptions, AuditRecord } from '../../server/audit/audit.ts';
 import { FileAudit } from '../../server/audit/file-audit.ts';
 import { memoryLogger } from '../../server/log.ts';
+import postgres from 'pg';
 import { PostgresStore } from '../../server/store/postgres/postgres-store.ts';
+import { MIGRATIONS } from '../../server/store/postgres/schema.ts';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 
 // The audit log in PostgreSQL on its own (storage.type: postgres): it answers
@@ -166,5 +168,41 @@ describe('the PostgreSQL audit log', () => {
     assert.ok(left.includes(recent.request_id), 'the 1-day-old record stays');
     await keeping.close();
     await pruning.close();
+  });
+
+  test('records written before the server and tool columns (schema 2), and by an instance of that release during a rolling upgrade, are found by those filters, as are new ones', async () => {
+    const url = await pg.createDatabase();
+    // A database as the previous version left it: migrations 1 and 2, rows written with their columns.
+    const client = new postgres.Client({ connectionString: url });
+    await client.connect();
+    await client.query('CREATE TABLE keygate_schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())');
+    for (const m of MIGRATIONS.filter((m) => m.version <= 2)) {
+      await client.query(m.sql);
+      await client.query('INSERT INTO keygate_schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+    }
+    const earlier = [call('2026-04-01T10:00:00.000Z'), call('2026-04-01T11:00:00.000Z', { server: 'wiki', name: 'search' }), change('2026-04-01T12:00:00.000Z')];
+    /** A record as the previous release wrote it (its columns, no server or name). */
+    const writeAsBefore = (r: AuditRecord) => {
+      const mcp = r.kind !== 'admin' ? (r as AuditEntry) : undefined;
+      return client.query('INSERT INTO keygate_audit (time, kind, subject, gateway, outcome, action, line) VALUES ($1, $2, $3, $4, $5, $6, $7)', [r.time, r.kind ?? 'mcp', r.subject ?? null, mcp?.gateway ?? null, r.outcome, mcp ? null : (r as AdminChange).action, JSON.stringify(r)]);
+    };
+    for (const r of earlier) await writeAsBefore(r);
+
+    const db = (await openStore(url)).auditLog({ log: memoryLogger() });
+    const later = call('2026-04-02T10:00:00.000Z', { server: 'wiki', name: 'echo' });
+    db.record(later);
+    await db.flush();
+    // Migrated: an instance of the previous release, not replaced yet, writes another.
+    const stillOld = call('2026-04-02T11:00:00.000Z', { server: 'wiki', name: 'search' });
+    await writeAsBefore(stillOld);
+    await client.end();
+    assert.deepEqual(await ids(db, { server: 'wiki' }, { order: 'asc' }), [earlier[1]!.request_id, later.request_id, stillOld.request_id]);
+    assert.deepEqual(await ids(db, { server: 'demo' }, { order: 'asc' }), [earlier[0]!.request_id]);
+    assert.deepEqual(await ids(db, { tool: 'search' }, { order: 'asc' }), [earlier[1]!.request_id, stillOld.request_id]);
+    assert.deepEqual(await ids(db, { tool: 'echo' }, { order: 'desc' }), [later.request_id, earlier[0]!.request_id]);
+    assert.deepEqual(await ids(db, { server: 'wiki', tool: 'echo' }, { order: 'asc' }), [later.request_id]);
+    // An admin change names no server or tool, whatever its line holds.
+    assert.deepEqual(await ids(db, { kind: 'admin' }, { order: 'asc' }), [earlier[2]!.request_id]);
+    await db.close();
   });
 });

@@ -91,7 +91,7 @@ describe('keygate-registry migrate', () => {
     const dbEnv = { ...env, KEYGATE_DATABASE_URL: await pg.createDatabase() };
     const first = spawnRegistry(['migrate', '--config', file], dbEnv);
     assert.equal(await first.exit, 0, first.stderr());
-    assert.match(first.stdout(), /^applied: 1 records, 2 audit, index keygate_records_by_\w+/);
+    assert.match(first.stdout(), /^applied: 1 records, 2 audit, 3 audit server and tool, index keygate_records_by_\w+/);
     const second = spawnRegistry(['migrate', '--config', file], dbEnv);
     assert.equal(await second.exit, 0, second.stderr());
     assert.equal(second.stdout(), 'the schema is up to date\n');

@@ -44,6 +44,7 @@ function columns(entry: AuditRecord): unknown[] {
   return [time, entry.kind ?? 'mcp', entry.subject ?? null, entry.provider ?? null, entry.actor ?? null, admin ? null : (entry as { gateway: string }).gateway, entry.outcome, admin?.action ?? null, admin?.target.type ?? null, admin?.target.id ?? null, JSON.stringify(entry)];
 }
 
+// (`server` and `name` are generated from the line by the database: schema.ts, migration 3.)
 const INSERT = `INSERT INTO keygate_audit (time, kind, subject, provider, actor, gateway, outcome, action, target_type, target_id, line)
   SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])`;
 
@@ -53,9 +54,9 @@ function where(filter: AuditFilter, params: unknown[]): string[] {
   const param = (value: unknown) => `$${params.push(value)}`;
   if (filter.kind !== undefined) clauses.push(`kind = ${param(filter.kind)}`);
   if (filter.gateway !== undefined) clauses.push(`gateway = ${param(filter.gateway)}`);
-  // Not indexed columns: read from the record itself (MCP requests only, as matchesFilter).
-  if (filter.server !== undefined) clauses.push(`kind = 'mcp'`, `(line::jsonb)->>'server' = ${param(filter.server)}`);
-  if (filter.tool !== undefined) clauses.push(`kind = 'mcp'`, `(line::jsonb)->>'name' = ${param(filter.tool)}`);
+  // (Generated for MCP requests only, as matchesFilter reads them.)
+  if (filter.server !== undefined) clauses.push(`server = ${param(filter.server)}`);
+  if (filter.tool !== undefined) clauses.push(`name = ${param(filter.tool)}`);
   if (filter.action !== undefined) clauses.push(`action = ${param(filter.action)}`);
   if (filter.target !== undefined) {
     // `gateway` names every gateway; `gateway:eng` one of them (the id may hold colons itself).
