@@ -86,13 +86,13 @@ ${upstreams.map(
 )}</tbody></table>`;
 }
 
-export function identitiesPage(ctx: PageContext, identities: IdentityView[], lastUsed: ReadonlyMap<string, number>): Html {
+export function identitiesPage(ctx: PageContext, identities: IdentityView[]): Html {
   if (!identities.length) return html`<p>No identities yet.</p>`;
   const row = (i: IdentityView) =>
-    html`<tr><td>${i.label ?? i.id} <code>${i.id}</code> ${i.created_by === 'config' ? fromFile : ''}</td><td>${i.upstream}</td><td>${i.kind}${i.fields_set?.length ? html`<br><span class="muted">set: ${i.fields_set.join(', ')}</span>` : ''}</td><td>${i.owner === 'organization' ? 'the organization' : i.owner}</td><td>${i.availability}</td><td>${when(lastUsed.has(i.id) ? Math.floor(lastUsed.get(i.id)! / 1000) : undefined)}</td><td>${state(i)}</td><td>${switchForm(ctx, 'identities', i.id, i.disabled, `identity ${i.id}`)}</td></tr>`;
+    html`<tr><td>${i.label ?? i.id} <code>${i.id}</code> ${i.created_by === 'config' ? fromFile : ''}</td><td>${i.upstream}</td><td>${i.kind}${i.fields_set?.length ? html`<br><span class="muted">set: ${i.fields_set.join(', ')}</span>` : ''}</td><td>${i.owner === 'organization' ? 'the organization' : i.owner}</td><td>${i.availability}</td><td>${when(i.last_used)}</td><td>${state(i)}</td><td>${switchForm(ctx, 'identities', i.id, i.disabled, `identity ${i.id}`)}</td></tr>`;
   const table = (caption: string, rows: IdentityView[]) =>
     html`<h2>${caption}</h2>${rows.length ? html`<table><thead><tr><th scope="col">Identity</th><th scope="col">Upstream</th><th scope="col">Kind</th><th scope="col">Owner</th><th scope="col">Availability</th><th scope="col">Last used</th><th scope="col">State</th><th scope="col">Break-glass</th></tr></thead><tbody>${rows.map(row)}</tbody></table>` : html`<p class="muted">None.</p>`}`;
-  return html`<p class="muted">Metadata only: a credential's value is never shown here. “Last used”: the latest call in the audit log that used it.</p>
+  return html`<p class="muted">Metadata only: a credential's value is never shown here. “Last used”: the latest call made with it, to the minute (on any instance).</p>
 ${table('Shared (service accounts and global identities)', identities.filter((i) => i.availability === 'global'))}${table("People's own", identities.filter((i) => i.availability !== 'global'))}`;
 }
 

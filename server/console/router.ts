@@ -76,8 +76,6 @@ const switchBody = z.strictObject({
 });
 const secretBody = z.strictObject({ csrf: z.string(), id: z.string().min(1).max(4096) });
 
-/** How many of the newest requests "last used" looks through. */
-const LAST_USED_WINDOW = 10_000;
 
 interface Session {
   who: Principal;
@@ -144,13 +142,6 @@ export function consoleRouter(deps: ConsoleDeps): Router {
     };
   }
 
-  async function lastUses(): Promise<Map<string, number>> {
-    const used = new Map<string, number>();
-    const audit = log();
-    if (!audit) return used;
-    for (const e of await newest<AuditEntry>(audit, { kind: 'mcp' }, LAST_USED_WINDOW)) if (e.identity && !used.has(e.identity)) used.set(e.identity, Date.parse(e.time));
-    return used;
-  }
 
   /** Who flipped each switch, when and why (the lists of gateways, upstreams and identities show only the state). */
   async function withSwitches<T extends object>(type: AdminTarget['type'], items: T[], id: (item: T) => string): Promise<(T & { switch?: ReturnType<typeof switchView> })[]> {
@@ -161,7 +152,7 @@ export function consoleRouter(deps: ConsoleDeps): Router {
   const VIEWS: Record<SwitchGroup, (ctx: PageContext, who: Principal) => Promise<Html>> = {
     gateways: async (ctx) => gatewaysPage(ctx, await withSwitches('gateway', await listGateways(admin), (g) => g.id)),
     upstreams: async (ctx) => upstreamsPage(ctx, await withSwitches('upstream', await listUpstreams(admin), (u) => u.id)),
-    identities: async (ctx) => identitiesPage(ctx, await withSwitches('identity', await listIdentities(admin), (i) => i.id), await lastUses()),
+    identities: async (ctx) => identitiesPage(ctx, await withSwitches('identity', await listIdentities(admin), (i) => i.id)),
     users: async (ctx, who) => usersPage(ctx, await listUsers(admin), who.subject),
     clients: async (ctx) => clientsPage(ctx, await listClients(admin)),
     connections: async (ctx) => connectionsPage(ctx, await listConnections(admin)),

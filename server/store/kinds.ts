@@ -32,6 +32,8 @@ export const KINDS = {
   gateways: { whole: true },
   switches: { whole: true },
   connections: { whole: true },
+  /** When each identity was first and last used, by identity id (audit/connections.ts). */
+  identity_uses: { whole: true },
   upstream_clients: {},
   upstream_authorizations: {},
   /** The generated signing keys shared by the instances on one database (oauth/shared-signing-keys.ts). */

@@ -93,7 +93,9 @@ export async function listIdentities(deps: AdminDeps, filter: { upstream?: strin
   const found = owner !== undefined ? await records.findBy('owner', owner) : upstream !== undefined ? await records.findBy('upstream', upstream) : await records.all();
   const list = found.map(([, i]) => i).filter((i) => (upstream === undefined || i.upstream === upstream) && (owner === undefined || i.owner === owner));
   list.sort((a, b) => a.created_at - b.created_at || a.id.localeCompare(b.id));
-  return list.map(identityView);
+  const used = await deps.connections.identitiesLastUsed();
+  // When a call last used it (epoch seconds, to the minute across instances: audit/connections.ts), if one ever did.
+  return list.map((i) => ({ ...identityView(i), ...(used.has(i.id) && { last_used: used.get(i.id)! }) }));
 }
 
 /** Break-glass: the flag lives on the identity (the resolver reads it on every call); the switch records who and why. */
