@@ -49,12 +49,20 @@ export function buildUpstreamHeaders(incoming: IncomingHttpHeaders, credential: 
     const value = incoming[name];
     if (typeof value !== 'string') continue; // (only set-cookie is a list, and it is not passed on)
     if (!mirrored && (name === 'mcp-method' || name === 'mcp-name')) continue;
-    if (FORWARD_REQUEST.has(name) || (name.startsWith('mcp-') && name !== 'mcp-session-id')) headers.push(name, value);
+    if (!FORWARD_REQUEST.has(name) && !(name.startsWith('mcp-') && name !== 'mcp-session-id')) continue;
+    // A header the credential sets is the credential's alone: never the client's too.
+    if (!namesHeader(credential, name)) headers.push(name, value);
   }
   if (session !== undefined) headers.push('mcp-session-id', session);
   // The upstream credential, never the inbound token (which is not copied above).
   for (const name in credential) headers.push(name, credential[name]!);
   return headers;
+}
+
+/** Whether `headers` has `name` (lower case), in any case. */
+function namesHeader(headers: Record<string, string>, name: string): boolean {
+  for (const key in headers) if (key.length === name.length && key.toLowerCase() === name) return true;
+  return false;
 }
 
 /** A 2026-07-28 request's headers: Mcp-Name (the upstream's own name, which may not be ASCII) encoded as the revision says; then the credential. */
@@ -222,11 +230,15 @@ function headerList(headers: OutgoingHttpHeaders | string[], host: string, lengt
   let list: string[];
   if (Array.isArray(headers)) list = headers;
   else {
+    // As node's setHeader would: a name set twice in another case (the credential's after the defaults) keeps the later value.
     list = [];
     for (const name in headers) {
       const value = headers[name];
-      if (Array.isArray(value)) for (const v of value) list.push(name, v);
-      else if (value !== undefined) list.push(name, String(value));
+      if (value === undefined) continue;
+      const lower = name.toLowerCase();
+      dropHeader(list, lower);
+      if (Array.isArray(value)) for (const v of value) list.push(lower, v);
+      else list.push(lower, String(value));
     }
   }
   if (indexOfHeader(list, 'host') < 0) list.push('host', host);
@@ -240,9 +252,14 @@ function indexOfHeader(list: string[], name: string): number {
   return -1;
 }
 
+/** A flat list of headers without `name` (lower case), in place. */
+function dropHeader(list: string[], name: string): void {
+  for (let at = indexOfHeader(list, name); at >= 0; at = indexOfHeader(list, name)) list.splice(at, 2);
+}
+
 /** A flat list of headers, its Content-Length (if any) replaced by `length`, in place. */
 export function putLength(headers: string[], length: number): string[] {
-  for (let at = indexOfHeader(headers, 'content-length'); at >= 0; at = indexOfHeader(headers, 'content-length')) headers.splice(at, 2);
+  dropHeader(headers, 'content-length');
   headers.push('content-length', String(length));
   return headers;
 }
