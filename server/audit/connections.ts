@@ -135,10 +135,6 @@ export class ConnectionLog {
     this.identities = new LastSeen(store, 'identity_uses', identityUseSchema, 'identity', precision, options.log);
   }
 
-  get records(): Collection<typeof connectionSchema, 'connections'> {
-    return this.connections.records;
-  }
-
   async load(): Promise<void> {
     await Promise.all([this.connections.load(), this.identities.load()]);
   }

@@ -76,7 +76,6 @@ const switchBody = z.strictObject({
 });
 const secretBody = z.strictObject({ csrf: z.string(), id: z.string().min(1).max(4096) });
 
-
 interface Session {
   who: Principal;
   held: Capability[];
@@ -141,7 +140,6 @@ export function consoleRouter(deps: ConsoleDeps): Router {
       next();
     };
   }
-
 
   /** Who flipped each switch, when and why (the lists of gateways, upstreams and identities show only the state). */
   async function withSwitches<T extends object>(type: AdminTarget['type'], items: T[], id: (item: T) => string): Promise<(T & { switch?: ReturnType<typeof switchView> })[]> {
