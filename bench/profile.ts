@@ -93,7 +93,10 @@ if (PERF) {
   // --perf-basic-prof's maps, and the V8 logs it leaves in the working directory.
   const pids = new Set([registry, lean, leanGateway, upstream].map(({ child }) => String(child.pid)));
   for (const pid of pids) rmSync(`/tmp/perf-${pid}.map`, { force: true });
-  for (const file of readdirSync('.')) if (/^isolate-0x[0-9a-f]+-(\d+)-v8\.log$/.exec(file)?.[1] && pids.has(/-(\d+)-v8\.log$/.exec(file)![1]!)) rmSync(file);
+  for (const file of readdirSync('.')) {
+    const pid = /^isolate-0x[0-9a-f]+-(\d+)-v8\.log$/.exec(file)?.[1];
+    if (pid !== undefined && pids.has(pid)) rmSync(file);
+  }
 }
 rmSync(data, { recursive: true, force: true });
 

@@ -25,7 +25,7 @@ export const connectionSchema = z.object({
 });
 export type ConnectionRecord = z.infer<typeof connectionSchema>;
 
-/** An identity's use (by its id): the calls an upstream answered with its credential. */
+/** An identity's use (by its id): the calls that were to go upstream with its credential. */
 export const identityUseSchema = z.object({
   /** Epoch seconds. */
   first_seen: z.number(),
@@ -47,7 +47,7 @@ interface Seen {
 
 /** One kind of record learnt from the audit stream: by key, when first and last seen. */
 class LastSeen<S extends z.ZodType<Seen>, K extends WholeKind> {
-  readonly records: Collection<S, K>;
+  private readonly records: Collection<S, K>;
   /** What this process saw last, per key. */
   private readonly latest = new Map<string, z.infer<S>>();
   /** last_seen as last written to the store. */
