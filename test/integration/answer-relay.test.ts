@@ -83,9 +83,13 @@ before(async () => {
   registry = await startRegistry(
     {
       oauth_server: { builtin: { users: [{ username: ALICE.username, password_env: 'ALICE_PASSWORD', scopes: ['mcp:read', 'mcp:write'] }] } },
-      upstreams: [{ id: 'tap', url, credential: { type: 'bearer' } }],
+      upstreams: [
+        { id: 'tap', url, credential: { type: 'bearer' } },
+        // The same upstream, its credential in an Mcp-* header: one a client may send too.
+        { id: 'keyed', url, credential: { type: 'header', name: 'Mcp-Upstream-Key', value_env: 'KEY' } },
+      ],
       identities: [{ id: 'tap-svc', upstream: 'tap', token_env: 'KEY' }],
-      gateways: [{ id: 'team', visibility: 'private', servers: [{ upstream: 'tap', identity: 'shared', shared_identity: 'tap-svc' }] }],
+      gateways: [{ id: 'team', visibility: 'private', servers: [{ upstream: 'tap', identity: 'shared', shared_identity: 'tap-svc' }, { upstream: 'keyed', identity: 'shared' }] }],
     },
     { ALICE_PASSWORD: ALICE.password, KEY },
   );
@@ -97,13 +101,13 @@ after(async () => {
   await new Promise((ok) => upstream?.close(ok));
 });
 
-/** A 2026-07-28 tools/call through /mcp/team/tap, over node:http (to see the framing): status, headers, the body's bytes. */
-function call(tool: string, id: number): Promise<{ status: number; headers: IncomingHttpHeaders; raw: string[]; body: string }> {
+/** A 2026-07-28 tools/call through /mcp/team/{server} (tap unless said), over node:http (to see the framing): status, headers, the body's bytes. */
+function call(tool: string, id: number, server = 'tap', extra: Record<string, string> = {}): Promise<{ status: number; headers: IncomingHttpHeaders; raw: string[]; body: string }> {
   const body = JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: tool, arguments: {}, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } } });
   return new Promise((resolve, reject) => {
-    const req = request(`${registry.url}/mcp/team/tap`, {
+    const req = request(`${registry.url}/mcp/team/${server}`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': tool },
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': tool, ...extra },
     }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
@@ -173,6 +177,15 @@ describe('a JSON answer on the raw endpoint', () => {
     assert.equal(rawHeaders[rawHeaders.findIndex((n, i) => i % 2 === 0 && n.toLowerCase() === 'content-length') + 1], String(Buffer.byteLength(body)));
     assert.equal(rawHeaders[rawHeaders.findIndex((n, i) => i % 2 === 0 && n.toLowerCase() === 'authorization') + 1], `Bearer ${KEY}`);
     assert.ok(!rawHeaders.some((v) => v.includes(token)), 'the caller\'s token never reaches the upstream');
+  });
+
+  test("a client's header of the name the upstream credential is sent in never reaches the upstream: the credential's value alone does", async () => {
+    const r = await call('headers', 106, 'keyed', { 'Mcp-Upstream-Key': 'forged-by-the-client' });
+    assert.equal(r.status, 200);
+    const { rawHeaders } = seenByUpstream!;
+    const keys = rawHeaders.filter((_, i) => i % 2 === 1 && rawHeaders[i - 1]!.toLowerCase() === 'mcp-upstream-key');
+    assert.deepEqual(keys, [KEY]);
+    assert.ok(!rawHeaders.some((v) => v.includes('forged-by-the-client')));
   });
 
   test('the next call after a cut one goes through (the gateway keeps serving)', async () => {
