@@ -1,11 +1,11 @@
 import { matchesPrincipal, namesAnyone, type PrincipalMatch } from './principal-match.ts';
 import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import { z } from 'zod';
 import type { Config } from '../config/schema.ts';
 import { type CredentialConfig, gateway as gatewaySchema, type GatewayInput, upstream as upstreamSchema, type UpstreamInput, upstreamEnvKey } from '../config/sections/upstreams.ts';
 import type { Principal } from '../inbound/principal.ts';
 import type { Logger } from '../log.ts';
+import { upstreamAgent } from '../net/upstream-agent.ts';
 import { Collection, type Store } from '../store/index.ts';
 import { compilePolicies, type PolicyRule } from './tool-policy.ts';
 import { DEFAULT_SCOPE_POLICY, type ScopePolicy } from './scopes.ts';
@@ -164,8 +164,7 @@ export class CatalogHolder {
     const key = url.origin;
     let agent = this.agents.get(key);
     if (!agent) {
-      const options = { keepAlive: true, maxSockets: UPSTREAM_SOCKETS, maxFreeSockets: UPSTREAM_SOCKETS, scheduling: 'fifo' as const, timeout: UPSTREAM_IDLE_MS };
-      agent = url.protocol === 'https:' ? new HttpsAgent(options) : new HttpAgent(options);
+      agent = upstreamAgent(url, { maxSockets: UPSTREAM_SOCKETS, scheduling: 'fifo', idleMs: UPSTREAM_IDLE_MS });
       this.agents.set(key, agent);
     }
     return agent;

@@ -117,7 +117,7 @@ export function authenticate(
 ): Principal | undefined | Promise<Principal | undefined> {
   let principal;
   try {
-    principal = authenticator.authenticateNow(req.headers.authorization, challenge.endpoint);
+    principal = authenticator.authenticateNow(req.headers.authorization, challenge.endpoint, req.socket);
   } catch (err) {
     return authenticationRefused(err, record, challenge);
   }

@@ -23,6 +23,13 @@ export type RevocationCheck = (principal: Principal) => Revoked | Promise<Revoke
  */
 export class Authenticator {
   private readonly cache = new Map<string, { principal: Principal; until: number }>();
+  /**
+   * Per connection (a keep-alive client sends the same Authorization header
+   * call after call): the last header seen whole, its token and cache key, so
+   * a repeat skips the parse and the SHA-256. Only the key is remembered: the
+   * cache, the expiry and the revocation check are asked every time.
+   */
+  private readonly lastSeen = new WeakMap<object, { authorization: string; token: string; id: string }>();
 
   /** `validators` are asked in order (see TokenValidator). */
   constructor(
@@ -43,14 +50,19 @@ export class Authenticator {
    * whose revocation check is a lookup in memory): a promise only when the
    * token must be validated, or a revocation heard from another instance is
    * still being read. A refusal is thrown, or the promise rejects with it.
+   * `connection`: the request's (its socket), whose last header is remembered.
    */
-  authenticateNow(authorization: string | undefined, endpoint: string): Principal | undefined | Promise<Principal | undefined> {
+  authenticateNow(authorization: string | undefined, endpoint: string, connection?: object): Principal | undefined | Promise<Principal | undefined> {
     if (authorization === undefined || authorization === '') return undefined;
-    const match = BEARER.exec(authorization);
-    if (!match) throw new InvalidTokenError('expected "Authorization: Bearer <token>" (RFC 6750 §2.1)');
-    const token = match[1]!;
+    let seen = connection && this.lastSeen.get(connection);
+    if (seen?.authorization !== authorization) {
+      const match = BEARER.exec(authorization);
+      if (!match) throw new InvalidTokenError('expected "Authorization: Bearer <token>" (RFC 6750 §2.1)');
+      seen = { authorization, token: match[1]!, id: hash('sha256', match[1]!, 'base64url') };
+      if (connection) this.lastSeen.set(connection, seen);
+    }
+    const { token, id } = seen;
     const now = Date.now() / 1000;
-    const id = hash('sha256', token, 'base64url');
     const hit = this.cache.get(id);
     if (hit) {
       if (hit.until > now) return this.admit(hit.principal, endpoint);

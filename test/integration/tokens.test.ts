@@ -7,7 +7,8 @@ import { decodeProtectedHeader, exportPKCS8, generateKeyPair } from 'jose';
 import { memoryLogger } from '../../server/log.ts';
 import { loadKeyRing, rotateGeneratedKey } from '../../server/oauth/signing-keys.ts';
 import { parseConfig } from '../../server/config/load.ts';
-import { ALICE, startFixture, type Fixture } from '../helpers/fixture.ts';
+import { Agent, request } from 'node:http';
+import { ALICE, BOB, startFixture, type Fixture } from '../helpers/fixture.ts';
 import { registerClient, signIn, tokenRequest } from '../helpers/oauth.ts';
 import { startRegistry } from '../helpers/registry.ts';
 
@@ -61,6 +62,48 @@ describe('revocation (RFC 7009)', () => {
       const res = await callApi(token);
       assert.equal(res.status, 401);
       assert.match(res.headers.get('www-authenticate')!, /error="invalid_token", error_description="the access token was revoked \(RFC 7009\)"/);
+    }
+  });
+
+  test('on one keep-alive connection to the MCP endpoint, each call is judged by its own token: a forged one after a good one is refused, a revoked one at once', async () => {
+    // The gateway remembers a connection's last Authorization header to skip its hash; nothing it decides may follow from that.
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const ports = new Set<number>();
+    let id = 0;
+    const call = (authorization: string) =>
+      new Promise<{ status: number; body: string; challenge: string | undefined }>((resolve, reject) => {
+        const body = JSON.stringify({ jsonrpc: '2.0', id: ++id, method: 'tools/call', params: { name: 'echo', arguments: { message: 'hi' }, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {}, 'io.modelcontextprotocol/clientInfo': { name: 'test', version: '1' } } } });
+        const req = request(`${base}/mcp/team/demo`, { method: 'POST', agent, headers: { authorization, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'echo' } }, (res) => {
+          ports.add(req.socket!.localPort!);
+          let text = '';
+          res.setEncoding('utf8').on('data', (c: string) => (text += c)).on('end', () => resolve({ status: res.statusCode!, body: text, challenge: res.headers['www-authenticate'] }));
+        });
+        req.on('error', reject).end(body);
+      });
+    try {
+      const alice = await signIn(base, ALICE);
+      const bob = await signIn(base, BOB);
+      const good = `Bearer ${alice.tokens.access_token}`;
+      assert.equal((await call(good)).status, 200);
+      // The same length, the first character of the signature changed: not Alice's token. (Not the last: base64url's
+      // last character may carry bits no byte keeps, so another character there can decode to the same signature.)
+      const at = good.lastIndexOf('.') + 1;
+      const forged = await call(`${good.slice(0, at)}${good[at] === 'A' ? 'B' : 'A'}${good.slice(at + 1)}`);
+      assert.equal(forged.status, 401);
+      assert.match(forged.challenge!, /error="invalid_token"/);
+      assert.equal((await call(good)).status, 200, 'her own token again');
+      // Bob's token on her connection is his: he holds mcp:read only, which a tools/call does not do with.
+      const asBob = await call(`Bearer ${bob.tokens.access_token}`);
+      assert.equal(asBob.status, 403, "Bob's token on her connection is judged as his");
+      assert.match(asBob.challenge!, /error="insufficient_scope"/);
+      assert.equal((await call(good)).status, 200);
+      assert.equal((await form('/oauth/revoke', { token: alice.tokens.access_token, client_id: alice.clientId })).status, 200);
+      const revoked = await call(good);
+      assert.equal(revoked.status, 401);
+      assert.match(revoked.challenge!, /was revoked \(RFC 7009\)/);
+      assert.equal(ports.size, 1, 'every call went over the one connection');
+    } finally {
+      agent.destroy();
     }
   });
 

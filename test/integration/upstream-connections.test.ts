@@ -112,3 +112,77 @@ describe('the pooled connections to an upstream', () => {
     assert.equal(upstream.closedByClient, upstream.opened, 'every idle connection was closed by the gateway');
   });
 });
+
+/** An upstream whose answers announce `Keep-Alive: timeout=N` (node's keepAliveTimeout), counting the connections it accepts and those the gateway closes. */
+async function startHintingUpstream(keepAliveSeconds: number): Promise<CountingUpstream> {
+  const sockets = new Set<Socket>();
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c));
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: (JSON.parse(body) as { id: unknown }).id, result: { content: [] } })));
+  });
+  server.keepAliveTimeout = keepAliveSeconds * 1000;
+  const upstream: CountingUpstream = { url: '', opened: 0, closedByClient: 0, close: async () => undefined };
+  server.on('connection', (socket: Socket) => {
+    upstream.opened++;
+    sockets.add(socket);
+    socket.on('end', () => upstream.closedByClient++);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  upstream.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`;
+  upstream.close = async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  return upstream;
+}
+
+describe('the Keep-Alive timeout an upstream announces', () => {
+  const callThrough = async (registry: TestRegistry, id: number, seen: string[]) => {
+    const res = await fetch(`${registry.url}/mcp/team/hinting`, { method: 'POST', headers: MODERN, body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'add', arguments: {}, _meta: META } }) });
+    seen.push(`${res.status} ${await res.text()}`);
+  };
+  const registryFor = (hinting: CountingUpstream) =>
+    startRegistry({
+      upstreams: [{ id: 'hinting', url: hinting.url, credential: { type: 'none' } }],
+      gateways: [{ id: 'team', visibility: 'public', servers: [{ upstream: 'hinting', identity: 'shared' }] }],
+    });
+
+  test('a connection is closed by the gateway 1 s before the timeout the upstream announced, when that is sooner than its own 4 s', async () => {
+    const hinting = await startHintingUpstream(3);
+    const registry = await registryFor(hinting);
+    try {
+      const seen: string[] = [];
+      await callThrough(registry, 1, seen);
+      assert.match(seen[0]!, /^200 .*"id":1,"result"/);
+      assert.equal(hinting.opened, 1);
+      // Before the upstream's 3 s: the gateway closed it (at 2 s); its own 4 s would be too late.
+      for (let waited = 0; hinting.closedByClient === 0 && waited < 2_800; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(hinting.closedByClient, 1, 'the gateway closed the idle connection before the upstream would');
+      // And the next call goes out on a new connection.
+      await callThrough(registry, 2, seen);
+      assert.match(seen[1]!, /^200 .*"id":2,"result"/);
+      assert.equal(hinting.opened, 2);
+    } finally {
+      await registry.close();
+      await hinting.close();
+    }
+  });
+
+  test('a connection whose announced timeout leaves no time to reuse it (1 s) is closed after its answer, never written to again', async () => {
+    const hinting = await startHintingUpstream(1);
+    const registry = await registryFor(hinting);
+    try {
+      const seen: string[] = [];
+      for (let id = 1; id <= 3; id++) await callThrough(registry, id, seen);
+      assert.deepEqual(seen.map((s) => s.slice(0, 3)), ['200', '200', '200']);
+      assert.equal(hinting.opened, 3, 'each call on a connection of its own');
+      for (let waited = 0; hinting.closedByClient < 3 && waited < 900; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal(hinting.closedByClient, 3, 'each closed by the gateway');
+    } finally {
+      await registry.close();
+      await hinting.close();
+    }
+  });
+});
