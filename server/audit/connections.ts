@@ -102,6 +102,14 @@ class LastSeen<S extends z.ZodType<Seen>, K extends WholeKind> {
     }
   }
 
+  /** Drop what is known of `key`, here and in the store. */
+  async forget(key: string): Promise<void> {
+    this.latest.delete(key);
+    this.stored.delete(key);
+    this.dirty.delete(key);
+    await this.records.destroy(key);
+  }
+
   /** The store's record, with this process's latest last_seen. */
   private overlaid(key: string, record: z.infer<S>): z.infer<S> {
     const seen = this.latest.get(key);
@@ -124,15 +132,27 @@ export class ConnectionLog {
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
   private readonly interval: number;
+  private readonly unwatch: () => void;
 
   constructor(
-    store: Store,
+    private readonly store: Store,
     private readonly options: ConnectionLogOptions,
   ) {
     this.interval = options.flushIntervalMs ?? FLUSH_INTERVAL_MS;
     const precision = options.precisionSeconds ?? PRECISION_SECONDS;
     this.connections = new LastSeen(store, 'connections', connectionSchema, 'connection', precision, options.log);
     this.identities = new LastSeen(store, 'identity_uses', identityUseSchema, 'identity', precision, options.log);
+    // A deleted identity's use goes with it (every instance hears of the deletion), so an identity made again
+    // under the same id does not inherit it.
+    this.unwatch = store.onChange('identities', (id) => void this.forgetIfDeleted(id));
+  }
+
+  private async forgetIfDeleted(id: string): Promise<void> {
+    try {
+      if ((await this.store.find('identities', id)) === undefined) await this.identities.forget(id);
+    } catch (err) {
+      this.options.log.warn('identity %s: its last use not forgotten: %s', JSON.stringify(id), (err as Error).message);
+    }
   }
 
   async load(): Promise<void> {
@@ -179,6 +199,7 @@ export class ConnectionLog {
   }
 
   close(): Promise<void> {
+    this.unwatch();
     return this.flush();
   }
 }

@@ -58,3 +58,27 @@ test('an identity shows when a call last used it, in the console and the API, al
   assert.equal(await lastUsed('svc'), shown);
   assert.equal(await lastUsed('idle'), '—');
 });
+
+test('an identity deleted and made again under the same id has not been used: its predecessor\'s last use is not its own', async () => {
+  const admin = apiClient(f.registry.url, (await signInAdmin(f.registry.url, DAVE)).tokens.access_token);
+  const token = (await signInAdmin(f.registry.url, ALICE)).tokens.access_token;
+  const lastUsedOfBot = async () => ((await admin.get('/admin/identities')).body as { identities: { id: string; last_used?: number }[] }).identities.find((i) => i.id === 'bot');
+  // A gateway served by it, made and removed with it (an identity still assigned cannot be deleted).
+  const gateway = { id: 'temp', visibility: 'private', servers: [{ upstream: 'demo', identity: 'shared', shared_identity: 'bot' }] };
+  assert.equal((await admin.post('/admin/identities', { id: 'bot', upstream: 'demo', label: 'Bot', token: f.apiKey })).status, 201);
+  assert.equal((await admin.post('/admin/gateways', gateway)).status, 201);
+  assert.equal((await callEcho(`${f.registry.url}/mcp/temp/demo`, token)).status, 200);
+  assert.equal(typeof (await lastUsedOfBot())?.last_used, 'number');
+  assert.equal((await admin.delete('/admin/gateways/temp')).status, 204);
+  assert.equal((await admin.delete('/admin/identities/bot')).status, 204);
+  // Made again a second later (a use and a creation in the same second are not told apart).
+  await new Promise((resolve) => setTimeout(resolve, 1_100));
+  assert.equal((await admin.post('/admin/identities', { id: 'bot', upstream: 'demo', label: 'Bot again', token: f.apiKey })).status, 201);
+  const remade = await lastUsedOfBot();
+  assert.ok(remade && remade.last_used === undefined, `the new identity shows ${remade?.last_used}`);
+  assert.equal(await lastUsed('bot'), '—');
+  // Its own first use shows.
+  assert.equal((await admin.post('/admin/gateways', gateway)).status, 201);
+  assert.equal((await callEcho(`${f.registry.url}/mcp/temp/demo`, token)).status, 200);
+  assert.equal(typeof (await lastUsedOfBot())?.last_used, 'number');
+});

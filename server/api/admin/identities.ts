@@ -94,8 +94,12 @@ export async function listIdentities(deps: AdminDeps, filter: { upstream?: strin
   const list = found.map(([, i]) => i).filter((i) => (upstream === undefined || i.upstream === upstream) && (owner === undefined || i.owner === owner));
   list.sort((a, b) => a.created_at - b.created_at || a.id.localeCompare(b.id));
   const used = await deps.connections.identitiesLastUsed();
-  // When a call last used it (epoch seconds, to the minute across instances: audit/connections.ts), if one ever did.
-  return list.map((i) => ({ ...identityView(i), ...(used.has(i.id) && { last_used: used.get(i.id)! }) }));
+  // When a call last used it (epoch seconds, to the minute across instances: audit/connections.ts), if one ever did
+  // (since it was made: a use recorded before is another identity's that had its id).
+  return list.map((i) => {
+    const lastUsed = used.get(i.id);
+    return { ...identityView(i), ...(lastUsed !== undefined && lastUsed >= i.created_at && { last_used: lastUsed }) };
+  });
 }
 
 /** Break-glass: the flag lives on the identity (the resolver reads it on every call); the switch records who and why. */
