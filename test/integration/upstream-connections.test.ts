@@ -30,9 +30,27 @@ interface CountingUpstream {
   close(): Promise<void>;
 }
 
+/** `server` listening on a free port, counting the connections it accepts and those the other side (the gateway) closes. */
+async function listenCounting(server: Server): Promise<CountingUpstream> {
+  const sockets = new Set<Socket>();
+  const upstream: CountingUpstream = { url: '', opened: 0, closedByClient: 0, close: async () => undefined };
+  server.on('connection', (socket: Socket) => {
+    upstream.opened++;
+    sockets.add(socket);
+    socket.on('end', () => upstream.closedByClient++);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  upstream.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`;
+  upstream.close = async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  return upstream;
+}
+
 async function startCountingUpstream(): Promise<CountingUpstream> {
   let held: [IncomingMessage, ServerResponse, unknown][] = [];
-  const sockets = new Set<Socket>();
   const server: Server = createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c));
@@ -49,20 +67,7 @@ async function startCountingUpstream(): Promise<CountingUpstream> {
   });
   // Longer than the gateway's idle limit: whoever closes an idle connection first, it is not this upstream.
   server.keepAliveTimeout = 60_000;
-  const upstream: CountingUpstream = { url: '', opened: 0, closedByClient: 0, close: async () => undefined };
-  server.on('connection', (socket: Socket) => {
-    upstream.opened++;
-    sockets.add(socket);
-    socket.on('end', () => upstream.closedByClient++);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  upstream.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`;
-  upstream.close = async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  };
-  return upstream;
+  return listenCounting(server);
 }
 
 let upstream: CountingUpstream;
@@ -115,27 +120,13 @@ describe('the pooled connections to an upstream', () => {
 
 /** An upstream whose answers announce `Keep-Alive: timeout=N` (node's keepAliveTimeout), counting the connections it accepts and those the gateway closes. */
 async function startHintingUpstream(keepAliveSeconds: number): Promise<CountingUpstream> {
-  const sockets = new Set<Socket>();
   const server = createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c));
     req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: (JSON.parse(body) as { id: unknown }).id, result: { content: [] } })));
   });
   server.keepAliveTimeout = keepAliveSeconds * 1000;
-  const upstream: CountingUpstream = { url: '', opened: 0, closedByClient: 0, close: async () => undefined };
-  server.on('connection', (socket: Socket) => {
-    upstream.opened++;
-    sockets.add(socket);
-    socket.on('end', () => upstream.closedByClient++);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  upstream.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`;
-  upstream.close = async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  };
-  return upstream;
+  return listenCounting(server);
 }
 
 describe('the Keep-Alive timeout an upstream announces', () => {
