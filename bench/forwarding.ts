@@ -35,6 +35,10 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 4);
 /** Seconds of load before each measured run (the first row measured 40 % more CPU than the same path later in the run after 2 s). */
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 5);
+if (process.env.BENCH_UPSTREAM === 'canned') {
+  console.error('BENCH_UPSTREAM=canned is for npm run bench:profile -- raw | per-user: this bench needs a real MCP upstream (2025 sessions, the merged endpoint)');
+  process.exit(2);
+}
 // Imported here, after the checks above: importing it starts the processes.
 const { accept, apiKey, data, lean, leanGateway, leanGatewayUrl, leanUrl, legacyBody, legacySession, mergedLegacyBody, mergedModernBody, modernBody, registry, registryUrl, signedIn, token, upstream, upstreamUrl } = await import('./setup.ts');
 

@@ -5,13 +5,16 @@
 // default raw) and then through the lean gateway (same era), each for
 // BENCH_DURATION seconds (default 10) after a BENCH_WARMUP warm-up (default 15
 // s), each process's CPU profiled (every 100 µs) during its measured run only
-// (bench/heap-probe.mjs). Prints each one's profiled CPU per call by area
-// (node internals, each dependency, Keygate's own code) and the functions
-// whose self time per call the registry adds most over the lean gateway: what
-// to optimise. BENCH_PROFILE_OUT=DIR keeps the two profiles; BENCH_PERF=1 adds
-// Linux perf's view (below).
+// (bench/heap-probe.mjs). Prints each one's CPU per call read from /proc, and
+// its profiled time per call by area (node internals, each dependency,
+// Keygate's own code) and the functions whose self time per call the registry
+// adds most over the lean gateway: what to optimise. (A profile counts wall
+// time: how one process's time divides, not what it costs; docs/performance.md.)
+// BENCH_PROFILE_OUT=DIR keeps the two profiles; BENCH_PERF=1 adds Linux perf's
+// view (below); BENCH_UPSTREAM=canned runs against an upstream that answers at
+// once (bench/canned-upstream.ts; raw and per-user only), the gateway flat out.
 import { spawn, spawnSync } from 'node:child_process';
-import { readdirSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import autocannon from 'autocannon';
@@ -34,6 +37,11 @@ const WARMUP = Number(process.env.BENCH_WARMUP ?? 15);
 // --perf-basic-prof's /tmp/perf-PID.map (removed at the end).
 const PERF = process.env.BENCH_PERF === '1';
 if (PERF) process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --perf-basic-prof`.trim();
+// BENCH_UPSTREAM=canned (bench/canned-upstream.ts): the gateway runs flat out; stateless calls only.
+if (process.env.BENCH_UPSTREAM === 'canned' && path !== 'raw' && path !== 'per-user') {
+  console.error(`BENCH_UPSTREAM=canned answers stateless 2026-07-28 calls only: npm run bench:profile -- raw | per-user (not ${path})`);
+  process.exit(2);
+}
 const { accept, apiKey, data, legacyBody, legacySession, mergedLegacyBody, mergedModernBody, modernBody, registry, registryUrl, token, lean, leanGateway, leanGatewayUrl, upstream, upstreamUrl } = await import('./setup.ts');
 
 const viaGateway = `Bearer ${token}`;
@@ -58,15 +66,23 @@ async function targets(): Promise<[Target, Target]> {
   }
 }
 
-/** Warm-up, then the measured run with the process's CPU profiled. */
-async function run([url, headers, body]: Target, child: ChildProcess): Promise<{ calls: number; rps: number; errors: number; profile: Profile }> {
+/** utime + stime of a process, in µs (USER_HZ 100). */
+function cpuMicros(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+/** Warm-up, then the measured run with the process's CPU profiled; `cpu`: its CPU per call read from /proc over that run. */
+async function run([url, headers, body]: Target, child: ChildProcess): Promise<{ calls: number; rps: number; errors: number; profile: Profile; cpu: number }> {
   let next = 0;
   const requests = [{ setupRequest: (req: autocannon.Request) => ({ ...req, body: body.replace('"id":1,', `"id":${++next},`) }) }];
   await autocannon({ url, method: 'POST', headers, body, connections: 10, duration: WARMUP, requests });
   const perf = PERF ? spawn('perf', ['record', '-q', '-F', '2999', '-g', '-o', perfData(child), '-p', String(child.pid)], { stdio: 'ignore' }) : undefined;
+  const before = cpuMicros(child.pid!);
   const { result, profile } = await cpuProfile(child, () => autocannon({ url, method: 'POST', headers, body, connections: 10, duration: DURATION, requests }));
+  const cpu = (cpuMicros(child.pid!) - before) / result.requests.total;
   if (perf) await new Promise((resolve) => (perf.once('exit', resolve), perf.kill('SIGINT')));
-  return { calls: result.requests.total, rps: result.requests.average, errors: result.errors + result.non2xx, profile: profile as Profile };
+  return { calls: result.requests.total, rps: result.requests.average, errors: result.errors + result.non2xx, profile: profile as Profile, cpu };
 }
 const perfData = (child: ChildProcess) => join(data, `perf-${child.pid}.data`);
 
@@ -148,7 +164,10 @@ const l = summarise(leanRun.profile, leanRun.calls);
 
 const us = (v: number) => `${v.toFixed(1).padStart(7)} µs`;
 console.log(`\n${path}: ${gateway.rps.toFixed(0)} req/s (lean gateway ${leanRun.rps.toFixed(0)}), errors ${gateway.errors} / ${leanRun.errors}`);
-console.log(`profiled CPU per call: registry ${us(g.busy)}, lean gateway ${us(l.busy)} (${(g.busy / l.busy).toFixed(2)}x)\n`);
+console.log(`profiled time per call: registry ${us(g.busy)}, lean gateway ${us(l.busy)} (${(g.busy / l.busy).toFixed(2)}x)`);
+// V8's profiler counts wall time between samples: time a process waits for a core is charged to whatever it was running.
+// So the profile says how one process's time divides, and /proc what it costs (all threads, the profiler's own cost included).
+console.log(`CPU per call (/proc):  registry ${us(gateway.cpu)}, lean gateway ${us(leanRun.cpu)} (${(gateway.cpu / leanRun.cpu).toFixed(2)}x)\n`);
 console.log('by area             registry     lean gateway');
 const areas = [...new Set([...g.area.keys(), ...l.area.keys()])].sort((a, b) => (g.area.get(b) ?? 0) - (g.area.get(a) ?? 0));
 for (const k of areas.slice(0, 14)) console.log(`  ${k.padEnd(30)} ${us(g.area.get(k) ?? 0)} ${us(l.area.get(k) ?? 0)}`);

@@ -11,7 +11,9 @@ import { startProcess as start } from './process.ts';
 
 export const apiKey = randomBytes(24).toString('base64url');
 export const data = mkdtempSync(join(tmpdir(), 'keygate-bench-'));
-export const upstream = await start(['--import', 'tsx', 'bench/serve-upstream.ts'], { DEMO_API_KEY: apiKey }, /upstream (\S+)\n/);
+/** BENCH_UPSTREAM=canned: an upstream that answers at once (bench/canned-upstream.ts), for stateless 2026-07-28 calls only. */
+export const canned = process.env.BENCH_UPSTREAM === 'canned';
+export const upstream = await start(['--import', 'tsx', canned ? 'bench/canned-upstream.ts' : 'bench/serve-upstream.ts'], { DEMO_API_KEY: apiKey }, /upstream (\S+)\n/);
 export const upstreamUrl = upstream.match[1]!;
 const configFile = join(data, 'bench.yaml');
 writeFileSync(
@@ -50,6 +52,10 @@ gateways:
         identity: per_user
 `,
 );
+// The registry runs compiled (dist/server) only when that build was made from the sources as they are: else through tsx,
+// which costs more per call (docs/performance.md). Say so, rather than measure the slower one unawares.
+const { compiledEntry } = (await import('../server/bin/compiled.mjs' as string)) as { compiledEntry(): string | undefined };
+if (!compiledEntry()) console.error('bench: dist/server is missing or older than server/: the registry runs from the TypeScript sources through tsx (slower per call); npm run build:server first');
 // Through heap-probe.mjs (under --expose-gc): the bench asks the registry for its heap after a full collection, or for a CPU profile.
 export const registry = await start(
   ['--expose-gc', 'bench/heap-probe.mjs', 'server/bin/keygate-registry.mjs', '--config', configFile, '--port', '0', '--data-dir', data],
