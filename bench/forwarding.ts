@@ -14,7 +14,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { importJWK, type JWK, SignJWT } from 'jose';
-import { heapUsed } from './process.ts';
+import { cpuMicros, heapUsed } from './process.ts';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const HEAP_CALLS = Number(process.env.BENCH_HEAP_CALLS ?? 100_000);
@@ -41,13 +41,6 @@ if (process.env.BENCH_UPSTREAM === 'canned') {
 }
 // Imported here, after the checks above: importing it starts the processes.
 const { accept, apiKey, data, lean, leanGateway, leanGatewayUrl, leanUrl, legacyBody, legacySession, mergedLegacyBody, mergedModernBody, modernBody, registry, registryUrl, signedIn, token, upstream, upstreamUrl } = await import('./setup.ts');
-
-/** utime + stime of a process, in microseconds. */
-function cpuMicros(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return (ticks / 100) * 1e6; // USER_HZ is 100 on Linux
-}
 
 interface Figures {
   rps: number;

@@ -1,10 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 // The benches' child processes (upstream, registry, lean proxy): started from
 // the repository's root, ready once their stdout matches `ready`.
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+
+/** utime + stime of a process (all its threads), in microseconds (USER_HZ is 100 on Linux). */
+export function cpuMicros(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
 
 export function startProcess(args: string[], env: NodeJS.ProcessEnv, ready: RegExp, options: { ipc?: boolean } = {}): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
   const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe', ...(options.ipc ? (['ipc'] as const) : [])] });

@@ -14,11 +14,11 @@
 // view (below); BENCH_UPSTREAM=canned runs against an upstream that answers at
 // once (bench/canned-upstream.ts; raw and per-user only), the gateway flat out.
 import { spawn, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import autocannon from 'autocannon';
-import { cpuProfile } from './process.ts';
+import { cpuMicros, cpuProfile } from './process.ts';
 
 const PATHS = ['raw', 'merged', 'raw-2025', 'merged-2025', 'per-user'] as const;
 const path = (process.argv[2] ?? 'raw') as (typeof PATHS)[number];
@@ -64,12 +64,6 @@ async function targets(): Promise<[Target, Target]> {
     case 'merged-2025':
       return [[`${registryUrl}/mcp/bench`, await session(`${registryUrl}/mcp/bench`), mergedLegacyBody], await leanLegacy()];
   }
-}
-
-/** utime + stime of a process, in µs (USER_HZ 100). */
-function cpuMicros(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
 /** Warm-up, then the measured run with the process's CPU profiled; `cpu`: its CPU per call read from /proc over that run. */
