@@ -13,8 +13,20 @@ export function cpuMicros(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
+/** Every process a bench started and that still runs: none outlives the bench, even one that stops on an error (a registry that would not start, say). */
+const running = new Set<ChildProcess>();
+let reaping = false;
+
 export function startProcess(args: string[], env: NodeJS.ProcessEnv, ready: RegExp, options: { ipc?: boolean } = {}): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
   const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe', ...(options.ipc ? (['ipc'] as const) : [])] });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  if (!reaping) {
+    reaping = true;
+    process.once('exit', () => {
+      for (const c of running) c.kill('SIGTERM');
+    });
+  }
   let out = '';
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
