@@ -3,7 +3,10 @@ import { request as httpsRequest } from 'node:https';
 import type { Readable } from 'node:stream';
 import type { Assignment, Upstream } from '../catalog/catalog.ts';
 import { CODES, type GatewayFailure } from '../catalog/failure.ts';
+import { indexOfHeader, responseHeader } from '../net/raw-headers.ts';
 import { encodeMcpName, MODERN_VERSION } from './mcp-headers.ts';
+
+export { responseHeader };
 
 // The one way the gateway talks HTTP to an upstream MCP server, whichever
 // path sends the request (the raw endpoint's forward step, the merged
@@ -246,12 +249,6 @@ function headerList(headers: OutgoingHttpHeaders | string[], host: string, lengt
   return length === undefined ? list : putLength(list, length);
 }
 
-/** Where `name` (lower case) is in a flat list of headers (name, value...), or -1. */
-function indexOfHeader(list: string[], name: string): number {
-  for (let i = 0; i < list.length; i += 2) if (list[i]!.length === name.length && list[i]!.toLowerCase() === name) return i;
-  return -1;
-}
-
 /** A flat list of headers without `name` (lower case), in place. */
 function dropHeader(list: string[], name: string): void {
   for (let at = indexOfHeader(list, name); at >= 0; at = indexOfHeader(list, name)) list.splice(at, 2);
@@ -262,12 +259,6 @@ export function putLength(headers: string[], length: number): string[] {
   dropHeader(headers, 'content-length');
   headers.push('content-length', String(length));
   return headers;
-}
-
-/** A response header (lower-case name), the first if sent twice, read from the raw headers: node builds `res.headers` (an object in dictionary mode) only if asked. */
-export function responseHeader(res: IncomingMessage, name: string): string | undefined {
-  const at = indexOfHeader(res.rawHeaders, name);
-  return at < 0 ? undefined : res.rawHeaders[at + 1];
 }
 
 /** Where an upstream's requests go, read from its URL once (a catalog rebuild makes new Upstream objects). */

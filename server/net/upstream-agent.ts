@@ -1,6 +1,7 @@
 import { Agent as HttpAgent, type ClientRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Socket } from 'node:net';
+import { responseHeader } from './raw-headers.ts';
 
 // The keep-alive agent of each upstream's pooled connections
 // (server/catalog/catalog.ts says why the pool is shaped as it is). An idle
@@ -25,20 +26,13 @@ export interface UpstreamAgentOptions {
 }
 
 /** How long an idle connection may be kept after this answer: undefined to close it now. */
-function idleLimit(res: IncomingMessage | null | undefined, idleMs: number): number | undefined {
-  const raw = res?.rawHeaders;
-  if (raw) {
-    for (let i = 0; i < raw.length; i += 2) {
-      if (raw[i]!.length !== 10 || raw[i]!.toLowerCase() !== 'keep-alive') continue;
-      const seconds = KEEP_ALIVE_HINT.exec(raw[i + 1]!)?.[1];
-      if (seconds === undefined) break;
-      const hinted = Number(seconds) * 1000 - HINT_MARGIN_MS;
-      // Too short to reuse safely: the upstream may be closing it already.
-      if (hinted <= 0) return undefined;
-      return Math.min(hinted, idleMs);
-    }
-  }
-  return idleMs;
+function idleLimit(res: IncomingMessage | undefined, idleMs: number): number | undefined {
+  const hint = res && responseHeader(res, 'keep-alive');
+  const seconds = hint === undefined ? undefined : KEEP_ALIVE_HINT.exec(hint)?.[1];
+  if (seconds === undefined) return idleMs;
+  const hinted = Number(seconds) * 1000 - HINT_MARGIN_MS;
+  // Too short to reuse safely: the upstream may be closing it already.
+  return hinted <= 0 ? undefined : Math.min(hinted, idleMs);
 }
 
 /** The pooled agent of an upstream at `url`: every idle connection is kept (maxFreeSockets is maxSockets). */
