@@ -1,11 +1,10 @@
 import { matchesPrincipal, namesAnyone, type PrincipalMatch } from './principal-match.ts';
-import { Agent as HttpAgent } from 'node:http';
 import { z } from 'zod';
 import type { Config } from '../config/schema.ts';
 import { type CredentialConfig, gateway as gatewaySchema, type GatewayInput, upstream as upstreamSchema, type UpstreamInput, upstreamEnvKey } from '../config/sections/upstreams.ts';
 import type { Principal } from '../inbound/principal.ts';
 import type { Logger } from '../log.ts';
-import { upstreamAgent } from '../net/upstream-agent.ts';
+import { UpstreamConnections } from '../net/upstream-connections.ts';
 import { Collection, type Store } from '../store/index.ts';
 import { compilePolicies, type PolicyRule } from './tool-policy.ts';
 import { DEFAULT_SCOPE_POLICY, type ScopePolicy } from './scopes.ts';
@@ -24,7 +23,8 @@ export interface Upstream {
   /** The upstream's own env-backed credential value, for shared assignments without a shared_identity. */
   envSecret: string | undefined;
   timeoutMs: number;
-  agent: HttpAgent;
+  /** Its pooled connections (one pool per origin, kept across catalog rebuilds). */
+  connections: UpstreamConnections;
   disabled: boolean;
   source: 'config' | 'api';
 }
@@ -120,12 +120,12 @@ const UPSTREAM_IDLE_MS = 4000;
 
 /**
  * Keeps the current catalog: built at start from the configuration and the
- * store, rebuilt when an upstream, gateway or switch record changes. Agents
- * (pooled connections) survive rebuilds as long as the upstream's URL does.
+ * store, rebuilt when an upstream, gateway or switch record changes. Pools of
+ * connections survive rebuilds as long as the upstream's origin does.
  */
 export class CatalogHolder {
   private snapshot: Catalog = new Catalog(new Map(), new Map());
-  private readonly agents = new Map<string, HttpAgent>();
+  private readonly pools = new Map<string, UpstreamConnections>();
   readonly upstreamRecords: Collection<typeof storedUpstream, 'upstreams'>;
   readonly gatewayRecords: Collection<typeof storedGateway, 'gateways'>;
   readonly switches: Collection<typeof switchSchema, 'switches'>;
@@ -160,14 +160,14 @@ export class CatalogHolder {
     return this.reloading;
   }
 
-  private agentFor(url: URL): HttpAgent {
+  private connectionsTo(url: URL): UpstreamConnections {
     const key = url.origin;
-    let agent = this.agents.get(key);
-    if (!agent) {
-      agent = upstreamAgent(url, { maxSockets: UPSTREAM_SOCKETS, scheduling: 'fifo', idleMs: UPSTREAM_IDLE_MS });
-      this.agents.set(key, agent);
+    let pool = this.pools.get(key);
+    if (!pool) {
+      pool = new UpstreamConnections(new URL(key), { max: UPSTREAM_SOCKETS, idleMs: UPSTREAM_IDLE_MS });
+      this.pools.set(key, pool);
     }
-    return agent;
+    return pool;
   }
 
   private async build(): Promise<void> {
@@ -188,7 +188,7 @@ export class CatalogHolder {
         credential: up.credential,
         envSecret: envName === undefined ? undefined : this.env[envName],
         timeoutMs: up.timeout * 1000,
-        agent: this.agentFor(url),
+        connections: this.connectionsTo(url),
         disabled: switches.get(`upstream:${up.id}`) === true,
         source,
       });
@@ -235,6 +235,6 @@ export class CatalogHolder {
   }
 
   close(): void {
-    for (const agent of this.agents.values()) agent.destroy();
+    for (const pool of this.pools.values()) pool.close();
   }
 }

@@ -7,7 +7,7 @@ import type { RequestRecord } from './request-record.ts';
 import { MODERN_VERSION } from './mcp-headers.ts';
 import { type ListKey, rewriteLists } from './raw-policy.ts';
 import { SseParser, sseMessage } from './sse.ts';
-import { putLength, requestUpstream, streamDropped, upstreamFailure } from './upstream-transport.ts';
+import { putLength, requestUpstream, streamDropped, upstreamFailure, type UpstreamResponse } from './upstream-transport.ts';
 
 // The last step of the raw endpoint (/mcp/{gateway}/{server}, and a gateway
 // of one server): the request goes to the upstream as it came, with the
@@ -84,7 +84,7 @@ export function forward(
 function relay(
   req: IncomingMessage,
   res: ServerResponse,
-  upstreamRes: IncomingMessage,
+  upstreamRes: UpstreamResponse,
   wrapSession: (upstreamId: string) => string,
   rewrite: ((key: ListKey, items: unknown[]) => unknown[]) | undefined,
   assignment: Assignment,
@@ -117,7 +117,7 @@ function relay(
 }
 
 /** One chunk of an answer on to the client, the upstream paused while the client's buffer is full. */
-function relayChunk(res: ServerResponse, upstreamRes: IncomingMessage, chunk: Buffer): void {
+function relayChunk(res: ServerResponse, upstreamRes: UpstreamResponse, chunk: Buffer): void {
   if (!res.write(chunk)) {
     upstreamRes.pause();
     res.once('drain', () => upstreamRes.resume());
@@ -138,7 +138,7 @@ const WHOLE_JSON_LIMIT = 64 * 1024;
  * answer is cut (or, once a large answer has started streaming, a cut
  * connection).
  */
-function relayJson(req: IncomingMessage, res: ServerResponse, upstreamRes: IncomingMessage, status: number, out: string[], assignment: Assignment, id: string | number | null, record: RequestRecord): void {
+function relayJson(req: IncomingMessage, res: ServerResponse, upstreamRes: UpstreamResponse, status: number, out: string[], assignment: Assignment, id: string | number | null, record: RequestRecord): void {
   const chunks: Buffer[] = [];
   let size = 0;
   let streaming = false;
@@ -176,7 +176,7 @@ function relayJson(req: IncomingMessage, res: ServerResponse, upstreamRes: Incom
  * Except where the client can resume the stream itself: a 2025 stream whose
  * events carry ids (Last-Event-ID), which is cut as it was.
  */
-function relayAnswerStream(req: IncomingMessage, res: ServerResponse, upstreamRes: IncomingMessage, assignment: Assignment, id: string | number, record: RequestRecord): void {
+function relayAnswerStream(req: IncomingMessage, res: ServerResponse, upstreamRes: UpstreamResponse, assignment: Assignment, id: string | number, record: RequestRecord): void {
   const parser = new SseParser();
   const decoder = new StringDecoder('utf8');
   let answered = false;

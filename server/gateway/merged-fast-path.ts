@@ -6,7 +6,7 @@ import { failureMessage, sendFailure } from './jsonrpc.ts';
 import { decodeMcpName, ENVELOPE_VERSION as PV, MODERN_VERSION } from './mcp-headers.ts';
 import type { GatewayState } from './round-trips.ts';
 import { SseParser, sseMessage } from './sse.ts';
-import { modernHeaders, requestUpstream, responseHeader, streamDropped, upstreamFailure } from './upstream-transport.ts';
+import { modernHeaders, requestUpstream, responseHeader, streamDropped, upstreamFailure, type UpstreamResponse } from './upstream-transport.ts';
 
 // The hot path of /mcp/{gateway}: a 2026-07-28 tools/call to a 2026-07-28
 // upstream needs no protocol translation, so it skips the SDK server: the
@@ -79,7 +79,7 @@ export async function tryFastPath(req: IncomingMessage, res: ServerResponse, par
   };
 
   // The upstream's answer, as it arrives.
-  const relay = (upstreamRes: IncomingMessage) => {
+  const relay = (upstreamRes: UpstreamResponse) => {
     const status = upstreamRes.statusCode ?? 502;
     const type = responseHeader(upstreamRes, 'content-type') ?? '';
     upstreamRes.setEncoding('utf8');

@@ -1,10 +1,10 @@
-import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { OutgoingHttpHeaders } from 'node:http';
 import type { Logger } from '../log.ts';
 import type { Upstream } from '../catalog/catalog.ts';
 import { CODES } from '../catalog/failure.ts';
 import { ENVELOPE_VERSION as PV, LEGACY_VERSION, mcpNameOf, MODERN_VERSION } from './mcp-headers.ts';
 import { SseParser } from './sse.ts';
-import { type Cancellable, legacyHeaders, modernHeaders, ResponseEndedEarly, responseHeader, sendUpstream, toUpstreamError, UpstreamError } from './upstream-transport.ts';
+import { type Cancellable, legacyHeaders, modernHeaders, ResponseEndedEarly, responseHeader, sendUpstream, toUpstreamError, UpstreamError, type UpstreamResponse } from './upstream-transport.ts';
 
 export { UpstreamError, type UpstreamFailureReason } from './upstream-transport.ts';
 
@@ -193,7 +193,7 @@ export class UpstreamConnection {
     }
     const result = answer.result as { protocolVersion?: string; capabilities?: Record<string, unknown>; serverInfo?: Implementation; instructions?: string };
     this.era = 'legacy';
-    this.sessionId = typeof res.headers['mcp-session-id'] === 'string' ? res.headers['mcp-session-id'] : undefined;
+    this.sessionId = responseHeader(res, 'mcp-session-id');
     this.protocolVersion = result.protocolVersion ?? LEGACY_VERSION;
     this.capabilities = result.capabilities ?? {};
     this.serverInfo = result.serverInfo;
@@ -245,7 +245,7 @@ export class UpstreamConnection {
   }
 
   /** Read a POST's answer: JSON, or an SSE stream resumed with Last-Event-ID (2025) if it breaks before the response. */
-  private async readExchange(res: IncomingMessage, entry: InFlight, signal: Cancellable | undefined): Promise<RpcMessage | undefined> {
+  private async readExchange(res: UpstreamResponse, entry: InFlight, signal: Cancellable | undefined): Promise<RpcMessage | undefined> {
     let current = res;
     for (let resumptions = 0; ; resumptions++) {
       const parser = new SseParser();
@@ -383,7 +383,7 @@ export class UpstreamConnection {
     const abort = new AbortController();
     const handle = { abort: () => abort.abort() };
     this.stream = handle;
-    let res: IncomingMessage;
+    let res: UpstreamResponse;
     try {
       await this.connect(this.latestHeaders);
       if (this.era === 'legacy') {
@@ -472,13 +472,13 @@ export class UpstreamConnection {
   }
 
   /** One HTTP request over the upstream's pooled agent (upstream-transport.ts); resolves at the response headers. */
-  private send(method: string, headers: OutgoingHttpHeaders, body: string | undefined, signal: Cancellable | undefined, timeout = true): Promise<IncomingMessage> {
+  private send(method: string, headers: OutgoingHttpHeaders, body: string | undefined, signal: Cancellable | undefined, timeout = true): Promise<UpstreamResponse> {
     return sendUpstream(this.upstream, { method, headers, body, signal, timeout });
   }
 }
 
 /** The JSON-RPC messages of a response: a JSON body (one message or a batch), or an SSE stream. */
-export async function* readMessages(res: IncomingMessage, parser = new SseParser()): AsyncGenerator<RpcMessage> {
+export async function* readMessages(res: UpstreamResponse, parser = new SseParser()): AsyncGenerator<RpcMessage> {
   const type = responseHeader(res, 'content-type') ?? '';
   res.setEncoding('utf8');
   if (type.startsWith('text/event-stream')) {
@@ -504,7 +504,7 @@ export async function* readMessages(res: IncomingMessage, parser = new SseParser
  * its keep-alive connection goes back to the pool (breaking off an SSE stream the upstream is about
  * to end would close it). By events: no async iterator, no promise per chunk.
  */
-function readAnswer(res: IncomingMessage, parser: SseParser, isAnswer: (message: RpcMessage) => boolean): Promise<RpcMessage | undefined> {
+function readAnswer(res: UpstreamResponse, parser: SseParser, isAnswer: (message: RpcMessage) => boolean): Promise<RpcMessage | undefined> {
   const type = responseHeader(res, 'content-type') ?? '';
   const sse = type.startsWith('text/event-stream');
   res.setEncoding('utf8');
@@ -527,7 +527,7 @@ function readAnswer(res: IncomingMessage, parser: SseParser, isAnswer: (message:
   });
 }
 
-function readText(res: IncomingMessage): Promise<string> {
+function readText(res: UpstreamResponse): Promise<string> {
   return new Promise((resolve, reject) => {
     let text = '';
     res.on('data', (chunk: string) => (text += chunk));

@@ -1,6 +1,6 @@
-import { type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, request as httpRequest, type OutgoingHttpHeaders } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import type { Readable } from 'node:stream';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { Readable } from 'node:stream';
+import type { Client, Dispatcher } from 'undici';
 import type { Assignment, Upstream } from '../catalog/catalog.ts';
 import { CODES, type GatewayFailure } from '../catalog/failure.ts';
 import { indexOfHeader, responseHeader } from '../net/raw-headers.ts';
@@ -136,71 +136,166 @@ export interface UpstreamRequest {
 }
 
 /**
+ * An upstream's answer: its status, its headers as a flat list (name,
+ * value...: as node's `rawHeaders`, latin1 as node reads them), and its body
+ * as a stream, paused at the connection while the reader's buffer is full.
+ * `complete` once the whole body arrived (a connection that broke before
+ * leaves it false, and the stream ends with an error).
+ */
+export class UpstreamResponse extends Readable {
+  complete = false;
+  /** Resumes reading the connection (undici's parser) after a push that filled the buffer. */
+  resumeConnection: (() => void) | undefined;
+
+  constructor(
+    readonly statusCode: number,
+    readonly rawHeaders: string[],
+    private readonly call: Call,
+  ) {
+    super();
+  }
+
+  override _read(): void {
+    this.resumeConnection?.();
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    // Destroyed by its reader before the end: the request goes too, and so does its connection.
+    if (!this.complete) this.call.abort(err ?? cancelled());
+    callback(err);
+  }
+}
+
+/**
  * Send one request. `done` is called once: with the response (any status
  * but 401/403, which become upstream_rejected_credential and whose body is
  * drained), or with the UpstreamError that came before it. Returns a cancel
  * function (the client went away): the request, and its response if it
  * arrived, are destroyed.
  */
-export function requestUpstream(upstream: Upstream, request: UpstreamRequest, done: (err: UpstreamError | undefined, res?: IncomingMessage) => void): () => void {
+export function requestUpstream(upstream: Upstream, request: UpstreamRequest, done: (err: UpstreamError | undefined, res?: UpstreamResponse) => void): () => void {
   const call = new Call(upstream, request, done);
   return () => call.cancel();
 }
 
-// A class, and inline arrows, rather than named closures: this runs once per
-// forwarded call, and the loader (tsx, esbuild keepNames) names each named
-// closure (defineProperty) every time it is created.
-class Call {
+/** Methods whose request may carry a body; any other is sent without one. */
+const WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
+
+// A class, and methods rather than closures: this runs once per forwarded
+// call (the loader, tsx or esbuild with keepNames, names each named closure
+// every time it is made). It is the request's undici handler too.
+class Call implements Dispatcher.DispatchHandler {
   private settled = false;
-  private readonly req: ClientRequest;
+  private finished = false;
   private readonly timer: NodeJS.Timeout | undefined;
+  private client: Client | undefined;
+  private abortRequest: ((err: Error) => void) | undefined;
+  /** Cancelled before undici started the request: it is aborted as it starts. */
+  private abortedEarly: Error | undefined;
+  private res: UpstreamResponse | undefined;
+  /** Called once the request is over (answered, failed or aborted). */
+  private onDone: (() => void) | undefined;
 
   constructor(
     private readonly upstream: Upstream,
     request: UpstreamRequest,
-    private readonly done: (err: UpstreamError | undefined, res?: IncomingMessage) => void,
+    private readonly done: (err: UpstreamError | undefined, res?: UpstreamResponse) => void,
   ) {
     const { body } = request;
     const whole = typeof body === 'string' || Buffer.isBuffer(body);
     const where = targetOf(upstream);
-    const req = (this.req = where.send({
-      protocol: where.protocol,
-      hostname: where.hostname,
-      port: where.port,
+    const options: Dispatcher.DispatchOptions = {
       path: where.path,
-      method: request.method,
+      method: request.method as Dispatcher.HttpMethod,
       headers: headerList(request.headers, where.host, whole ? Buffer.byteLength(body) : undefined),
-      agent: upstream.agent,
-    }));
+      body: whole ? body : body && WITH_BODY.has(request.method) ? body : null,
+    };
     // Cancelled (before the response, or while it is read): the request, and its response, are destroyed.
     const { signal } = request;
     if (signal) {
-      const onAbort = () => req.destroy(cancelled());
-      if (signal.aborted) process.nextTick(onAbort);
+      if (signal.aborted) process.nextTick(() => this.abort(cancelled()));
       else {
+        const onAbort = () => this.abort(cancelled());
         signal.addEventListener('abort', onAbort, { once: true });
-        req.once('close', () => signal.removeEventListener('abort', onAbort));
+        this.onDone = () => signal.removeEventListener('abort', onAbort);
       }
     }
     // Silence until the response headers: the upstream's timeout. A response, once it started, may take its time.
     if (request.timeout !== false) this.timer = setTimeout(() => this.expire(), upstream.timeoutMs);
-    req.once('response', (res) => this.response(res));
-    // After the response, a broken connection reaches its reader as the response's error.
-    req.on('error', (err) => this.settle(toUpstreamError(upstream, err)));
-    if (whole) req.end(body);
-    else if (body) body.pipe(req);
-    else req.end();
+    upstream.connections.acquire((client) => {
+      if (!client) return this.onError(Object.assign(new Error('the registry is shutting down'), { code: 'ECONNABORTED' }));
+      // Stopped while it waited for a connection: it never goes out.
+      if (this.finished) return this.upstream.connections.release(client);
+      this.client = client;
+      client.dispatch(options, this);
+    });
   }
 
-  private settle(err: UpstreamError | undefined, res?: IncomingMessage): void {
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortRequest = abort;
+    if (this.abortedEarly) abort(this.abortedEarly);
+  }
+
+  onHeaders(statusCode: number, raw: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200) return true; // 1xx: the answer is still to come
+    const rawHeaders = new Array<string>(raw.length);
+    for (let i = 0; i < raw.length; i++) rawHeaders[i] = raw[i]!.toString('latin1');
+    const res = (this.res = new UpstreamResponse(statusCode, rawHeaders, this));
+    res.resumeConnection = resume;
+    this.response(res);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    return this.res!.push(chunk);
+  }
+
+  onComplete(): void {
+    const res = this.res!;
+    res.complete = true;
+    res.push(null);
+    this.finish();
+  }
+
+  onError(err: Error): void {
+    this.finish();
+    const failure = toUpstreamError(this.upstream, err);
+    if (!this.settled) return this.settle(failure);
+    // After the response: its reader sees the broken connection as the response's error.
+    if (this.res && !this.res.destroyed) this.res.destroy(failure);
+  }
+
+  /** Stop the request (a cancellation, a timeout, a reader that went away): at once if it still waits for a connection, else now or as undici starts it. */
+  abort(err: Error): void {
+    if (this.finished) return;
+    if (!this.client) return this.onError(err);
+    if (this.abortRequest) this.abortRequest(err);
+    else this.abortedEarly ??= err;
+  }
+
+  /** The client went away: the request, and its response if it arrived, are destroyed. */
+  cancel(): void {
+    clearTimeout(this.timer);
+    this.abort(cancelled());
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    clearTimeout(this.timer);
+    this.onDone?.();
+    if (this.client) this.upstream.connections.release(this.client);
+  }
+
+  private settle(err: UpstreamError | undefined, res?: UpstreamResponse): void {
     if (this.settled) return;
     this.settled = true;
     clearTimeout(this.timer);
     this.done(err, res);
   }
 
-  private response(res: IncomingMessage): void {
-    const status = res.statusCode ?? 502;
+  private response(res: UpstreamResponse): void {
+    const status = res.statusCode;
     if (status === 401 || status === 403) {
       res.resume();
       return this.settle(new UpstreamError('upstream_rejected_credential', `upstream "${this.upstream.id}" refused the credential Keygate sent (HTTP ${status})`, status));
@@ -214,13 +309,7 @@ class Call {
   }
 
   private expire(): void {
-    this.req.destroy(new UpstreamError('upstream_timeout', `upstream "${this.upstream.id}" did not answer in time`, undefined, `${this.upstream.timeoutMs} ms`));
-  }
-
-  /** The client went away: the request, and its response if it arrived, are destroyed. */
-  cancel(): void {
-    clearTimeout(this.timer);
-    this.req.destroy();
+    this.abort(new UpstreamError('upstream_timeout', `upstream "${this.upstream.id}" did not answer in time`, undefined, `${this.upstream.timeoutMs} ms`));
   }
 }
 
@@ -262,11 +351,11 @@ export function putLength(headers: string[], length: number): string[] {
 }
 
 /** Where an upstream's requests go, read from its URL once (a catalog rebuild makes new Upstream objects). */
-function targetOf(upstream: Upstream): { send: typeof httpRequest; protocol: string; host: string; hostname: string; port: string; path: string } {
+function targetOf(upstream: Upstream): { host: string; path: string } {
   let target = TARGETS.get(upstream);
   if (!target) {
     const { url } = upstream;
-    target = { send: url.protocol === 'https:' ? httpsRequest : httpRequest, protocol: url.protocol, host: url.host, hostname: url.hostname, port: url.port, path: `${url.pathname}${url.search}` };
+    target = { host: url.host, path: `${url.pathname}${url.search}` };
     TARGETS.set(upstream, target);
   }
   return target;
@@ -278,7 +367,7 @@ function cancelled(): Error {
 }
 
 /** `requestUpstream` as a promise of the response headers (the pooled connections' way). */
-export function sendUpstream(upstream: Upstream, request: UpstreamRequest): Promise<IncomingMessage> {
+export function sendUpstream(upstream: Upstream, request: UpstreamRequest): Promise<UpstreamResponse> {
   return new Promise((resolve, reject) => requestUpstream(upstream, request, (err, res) => (err ? reject(err) : resolve(res!))));
 }
 

@@ -1,5 +1,3 @@
-import type { IncomingMessage } from 'node:http';
-
 // Headers as flat lists (name, value, name, value...): what node writes as it
 // is, and the raw headers it keeps of a response (it builds `res.headers`, an
 // object in dictionary mode, only if asked).
@@ -11,7 +9,7 @@ export function indexOfHeader(list: string[], name: string): number {
 }
 
 /** A response header (lower-case name), the first if sent twice, read from the raw headers. */
-export function responseHeader(res: IncomingMessage, name: string): string | undefined {
+export function responseHeader(res: { rawHeaders: string[] }, name: string): string | undefined {
   const at = indexOfHeader(res.rawHeaders, name);
   return at < 0 ? undefined : res.rawHeaders[at + 1];
 }

@@ -2,6 +2,9 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import type { Upstream } from '../../server/catalog/catalog.ts';
+import { requestUpstream } from '../../server/gateway/upstream-transport.ts';
+import { UpstreamConnections } from '../../server/net/upstream-connections.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
 
 // The gateway's pooled connections to an upstream (server/catalog/catalog.ts).
@@ -174,6 +177,131 @@ describe('the Keep-Alive timeout an upstream announces', () => {
     } finally {
       await registry.close();
       await hinting.close();
+    }
+  });
+});
+
+/** An upstream that holds calls until `hold` are waiting (then answers them all, and every later call at once), noting which connection (the gateway's port) carried each call. */
+async function startNotingUpstream(hold: number): Promise<CountingUpstream & { ports: number[]; ids: unknown[] }> {
+  const ports: number[] = [];
+  const ids: unknown[] = [];
+  let held: (() => void)[] = [];
+  let holding = true;
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c));
+    req.on('end', () => {
+      const { id } = JSON.parse(body) as { id: unknown };
+      ports.push(req.socket.remotePort!);
+      ids.push(id);
+      const answer = () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id, result: { content: [] } }));
+      if (!holding) return answer();
+      held.push(answer);
+      if (held.length < hold) return;
+      holding = false;
+      for (const a of held) a();
+      held = [];
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  return Object.assign(await listenCounting(server), { ports, ids });
+}
+
+describe('idle connections are used in turn', () => {
+  test('calls one after another go out on every idle connection in turn (the least recently used first), so a trickle keeps them all open', async () => {
+    const noting = await startNotingUpstream(5);
+    const registry = await startRegistry({
+      upstreams: [{ id: 'noting', url: noting.url, credential: { type: 'none' } }],
+      gateways: [{ id: 'team', visibility: 'public', servers: [{ upstream: 'noting', identity: 'shared' }] }],
+    });
+    try {
+      const callOnce = async (id: number) => {
+        const res = await fetch(`${registry.url}/mcp/team/noting`, { method: 'POST', headers: MODERN, body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'add', arguments: {}, _meta: META } }) });
+        assert.match(await res.text(), new RegExp(`"id":${id},"result"`));
+      };
+      await Promise.all([1, 2, 3, 4, 5].map(callOnce));
+      assert.equal(noting.opened, 5, 'five calls held at once need five connections');
+      const burst = new Set(noting.ports);
+      noting.ports.length = 0;
+      for (let id = 6; id <= 15; id++) await callOnce(id);
+      assert.equal(noting.opened, 5, 'no connection opened for calls one at a time');
+      // Each of the five carried two of the ten, in a fixed rotation (one connection for all: the first free one taken each time).
+      assert.deepEqual(new Set(noting.ports), burst);
+      assert.deepEqual(noting.ports.slice(5), noting.ports.slice(0, 5), `in turn: ${noting.ports.join(' ')}`);
+    } finally {
+      await registry.close();
+      await noting.close();
+    }
+  });
+});
+
+describe('the most connections a pool opens', () => {
+  test('past its limit, a request waits for a connection to come free, and the waiting go out in the order they came', async () => {
+    const noting = await startNotingUpstream(2);
+    const url = new URL(noting.url);
+    const connections = new UpstreamConnections(new URL(url.origin), { max: 2, idleMs: 4000 });
+    const upstream = { id: 'noting', url, timeoutMs: 10_000, connections } as unknown as Upstream;
+    try {
+      const send = (id: number) =>
+        new Promise<number>((resolve, reject) =>
+          requestUpstream(upstream, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id, method: 'ping' }) }, (err, res) => {
+            if (err) return reject(err);
+            res!.resume();
+            res!.once('end', () => resolve(res!.statusCode));
+          }),
+        );
+      assert.deepEqual(await Promise.all([1, 2, 3, 4, 5].map(send)), [200, 200, 200, 200, 200]);
+      assert.equal(noting.opened, 2, 'never more than two connections');
+      assert.deepEqual(noting.ids.slice(2), [3, 4, 5], 'the waiting requests in the order they came');
+    } finally {
+      connections.close();
+      await noting.close();
+    }
+  });
+
+  test('closed (the registry stops), a pool aborts the request on its connection and refuses the one waiting, rather than leave it hanging', async () => {
+    const noting = await startNotingUpstream(100); // answers nothing
+    const url = new URL(noting.url);
+    const connections = new UpstreamConnections(new URL(url.origin), { max: 1, idleMs: 4000 });
+    const upstream = { id: 'noting', url, timeoutMs: 60_000, connections } as unknown as Upstream;
+    try {
+      const send = (id: number) =>
+        new Promise<string>((resolve) =>
+          requestUpstream(upstream, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id, method: 'ping' }) }, (err, res) => resolve(err ? err.reason : `answered ${res!.statusCode}`)),
+        );
+      const sent = send(1);
+      const waiting = send(2);
+      for (let waited = 0; noting.ids.length < 1 && waited < 5_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.deepEqual(noting.ids, [1], 'the first on the one connection, the second waiting');
+      connections.close();
+      assert.deepEqual(await Promise.all([sent, waiting]), ['upstream_unreachable', 'upstream_unreachable']);
+      assert.deepEqual(noting.ids, [1], 'the waiting request never went out');
+    } finally {
+      await noting.close();
+    }
+  });
+
+  test("a request that waits for a connection past the upstream's timeout is answered upstream_timeout then, and never goes out", async () => {
+    const noting = await startNotingUpstream(100); // answers nothing
+    const url = new URL(noting.url);
+    const connections = new UpstreamConnections(new URL(url.origin), { max: 1, idleMs: 4000 });
+    const upstream = { id: 'noting', url, timeoutMs: 300, connections } as unknown as Upstream;
+    try {
+      const send = (id: number, timeout: boolean) =>
+        new Promise<string>((resolve) =>
+          requestUpstream(upstream, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id, method: 'ping' }), timeout }, (err, res) => resolve(err ? err.reason : `answered ${res!.statusCode}`)),
+        );
+      // The first holds the one connection (a stream that may stay silent: no timeout); the second waits for it.
+      const holding = send(1, false);
+      const waiting = send(2, true);
+      const bound = new Promise<string>((resolve) => setTimeout(() => resolve('still waiting after 5 s'), 5_000).unref());
+      assert.equal(await Promise.race([waiting, bound]), 'upstream_timeout');
+      assert.deepEqual(noting.ids, [1], 'the one that waited never went out');
+      connections.close();
+      assert.equal(await holding, 'upstream_unreachable');
+    } finally {
+      connections.close();
+      await noting.close();
     }
   });
 });
