@@ -126,6 +126,8 @@ describe('2025 session on /mcp/{gateway}: the tools/call fast path', () => {
     const s = await open(g.aliceToken);
     await call(s, 'old__echo', { message: 'first' }); // the first call may connect the upstream session
     const up = g.upstreams.old!;
+    // The pooled session's one listening stream (GET) opens beside that first call, at its own pace: counted before, not among the calls.
+    for (let waited = 0; !up.requests.some((r) => r.http === 'GET') && waited < 3_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
     const seenBefore = up.requests.length;
     const initializes = up.initializeCount();
     for (const n of [1, 2, 3, 4, 5]) {
