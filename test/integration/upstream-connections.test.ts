@@ -181,8 +181,13 @@ describe('the Keep-Alive timeout an upstream announces', () => {
   });
 });
 
+interface NotingUpstream extends CountingUpstream {
+  ports: number[];
+  ids: unknown[];
+}
+
 /** An upstream that holds calls until `hold` are waiting (then answers them all, and every later call at once), noting which connection (the gateway's port) carried each call. */
-async function startNotingUpstream(hold: number): Promise<CountingUpstream & { ports: number[]; ids: unknown[] }> {
+async function startNotingUpstream(hold: number): Promise<NotingUpstream> {
   const ports: number[] = [];
   const ids: unknown[] = [];
   let held: (() => void)[] = [];
@@ -235,22 +240,28 @@ describe('idle connections are used in turn', () => {
   });
 });
 
+/** A pool of at most `max` connections to `noting`, used without a registry; `send` resolves with how the request ended: `answered STATUS` (its body read) or the failure's reason. */
+function poolTo(noting: NotingUpstream, max: number, timeoutMs: number) {
+  const url = new URL(noting.url);
+  const connections = new UpstreamConnections(new URL(url.origin), { max, idleMs: 4000 });
+  const upstream = { id: 'noting', url, timeoutMs, connections } as unknown as Upstream;
+  const send = (id: number, timeout = true) =>
+    new Promise<string>((resolve) =>
+      requestUpstream(upstream, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id, method: 'ping' }), timeout }, (err, res) => {
+        if (err) return resolve(err.reason);
+        res!.resume();
+        res!.once('end', () => resolve(`answered ${res!.statusCode}`));
+      }),
+    );
+  return { connections, send };
+}
+
 describe('the most connections a pool opens', () => {
   test('past its limit, a request waits for a connection to come free, and the waiting go out in the order they came', async () => {
     const noting = await startNotingUpstream(2);
-    const url = new URL(noting.url);
-    const connections = new UpstreamConnections(new URL(url.origin), { max: 2, idleMs: 4000 });
-    const upstream = { id: 'noting', url, timeoutMs: 10_000, connections } as unknown as Upstream;
+    const { connections, send } = poolTo(noting, 2, 10_000);
     try {
-      const send = (id: number) =>
-        new Promise<number>((resolve, reject) =>
-          requestUpstream(upstream, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id, method: 'ping' }) }, (err, res) => {
-            if (err) return reject(err);
-            res!.resume();
-            res!.once('end', () => resolve(res!.statusCode));
-          }),
-        );
-      assert.deepEqual(await Promise.all([1, 2, 3, 4, 5].map(send)), [200, 200, 200, 200, 200]);
+      assert.deepEqual(await Promise.all([1, 2, 3, 4, 5].map((id) => send(id))), Array(5).fill('answered 200'));
       assert.equal(noting.opened, 2, 'never more than two connections');
       assert.deepEqual(noting.ids.slice(2), [3, 4, 5], 'the waiting requests in the order they came');
     } finally {
@@ -261,14 +272,8 @@ describe('the most connections a pool opens', () => {
 
   test('closed (the registry stops), a pool aborts the request on its connection and refuses the one waiting, rather than leave it hanging', async () => {
     const noting = await startNotingUpstream(100); // answers nothing
-    const url = new URL(noting.url);
-    const connections = new UpstreamConnections(new URL(url.origin), { max: 1, idleMs: 4000 });
-    const upstream = { id: 'noting', url, timeoutMs: 60_000, connections } as unknown as Upstream;
+    const { connections, send } = poolTo(noting, 1, 60_000);
     try {
-      const send = (id: number) =>
-        new Promise<string>((resolve) =>
-          requestUpstream(upstream, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id, method: 'ping' }) }, (err, res) => resolve(err ? err.reason : `answered ${res!.statusCode}`)),
-        );
       const sent = send(1);
       const waiting = send(2);
       for (let waited = 0; noting.ids.length < 1 && waited < 5_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
@@ -283,17 +288,11 @@ describe('the most connections a pool opens', () => {
 
   test("a request that waits for a connection past the upstream's timeout is answered upstream_timeout then, and never goes out", async () => {
     const noting = await startNotingUpstream(100); // answers nothing
-    const url = new URL(noting.url);
-    const connections = new UpstreamConnections(new URL(url.origin), { max: 1, idleMs: 4000 });
-    const upstream = { id: 'noting', url, timeoutMs: 300, connections } as unknown as Upstream;
+    const { connections, send } = poolTo(noting, 1, 300);
     try {
-      const send = (id: number, timeout: boolean) =>
-        new Promise<string>((resolve) =>
-          requestUpstream(upstream, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id, method: 'ping' }), timeout }, (err, res) => resolve(err ? err.reason : `answered ${res!.statusCode}`)),
-        );
       // The first holds the one connection (a stream that may stay silent: no timeout); the second waits for it.
       const holding = send(1, false);
-      const waiting = send(2, true);
+      const waiting = send(2);
       const bound = new Promise<string>((resolve) => setTimeout(() => resolve('still waiting after 5 s'), 5_000).unref());
       assert.equal(await Promise.race([waiting, bound]), 'upstream_timeout');
       assert.deepEqual(noting.ids, [1], 'the one that waited never went out');
