@@ -471,7 +471,7 @@ export class UpstreamConnection {
     return legacyHeaders(this.protocolVersion, this.sessionId, credential);
   }
 
-  /** One HTTP request over the upstream's pooled agent (upstream-transport.ts); resolves at the response headers. */
+  /** One HTTP request over the upstream's pooled connections (upstream-transport.ts); resolves at the response headers. */
   private send(method: string, headers: OutgoingHttpHeaders, body: string | undefined, signal: Cancellable | undefined, timeout = true): Promise<UpstreamResponse> {
     return sendUpstream(this.upstream, { method, headers, body, signal, timeout });
   }

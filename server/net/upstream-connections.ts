@@ -11,7 +11,7 @@ import { Client } from 'undici';
 // keepAliveTimeoutThreshold: node's agent's rule). A client whose connection
 // closed reconnects at its next request. undici rather than node's http
 // agent: the request costs less to send and its answer less to read
-// (docs/performance.md, "The upstream client").
+// (docs/performance.md, "The upstream client (undici)").
 
 /** Node's margin before an announced Keep-Alive timeout (HTTP_AGENT_KEEP_ALIVE_TIMEOUT_BUFFER). */
 const HINT_MARGIN_MS = 1000;
