@@ -144,19 +144,19 @@ export interface UpstreamRequest {
  */
 export class UpstreamResponse extends Readable {
   complete = false;
-  /** Resumes reading the connection (undici's parser) after a push that filled the buffer. */
-  resumeConnection: (() => void) | undefined;
 
   constructor(
     readonly statusCode: number,
     readonly rawHeaders: string[],
     private readonly call: Call,
+    /** Resumes reading the connection (undici's parser) after a push that filled the buffer. */
+    private readonly resumeConnection: () => void,
   ) {
     super();
   }
 
   override _read(): void {
-    this.resumeConnection?.();
+    this.resumeConnection();
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
@@ -240,9 +240,7 @@ class Call implements Dispatcher.DispatchHandler {
     if (statusCode < 200) return true; // 1xx: the answer is still to come
     const rawHeaders = new Array<string>(raw.length);
     for (let i = 0; i < raw.length; i++) rawHeaders[i] = raw[i]!.toString('latin1');
-    const res = (this.res = new UpstreamResponse(statusCode, rawHeaders, this));
-    res.resumeConnection = resume;
-    this.response(res);
+    this.response((this.res = new UpstreamResponse(statusCode, rawHeaders, this, resume)));
     return true;
   }
 
@@ -282,7 +280,6 @@ class Call implements Dispatcher.DispatchHandler {
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
-    clearTimeout(this.timer);
     this.onDone?.();
     if (this.client) this.upstream.connections.release(this.client);
   }
