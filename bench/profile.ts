@@ -10,7 +10,7 @@
 // Keygate's own code) and the functions whose self time per call the registry
 // adds most over the lean gateway: what to optimise. (A profile counts wall
 // time: how one process's time divides, not what it costs; docs/performance.md.)
-// BENCH_PROFILE_OUT=DIR keeps the two profiles; BENCH_PERF=1 adds Linux perf's
+// BENCH_CONNECTIONS sets the connections (10). BENCH_PROFILE_OUT=DIR keeps the two profiles; BENCH_PERF=1 adds Linux perf's
 // view (below); BENCH_UPSTREAM=canned runs against an upstream that answers at
 // once (bench/canned-upstream.ts; raw and per-user only), the gateway flat out.
 import { spawn, spawnSync } from 'node:child_process';
@@ -27,6 +27,8 @@ if (!PATHS.includes(path)) {
   process.exit(2);
 }
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
+// BENCH_CONNECTIONS=1: each call alone, every event of it on caches the upstream has just used (docs/performance.md).
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
 // Until V8 has settled: under --trace-opt the registry still optimised 142
 // functions (and deoptimised 19) between 5 and 13 s of load, and 2-10 a window after.
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 15);
@@ -70,10 +72,10 @@ async function targets(): Promise<[Target, Target]> {
 async function run([url, headers, body]: Target, child: ChildProcess): Promise<{ calls: number; rps: number; errors: number; profile: Profile; cpu: number }> {
   let next = 0;
   const requests = [{ setupRequest: (req: autocannon.Request) => ({ ...req, body: body.replace('"id":1,', `"id":${++next},`) }) }];
-  await autocannon({ url, method: 'POST', headers, body, connections: 10, duration: WARMUP, requests });
+  await autocannon({ url, method: 'POST', headers, body, connections: CONNECTIONS, duration: WARMUP, requests });
   const perf = PERF ? spawn('perf', ['record', '-q', '-F', '2999', '-g', '-o', perfData(child), '-p', String(child.pid)], { stdio: 'ignore' }) : undefined;
   const before = cpuMicros(child.pid!);
-  const { result, profile } = await cpuProfile(child, () => autocannon({ url, method: 'POST', headers, body, connections: 10, duration: DURATION, requests }));
+  const { result, profile } = await cpuProfile(child, () => autocannon({ url, method: 'POST', headers, body, connections: CONNECTIONS, duration: DURATION, requests }));
   const cpu = (cpuMicros(child.pid!) - before) / result.requests.total;
   if (perf) await new Promise((resolve) => (perf.once('exit', resolve), perf.kill('SIGINT')));
   return { calls: result.requests.total, rps: result.requests.average, errors: result.errors + result.non2xx, profile: profile as Profile, cpu };
