@@ -10,9 +10,11 @@
 // Keygate's own code) and the functions whose self time per call the registry
 // adds most over the lean gateway: what to optimise. (A profile counts wall
 // time: how one process's time divides, not what it costs; docs/performance.md.)
-// BENCH_CONNECTIONS sets the connections (10). BENCH_PROFILE_OUT=DIR keeps the two profiles; BENCH_PERF=1 adds Linux perf's
-// view (below); BENCH_UPSTREAM=canned runs against an upstream that answers at
-// once (bench/canned-upstream.ts; raw and per-user only), the gateway flat out.
+// BENCH_CONNECTIONS sets the connections (10; 1: each call alone, every event
+// of it on caches the upstream has just used). BENCH_PROFILE_OUT=DIR keeps the
+// two profiles; BENCH_PERF=1 adds Linux perf's view (below);
+// BENCH_UPSTREAM=canned runs against an upstream that answers at once
+// (bench/canned-upstream.ts; raw and per-user only), the gateway flat out.
 import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,8 +29,11 @@ if (!PATHS.includes(path)) {
   process.exit(2);
 }
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
-// BENCH_CONNECTIONS=1: each call alone, every event of it on caches the upstream has just used (docs/performance.md).
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
+if (!Number.isInteger(CONNECTIONS) || CONNECTIONS < 1) {
+  console.error(`BENCH_CONNECTIONS must be a whole number of connections, 1 or more, not ${process.env.BENCH_CONNECTIONS}`);
+  process.exit(2);
+}
 // Until V8 has settled: under --trace-opt the registry still optimised 142
 // functions (and deoptimised 19) between 5 and 13 s of load, and 2-10 a window after.
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 15);
