@@ -14,7 +14,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { importJWK, type JWK, SignJWT } from 'jose';
-import { cpuMicros, heapUsed } from './process.ts';
+import { connectionsFromEnv, cpuMicros, heapUsed } from './process.ts';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const HEAP_CALLS = Number(process.env.BENCH_HEAP_CALLS ?? 100_000);
@@ -23,7 +23,7 @@ if (!(HEAP_CALLS > 10_000)) {
   console.error(`BENCH_HEAP_CALLS must be a number above 10,000 (the heap is compared after 10,000 calls and after BENCH_HEAP_CALLS), not ${process.env.BENCH_HEAP_CALLS}`);
   process.exit(2);
 }
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
+const CONNECTIONS = connectionsFromEnv();
 /**
  * CPU per call is compared in interleaved rounds: each round runs every path
  * of an era (the lean proxy first among equals) for ROUND_SECONDS in turn, so

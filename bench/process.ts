@@ -13,6 +13,16 @@ export function cpuMicros(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
+/** BENCH_CONNECTIONS (10 if unset): the benches' connections; anything but a whole number of 1 or more stops the bench (exit 2) before it starts a process. */
+export function connectionsFromEnv(): number {
+  const connections = Number(process.env.BENCH_CONNECTIONS ?? 10);
+  if (!Number.isInteger(connections) || connections < 1) {
+    console.error(`BENCH_CONNECTIONS must be a whole number of connections, 1 or more, not ${process.env.BENCH_CONNECTIONS}`);
+    process.exit(2);
+  }
+  return connections;
+}
+
 /** Every process a bench started and that still runs: none outlives the bench, even one that stops on an error (a registry that would not start, say). */
 const running = new Set<ChildProcess>();
 let reaping = false;

@@ -20,7 +20,7 @@ import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import autocannon from 'autocannon';
-import { cpuMicros, cpuProfile } from './process.ts';
+import { connectionsFromEnv, cpuMicros, cpuProfile } from './process.ts';
 
 const PATHS = ['raw', 'merged', 'raw-2025', 'merged-2025', 'per-user'] as const;
 const path = (process.argv[2] ?? 'raw') as (typeof PATHS)[number];
@@ -29,11 +29,7 @@ if (!PATHS.includes(path)) {
   process.exit(2);
 }
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
-if (!Number.isInteger(CONNECTIONS) || CONNECTIONS < 1) {
-  console.error(`BENCH_CONNECTIONS must be a whole number of connections, 1 or more, not ${process.env.BENCH_CONNECTIONS}`);
-  process.exit(2);
-}
+const CONNECTIONS = connectionsFromEnv();
 // Until V8 has settled: under --trace-opt the registry still optimised 142
 // functions (and deoptimised 19) between 5 and 13 s of load, and 2-10 a window after.
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 15);
